@@ -1,0 +1,1 @@
+"""archc: compile declarative CNN specs into PyTorch code, diagrams and cost reports."""

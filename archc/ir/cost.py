@@ -1,0 +1,103 @@
+"""The cost model: parameters, multiply-accumulates and activation sizes per layer, block and total.
+
+Conventions (REFERENCE.md): a conv has no bias and a BatchNorm with a weight and a bias per channel
+(2 x C parameters; running statistics are buffers, not parameters); a linear conv and a linear
+layer have a bias. MACs count the multiply-accumulates of convolutions and linear layers only.
+Activations count the values of every tensor a node produces (concats and residual sums included).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from . import graph as ir
+from .shapes import Shapes
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: int = 0
+    macs: int = 0
+    activations: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.params + other.params, self.macs + other.macs,
+                    self.activations + other.activations)
+
+
+def layer_cost(op: ir.Op, in_shape: tuple, out_shape: tuple) -> Cost:
+    activations = math.prod(out_shape)
+    if isinstance(op, ir.Conv):
+        (kh, kw), cin, cout = op.kernel, in_shape[0], out_shape[0]
+        weights = kh * kw * cin * cout
+        extra = cout if op.linear else 2 * cout  # conv bias, or BN weight and bias
+        return Cost(weights + extra, weights * math.prod(out_shape[1:]), activations)
+    if isinstance(op, ir.Linear):
+        cin, cout = in_shape[0], out_shape[0]
+        return Cost(cin * cout + cout, cin * cout, activations)
+    return Cost(0, 0, activations)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One node of a graph: its name, what it is, its output shape and its cost."""
+
+    node: str
+    name: str
+    layer: str
+    output: tuple
+    cost: Cost
+
+
+class CostModel:
+    def __init__(self, network: ir.Network, shapes: Shapes):
+        self.network = network
+        self.shapes = shapes
+        self._instances: dict[tuple, Cost] = {}
+
+    def instance(self, key: tuple) -> Cost:
+        """The cost of one block instance (one repeat)."""
+        if key not in self._instances:
+            inst = self.shapes.instances[key]
+            graph = self.network.blocks[inst.block].graph
+            self._instances[key] = sum(
+                (r.cost for r in self.rows(graph, inst.shapes, inst.calls)), Cost())
+        return self._instances[key]
+
+    def rows(self, graph: nx.DiGraph, shapes, calls) -> list[Row]:
+        rows = []
+        for node in ir.topological(graph):
+            data = graph.nodes[node]
+            op = data["op"]
+            if isinstance(op, ir.Input):
+                continue
+            if isinstance(op, ir.BlockCall):
+                cost = sum((self.instance(k) for k in calls[node]), Cost())
+            else:
+                inputs = ir.ordered_inputs(graph, node)
+                cost = layer_cost(op, shapes[inputs[0]], shapes[node])
+            rows.append(Row(node, path_label(data["paths"]) or node, ir.describe(op),
+                            shapes[node], cost))
+        return rows
+
+    def stages(self) -> list[Row]:
+        """The network's top-level steps, body then head."""
+        s = self.shapes
+        return (self.rows(self.network.body, s.body, s.body_calls)
+                + self.rows(self.network.head, s.head, s.head_calls))
+
+    def total(self) -> Cost:
+        return sum((row.cost for row in self.stages()), Cost())
+
+
+def path_label(paths: tuple) -> str:
+    """`features.6` for one module, `features.6-9` for a run of repeated ones."""
+    if not paths:
+        return ""
+    first = ".".join(str(p) for p in paths[0])
+    if len(paths) == 1:
+        return first
+    return f"{first}-{paths[-1][-1]}"

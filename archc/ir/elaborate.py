@@ -1,0 +1,260 @@
+"""Validated spec models -> IR graphs: names resolved into module paths, parameters checked, block
+instances resolved against their definitions. Shapes are inferred afterwards (shapes.py)."""
+
+from __future__ import annotations
+
+import difflib
+from types import MappingProxyType
+
+import networkx as nx
+
+from ..spec import schema
+from ..spec.errors import Diagnostics, Pos
+from ..spec.parse import ParsedSpec
+from . import graph as ir
+
+_UNNAMED = (schema.Conv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool, schema.Dropout,
+            schema.Linear, schema.Block)
+ACTIVATIONS = ("relu", "none")
+
+
+def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
+    spec = parsed.spec
+    defs = {name: _block_def(name, block, parsed.blocks, diags)
+            for name, block in parsed.blocks.items()}
+    _check_recursion(defs, diags)
+    names: dict[str, Pos | None] = {}  # body and head are attributes of one class
+    params = ("num_classes",)
+    body = _Builder(parsed.blocks, params, names, diags).build(spec.layers, "layers")
+    head = _Builder(parsed.blocks, params, names, diags).build(spec.head, "head")
+    if diags:
+        return None
+    settings = ir.Settings(
+        bn_eps=spec.settings.batchnorm.eps,
+        bn_momentum=spec.settings.batchnorm.momentum,
+        avgpool_count_pad=spec.settings.avgpool.count_pad,
+    )
+    return ir.Network(
+        name=spec.name,
+        source=parsed.path,
+        sources=parsed.files,
+        input_shape=spec.input.shape,
+        num_classes=spec.num_classes,
+        settings=settings,
+        blocks=MappingProxyType({name: defs[name] for name in _used_blocks(defs, body, head)}),
+        body=body,
+        head=head,
+        input_pos=spec.input.pos,
+    )
+
+
+def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> ir.BlockDef:
+    key = f"blocks.{name}"
+    seen = set()
+    for param in block.params:
+        if param in seen:
+            diags.error(block.pos, f"parameter `{param}` is listed twice", f"{key}.params")
+        seen.add(param)
+    builder = _Builder(known, tuple(block.params), {}, diags)
+    graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
+                          residual_key=f"{key}.residual")
+    return ir.BlockDef(name, tuple(block.params), graph, block.pos, block.residual is not None)
+
+
+def _calls(graph: nx.DiGraph):
+    for node in graph:
+        op = graph.nodes[node]["op"]
+        if isinstance(op, ir.BlockCall):
+            yield op, graph.nodes[node]["pos"]
+
+
+def _check_recursion(defs: dict[str, ir.BlockDef], diags: Diagnostics) -> None:
+    uses = nx.DiGraph()
+    for name, block in defs.items():
+        uses.add_node(name)
+        for call, pos in _calls(block.graph):
+            if call.block in defs:
+                uses.add_edge(name, call.block, pos=pos)
+    for cycle in sorted(nx.simple_cycles(uses)):
+        start = min(cycle)
+        cycle = cycle[cycle.index(start):] + cycle[:cycle.index(start)]
+        path = " -> ".join(cycle + [start])
+        next_block = cycle[1] if len(cycle) > 1 else start
+        diags.error(uses.edges[start, next_block]["pos"], f"block `{start}` contains itself: {path}",
+                    f"blocks.{start}")
+
+
+def _used_blocks(defs: dict[str, ir.BlockDef], *graphs: nx.DiGraph) -> list[str]:
+    """Blocks reachable from the network, each after the blocks it uses."""
+    order: list[str] = []
+
+    def visit(graph):
+        for call, _ in _calls(graph):
+            if call.block not in order:
+                visit(defs[call.block].graph)
+                order.append(call.block)
+
+    for graph in graphs:
+        visit(graph)
+    return order
+
+
+class _Builder:
+    """Builds the graph of one module (a block definition, the network body or its head)."""
+
+    def __init__(self, blocks, params: tuple[str, ...], names: dict, diags: Diagnostics):
+        self.blocks = blocks
+        self.params = params
+        self.names = names
+        self.diags = diags
+        self.g = nx.DiGraph()
+        self.g.add_node("input", op=ir.Input(), pos=None, paths=(), branch=(), key="")
+        self.g.graph["input"] = "input"
+
+    def build(self, steps, key: str, residual: schema.Residual | None = None,
+              residual_key: str = "") -> nx.DiGraph:
+        last = self.chain(steps, "input", key, ())
+        if residual is not None:
+            op = ir.Add(self.param(residual.scale, residual.pos, residual_key + ".scale"),
+                        self.activation(residual.activation, residual.pos, residual_key))
+            last = self.add("add", op, residual.pos, (), (), ["input", last], residual_key)
+        self.g.graph["output"] = last
+        return nx.freeze(self.g)
+
+    # ------------------------------------------------------------------------------- nodes
+
+    def add(self, base: str, op, pos, paths, branch, inputs: list[str], key: str) -> str:
+        node, n = base, 1
+        while node in self.g:
+            n += 1
+            node = f"{base}_{n}"
+        self.g.add_node(node, op=op, pos=pos, paths=paths, branch=branch, key=key)
+        for order, source in enumerate(inputs):
+            self.g.add_edge(source, node, order=order)
+        return node
+
+    def claim(self, name: str, pos: Pos | None, key: str) -> None:
+        if name in self.names:
+            first = self.names[name]
+            where = f" (first at line {first.line})" if first else ""
+            self.diags.error(pos, f"the name `{name}` is used twice in one module{where}", key)
+        else:
+            self.names[name] = pos
+
+    # ------------------------------------------------------------------------------- steps
+
+    def chain(self, steps, prev: str, key: str, branch: tuple, quiet: bool = False) -> str:
+        """Steps whose names become attributes of the module (no nn.Sequential around them)."""
+        for i, step in enumerate(steps):
+            k = f"{key}[{i}]"
+            if isinstance(step, schema.Named):
+                prev = self.named(step.name, step.value, prev, f"{k}.{step.name}", branch)
+            elif isinstance(step, schema.Concat):
+                prev = self.concat(step, prev, f"{k}.concat", branch)
+            else:
+                if not quiet:
+                    self.diags.error(step.pos, "give this layer a name (`- name: layer`): it "
+                                               "becomes an attribute of the generated class", k)
+                prev = self.layer(step, prev, k, branch, ())
+        return prev
+
+    def named(self, name: str, value, prev: str, key: str, branch: tuple) -> str:
+        if isinstance(value, list):
+            return self.group(name, value, prev, key, branch)
+        self.claim(name, value.pos, key)
+        if isinstance(value, schema.Block) and value.repeat > 1:
+            paths = tuple((name, i) for i in range(value.repeat))
+        else:
+            paths = ((name,),)
+        return self.layer(value, prev, key, branch, paths)
+
+    def group(self, name: str, steps: list, prev: str, key: str, branch: tuple) -> str:
+        unnamed = [isinstance(step, _UNNAMED) for step in steps]
+        if not any(unnamed):
+            return self.chain(steps, prev, key, branch)  # the names inside become attributes
+        if not all(unnamed):
+            first = next(s for s, u in zip(steps, unnamed) if not u)
+            self.diags.error(getattr(first, "pos", None) or steps[0].pos,
+                             f"`{name}` mixes named and unnamed steps: name every layer (each "
+                             "becomes an attribute) or none (an nn.Sequential)", key)
+            return self.chain(steps, prev, key, branch, quiet=True)
+        self.claim(name, steps[0].pos, key)  # an nn.Sequential; repeats continue its numbering
+        index = 0
+        for i, step in enumerate(steps):
+            count = step.repeat if isinstance(step, schema.Block) else 1
+            paths = tuple((name, index + j) for j in range(count))
+            index += count
+            prev = self.layer(step, prev, f"{key}[{i}]", branch, paths)
+        return prev
+
+    def concat(self, step: schema.Concat, prev: str, key: str, branch: tuple) -> str:
+        outputs = [self.named(name, value, prev, f"{key}.{name}", branch + (name,))
+                   for name, value in step.concat.items()]
+        return self.add("concat", ir.Concat(), step.pos, (), branch, outputs, key)
+
+    def layer(self, step, prev: str, key: str, branch: tuple, paths: tuple) -> str:
+        op = self.op(step, key)
+        base = ".".join(str(p) for p in paths[0]) if paths else key
+        return self.add(base, op, step.pos, paths, branch, [prev], key)
+
+    # ------------------------------------------------------------------------------ layers
+
+    def op(self, step, key: str) -> ir.Op:
+        pos = step.pos
+        if isinstance(step, schema.Conv):
+            self.odd_for_same(step, key)
+            return ir.Conv(step.kernel, self.param(step.filters, pos, key + ".filters"),
+                           step.stride, step.padding, step.linear)
+        if isinstance(step, (schema.MaxPool, schema.AvgPool)):
+            self.odd_for_same(step, key)
+            kind = "max" if isinstance(step, schema.MaxPool) else "avg"
+            return ir.Pool(kind, step.kernel, step.stride, step.padding)
+        if isinstance(step, schema.GlobalAvgPool):
+            return ir.GlobalAvgPool()
+        if isinstance(step, schema.Dropout):
+            return ir.Dropout(step.p)
+        if isinstance(step, schema.Linear):
+            return ir.Linear(self.param(step.features, pos, key + ".features"))
+        return self.block_call(step, key)
+
+    def odd_for_same(self, step, key: str) -> None:
+        if step.padding == "same" and any(k % 2 == 0 for k in step.kernel):
+            self.diags.error(step.pos, f"same padding needs odd kernel sides, got "
+                                       f"{step.kernel[0]}x{step.kernel[1]}: use V (valid) or an "
+                                       "odd size", key)
+
+    def block_call(self, step: schema.Block, key: str) -> ir.BlockCall:
+        definition = self.blocks.get(step.block)
+        if definition is None:
+            close = difflib.get_close_matches(step.block, list(self.blocks), n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else \
+                (f" (defined: {', '.join(self.blocks)})" if self.blocks else " (no blocks defined)")
+            self.diags.error(step.pos, f"unknown block `{step.block}`{hint}", key)
+            return ir.BlockCall(step.block, (), step.repeat)
+        for name in step.args:
+            if name not in definition.params:
+                known = ", ".join(definition.params) or "none"
+                self.diags.error(step.pos, f"block `{step.block}` has no parameter `{name}` "
+                                           f"(its parameters: {known})", key)
+        missing = [p for p in definition.params if p not in step.args]
+        if missing:
+            self.diags.error(step.pos, f"block `{step.block}` needs "
+                                       f"{', '.join(f'`{p}`' for p in missing)}", key)
+        args = tuple((p, self.argument(step.args[p], step.pos, f"{key}.{p}"))
+                     for p in definition.params if p in step.args)
+        return ir.BlockCall(step.block, args, step.repeat)
+
+    def argument(self, value, pos, key: str):
+        if isinstance(value, str) and value in ACTIVATIONS:
+            return value
+        return self.param(value, pos, key)
+
+    def activation(self, value, pos, key: str):
+        return value if value in ACTIVATIONS else self.param(value, pos, key + ".activation")
+
+    def param(self, value, pos, key: str):
+        """A number, or the name of a parameter in scope."""
+        if isinstance(value, str) and value not in self.params:
+            known = ", ".join(f"`{p}`" for p in self.params) or "none"
+            self.diags.error(pos, f"unknown parameter `{value}` (parameters here: {known})", key)
+        return value

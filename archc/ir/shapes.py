@@ -1,0 +1,250 @@
+"""Shape inference over the IR: (C, H, W) for every node, every concat and residual add checked.
+
+A shape is (C, H, W), or (C,) after a global pool. H and W are None after a spatial error, so that
+one error does not cascade; a whole shape is None where nothing can be known (an unknown block).
+Each block instance is inferred once per (block, arguments, input shape): a block repeated ten
+times reports its errors once. After an error, checking goes on with the shape the layer or block
+should have produced, so later errors are found too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import networkx as nx
+
+from ..spec.errors import Diagnostics
+from . import graph as ir
+from .elaborate import ACTIVATIONS
+
+Shape = tuple
+
+
+def show(shape: Shape | None) -> str:
+    if shape is None:
+        return "unknown"
+    return " x ".join("?" if d is None else str(d) for d in shape)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A block definition applied to an input shape with its arguments bound to values."""
+
+    block: str
+    args: tuple[tuple[str, ir.ParamValue], ...]
+    input: Shape
+    output: Shape | None
+    shapes: MappingProxyType  # node id -> output shape, in the block's graph
+    calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
+
+
+@dataclass(frozen=True)
+class Shapes:
+    body: MappingProxyType  # node id -> output shape
+    head: MappingProxyType
+    body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
+    head_calls: MappingProxyType
+    instances: MappingProxyType  # (block, args, input shape) -> Instance
+
+
+def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | None = None) \
+        -> Shapes:
+    """Infer every shape; report problems to diags (None: infer silently)."""
+    return _Inference(network, diags).run(input_shape or network.input_shape)
+
+
+def smallest_input(network: ir.Network) -> int | None:
+    """The smallest square input side the network accepts, or None if there is none up to its
+    declared input size."""
+    channels, height, width = network.input_shape
+    for side in range(1, max(height, width) + 1):
+        probe = Diagnostics()
+        infer(network, probe, (channels, side, side))
+        if not probe:
+            return side
+    return None
+
+
+class _Inference:
+    def __init__(self, network: ir.Network, diags: Diagnostics | None):
+        self.network = network
+        self.diags = diags if diags is not None else Diagnostics()
+        self.instances: dict[tuple, Instance] = {}
+        self.calls: list[dict] = []  # the nodes of the block instances being inferred
+
+    def run(self, input_shape: Shape) -> Shapes:
+        bindings = {"num_classes": self.network.num_classes}
+        body, body_calls = self.graph(self.network.body, input_shape, bindings)
+        features = body[self.network.body.graph["output"]]
+        head, head_calls = self.graph(self.network.head, features, bindings)
+        out = head[self.network.head.graph["output"]]
+        head_graph = self.network.head
+        if len(head_graph) > 1 and out is not None and out != (self.network.num_classes,):
+            last = head_graph.graph["output"]
+            self.error(head_graph.nodes[last],
+                       f"the head gives {show(out)}, but the network has num_classes "
+                       f"{self.network.num_classes}: end the head in `linear num_classes`")
+        return Shapes(MappingProxyType(body), MappingProxyType(head),
+                      MappingProxyType(body_calls), MappingProxyType(head_calls),
+                      MappingProxyType(self.instances))
+
+    def error(self, node: dict, message: str) -> None:
+        """Report at a node of the IR: its spec position and key path."""
+        self.diags.error(node["pos"], message, node["key"])
+
+    # --------------------------------------------------------------------------- graphs
+
+    def graph(self, g: nx.DiGraph, input_shape: Shape, bindings: dict) -> tuple[dict, dict]:
+        """Shapes of a graph's nodes, and the block instances each block call ran."""
+        shapes: dict[str, Shape | None] = {}
+        calls: dict[str, tuple] = {}
+        for node in ir.topological(g):
+            data = g.nodes[node]
+            inputs = [shapes[u] for u in ir.ordered_inputs(g, node)]
+            op = data["op"]
+            if isinstance(op, ir.Input):
+                shapes[node] = input_shape
+            elif isinstance(op, ir.Concat):
+                shapes[node] = self.concat(g, node, inputs)
+            elif isinstance(op, ir.Add):
+                shapes[node] = self.add(g, node, inputs, bindings)
+            elif inputs[0] is None:
+                shapes[node] = None
+            elif isinstance(op, ir.BlockCall):
+                shapes[node], calls[node] = self.block_call(op, data, inputs[0], bindings)
+            else:
+                shapes[node] = self.layer(op, data, inputs[0], bindings)
+        return shapes, calls
+
+    def block_call(self, call: ir.BlockCall, node: dict, shape: Shape, bindings: dict):
+        definition = self.network.blocks.get(call.block)
+        if definition is None:
+            return None, ()
+        args = tuple((name, self.resolve(value, bindings)) for name, value in call.args)
+        self.calls.append(node)
+        keys = []
+        for _ in range(call.repeat):
+            key = (call.block, args, shape)
+            if key not in self.instances:
+                shapes, calls = self.graph(definition.graph, shape, dict(args))
+                output = shapes[definition.graph.graph["output"]]
+                self.instances[key] = Instance(call.block, args, shape, output,
+                                               MappingProxyType(shapes), MappingProxyType(calls))
+            keys.append(key)
+            shape = self.instances[key].output
+            if shape is None:
+                break
+        self.calls.pop()
+        return shape, tuple(keys)
+
+    def resolve(self, value, bindings: dict):
+        return bindings.get(value, value) if isinstance(value, str) else value
+
+    def number(self, value, bindings: dict, node: dict, what: str, whole: bool):
+        """A parameter's value where a number is needed; reported at the block instance."""
+        value = self.resolve(value, bindings)
+        ok = isinstance(value, int) and value >= 1 if whole else \
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            need = "a whole number >= 1" if whole else "a number"
+            self.error(self.calls[-1] if self.calls else node,
+                       f"{what} is {value!r}, which must be {need}")
+            return None
+        return value
+
+    # --------------------------------------------------------------------------- layers
+
+    def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict) -> Shape | None:
+        name = ir.describe(op)
+        if isinstance(op, ir.Linear):
+            features = self.number(op.features, bindings, node, f"`{name}` features", True)
+            if len(shape) != 1:
+                self.error(node, f"{name} needs a flat input, gets {show(shape)}: put "
+                                "`avgpool global` before it")
+            return None if features is None else (features,)
+        if isinstance(op, ir.Dropout):
+            return shape
+        if len(shape) != 3:
+            self.error(node, f"{name} needs a C x H x W input, gets the flat {show(shape)}")
+            return None
+        channels, height, width = shape
+        if isinstance(op, ir.GlobalAvgPool):
+            return (channels,)
+        if isinstance(op, ir.Conv):
+            filters = self.number(op.filters, bindings, node, f"the filter count of `{name}`", True)
+            channels = filters
+        if height is None:
+            return (channels, None, None)
+        out = [_window(size, k, op.stride, op.padding) for size, k in zip((height, width), op.kernel)]
+        if None in out:
+            self.error(node, f"{name} needs an input of at least {op.kernel[0]} x {op.kernel[1]}, "
+                            f"gets {height} x {width}{self.input_hint()}")
+            return (channels, None, None)
+        return (channels, *out)
+
+    def input_hint(self) -> str:
+        c, h, w = self.network.input_shape
+        return f" (network input {h} x {w})"
+
+    def concat(self, g: nx.DiGraph, node: str, inputs: list) -> Shape | None:
+        if any(s is None for s in inputs):
+            return None
+        branches = [_branch_name(g, u) for u in ir.ordered_inputs(g, node)]
+        flat = [b for b, s in zip(branches, inputs) if len(s) != 3]
+        if flat:
+            self.error(g.nodes[node], f"concat: branch `{flat[0]}` is flat, "
+                                             "concat needs C x H x W inputs")
+            return None
+        sized = [(b, s) for b, s in zip(branches, inputs) if s[1] is not None]
+        size = sized[0][1][1:] if sized else (None, None)
+        odd = [(b, s) for b, s in sized if s[1:] != size]
+        if odd:
+            listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
+            self.error(g.nodes[node], f"concat: the branches differ in height and width "
+                                             f"({listing}); they must be equal")
+        return (sum(s[0] for s in inputs), *size)
+
+    def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
+        shortcut, residual = inputs
+        op = g.nodes[node]["op"]
+        self.number(op.scale, bindings, g.nodes[node], "the residual scale", False)
+        activation = self.resolve(op.activation, bindings)
+        if activation not in ACTIVATIONS:
+            self.error(self.calls[-1] if self.calls else g.nodes[node],
+                       f"the residual activation is {activation!r}, which must be relu or none")
+        if shortcut is None or residual is None:
+            return shortcut
+        last = ir.ordered_inputs(g, node)[1]
+        where = g.nodes[last]
+        what = _what(g, last)
+        if len(residual) != len(shortcut):
+            self.error(where, f"residual add: {what} gives {show(residual)}, the block input "
+                              f"is {show(shortcut)}")
+        elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
+            self.error(where, f"residual add: {what} gives {residual[0]} channels, the block "
+                              f"input has {shortcut[0]}")
+        elif residual != shortcut and None not in residual and None not in shortcut:
+            self.error(where, f"residual add: {what} gives {show(residual)}, the block input "
+                              f"is {show(shortcut)}")
+        return shortcut
+
+
+def _window(size: int, kernel: int, stride: int, padding: str) -> int | None:
+    pad = (kernel - 1) // 2 if padding == "same" else 0
+    span = size + 2 * pad
+    return None if span < kernel else (span - kernel) // stride + 1
+
+
+def _branch_name(g: nx.DiGraph, node: str) -> str:
+    branch = g.nodes[node]["branch"]
+    return branch[-1] if branch else node
+
+
+def _what(g: nx.DiGraph, node: str) -> str:
+    op = g.nodes[node]["op"]
+    if isinstance(op, ir.Conv) and op.kernel == (1, 1):
+        return f"the 1x1 projection `{node}`"
+    if isinstance(op, ir.Concat):
+        return "the concat"
+    return f"`{node}` ({ir.describe(op)})"

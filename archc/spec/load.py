@@ -1,0 +1,154 @@
+"""YAML text -> plain data (dicts, lists, scalars) that remembers where every node came from.
+
+Only YAML's safe core is accepted: no custom tags, no merge keys, no duplicate keys, one document.
+Aliases are allowed, but the expanded document is bounded so that an alias bomb cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import Diagnostic, Pos, SpecError
+
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+MAX_BYTES = 4 * 1024 * 1024
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+class Mapping(dict):
+    """A YAML mapping with the position of itself, of each key and of each value."""
+
+    pos: Pos
+    key_pos: dict
+    value_pos: dict
+
+
+class Text(str):
+    """A YAML string with its position (compact layers are parsed from these)."""
+
+    pos: Pos
+
+
+class Sequence(list):
+    """A YAML sequence with the position of itself and of each item."""
+
+    pos: Pos
+    item_pos: list
+
+
+def position(file: str, mark) -> Pos:
+    return Pos(file, mark.line + 1, mark.column + 1)
+
+
+def load_file(path: str | Path, display: str | None = None):
+    """Read a spec file into positioned data; raises SpecError with a located message."""
+    name = display or str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(None, f"{name}: no such file")]) from None
+    except IsADirectoryError:
+        raise SpecError([Diagnostic(None, f"{name}: is a directory, not a spec file")]) from None
+    except OSError as e:
+        raise SpecError([Diagnostic(None, f"{name}: cannot read: {e.strerror}")]) from None
+    if len(data) > MAX_BYTES:
+        raise SpecError([Diagnostic(Pos(name, 1, 1), f"file is larger than {MAX_BYTES} bytes")])
+    return load_text(data, name)
+
+
+def load_text(data: bytes | str, name: str):
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            raise SpecError(
+                [Diagnostic(Pos(name, line, col), f"not UTF-8 text (byte 0x{data[e.start]:02x})")]
+            ) from None
+    else:
+        text = data
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "invalid YAML"
+        if "expected a single document" in (e.context or ""):
+            problem = "more than one YAML document: a spec is a single document"
+        raise SpecError([Diagnostic(position(name, mark), f"YAML syntax: {problem}")]) from None
+    except yaml.YAMLError as e:
+        raise SpecError([Diagnostic(Pos(name, 1, 1), f"YAML syntax: {e}")]) from None
+    except RecursionError:
+        raise SpecError([Diagnostic(Pos(name, 1, 1), "YAML nested too deeply")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise SpecError([Diagnostic(Pos(name, 1, 1), "the file is empty")])
+    return _Builder(name, loader).build(node, 0)
+
+
+class _Builder:
+    def __init__(self, name: str, loader: yaml.SafeLoader):
+        self.name = name
+        self.loader = loader
+        self.count = 0
+
+    def fail(self, node, message: str):
+        raise SpecError([Diagnostic(position(self.name, node.start_mark), message)])
+
+    def build(self, node, depth: int):
+        self.count += 1
+        if self.count > MAX_NODES:
+            self.fail(node, f"the document expands to more than {MAX_NODES} nodes "
+                            "(anchors and aliases that multiply?)")
+        if depth > MAX_DEPTH:
+            self.fail(node, f"nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag not in _PLAIN_TAGS:
+                self.fail(node, f"YAML tag {node.tag!r} is not supported: use plain values")
+            value = self.loader.construct_object(node, deep=True)
+            if isinstance(value, str):
+                value = Text(value)
+                value.pos = position(self.name, node.start_mark)
+            return value
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self.fail(node, f"YAML tag {node.tag!r} is not supported")
+            out = Sequence()
+            out.pos = position(self.name, node.start_mark)
+            out.item_pos = []
+            for item in node.value:
+                out.append(self.build(item, depth + 1))
+                out.item_pos.append(position(self.name, item.start_mark))
+            return out
+        if node.tag != "tag:yaml.org,2002:map":
+            self.fail(node, f"YAML tag {node.tag!r} is not supported")
+        out = Mapping()
+        out.pos = position(self.name, node.start_mark)
+        out.key_pos, out.value_pos = {}, {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.fail(key_node, "YAML merge keys (<<) are not supported: write the keys out")
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, "a mapping key must be a plain name")
+            key = self.build(key_node, depth + 1)
+            if not isinstance(key, str):
+                key = key_node.value  # `1: x` or `true: x`: keep the text the user wrote
+            if key in out:
+                first = out.key_pos[key]
+                self.fail(key_node, f"duplicate key `{key}` (first at line {first.line})")
+            out.key_pos[key] = position(self.name, key_node.start_mark)
+            out[key] = self.build(value_node, depth + 1)
+            out.value_pos[key] = position(self.name, value_node.start_mark)
+        return out

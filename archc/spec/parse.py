@@ -1,0 +1,158 @@
+"""Spec files -> validated pydantic models, with includes resolved and every error located."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from . import schema
+from .errors import Diagnostics, Pos, SpecError
+from .load import Mapping, Sequence, load_file
+
+
+@dataclass(frozen=True)
+class ParsedSpec:
+    path: str
+    spec: schema.Spec
+    blocks: dict[str, schema.BlockDef]  # the spec's own and every included file's, by name
+    files: tuple[str, ...]  # the spec and its includes: what the result depends on
+
+
+def parse_spec(path: str) -> ParsedSpec:
+    diags = Diagnostics()
+    raw = load_file(path)
+    if isinstance(raw, dict) and "blocks" in raw and not {"name", "input", "layers"} & set(raw):
+        diags.error(raw.pos, "this file only defines blocks (it is meant to be included by a "
+                             "spec); a network spec needs `name`, `input` and `layers`")
+        diags.raise_if_any()
+    spec = validate(schema.Spec, raw, diags)
+    blocks: dict[str, schema.BlockDef] = {}
+    files = [path]
+    if spec is not None:
+        _add_blocks(blocks, spec.blocks, raw, diags)
+    _resolve_includes(raw, path, [os.path.normpath(path)], blocks, files, diags)
+    diags.raise_if_any()
+    return ParsedSpec(path, spec, blocks, tuple(files))
+
+
+def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diags) -> None:
+    includes = raw.get("include") if isinstance(raw, Mapping) else None
+    if not isinstance(includes, Sequence):
+        return  # absent, or a type error that validation reports
+    for name, pos in zip(includes, includes.item_pos):
+        if not isinstance(name, str):
+            continue
+        target = os.path.normpath(os.path.join(os.path.dirname(path), name))
+        if target in stack:
+            cycle = " -> ".join(stack[stack.index(target):] + [target])
+            diags.error(pos, f"include cycle: {cycle}", "include")
+            continue
+        if not os.path.isfile(target):
+            diags.error(pos, f"included file `{name}` not found (looked for {target})", "include")
+            continue
+        if target in files:
+            continue  # included twice through different paths: its blocks are there already
+        files.append(target)
+        try:
+            lib_raw = load_file(target)
+        except SpecError as e:
+            diags.items.extend(e.diagnostics)
+            continue
+        library = validate(schema.Library, lib_raw, diags, what="an included file")
+        if library is not None:
+            _add_blocks(blocks, library.blocks, lib_raw, diags)
+        _resolve_includes(lib_raw, target, stack + [target], blocks, files, diags)
+
+
+def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, diags) -> None:
+    for name, block in new.items():
+        if name in blocks:
+            first = blocks[name].pos
+            diags.error(raw["blocks"].key_pos[name],
+                        f"block `{name}` is defined twice (first at {first})", f"blocks.{name}")
+        else:
+            blocks[name] = block
+
+
+def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "a spec"):
+    if not isinstance(raw, dict):
+        diags.error(getattr(raw, "pos", None), f"{what} must be a mapping of keys "
+                                               f"({', '.join(model.model_fields)})")
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        for err in e.errors():
+            pos, key_path = locate(raw, err["loc"], err["type"])
+            diags.error(pos, _message(err, key_path), key_path)
+        return None
+
+
+def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]:
+    """Follow a pydantic error location through the positioned data: (position, key path).
+
+    Parts that are not keys of the data (union tags, fields of a compact layer) are skipped.
+    """
+    node, pos, parts = raw, getattr(raw, "pos", None), []
+    parent, parent_key = None, None
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, Mapping) and part in node:
+            use_key = last and error_type == "extra_forbidden"
+            pos = node.key_pos[part] if use_key else node.value_pos[part]
+            parent, parent_key, node = node, part, node[part]
+            parts.append(f".{part}")
+        elif isinstance(node, Sequence) and isinstance(part, int) and 0 <= part < len(node):
+            pos, parent, node = node.item_pos[part], None, node[part]
+            parts.append(f"[{part}]")
+        elif part == "[key]" and isinstance(parent, Mapping):
+            pos = parent.key_pos[parent_key]
+        elif last and error_type == "missing":
+            parts.append(f".{part}")
+    return pos, "".join(parts).lstrip(".")
+
+
+_FIELD_NAMES = sorted({
+    name
+    for model in (schema.Spec, schema.BlockDef, schema.Residual, schema.Input, schema.Settings,
+                  schema.BatchNormSettings, schema.AvgPoolSettings, schema.Conv, schema.MaxPool,
+                  schema.AvgPool, schema.Dropout, schema.Linear, schema.Block, schema.Concat)
+    for name in model.model_fields
+})
+
+
+def _message(err: dict, key_path: str) -> str:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    last = str(err["loc"][-1]) if err["loc"] else ""
+    if kind == "missing":
+        return f"missing `{last}`"
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(last, _FIELD_NAMES, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        return f"unknown key `{last}`{hint}"
+    if kind == "union_tag_invalid":
+        return (f"unknown layer type `{err['ctx']['tag']}` "
+                f"(expected one of: {', '.join(schema.LAYER_TYPES)})")
+    if kind in ("value_error", "assertion_error"):
+        return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind in ("invalid_step", "invalid_layer"):
+        return f"{msg}, got {_show(value)}"
+    return f"{_lower_first(msg)}, got {_show(value)}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    if value is None:
+        return "nothing"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+

@@ -1,0 +1,471 @@
+"""The spec language: pydantic models of the YAML surface syntax.
+
+These models are the single source of truth of the language: `archc schema` prints the JSON Schema
+generated from them, and docs/spec-language.md describes them.
+
+A layer is written either compactly, close to the paper's labels (`conv 3x3 384 /2 V`), or in the
+long form (`{type: conv, kernel: 3, filters: 384, stride: 2, padding: valid}`); both give the same
+model. A step of a `layers` list is a layer or a block instance, unnamed (a string or a long form),
+named (`name: layer`, `name: [layers]` for a group), or a `concat` of named branches.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    PrivateAttr,
+    RootModel,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
+
+from .errors import Pos
+
+MAX_CHANNELS = 1 << 16
+MAX_KERNEL = 64
+MAX_STRIDE = 64
+MAX_REPEAT = 1000
+MAX_INPUT = 8192
+MAX_CLASSES = 1 << 20
+
+IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_IDENTIFIER_RE = re.compile(rf"^{IDENTIFIER}$")
+
+# Names the generated module or nn.Module already uses: a layer or block so named would shadow them.
+RESERVED_NAMES = frozenset({
+    "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
+    "in_channels", "self", "torch", "nn", "F", "super", "type", "relu", "none",
+})
+
+
+def check_name(name: str) -> str:
+    if not _IDENTIFIER_RE.match(name):
+        raise ValueError(f"`{name}` is not a valid name: use letters, digits and _, "
+                         "not starting with a digit")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ValueError(f"`{name}` is a Python keyword and cannot name a layer or block")
+    if name in RESERVED_NAMES or name.startswith("__"):
+        raise ValueError(f"`{name}` is reserved: it would shadow a name of the generated module")
+    return name
+
+
+Name = Annotated[
+    str,
+    AfterValidator(check_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$"}),
+]
+Count = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
+# A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or `num_classes`.
+Filters = Union[Count, Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]]
+
+
+def parse_kernel(value: Any) -> tuple[int, int]:
+    """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it."""
+    if isinstance(value, bool):
+        raise ValueError("a kernel is a size like 3 or 1x7")
+    if isinstance(value, int):
+        size = (value, value)
+    elif isinstance(value, str) and (m := re.fullmatch(r"(\d+)x(\d+)", value.strip())):
+        size = (int(m[1]), int(m[2]))
+    else:
+        raise ValueError(f"cannot read kernel `{value}`: write a size like 3, 3x3 or 1x7")
+    if not all(1 <= k <= MAX_KERNEL for k in size):
+        raise ValueError(f"kernel sides must be between 1 and {MAX_KERNEL}, got {value}")
+    return size
+
+
+Kernel = Annotated[
+    tuple[int, int],
+    PlainValidator(parse_kernel),
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_KERNEL},
+            {"type": "string", "pattern": r"^\d+x\d+$"},
+        ],
+        "description": "kernel size: 3 (square) or HxW such as 1x7",
+    }),
+]
+Stride = Annotated[int, Field(ge=1, le=MAX_STRIDE)]
+Padding = Literal["same", "valid"]
+
+
+class Node(BaseModel):
+    """Base of every model: strict types, no unknown keys, immutable, and a source position."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    _pos: Pos | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_position(cls, data: Any, handler):
+        model = handler(data)
+        if model._pos is None:
+            model._pos = getattr(data, "pos", None)
+        return model
+
+    @property
+    def pos(self) -> Pos | None:
+        return self._pos
+
+
+# ---------------------------------------------------------------------------------------- layers
+
+
+class Conv(Node):
+    """Conv2d -> BatchNorm -> ReLU; with `linear: true` a Conv2d with bias and nothing after it."""
+
+    type: Literal["conv"] = "conv"
+    kernel: Kernel
+    filters: Filters
+    stride: Stride = 1
+    padding: Padding = "same"
+    linear: bool = Field(False, description="no BN, no activation, conv with bias")
+
+
+class MaxPool(Node):
+    type: Literal["maxpool"] = "maxpool"
+    kernel: Kernel
+    stride: Stride = 1
+    padding: Padding = "same"
+
+
+class AvgPool(Node):
+    """Average pooling; whether padding counts in the average is the network's `settings.avgpool`."""
+
+    type: Literal["avgpool"] = "avgpool"
+    kernel: Kernel
+    stride: Stride = 1
+    padding: Padding = "same"
+
+
+class GlobalAvgPool(Node):
+    """Average over height and width: C x H x W -> C."""
+
+    type: Literal["global_avgpool"] = "global_avgpool"
+
+
+class Dropout(Node):
+    type: Literal["dropout"] = "dropout"
+    p: Annotated[float, Field(ge=0.0, lt=1.0, description="probability of zeroing")]
+
+
+class Linear(Node):
+    """Fully connected layer with bias (no BN, no activation)."""
+
+    type: Literal["linear"] = "linear"
+    features: Filters
+
+
+ArgValue = Union[int, float, str]
+
+
+class Block(Node):
+    """An instance of a block definition, `repeat` times in a row."""
+
+    type: Literal["block"] = "block"
+    block: Name
+    args: dict[Name, ArgValue] = {}
+    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] = 1
+
+
+Layer = Annotated[
+    Union[Conv, MaxPool, AvgPool, GlobalAvgPool, Dropout, Linear, Block],
+    Field(discriminator="type"),
+]
+LAYER_TYPES = ("conv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "block")
+
+
+# ------------------------------------------------------------------------------- compact form
+
+_COMPACT_HELP = (
+    "expected a layer (conv KxK FILTERS [/S] [V] [linear], maxpool KxK [/S] [V], "
+    "avgpool KxK [/S] [V], avgpool global, dropout P, linear FEATURES) "
+    "or a block (Name, N x Name, Name(arg=value, ...))"
+)
+_BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.S)
+
+
+def _number_or_name(text: str):
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?(\d+\.\d*|\.\d+|\d+)([eE]-?\d+)?", text):
+        return float(text)
+    return text
+
+
+def _parse_conv_like(kind: str, tokens: list[str], text: str) -> dict:
+    out: dict[str, Any] = {"type": kind}
+    if not tokens or not re.fullmatch(r"\d+x\d+", tokens[0]):
+        raise ValueError(f"`{text}`: {kind} needs a kernel like 3x3 or 1x7 after `{kind}`")
+    out["kernel"] = tokens.pop(0)
+    if kind == "conv":
+        if not tokens or tokens[0].startswith("/"):
+            raise ValueError(f"`{text}`: conv needs a filter count after the kernel")
+        filters = tokens.pop(0)
+        out["filters"] = int(filters) if filters.isdigit() else filters
+    flags = {"V": ("padding", "valid"), "valid": ("padding", "valid"), "same": ("padding", "same")}
+    if kind == "conv":
+        flags["linear"] = ("linear", True)
+    for token in tokens:
+        if m := re.fullmatch(r"/(\d+)", token):
+            key, value = "stride", int(m[1])
+        elif token in flags:
+            key, value = flags[token]
+        else:
+            allowed = ", ".join(["/S"] + list(flags))
+            raise ValueError(f"`{text}`: unexpected `{token}` (allowed after the "
+                             f"{'filters' if kind == 'conv' else 'kernel'}: {allowed})")
+        if key in out:
+            raise ValueError(f"`{text}`: {key} is given twice")
+        out[key] = value
+    return out
+
+
+def compact_to_long(text: str) -> dict:
+    """The long form of a compact layer string, e.g. `conv 1x7 160` -> {type: conv, ...}."""
+    tokens = text.split()
+    if not tokens:
+        raise ValueError("empty layer: " + _COMPACT_HELP)
+    head, rest = tokens[0], tokens[1:]
+    if head in ("conv", "maxpool") or (head == "avgpool" and rest != ["global"]):
+        return _parse_conv_like(head, rest, text)
+    if head == "avgpool":
+        return {"type": "global_avgpool"}
+    if head == "dropout":
+        if len(rest) != 1 or not isinstance(p := _number_or_name(rest[0]), (int, float)):
+            raise ValueError(f"`{text}`: write dropout with its probability, e.g. dropout 0.2")
+        return {"type": "dropout", "p": float(p)}
+    if head == "linear":
+        if len(rest) != 1:
+            raise ValueError(f"`{text}`: write linear with its output features, "
+                             "e.g. linear num_classes")
+        return {"type": "linear", "features": _number_or_name(rest[0])}
+    m = _BLOCK_RE.match(text.strip())
+    if not m:
+        raise ValueError(f"cannot read `{text}`: {_COMPACT_HELP}")
+    out: dict[str, Any] = {"type": "block", "block": m[2], "args": {}}
+    if m[1]:
+        out["repeat"] = int(m[1])
+    for arg in filter(None, (a.strip() for a in (m[3] or "").split(","))):
+        name, eq, value = arg.partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not name or not value:
+            raise ValueError(f"`{text}`: write block arguments as name=value, got `{arg}`")
+        if name in out["args"]:
+            raise ValueError(f"`{text}`: argument `{name}` is given twice")
+        out["args"][name] = _number_or_name(value)
+    return out
+
+
+_LAYER_ADAPTER = None
+
+
+def parse_compact(value: Any):
+    global _LAYER_ADAPTER
+    from pydantic import TypeAdapter, ValidationError
+
+    if not isinstance(value, str):
+        raise ValueError("expected a layer written as text")
+    long = compact_to_long(value)
+    if _LAYER_ADAPTER is None:
+        _LAYER_ADAPTER = TypeAdapter(Layer)
+    try:
+        model = _LAYER_ADAPTER.validate_python(long)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"][1:])
+        raise ValueError(f"`{value}`: {field}: {err['msg']}") from None
+    model._pos = getattr(value, "pos", None)
+    return model
+
+
+Compact = Annotated[
+    Any,
+    PlainValidator(parse_compact),
+    WithJsonSchema({
+        "type": "string",
+        "description": "a layer as the paper labels it, e.g. `conv 3x3 384 /2 V`, "
+                       "`conv 1x1 1154 linear`, `maxpool 3x3 /2 V`, `4 x InceptionA`, "
+                       "`ReductionA(k=192, l=224, m=256, n=384)`",
+    }),
+]
+
+
+# ------------------------------------------------------------------------------------- steps
+
+
+def _value_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "compact-form"
+    if isinstance(value, dict) and "type" in value:
+        return "long-form"
+    if isinstance(value, list):
+        return "group-form"
+    return None
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and "type" not in value:
+        if list(value) == ["concat"]:
+            return "concat-form"
+        return "named-form"
+    if isinstance(value, list):
+        return None  # an unnamed list: a group needs a name
+    return _value_kind(value)
+
+
+# Union tags are not identifiers, so they can never be confused with names in an error's path.
+UNION_TAGS = frozenset({"compact-form", "long-form", "group-form", "concat-form", "named-form"})
+
+NamedValue = Annotated[
+    Union[
+        Annotated[Compact, Tag("compact-form")],
+        Annotated[Layer, Tag("long-form")],
+        Annotated[list["Step"], Field(min_length=1), Tag("group-form")],
+    ],
+    Discriminator(
+        _value_kind,
+        custom_error_type="invalid_layer",
+        custom_error_message="expected a layer, a block instance or a list of them",
+    ),
+]
+
+
+class Concat(Node):
+    """Parallel branches, concatenated along channels in the order written."""
+
+    concat: Annotated[dict[Name, NamedValue], Field(min_length=2)]
+
+
+class Named(RootModel[dict[Name, NamedValue]]):
+    """`name: layer` or `name: [layers]`: the name becomes the attribute in generated code."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+    _pos: Pos | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_name(cls, data: Any, handler):
+        if isinstance(data, dict) and len(data) != 1:
+            keys = ", ".join(f"`{k}`" for k in data)
+            raise ValueError(f"a step names one layer (`name: layer`), found the keys {keys}; "
+                             "a long-form layer needs `type:`")
+        model = handler(data)
+        model._pos = getattr(data, "pos", None)
+        return model
+
+    @property
+    def name(self) -> str:
+        return next(iter(self.root))
+
+    @property
+    def value(self):
+        return next(iter(self.root.values()))
+
+    @property
+    def pos(self) -> Pos | None:
+        return self._pos
+
+
+Step = Annotated[
+    Union[
+        Annotated[Compact, Tag("compact-form")],
+        Annotated[Layer, Tag("long-form")],
+        Annotated[Concat, Tag("concat-form")],
+        Annotated[Named, Tag("named-form")],
+    ],
+    Discriminator(
+        _step_kind,
+        custom_error_type="invalid_step",
+        custom_error_message="expected a layer, `name: layer`, `name: [layers]` or `concat:`",
+    ),
+]
+
+Layers = Annotated[list[Step], Field(min_length=1)]
+
+
+# ------------------------------------------------------------------------------- structure
+
+
+class Residual(Node):
+    """out = activation(x + scale * layers(x))."""
+
+    scale: Union[float, int, Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]] = 1.0
+    activation: Union[Literal["relu", "none"], Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]] \
+        = "relu"
+
+
+class BlockDef(Node):
+    """A reusable block: one class in generated code, one figure in the diagrams."""
+
+    params: list[Name] = Field([], description="names the block's layers may use for numbers")
+    layers: Layers
+    residual: Residual | None = None
+
+
+class Input(Node):
+    channels: Count = 3
+    size: Union[
+        Annotated[int, Field(ge=1, le=MAX_INPUT)],
+        tuple[Annotated[int, Field(ge=1, le=MAX_INPUT)], Annotated[int, Field(ge=1, le=MAX_INPUT)]],
+    ] = Field(description="299 for 299x299, or [height, width]")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        h, w = (self.size, self.size) if isinstance(self.size, int) else self.size
+        return (self.channels, h, w)
+
+
+class BatchNormSettings(Node):
+    eps: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    momentum: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
+class AvgPoolSettings(Node):
+    count_pad: bool = Field(
+        False,
+        description="count the zero padding in the average (PyTorch's default, timm's ports) "
+                    "or leave it out (TensorFlow, which trained the released weights)",
+    )
+
+
+class Settings(Node):
+    batchnorm: BatchNormSettings = BatchNormSettings()
+    avgpool: AvgPoolSettings = AvgPoolSettings()
+
+
+class Library(Node):
+    """A file of shared block definitions, included by specs."""
+
+    include: list[str] = []
+    blocks: dict[Name, BlockDef] = {}
+
+
+class Spec(Library):
+    """A network: input, body (`layers`, the features) and classifier `head`."""
+
+    name: Name
+    input: Input
+    num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)] = 1000
+    settings: Settings = Settings()
+    layers: Layers
+    head: list[Step] = []
+
+
+def json_schema() -> dict:
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(Union[Spec, Library]).json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "archc spec"
+    return schema
