@@ -54,26 +54,33 @@ def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | N
     return _Inference(network, diags).run(input_shape or network.input_shape)
 
 
+def _fits(network: ir.Network, side: int) -> bool:
+    """Whether a side x side input gets through every layer and concat (channels aside)."""
+    probe = _Inference(network, None, probing=True)
+    probe.run((network.input_shape[0], side, side))
+    return not probe.size_error
+
+
 def smallest_input(network: ir.Network) -> int | None:
-    """The smallest square input side the network accepts, or None if there is none up to its
-    declared input size."""
-    channels, height, width = network.input_shape
-    for side in range(1, max(height, width) + 1):
-        probe = Diagnostics()
-        infer(network, probe, (channels, side, side))
-        if not probe:
-            return side
-    return None
+    """The smallest square input side the network accepts, or None if none up to its declared
+    size (or up to 1024 when the declared size does not fit)."""
+    _, height, width = network.input_shape
+    limit = max(height, width) if _fits(network, max(height, width)) else 1024
+    return next((side for side in range(1, limit + 1) if _fits(network, side)), None)
 
 
 class _Inference:
-    def __init__(self, network: ir.Network, diags: Diagnostics | None):
+    def __init__(self, network: ir.Network, diags: Diagnostics | None, probing: bool = False):
         self.network = network
         self.diags = diags if diags is not None else Diagnostics()
+        self.probing = probing  # only asking whether an input size fits
         self.instances: dict[tuple, Instance] = {}
         self.calls: list[dict] = []  # the nodes of the block instances being inferred
+        self.input_shape: Shape = network.input_shape
+        self.size_error = False  # a layer or concat failed on H x W: later ones share the cause
 
     def run(self, input_shape: Shape) -> Shapes:
+        self.input_shape = input_shape
         bindings = {"num_classes": self.network.num_classes}
         body, body_calls = self.graph(self.network.body, input_shape, bindings)
         features = body[self.network.body.graph["output"]]
@@ -178,14 +185,21 @@ class _Inference:
             return (channels, None, None)
         out = [_window(size, k, op.stride, op.padding) for size, k in zip((height, width), op.kernel)]
         if None in out:
-            self.error(node, f"{name} needs an input of at least {op.kernel[0]} x {op.kernel[1]}, "
-                            f"gets {height} x {width}{self.input_hint()}")
+            if not self.size_error:
+                self.size_error = True
+                self.error(node, f"{name} needs an input of at least {op.kernel[0]} x "
+                                 f"{op.kernel[1]}, gets {height} x {width}{self.input_hint()}")
             return (channels, None, None)
         return (channels, *out)
 
     def input_hint(self) -> str:
-        c, h, w = self.network.input_shape
-        return f" (network input {h} x {w})"
+        _, h, w = self.input_shape
+        if self.probing:
+            return ""
+        side = smallest_input(self.network)
+        smallest = f"the smallest it accepts is {side} x {side}" if side else \
+            "no square input fits"
+        return f" (network input {h} x {w}; {smallest})"
 
     def concat(self, g: nx.DiGraph, node: str, inputs: list) -> Shape | None:
         if any(s is None for s in inputs):
@@ -200,6 +214,7 @@ class _Inference:
         size = sized[0][1][1:] if sized else (None, None)
         odd = [(b, s) for b, s in sized if s[1:] != size]
         if odd:
+            self.size_error = True
             listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
             self.error(g.nodes[node], f"concat: the branches differ in height and width "
                                              f"({listing}); they must be equal")

@@ -86,10 +86,33 @@ def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "
     try:
         return model.model_validate(raw)
     except ValidationError as e:
+        # A value that fits no member of a union gets one error per member: report one line.
+        groups: dict[tuple, list[dict]] = {}
         for err in e.errors():
-            pos, key_path = locate(raw, err["loc"], err["type"])
-            diags.error(pos, _message(err, key_path), key_path)
+            groups.setdefault(locate(raw, err["loc"], err["type"]), []).append(err)
+        for (pos, key_path), errs in groups.items():
+            diags.error(pos, _union_message(errs, key_path), key_path)
         return None
+
+
+def _is_type_error(err: dict) -> bool:
+    return err["type"].endswith("_type") or err["type"] in (
+        "string_pattern_mismatch", "literal_error", "union_tag_not_found")
+
+
+def _union_message(errs: list[dict], key_path: str) -> str:
+    if len(errs) == 1:
+        return _message(errs[0], key_path)
+    telling = [err for err in errs if not _is_type_error(err)]
+    if telling:
+        return _message(telling[0], key_path)
+    wanted = []
+    for err in errs:
+        want = schema.problem(err).removeprefix("must be ").rsplit(", got ", 1)[0]
+        if want not in wanted:
+            wanted.append(want)
+    field = key_path.rsplit(".", 1)[-1]
+    return f"`{field}` must be {' or '.join(wanted)}, got {schema._show(errs[0].get('input'))}"
 
 
 def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]:
@@ -127,7 +150,9 @@ _FIELD_NAMES = sorted({
 
 def _message(err: dict, key_path: str) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
-    last = str(err["loc"][-1]) if err["loc"] else ""
+    last = next((part for part in reversed(err["loc"]) if part not in schema.UNION_TAGS
+                 and not str(part).startswith(("function-", "constrained-"))), "")
+    last = str(last)
     if kind == "missing":
         return f"missing `{last}`"
     if kind == "extra_forbidden":
@@ -137,22 +162,12 @@ def _message(err: dict, key_path: str) -> str:
     if kind == "union_tag_invalid":
         return (f"unknown layer type `{err['ctx']['tag']}` "
                 f"(expected one of: {', '.join(schema.LAYER_TYPES)})")
-    if kind in ("value_error", "assertion_error"):
-        return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "value_error" and msg.startswith("Value error, must be"):
+        return f"`{last}` {schema.problem(err)}"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
     if kind in ("invalid_step", "invalid_layer"):
-        return f"{msg}, got {_show(value)}"
-    return f"{_lower_first(msg)}, got {_show(value)}"
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return "a mapping" if isinstance(value, dict) else "a list"
-    if value is None:
-        return "nothing"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+        return f"{msg}, got {schema._show(value)}"
+    return f"`{last}` {schema.problem(err)}" if isinstance(last, str) and last in key_path \
+        else schema.problem(err)
 

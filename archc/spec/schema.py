@@ -12,6 +12,7 @@ named (`name: layer`, `name: [layers]` for a group), or a `concat` of named bran
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -65,8 +66,53 @@ Name = Annotated[
     WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$"}),
 ]
 Count = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
+_PARAM_SCHEMA = {"type": "string", "pattern": f"^{IDENTIFIER}$"}
+
+
+def _is_param(value: Any) -> bool:
+    return isinstance(value, str) and bool(_IDENTIFIER_RE.match(value))
+
+
+def _filters(value: Any):
+    if _is_param(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CHANNELS:
+        return value
+    raise ValueError(f"must be a whole number from 1 to {MAX_CHANNELS} or a parameter name, "
+                     f"got {_show(value)}")
+
+
+def _scale(value: Any):
+    if _is_param(value):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    raise ValueError(f"must be a number or a parameter name, got {_show(value)}")
+
+
+def _activation(value: Any):
+    if _is_param(value):
+        return value
+    raise ValueError(f"must be relu, none or a parameter name, got {_show(value)}")
+
+
 # A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or `num_classes`.
-Filters = Union[Count, Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]]
+Filters = Annotated[
+    Union[int, str],
+    PlainValidator(_filters),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CHANNELS},
+                              _PARAM_SCHEMA]}),
+]
+Scale = Annotated[
+    Union[float, str],
+    PlainValidator(_scale),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _PARAM_SCHEMA]}),
+]
+Activation = Annotated[
+    str,
+    PlainValidator(_activation),
+    WithJsonSchema({"anyOf": [{"enum": ["relu", "none"]}, _PARAM_SCHEMA]}),
+]
 
 
 def parse_kernel(value: Any) -> tuple[int, int]:
@@ -283,10 +329,34 @@ def parse_compact(value: Any):
         model = _LAYER_ADAPTER.validate_python(long)
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"][1:])
-        raise ValueError(f"`{value}`: {field}: {err['msg']}") from None
+        field = next((str(x) for x in reversed(err["loc"]) if str(x) in long), "")
+        raise ValueError(f"`{value}`: {field} {problem(err)}".replace("  ", " ")) from None
     model._pos = getattr(value, "pos", None)
     return model
+
+
+def problem(err: dict) -> str:
+    """A pydantic error's complaint about a value, e.g. `must be >= 1, got 0`."""
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+              "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}, got {_show(value)}"
+    if kind == "value_error":
+        return err["msg"].removeprefix("Value error, ")
+    msg = err["msg"].removeprefix("Input should be ")
+    return f"must be {msg}, got {_show(value)}" if msg != err["msg"] else \
+        f"{msg[:1].lower()}{msg[1:]}, got {_show(value)}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    if value is None:
+        return "nothing"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Compact = Annotated[
@@ -400,9 +470,8 @@ Layers = Annotated[list[Step], Field(min_length=1)]
 class Residual(Node):
     """out = activation(x + scale * layers(x))."""
 
-    scale: Union[float, int, Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]] = 1.0
-    activation: Union[Literal["relu", "none"], Annotated[str, Field(pattern=f"^{IDENTIFIER}$")]] \
-        = "relu"
+    scale: Scale = 1.0
+    activation: Activation = "relu"
 
 
 class BlockDef(Node):
@@ -413,17 +482,33 @@ class BlockDef(Node):
     residual: Residual | None = None
 
 
+def _size(value: Any) -> tuple[int, int]:
+    sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_INPUT
+               for v in sides):
+        raise ValueError(f"must be a side from 1 to {MAX_INPUT} or [height, width], "
+                         f"got {_show(value)}")
+    return (sides[0], sides[1])
+
+
 class Input(Node):
     channels: Count = 3
-    size: Union[
-        Annotated[int, Field(ge=1, le=MAX_INPUT)],
-        tuple[Annotated[int, Field(ge=1, le=MAX_INPUT)], Annotated[int, Field(ge=1, le=MAX_INPUT)]],
-    ] = Field(description="299 for 299x299, or [height, width]")
+    size: Annotated[
+        tuple[int, int],
+        PlainValidator(_size),
+        WithJsonSchema({
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_INPUT},
+                {"type": "array", "minItems": 2, "maxItems": 2,
+                 "items": {"type": "integer", "minimum": 1, "maximum": MAX_INPUT}},
+            ],
+            "description": "299 for 299x299, or [height, width]",
+        }),
+    ]
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        h, w = (self.size, self.size) if isinstance(self.size, int) else self.size
-        return (self.channels, h, w)
+        return (self.channels, *self.size)
 
 
 class BatchNormSettings(Node):

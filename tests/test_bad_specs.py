@@ -1,0 +1,122 @@
+"""Bad specs: each fixture under tests/fixtures/bad/ must fail `archc check` with exactly the
+errors written at its top, at exactly the places written there, and never with a traceback.
+
+A fixture lists its expected diagnostics in comment lines, one per error, in the order archc
+prints them (by file, line, column):
+
+    # expect: LINE:COL: error: MESSAGE (KEY.PATH)
+
+The path of the fixture, as passed on the command line, is prefixed to each line. An error located
+in another file (an included one) names that file relative to the fixture's folder:
+
+    # expect: include/cycle_b.yaml:3:11: error: MESSAGE (KEY.PATH)
+
+and `{dir}` in a line stands for the fixture folder as archc prints it (tests/fixtures/bad).
+Files under tests/fixtures/bad/include/ are helpers included by fixtures, not cases themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+import pytest
+
+from archc.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = ROOT / "tests" / "fixtures" / "bad"
+BAD_REL = BAD.relative_to(ROOT).as_posix()  # how paths print: relative to the repository root
+CASES = sorted(BAD.glob("*.yaml"))
+
+_EXPECT = re.compile(r"^# expect: (.*)$")
+_POSITIONED = re.compile(r"^\d+:\d+: error: ")
+
+# Fixtures whose expectation is what archc should say but does not (yet): each one is a suspected
+# archc bug, reported with its fixture name.
+ARCHC_BUGS: dict[str, str] = {}
+
+
+def expected_lines(path: Path) -> list[str]:
+    """The `# expect:` lines of a fixture's leading comments, as archc prints them."""
+    rel = f"{BAD_REL}/{path.name}"
+    lines = []
+    # Bytes, so that a fixture of invalid UTF-8 can still state its expectation in its first line.
+    for raw in path.read_bytes().splitlines():
+        text = raw.decode("utf-8", errors="replace")
+        if not text.startswith("#"):
+            break
+        if m := _EXPECT.match(text):
+            line = m[1].replace("{dir}", BAD_REL)
+            lines.append(f"{rel}:{line}" if _POSITIONED.match(line) else f"{BAD_REL}/{line}")
+    return lines
+
+
+def run_check(capsys, path: str) -> tuple[int, str, str]:
+    try:
+        status = main(["check", path])
+    except SystemExit as e:  # argparse
+        status = e.code
+    except Exception:  # noqa: BLE001 - a crash is the failure this test exists to find
+        pytest.fail(f"archc check {path} raised:\n{traceback.format_exc()}")
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 25
+
+
+def _param(path: Path):
+    marks = []
+    if path.name in ARCHC_BUGS:
+        marks.append(pytest.mark.xfail(strict=True, reason=ARCHC_BUGS[path.name]))
+    return pytest.param(path, id=path.stem, marks=marks)
+
+
+@pytest.mark.parametrize("path", [_param(p) for p in CASES])
+def test_bad_spec(path: Path, capsys, monkeypatch):
+    expected = expected_lines(path)
+    assert expected, f"{path.name} has no `# expect:` line"
+    monkeypatch.chdir(ROOT)
+    status, out, err = run_check(capsys, f"{BAD_REL}/{path.name}")
+    assert "Traceback" not in err
+    assert out.strip() == "", "a failed check prints no table"
+    assert err.splitlines() == expected
+    assert status == 1
+
+
+# Cases that cannot carry their expectation in a comment, written into tmp_path.
+GENERATED = {
+    "zero_bytes": (b"", "1:1: error: the file is empty"),
+    "only_whitespace": (b"  \n\n   \n", "1:1: error: the file is empty"),
+    "bom_then_bad_byte": (b"\xef\xbb\xbfname: tiny\n\xff\n", "2:1: error: not UTF-8 text (byte 0xff)"),
+}
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_generated_bad_spec(name, tmp_path, capsys, monkeypatch):
+    data, message = GENERATED[name]
+    (tmp_path / f"{name}.yaml").write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_check(capsys, f"{name}.yaml")
+    assert "Traceback" not in err
+    assert out.strip() == ""
+    assert err.splitlines() == [f"{name}.yaml:{message}"]
+    assert status == 1
+
+
+def test_every_case_in_one_run_of_the_command():
+    """The real command line, all good fixtures at once: each file's errors, files in order."""
+    cases = [p for p in CASES if p.name not in ARCHC_BUGS]
+    result = subprocess.run(
+        [sys.executable, "-m", "archc.cli", "check", *(f"{BAD_REL}/{p.name}" for p in cases)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == ""
+    assert result.stderr.splitlines() == [line for p in cases for line in expected_lines(p)]
+    assert result.returncode == 1

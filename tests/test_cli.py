@@ -1,0 +1,82 @@
+"""The command line as a user meets it: exit statuses, output, JSON, no torch in the compiler."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from archc.cli import main
+
+from .conftest import NETWORK_SPECS, ROOT
+
+
+def test_check_runs_all_three_specs_without_importing_torch():
+    code = (
+        "import sys\n"
+        "from archc.cli import main\n"
+        f"status = main(['check', *{[str(p) for p in NETWORK_SPECS]!r}])\n"
+        "assert 'torch' not in sys.modules, 'the compiler imported torch'\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("smallest input  75 x 75") == 3
+
+
+def test_json_report_has_stages_totals_and_smallest_input(capsys):
+    assert main(["check", "--json", str(ROOT / "specs/inception_v4.yaml")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (network,) = report["networks"]
+    assert network["name"] == "inception_v4"
+    assert network["input"] == [3, 299, 299]
+    assert network["total"]["params"] == 42_679_816  # REFERENCE.md
+    assert network["smallest_input"] == 75
+    assert sum(s["params"] for s in network["stages"]) == network["total"]["params"]
+    assert network["stages"][0] == {
+        "name": "features.0", "layer": "conv 3x3 32 /2 V", "output": [32, 149, 149],
+        # 3*3*3*32 weights + BN weight and bias; MACs = weights * 149 * 149; 32*149*149 values
+        "params": 864 + 64, "macs": 864 * 149 * 149, "activations": 32 * 149 * 149,
+    }
+
+
+def test_table_names_its_units(capsys):
+    assert main(["check", str(ROOT / "specs/inception_resnet_v2.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "parameters   55,843,464 (55.84 M)" in out
+    assert "G multiply-accumulates" in out
+    assert "output (C x H x W)" in out
+
+
+def test_a_bad_spec_among_good_ones_reports_and_fails(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ninput: {size: 32}\nlayers:\n  - c1: conv 3x3 0\n")
+    status = main(["check", str(ROOT / "specs/inception_v4.yaml"), str(bad)])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "inception_v4" in out  # the good spec is still reported
+    assert err.startswith(f"{bad}:4:9: error: ")
+
+
+def test_missing_file_is_a_located_error_not_a_traceback(capsys):
+    assert main(["check", "no/such/spec.yaml"]) == 1
+    assert capsys.readouterr().err == "error: no/such/spec.yaml: no such file\n"
+
+
+@pytest.mark.parametrize("argv", [[], ["check"], ["frobnicate"], ["check", "--bogus", "x.yaml"]])
+def test_usage_mistakes_exit_2(argv):
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 2
+
+
+def test_console_script_exit_status(tmp_path):
+    archc = ROOT / ".venv" / "bin" / "archc"
+    if not archc.exists():
+        pytest.skip("no console script in .venv")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [\n")
+    result = subprocess.run([archc, "check", bad], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{bad}:")
