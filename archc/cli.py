@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate specs and print their shapes and costs")
     check.add_argument("specs", nargs="+", metavar="SPEC")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--layers", action="store_true",
+                       help="also list the layers of every block (of one instance when repeated)")
 
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
@@ -28,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
-    return _check(args.specs, args.json)
+    return _check(args.specs, args.json, args.layers)
 
 
-def _check(paths: list[str], as_json: bool) -> int:
+def _check(paths: list[str], as_json: bool, layers: bool) -> int:
     reports, failed = [], False
     for path in paths:
         try:
@@ -41,29 +43,32 @@ def _check(paths: list[str], as_json: bool) -> int:
             for diagnostic in e.diagnostics:
                 print(diagnostic, file=sys.stderr)
             continue
-        reports.append(report(network))
+        reports.append(report(network, layers))
     if as_json:
         print(json.dumps({"networks": reports}, indent=2))
-    else:
+    elif reports:
         print("\n\n".join(format_report(r) for r in reports))
     return 1 if failed else 0
 
 
-def report(network) -> dict:
+def _row(row, layers: bool) -> dict:
+    out = {"name": row.name, "layer": row.layer, "output": list(row.output),
+           "params": row.cost.params, "macs": row.cost.macs,
+           "activations": row.cost.activations}
+    if layers and row.layers:
+        out["layers"] = [_row(r, layers) for r in row.layers]
+    return out
+
+
+def report(network, layers: bool = False) -> dict:
     model = CostModel(network, network.shapes)
-    stages = model.stages()
     total = model.total()
     return {
         "spec": network.source,
         "name": network.name,
         "input": list(network.input_shape),
         "num_classes": network.num_classes,
-        "stages": [
-            {"name": row.name, "layer": row.layer, "output": list(row.output),
-             "params": row.cost.params, "macs": row.cost.macs,
-             "activations": row.cost.activations}
-            for row in stages
-        ],
+        "stages": [_row(row, layers) for row in model.stages()],
         "total": {"params": total.params, "macs": total.macs, "activations": total.activations},
         "smallest_input": smallest_input(network),
     }
@@ -80,9 +85,15 @@ def format_report(r: dict) -> str:
     c, h, w = r["input"]
     lines = [f"{r['name']} ({r['spec']}): input {c} x {h} x {w}, {r['num_classes']} classes", ""]
     rows = [("stage", "layer", "output (C x H x W)", "params", "MACs")]
-    for s in r["stages"]:
-        rows.append((s["name"], s["layer"], show(tuple(s["output"])), f"{s['params']:,}",
-                     _human(s["macs"])))
+
+    def add(stage: dict, indent: str) -> None:
+        rows.append((indent + stage["name"], stage["layer"], show(tuple(stage["output"])),
+                     f"{stage['params']:,}", _human(stage["macs"])))
+        for layer in stage.get("layers", []):
+            add(layer, indent + "  ")
+
+    for stage in r["stages"]:
+        add(stage, "")
     t = r["total"]
     rows.append(("total", "", "", f"{t['params']:,}", _human(t["macs"])))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

@@ -60,7 +60,7 @@ def test_a_bad_spec_among_good_ones_reports_and_fails(capsys, tmp_path):
 
 def test_missing_file_is_a_located_error_not_a_traceback(capsys):
     assert main(["check", "no/such/spec.yaml"]) == 1
-    assert capsys.readouterr().err == "error: no/such/spec.yaml: no such file\n"
+    assert capsys.readouterr().err == "no/such/spec.yaml: error: no such file\n"
 
 
 @pytest.mark.parametrize("argv", [[], ["check"], ["frobnicate"], ["check", "--bogus", "x.yaml"]])
@@ -80,3 +80,19 @@ def test_console_script_exit_status(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"{bad}:")
+
+
+def test_layers_of_each_block_add_up_to_its_stage(capsys):
+    assert main(["check", "--json", "--layers", str(ROOT / "specs/inception_v4.yaml")]) == 0
+    stages = {s["name"]: s for s in json.loads(capsys.readouterr().out)["networks"][0]["stages"]}
+    reduction_a = stages["features.10"]
+    branch0 = reduction_a["layers"][0]
+    # Reduction-A's n = 384 filters, 3x3/2 V over Inception-A's 384 channels: 35 -> 17
+    assert (branch0["name"], branch0["layer"], branch0["output"]) == \
+        ("branch0", "conv 3x3 n /2 V", [384, 17, 17])
+    assert branch0["params"] == 3 * 3 * 384 * 384 + 2 * 384
+    for stage in stages.values():
+        if "layers" in stage:
+            first, _, last = stage["name"].rsplit(".", 1)[-1].partition("-")  # "6-9": 4 repeats
+            repeats = int(last) - int(first) + 1 if last else 1
+            assert sum(layer["params"] for layer in stage["layers"]) * repeats == stage["params"]

@@ -43,29 +43,34 @@ def layer_cost(op: ir.Op, in_shape: tuple, out_shape: tuple) -> Cost:
 
 @dataclass(frozen=True)
 class Row:
-    """One node of a graph: its name, what it is, its output shape and its cost."""
+    """One node of a graph: its name, what it is, its output shape and its cost. A block
+    instance's row holds the rows of its layers (of one instance, when repeated)."""
 
     node: str
     name: str
     layer: str
     output: tuple
     cost: Cost
+    layers: tuple[Row, ...] = ()
 
 
 class CostModel:
     def __init__(self, network: ir.Network, shapes: Shapes):
         self.network = network
         self.shapes = shapes
-        self._instances: dict[tuple, Cost] = {}
+        self._instances: dict[tuple, list[Row]] = {}
 
-    def instance(self, key: tuple) -> Cost:
-        """The cost of one block instance (one repeat)."""
+    def instance_rows(self, key: tuple) -> list[Row]:
+        """The layers of one block instance."""
         if key not in self._instances:
             inst = self.shapes.instances[key]
             graph = self.network.blocks[inst.block].graph
-            self._instances[key] = sum(
-                (r.cost for r in self.rows(graph, inst.shapes, inst.calls)), Cost())
+            self._instances[key] = self.rows(graph, inst.shapes, inst.calls)
         return self._instances[key]
+
+    def instance(self, key: tuple) -> Cost:
+        """The cost of one block instance (one repeat)."""
+        return sum((row.cost for row in self.instance_rows(key)), Cost())
 
     def rows(self, graph: nx.DiGraph, shapes, calls) -> list[Row]:
         rows = []
@@ -74,13 +79,15 @@ class CostModel:
             op = data["op"]
             if isinstance(op, ir.Input):
                 continue
+            layers: tuple[Row, ...] = ()
             if isinstance(op, ir.BlockCall):
                 cost = sum((self.instance(k) for k in calls[node]), Cost())
+                layers = tuple(self.instance_rows(calls[node][0]))
             else:
                 inputs = ir.ordered_inputs(graph, node)
                 cost = layer_cost(op, shapes[inputs[0]], shapes[node])
             rows.append(Row(node, path_label(data["paths"]) or node, ir.describe(op),
-                            shapes[node], cost))
+                            shapes[node], cost, layers))
         return rows
 
     def stages(self) -> list[Row]:

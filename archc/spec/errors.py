@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, order=True)
 class Pos:
-    """A place in a spec file; line and column count from 1."""
+    """A place in a spec file; line and column count from 1 (0: the file as a whole)."""
 
     file: str
-    line: int
-    col: int
+    line: int = 0
+    col: int = 0
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
 @dataclass(frozen=True)

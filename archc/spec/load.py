@@ -56,11 +56,11 @@ def load_file(path: str | Path, display: str | None = None):
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise SpecError([Diagnostic(None, f"{name}: no such file")]) from None
+        raise SpecError([Diagnostic(Pos(name), "no such file")]) from None
     except IsADirectoryError:
-        raise SpecError([Diagnostic(None, f"{name}: is a directory, not a spec file")]) from None
+        raise SpecError([Diagnostic(Pos(name), "is a directory, not a spec file")]) from None
     except OSError as e:
-        raise SpecError([Diagnostic(None, f"{name}: cannot read: {e.strerror}")]) from None
+        raise SpecError([Diagnostic(Pos(name), f"cannot read: {e.strerror}")]) from None
     if len(data) > MAX_BYTES:
         raise SpecError([Diagnostic(Pos(name, 1, 1), f"file is larger than {MAX_BYTES} bytes")])
     return load_text(data, name)
