@@ -55,10 +55,11 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> 
         if param in seen:
             diags.error(block.pos, f"parameter `{param}` is listed twice", f"{key}.params")
         seen.add(param)
-    builder = _Builder(known, tuple(block.params), {}, diags)
+    builder = _Builder(known, tuple(dict.fromkeys(block.params)), {}, diags)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
-    return ir.BlockDef(name, tuple(block.params), graph, block.pos, block.residual is not None)
+    params = tuple(dict.fromkeys(block.params))
+    return ir.BlockDef(name, params, graph, block.pos, block.residual is not None)
 
 
 def _calls(graph: nx.DiGraph):
@@ -143,7 +144,7 @@ class _Builder:
 
     # ------------------------------------------------------------------------------- steps
 
-    def chain(self, steps, prev: str, key: str, branch: tuple, quiet: bool = False) -> str:
+    def chain(self, steps, prev: str, key: str, branch: tuple) -> str:
         """Steps whose names become attributes of the module (no nn.Sequential around them)."""
         for i, step in enumerate(steps):
             k = f"{key}[{i}]"
@@ -151,10 +152,7 @@ class _Builder:
                 prev = self.named(step.name, step.value, prev, f"{k}.{step.name}", branch)
             elif isinstance(step, schema.Concat):
                 prev = self.concat(step, prev, f"{k}.concat", branch)
-            else:
-                if not quiet:
-                    self.diags.error(step.pos, "give this layer a name (`- name: layer`): it "
-                                               "becomes an attribute of the generated class", k)
+            else:  # only in a group already reported for mixing named and unnamed steps
                 prev = self.layer(step, prev, k, branch, ())
         return prev
 
@@ -177,7 +175,7 @@ class _Builder:
             self.diags.error(getattr(first, "pos", None) or steps[0].pos,
                              f"`{name}` mixes named and unnamed steps: name every layer (each "
                              "becomes an attribute) or none (an nn.Sequential)", key)
-            return self.chain(steps, prev, key, branch, quiet=True)
+            return self.chain(steps, prev, key, branch)
         self.claim(name, steps[0].pos, key)  # an nn.Sequential; repeats continue its numbering
         index = 0
         for i, step in enumerate(steps):
@@ -231,17 +229,18 @@ class _Builder:
                 (f" (defined: {', '.join(self.blocks)})" if self.blocks else " (no blocks defined)")
             self.diags.error(step.pos, f"unknown block `{step.block}`{hint}", key)
             return ir.BlockCall(step.block, (), step.repeat)
+        params = tuple(dict.fromkeys(definition.params))
         for name in step.args:
-            if name not in definition.params:
-                known = ", ".join(definition.params) or "none"
+            if name not in params:
+                known = ", ".join(params) or "none"
                 self.diags.error(step.pos, f"block `{step.block}` has no parameter `{name}` "
                                            f"(its parameters: {known})", key)
-        missing = [p for p in definition.params if p not in step.args]
+        missing = [p for p in params if p not in step.args]
         if missing:
             self.diags.error(step.pos, f"block `{step.block}` needs "
                                        f"{', '.join(f'`{p}`' for p in missing)}", key)
         args = tuple((p, self.argument(step.args[p], step.pos, f"{key}.{p}"))
-                     for p in definition.params if p in step.args)
+                     for p in params if p in step.args)
         return ir.BlockCall(step.block, args, step.repeat)
 
     def argument(self, value, pos, key: str):

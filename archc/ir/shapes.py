@@ -75,13 +75,13 @@ class _Inference:
         self.diags = diags if diags is not None else Diagnostics()
         self.probing = probing  # only asking whether an input size fits
         self.instances: dict[tuple, Instance] = {}
-        self.calls: list[dict] = []  # the nodes of the block instances being inferred
         self.input_shape: Shape = network.input_shape
         self.size_error = False  # a layer or concat failed on H x W: later ones share the cause
 
     def run(self, input_shape: Shape) -> Shapes:
         self.input_shape = input_shape
-        bindings = {"num_classes": self.network.num_classes}
+        # A binding is (value, the block call where that value was written).
+        bindings = {"num_classes": (self.network.num_classes, None)}
         body, body_calls = self.graph(self.network.body, input_shape, bindings)
         features = body[self.network.body.graph["output"]]
         head, head_calls = self.graph(self.network.head, features, bindings)
@@ -128,13 +128,14 @@ class _Inference:
         definition = self.network.blocks.get(call.block)
         if definition is None:
             return None, ()
-        args = tuple((name, self.resolve(value, bindings)) for name, value in call.args)
-        self.calls.append(node)
+        inner = {name: bindings.get(value, (value, node)) if isinstance(value, str) else
+                 (value, node) for name, value in call.args}
+        args = tuple((name, value) for name, (value, _) in inner.items())
         keys = []
         for _ in range(call.repeat):
             key = (call.block, args, shape)
             if key not in self.instances:
-                shapes, calls = self.graph(definition.graph, shape, dict(args))
+                shapes, calls = self.graph(definition.graph, shape, inner)
                 output = shapes[definition.graph.graph["output"]]
                 self.instances[key] = Instance(call.block, args, shape, output,
                                                MappingProxyType(shapes), MappingProxyType(calls))
@@ -142,21 +143,26 @@ class _Inference:
             shape = self.instances[key].output
             if shape is None:
                 break
-        self.calls.pop()
         return shape, tuple(keys)
 
-    def resolve(self, value, bindings: dict):
-        return bindings.get(value, value) if isinstance(value, str) else value
+    def resolve(self, value, bindings: dict, node: dict):
+        """A value or parameter's value, and the node to blame if it is wrong: the block call
+        where the value was written, or the node itself for a literal."""
+        if isinstance(value, str) and value in bindings:
+            value, origin = bindings[value]
+            return value, origin or node
+        return value, node
 
     def number(self, value, bindings: dict, node: dict, what: str, whole: bool):
-        """A parameter's value where a number is needed; reported at the block instance."""
-        value = self.resolve(value, bindings)
+        """A number where one is needed, or None after reporting what was given instead."""
+        name = value
+        value, origin = self.resolve(value, bindings, node)
         ok = isinstance(value, int) and value >= 1 if whole else \
             isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok:
             need = "a whole number >= 1" if whole else "a number"
-            self.error(self.calls[-1] if self.calls else node,
-                       f"{what} is {value!r}, which must be {need}")
+            given = f"`{name}` = {value!r}" if origin is not node else repr(value)
+            self.error(origin, f"{what} is {given}, which must be {need}")
             return None
         return value
 
@@ -165,7 +171,7 @@ class _Inference:
     def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict) -> Shape | None:
         name = ir.describe(op)
         if isinstance(op, ir.Linear):
-            features = self.number(op.features, bindings, node, f"`{name}` features", True)
+            features = self.number(op.features, bindings, node, f"the features of `{name}`", True)
             if len(shape) != 1:
                 self.error(node, f"{name} needs a flat input, gets {show(shape)}: put "
                                 "`avgpool global` before it")
@@ -179,8 +185,10 @@ class _Inference:
         if isinstance(op, ir.GlobalAvgPool):
             return (channels,)
         if isinstance(op, ir.Conv):
-            filters = self.number(op.filters, bindings, node, f"the filter count of `{name}`", True)
-            channels = filters
+            channels = self.number(op.filters, bindings, node, f"the filter count of `{name}`",
+                                   True)
+            if channels is None:
+                return None
         if height is None:
             return (channels, None, None)
         out = [_window(size, k, op.stride, op.padding) for size, k in zip((height, width), op.kernel)]
@@ -224,10 +232,10 @@ class _Inference:
         shortcut, residual = inputs
         op = g.nodes[node]["op"]
         self.number(op.scale, bindings, g.nodes[node], "the residual scale", False)
-        activation = self.resolve(op.activation, bindings)
+        activation, origin = self.resolve(op.activation, bindings, g.nodes[node])
         if activation not in ACTIVATIONS:
-            self.error(self.calls[-1] if self.calls else g.nodes[node],
-                       f"the residual activation is {activation!r}, which must be relu or none")
+            self.error(origin, f"the residual activation is `{op.activation}` = {activation!r}, "
+                               "which must be relu or none")
         if shortcut is None or residual is None:
             return shortcut
         last = ir.ordered_inputs(g, node)[1]

@@ -30,13 +30,14 @@ def parse_spec(path: str) -> ParsedSpec:
                              "spec); a network spec needs `name`, `input` and `layers`")
         diags.raise_if_any()
     spec = validate(schema.Spec, raw, diags)
-    blocks: dict[str, schema.BlockDef] = {}
+    blocks: dict[str, tuple] = {}  # name -> (definition, position of its name)
     files = [path]
     if spec is not None:
         _add_blocks(blocks, spec.blocks, raw, diags)
     _resolve_includes(raw, path, [os.path.normpath(path)], blocks, files, diags)
     diags.raise_if_any()
-    return ParsedSpec(path, spec, blocks, tuple(files))
+    return ParsedSpec(path, spec, {name: block for name, (block, _) in blocks.items()},
+                      tuple(files))
 
 
 def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diags) -> None:
@@ -70,12 +71,13 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
 
 def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, diags) -> None:
     for name, block in new.items():
+        where = raw["blocks"].key_pos[name]
         if name in blocks:
-            first = blocks[name].pos
-            diags.error(raw["blocks"].key_pos[name],
-                        f"block `{name}` is defined twice (first at {first})", f"blocks.{name}")
+            first = blocks[name][1]
+            diags.error(where, f"block `{name}` is defined twice (first at {first})",
+                        f"blocks.{name}")
         else:
-            blocks[name] = block
+            blocks[name] = (block, where)
 
 
 def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "a spec"):
@@ -166,6 +168,12 @@ def _message(err: dict, key_path: str) -> str:
         return f"`{last}` {schema.problem(err)}"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
+    if kind == "unnamed_step":
+        return msg
+    if kind == "too_short" and last == "concat":
+        return "a concat needs at least two branches"
+    if kind == "too_short":
+        return f"`{last}` {schema.problem(err)}"
     if kind in ("invalid_step", "invalid_layer"):
         return f"{msg}, got {schema._show(value)}"
     return f"`{last}` {schema.problem(err)}" if isinstance(last, str) and last in key_path \

@@ -53,7 +53,7 @@ def check_name(name: str) -> str:
     if not _IDENTIFIER_RE.match(name):
         raise ValueError(f"`{name}` is not a valid name: use letters, digits and _, "
                          "not starting with a digit")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         raise ValueError(f"`{name}` is a Python keyword and cannot name a layer or block")
     if name in RESERVED_NAMES or name.startswith("__"):
         raise ValueError(f"`{name}` is reserved: it would shadow a name of the generated module")
@@ -118,15 +118,15 @@ Activation = Annotated[
 def parse_kernel(value: Any) -> tuple[int, int]:
     """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it."""
     if isinstance(value, bool):
-        raise ValueError("a kernel is a size like 3 or 1x7")
+        raise ValueError(f"must be a size like 3, 3x3 or 1x7, got {value}")
     if isinstance(value, int):
         size = (value, value)
     elif isinstance(value, str) and (m := re.fullmatch(r"(\d+)x(\d+)", value.strip())):
         size = (int(m[1]), int(m[2]))
     else:
-        raise ValueError(f"cannot read kernel `{value}`: write a size like 3, 3x3 or 1x7")
+        raise ValueError(f"must be a size like 3, 3x3 or 1x7, got {_show(value)}")
     if not all(1 <= k <= MAX_KERNEL for k in size):
-        raise ValueError(f"kernel sides must be between 1 and {MAX_KERNEL}, got {value}")
+        raise ValueError(f"must have sides from 1 to {MAX_KERNEL}, got {value}")
     return size
 
 
@@ -345,6 +345,9 @@ def problem(err: dict) -> str:
         return f"must be {bounds[kind]} {limit}, got {_show(value)}"
     if kind == "value_error":
         return err["msg"].removeprefix("Value error, ")
+    if kind == "too_short":
+        least = ctx.get("min_length")
+        return f"needs at least {least} {'entry' if least == 1 else 'entries'}"
     msg = err["msg"].removeprefix("Input should be ")
     return f"must be {msg}, got {_show(value)}" if msg != err["msg"] else \
         f"{msg[:1].lower()}{msg[1:]}, got {_show(value)}"
@@ -461,7 +464,22 @@ Step = Annotated[
     ),
 ]
 
-Layers = Annotated[list[Step], Field(min_length=1)]
+# In `layers` of a block or the network, and in `head`, every layer is named: each becomes an
+# attribute of the generated class. (Inside a `name: [...]` group, unnamed layers form an
+# nn.Sequential.)
+TopStep = Annotated[
+    Union[
+        Annotated[Concat, Tag("concat-form")],
+        Annotated[Named, Tag("named-form")],
+    ],
+    Discriminator(
+        lambda value: k if (k := _step_kind(value)) in ("concat-form", "named-form") else None,
+        custom_error_type="unnamed_step",
+        custom_error_message="give this layer a name (`- name: layer`): it becomes an attribute "
+                             "of the generated class",
+    ),
+]
+Layers = Annotated[list[TopStep], Field(min_length=1)]
 
 
 # ------------------------------------------------------------------------------- structure
@@ -544,7 +562,7 @@ class Spec(Library):
     num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)] = 1000
     settings: Settings = Settings()
     layers: Layers
-    head: list[Step] = []
+    head: list[TopStep] = []
 
 
 def json_schema() -> dict:
