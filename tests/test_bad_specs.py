@@ -35,10 +35,6 @@ CASES = sorted(BAD.glob("*.yaml"))
 _EXPECT = re.compile(r"^# expect: (.*)$")
 _POSITIONED = re.compile(r"^\d+:\d+: error: ")
 
-# Fixtures whose expectation is what archc should say but does not (yet): each one is a suspected
-# archc bug, reported with its fixture name.
-ARCHC_BUGS: dict[str, str] = {}
-
 
 def expected_lines(path: Path) -> list[str]:
     """The `# expect:` lines of a fixture's leading comments, as archc prints them."""
@@ -70,14 +66,7 @@ def test_there_are_enough_cases():
     assert len(CASES) >= 25
 
 
-def _param(path: Path):
-    marks = []
-    if path.name in ARCHC_BUGS:
-        marks.append(pytest.mark.xfail(strict=True, reason=ARCHC_BUGS[path.name]))
-    return pytest.param(path, id=path.stem, marks=marks)
-
-
-@pytest.mark.parametrize("path", [_param(p) for p in CASES])
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_bad_spec(path: Path, capsys, monkeypatch):
     expected = expected_lines(path)
     assert expected, f"{path.name} has no `# expect:` line"
@@ -89,34 +78,46 @@ def test_bad_spec(path: Path, capsys, monkeypatch):
     assert status == 1
 
 
-# Cases that cannot carry their expectation in a comment, written into tmp_path.
+# Cases that cannot carry their expectation in a comment, made in tmp_path: the file's bytes
+# (None: no file at all; "dir": a directory) and what archc prints after the path.
 GENERATED = {
-    "zero_bytes": (b"", "1:1: error: the file is empty"),
-    "only_whitespace": (b"  \n\n   \n", "1:1: error: the file is empty"),
-    "bom_then_bad_byte": (b"\xef\xbb\xbfname: tiny\n\xff\n", "2:1: error: not UTF-8 text (byte 0xff)"),
+    "zero_bytes": (b"", ":1:1: error: the file is empty"),
+    "only_whitespace": (b"  \n\n   \n", ":1:1: error: the file is empty"),
+    "bom_then_bad_byte": (b"\xef\xbb\xbfname: tiny\n\xff\n",
+                          ":2:1: error: not UTF-8 text (byte 0xff)"),
+    "nested_beyond_the_parser": (b"name: " + b"[" * 20000 + b"]" * 20000 + b"\n",
+                                 ":1:1: error: YAML nested too deeply"),
+    "larger_than_4_mib": (b"# " + b"x" * (4 * 1024 * 1024) + b"\n",
+                          ":1:1: error: file is larger than 4194304 bytes"),
+    "no_such_file": (None, ": error: no such file"),
+    "a_directory": ("dir", ": error: is a directory, not a spec file"),
 }
 
 
 @pytest.mark.parametrize("name", GENERATED)
 def test_generated_bad_spec(name, tmp_path, capsys, monkeypatch):
     data, message = GENERATED[name]
-    (tmp_path / f"{name}.yaml").write_bytes(data)
+    path = tmp_path / f"{name}.yaml"
+    if data == "dir":
+        path.mkdir()
+    elif data is not None:
+        path.write_bytes(data)
     monkeypatch.chdir(tmp_path)
-    status, out, err = run_check(capsys, f"{name}.yaml")
+    status, out, err = run_check(capsys, path.name)
     assert "Traceback" not in err
     assert out.strip() == ""
-    assert err.splitlines() == [f"{name}.yaml:{message}"]
+    assert err.splitlines() == [f"{path.name}{message}"]
     assert status == 1
 
 
 def test_every_case_in_one_run_of_the_command():
-    """The real command line, all good fixtures at once: each file's errors, files in order."""
-    cases = [p for p in CASES if p.name not in ARCHC_BUGS]
+    """The real command line on every fixture not marked as an archc bug, in one run: each
+    file's errors, in the order the files were given."""
     result = subprocess.run(
-        [sys.executable, "-m", "archc.cli", "check", *(f"{BAD_REL}/{p.name}" for p in cases)],
+        [sys.executable, "-m", "archc.cli", "check", *(f"{BAD_REL}/{p.name}" for p in CASES)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert "Traceback" not in result.stderr
     assert result.stdout.strip() == ""
-    assert result.stderr.splitlines() == [line for p in cases for line in expected_lines(p)]
+    assert result.stderr.splitlines() == [line for p in CASES for line in expected_lines(p)]
     assert result.returncode == 1

@@ -52,7 +52,8 @@ def _first_line(body: str) -> str:
 
 
 def _looks_like_spec(body: str) -> bool:
-    return bool(re.search(r"^name:", body, re.M) and re.search(r"^layers:", body, re.M))
+    return bool(re.search(r"^name:", body, re.MULTILINE)
+                and re.search(r"^layers:", body, re.MULTILINE))
 
 
 def _tables(text: str) -> list[tuple[list[str], list[list[str]], int]]:
@@ -89,7 +90,7 @@ for n, (lang, body, line) in enumerate(FENCES):
 
 
 REPORTS = []
-for n, (lang, body, line) in enumerate(FENCES):
+for lang, body, line in FENCES:
     m = re.match(r"\w+ \(([\w.-]+\.yaml)\): input ", body) if lang == "text" else None
     if m:
         specs = [(b, ln) for b, ln in COMPLETE_SPECS if ln < line]

@@ -139,7 +139,7 @@ def reduction_b(cin=896):  # Figure 12
     )
 
 
-def build_stages(num_classes=1000) -> "OrderedDict[str, nn.Module]":
+def build_stages(num_classes=1000) -> OrderedDict[str, nn.Module]:
     """The network as a named list of stages, named like archc's report."""
     stages: OrderedDict[str, nn.Module] = OrderedDict()
     # Stem, Figure 14.
@@ -175,7 +175,7 @@ class InceptionResNetV1(nn.Module):
         self.stage_list = nn.ModuleList(named.values())
 
     @property
-    def stages(self) -> "OrderedDict[str, nn.Module]":
+    def stages(self) -> OrderedDict[str, nn.Module]:
         return OrderedDict(zip(self.stage_names, self.stage_list))
 
     def forward(self, x):

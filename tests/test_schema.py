@@ -26,9 +26,11 @@ def test_cli_prints_the_schema(capsys):
     assert schema["title"] == "archc spec"
 
 
-@pytest.mark.parametrize("path", NETWORK_SPECS + [SPECS / "common/reduction_a.yaml",
-                                                  FIXTURES / "paper/inception_resnet_v2_as_drawn.yaml"],
-                         ids=lambda p: p.name)
+VALID_FILES = NETWORK_SPECS + [SPECS / "common/reduction_a.yaml",
+                               FIXTURES / "paper/inception_resnet_v2_as_drawn.yaml"]
+
+
+@pytest.mark.parametrize("path", VALID_FILES, ids=lambda p: p.name)
 def test_bundled_specs_validate(validator, path):
     errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
     assert errors == []

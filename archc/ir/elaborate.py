@@ -50,11 +50,6 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
 
 def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> ir.BlockDef:
     key = f"blocks.{name}"
-    seen = set()
-    for param in block.params:
-        if param in seen:
-            diags.error(block.pos, f"parameter `{param}` is listed twice", f"{key}.params")
-        seen.add(param)
     builder = _Builder(known, tuple(dict.fromkeys(block.params)), {}, diags)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
@@ -81,7 +76,8 @@ def _check_recursion(defs: dict[str, ir.BlockDef], diags: Diagnostics) -> None:
         cycle = cycle[cycle.index(start):] + cycle[:cycle.index(start)]
         path = " -> ".join(cycle + [start])
         next_block = cycle[1] if len(cycle) > 1 else start
-        diags.error(uses.edges[start, next_block]["pos"], f"block `{start}` contains itself: {path}",
+        diags.error(uses.edges[start, next_block]["pos"],
+                    f"block `{start}` contains itself: {path}",
                     f"blocks.{start}")
 
 
@@ -116,8 +112,9 @@ class _Builder:
               residual_key: str = "") -> nx.DiGraph:
         last = self.chain(steps, "input", key, ())
         if residual is not None:
-            op = ir.Add(self.param(residual.scale, residual.pos, residual_key + ".scale"),
-                        self.activation(residual.activation, residual.pos, residual_key))
+            op = ir.Add(self.param(residual.scale, residual.at("scale"), residual_key + ".scale"),
+                        self.activation(residual.activation, residual.at("activation"),
+                                        residual_key + ".activation"))
             last = self.add("add", op, residual.pos, (), (), ["input", last], residual_key)
         self.g.graph["output"] = last
         return nx.freeze(self.g)
@@ -198,10 +195,10 @@ class _Builder:
     # ------------------------------------------------------------------------------ layers
 
     def op(self, step, key: str) -> ir.Op:
-        pos = step.pos
         if isinstance(step, schema.Conv):
             self.odd_for_same(step, key)
-            return ir.Conv(step.kernel, self.param(step.filters, pos, key + ".filters"),
+            return ir.Conv(step.kernel, self.param(step.filters, step.at("filters"),
+                                                   key + ".filters"),
                            step.stride, step.padding, step.linear)
         if isinstance(step, (schema.MaxPool, schema.AvgPool)):
             self.odd_for_same(step, key)
@@ -212,7 +209,7 @@ class _Builder:
         if isinstance(step, schema.Dropout):
             return ir.Dropout(step.p)
         if isinstance(step, schema.Linear):
-            return ir.Linear(self.param(step.features, pos, key + ".features"))
+            return ir.Linear(self.param(step.features, step.at("features"), key + ".features"))
         return self.block_call(step, key)
 
     def odd_for_same(self, step, key: str) -> None:
@@ -249,11 +246,18 @@ class _Builder:
         return self.param(value, pos, key)
 
     def activation(self, value, pos, key: str):
-        return value if value in ACTIVATIONS else self.param(value, pos, key + ".activation")
+        if value in ACTIVATIONS or value in self.params:
+            return value
+        self.diags.error(pos, f"unknown activation `{value}` (use relu, none or a parameter; "
+                              f"parameters here: {self.known_params()})", key)
+        return value
 
     def param(self, value, pos, key: str):
         """A number, or the name of a parameter in scope."""
         if isinstance(value, str) and value not in self.params:
-            known = ", ".join(f"`{p}`" for p in self.params) or "none"
-            self.diags.error(pos, f"unknown parameter `{value}` (parameters here: {known})", key)
+            self.diags.error(pos, f"unknown parameter `{value}` (parameters here: "
+                                  f"{self.known_params()})", key)
         return value
+
+    def known_params(self) -> str:
+        return ", ".join(f"`{p}`" for p in self.params) or "none"

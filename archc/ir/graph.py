@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -27,7 +27,7 @@ from ..spec.errors import Pos
 if TYPE_CHECKING:
     from .shapes import Shapes
 
-ParamValue = Union[int, float, str]  # a number, `relu`/`none`, or a parameter's name
+ParamValue = int | float | str  # a number, `relu`/`none`, or a parameter's name
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Add:
     activation: ParamValue  # "relu", "none" or a parameter's name
 
 
-Op = Union[Conv, Pool, GlobalAvgPool, Dropout, Linear, BlockCall, Input, Concat, Add]
+Op = Conv | Pool | GlobalAvgPool | Dropout | Linear | BlockCall | Input | Concat | Add
 LAYER_OPS = (Conv, Pool, GlobalAvgPool, Dropout, Linear, BlockCall)
 
 

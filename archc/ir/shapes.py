@@ -191,7 +191,8 @@ class _Inference:
                 return None
         if height is None:
             return (channels, None, None)
-        out = [_window(size, k, op.stride, op.padding) for size, k in zip((height, width), op.kernel)]
+        out = [_window(size, k, op.stride, op.padding)
+               for size, k in zip((height, width), op.kernel)]
         if None in out:
             if not self.size_error:
                 self.size_error = True

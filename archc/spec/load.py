@@ -1,7 +1,8 @@
 """YAML text -> plain data (dicts, lists, scalars) that remembers where every node came from.
 
 Only YAML's safe core is accepted: no custom tags, no merge keys, no duplicate keys, one document.
-Aliases are allowed, but the expanded document is bounded so that an alias bomb cannot exhaust memory.
+Aliases are allowed, but the expanded document is bounded so that an alias bomb cannot exhaust
+memory.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def load_text(data: bytes | str, name: str):
         problem = e.problem or e.context or "invalid YAML"
         if "expected a single document" in (e.context or ""):
             problem = "more than one YAML document: a spec is a single document"
+        elif e.context and e.context_mark and "end of stream" in problem:
+            # An unclosed quote or bracket: point at where it opens, not at the end of the file.
+            mark = e.context_mark
+            problem = f"{e.context.removeprefix('while ')} here, the file ends before it closes"
         raise SpecError([Diagnostic(position(name, mark), f"YAML syntax: {problem}")]) from None
     except yaml.YAMLError as e:
         raise SpecError([Diagnostic(Pos(name, 1, 1), f"YAML syntax: {e}")]) from None

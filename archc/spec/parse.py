@@ -52,6 +52,9 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
             cycle = " -> ".join(stack[stack.index(target):] + [target])
             diags.error(pos, f"include cycle: {cycle}", "include")
             continue
+        if os.path.isdir(target):
+            diags.error(pos, f"included `{name}` is a directory, not a spec file", "include")
+            continue
         if not os.path.isfile(target):
             diags.error(pos, f"included file `{name}` not found (looked for {target})", "include")
             continue
@@ -63,6 +66,12 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
         except SpecError as e:
             diags.items.extend(e.diagnostics)
             continue
+        network_keys = [k for k in ("name", "input", "layers", "head") if k in lib_raw] \
+            if isinstance(lib_raw, Mapping) else []
+        if network_keys:
+            diags.error(pos, f"`{name}` is a network spec (it has `{network_keys[0]}`): only "
+                             "files of block definitions can be included", "include")
+            continue
         library = validate(schema.Library, lib_raw, diags, what="an included file")
         if library is not None:
             _add_blocks(blocks, library.blocks, lib_raw, diags)
@@ -71,6 +80,11 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
 
 def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, diags) -> None:
     for name, block in new.items():
+        params = raw["blocks"][name].get("params", [])  # validated: a list of names
+        for i, param in enumerate(params):
+            if param in params[:i]:
+                diags.error(params.item_pos[i], f"parameter `{param}` is listed twice",
+                            f"blocks.{name}.params[{i}]")
         where = raw["blocks"].key_pos[name]
         if name in blocks:
             first = blocks[name][1]
@@ -124,8 +138,13 @@ def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]
     """
     node, pos, parts = raw, getattr(raw, "pos", None), []
     parent, parent_key = None, None
+    # After a long form's union tag comes its layer type, a discriminator tag too (`block` would
+    # otherwise be taken for the `block:` key).
+    tags = {i + 1 for i, part in enumerate(loc) if part == "long-form"}
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
+        if i in tags:
+            continue
         if isinstance(node, Mapping) and part in node:
             use_key = last and error_type == "extra_forbidden"
             pos = node.key_pos[part] if use_key else node.value_pos[part]
@@ -138,6 +157,9 @@ def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]
             pos = parent.key_pos[parent_key]
         elif last and error_type == "missing":
             parts.append(f".{part}")
+    if error_type == "union_tag_invalid" and isinstance(node, Mapping) and "type" in node:
+        pos = node.value_pos["type"]
+        parts.append(".type")
     return pos, "".join(parts).lstrip(".")
 
 
@@ -158,13 +180,13 @@ def _message(err: dict, key_path: str) -> str:
     if kind == "missing":
         return f"missing `{last}`"
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(last, _FIELD_NAMES, n=1)
+        close = difflib.get_close_matches(last, [f for f in _FIELD_NAMES if f != last], n=1)
         hint = f" (did you mean `{close[0]}`?)" if close else ""
         return f"unknown key `{last}`{hint}"
     if kind == "union_tag_invalid":
         return (f"unknown layer type `{err['ctx']['tag']}` "
                 f"(expected one of: {', '.join(schema.LAYER_TYPES)})")
-    if kind == "value_error" and msg.startswith("Value error, must be"):
+    if kind == "value_error" and msg.startswith("Value error, must "):
         return f"`{last}` {schema.problem(err)}"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -96,15 +96,16 @@ def _activation(value: Any):
     raise ValueError(f"must be relu, none or a parameter name, got {_show(value)}")
 
 
-# A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or `num_classes`.
+# A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or
+# `num_classes`.
 Filters = Annotated[
-    Union[int, str],
+    int | str,
     PlainValidator(_filters),
     WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CHANNELS},
                               _PARAM_SCHEMA]}),
 ]
 Scale = Annotated[
-    Union[float, str],
+    float | str,
     PlainValidator(_scale),
     WithJsonSchema({"anyOf": [{"type": "number"}, _PARAM_SCHEMA]}),
 ]
@@ -150,6 +151,7 @@ class Node(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     _pos: Pos | None = PrivateAttr(default=None)
+    _field_pos: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -157,11 +159,16 @@ class Node(BaseModel):
         model = handler(data)
         if model._pos is None:
             model._pos = getattr(data, "pos", None)
+            model._field_pos = getattr(data, "value_pos", {})
         return model
 
     @property
     def pos(self) -> Pos | None:
         return self._pos
+
+    def at(self, field: str) -> Pos | None:
+        """Where a field's value is written (the whole node's position for a compact layer)."""
+        return self._field_pos.get(field, self._pos)
 
 
 # ---------------------------------------------------------------------------------------- layers
@@ -186,7 +193,7 @@ class MaxPool(Node):
 
 
 class AvgPool(Node):
-    """Average pooling; whether padding counts in the average is the network's `settings.avgpool`."""
+    """Average pooling; whether padding counts in the average is set by `settings.avgpool`."""
 
     type: Literal["avgpool"] = "avgpool"
     kernel: Kernel
@@ -212,7 +219,7 @@ class Linear(Node):
     features: Filters
 
 
-ArgValue = Union[int, float, str]
+ArgValue = int | float | str
 
 
 class Block(Node):
@@ -225,7 +232,7 @@ class Block(Node):
 
 
 Layer = Annotated[
-    Union[Conv, MaxPool, AvgPool, GlobalAvgPool, Dropout, Linear, Block],
+    Conv | MaxPool | AvgPool | GlobalAvgPool | Dropout | Linear | Block,
     Field(discriminator="type"),
 ]
 LAYER_TYPES = ("conv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "block")
@@ -238,7 +245,7 @@ _COMPACT_HELP = (
     "avgpool KxK [/S] [V], avgpool global, dropout P, linear FEATURES) "
     "or a block (Name, N x Name, Name(arg=value, ...))"
 )
-_BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.S)
+_BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.DOTALL)
 
 
 def _number_or_name(text: str):
@@ -257,8 +264,7 @@ def _parse_conv_like(kind: str, tokens: list[str], text: str) -> dict:
     if kind == "conv":
         if not tokens or tokens[0].startswith("/"):
             raise ValueError(f"`{text}`: conv needs a filter count after the kernel")
-        filters = tokens.pop(0)
-        out["filters"] = int(filters) if filters.isdigit() else filters
+        out["filters"] = _number_or_name(tokens.pop(0))
     flags = {"V": ("padding", "valid"), "valid": ("padding", "valid"), "same": ("padding", "same")}
     if kind == "conv":
         flags["linear"] = ("linear", True)
@@ -401,11 +407,11 @@ def _step_kind(value: Any) -> str | None:
 UNION_TAGS = frozenset({"compact-form", "long-form", "group-form", "concat-form", "named-form"})
 
 NamedValue = Annotated[
-    Union[
-        Annotated[Compact, Tag("compact-form")],
-        Annotated[Layer, Tag("long-form")],
-        Annotated[list["Step"], Field(min_length=1), Tag("group-form")],
-    ],
+    (
+        Annotated[Compact, Tag("compact-form")]
+        | Annotated[Layer, Tag("long-form")]
+        | Annotated[list["Step"], Field(min_length=1), Tag("group-form")]
+    ),
     Discriminator(
         _value_kind,
         custom_error_type="invalid_layer",
@@ -451,12 +457,12 @@ class Named(RootModel[dict[Name, NamedValue]]):
 
 
 Step = Annotated[
-    Union[
-        Annotated[Compact, Tag("compact-form")],
-        Annotated[Layer, Tag("long-form")],
-        Annotated[Concat, Tag("concat-form")],
-        Annotated[Named, Tag("named-form")],
-    ],
+    (
+        Annotated[Compact, Tag("compact-form")]
+        | Annotated[Layer, Tag("long-form")]
+        | Annotated[Concat, Tag("concat-form")]
+        | Annotated[Named, Tag("named-form")]
+    ),
     Discriminator(
         _step_kind,
         custom_error_type="invalid_step",
@@ -468,10 +474,7 @@ Step = Annotated[
 # attribute of the generated class. (Inside a `name: [...]` group, unnamed layers form an
 # nn.Sequential.)
 TopStep = Annotated[
-    Union[
-        Annotated[Concat, Tag("concat-form")],
-        Annotated[Named, Tag("named-form")],
-    ],
+    Annotated[Concat, Tag("concat-form")] | Annotated[Named, Tag("named-form")],
     Discriminator(
         lambda value: k if (k := _step_kind(value)) in ("concat-form", "named-form") else None,
         custom_error_type="unnamed_step",
@@ -568,7 +571,7 @@ class Spec(Library):
 def json_schema() -> dict:
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(Union[Spec, Library]).json_schema()
+    schema = TypeAdapter(Spec | Library).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archc spec"
     return schema
