@@ -50,7 +50,7 @@ def test_table_names_its_units(capsys):
 
 def test_a_bad_spec_among_good_ones_reports_and_fails(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ninput: {size: 32}\nlayers:\n  - c1: conv 3x3 0\n")
+    bad.write_text("name: net\ninput: {size: 32}\nlayers:\n  - c1: conv 3x3 0\n")
     status = main(["check", str(ROOT / "specs/inception_v4.yaml"), str(bad)])
     out, err = capsys.readouterr()
     assert status == 1

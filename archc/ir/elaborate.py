@@ -16,6 +16,8 @@ from . import graph as ir
 _UNNAMED = (schema.Conv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool, schema.Dropout,
             schema.Linear, schema.Block)
 ACTIVATIONS = ("relu", "none")
+# Attributes the generated code gives a module besides its layers (a residual block's).
+GENERATED_ATTRIBUTES = ("scale", "act")
 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
@@ -132,7 +134,10 @@ class _Builder:
         return node
 
     def claim(self, name: str, pos: Pos | None, key: str) -> None:
-        if name in self.names:
+        if name in GENERATED_ATTRIBUTES:
+            self.diags.error(pos, f"`{name}` cannot name a layer: the generated code uses "
+                                  f"`self.{name}`", key)
+        elif name in self.names:
             first = self.names[name]
             where = f" (first at line {first.line})" if first else ""
             self.diags.error(pos, f"the name `{name}` is used twice in one module{where}", key)
@@ -166,7 +171,9 @@ class _Builder:
     def group(self, name: str, steps: list, prev: str, key: str, branch: tuple) -> str:
         unnamed = [isinstance(step, _UNNAMED) for step in steps]
         if not any(unnamed):
-            return self.chain(steps, prev, key, branch)  # the names inside become attributes
+            # The names inside become attributes; the group's name names its output in code.
+            self.claim(name, steps[0].pos, key)
+            return self.chain(steps, prev, key, branch)
         if not all(unnamed):
             first = next(s for s, u in zip(steps, unnamed) if not u)
             self.diags.error(getattr(first, "pos", None) or steps[0].pos,

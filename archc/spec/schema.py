@@ -42,10 +42,12 @@ MAX_CLASSES = 1 << 20
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _IDENTIFIER_RE = re.compile(rf"^{IDENTIFIER}$")
 
-# Names the generated module or nn.Module already uses: a layer or block so named would shadow them.
+# Names the generated code already uses (attributes, locals, classes) or the language reads as
+# keywords: a layer, block or parameter so named would shadow them.
 RESERVED_NAMES = frozenset({
     "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
-    "in_channels", "self", "torch", "nn", "F", "super", "type", "relu", "none",
+    "in_channels", "self", "torch", "nn", "super", "type", "relu", "none", "x", "out",
+    "ConvBnReLU", "GlobalAvgPool",
 })
 
 
