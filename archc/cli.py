@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 
+import difflib
+from pathlib import Path
+
 from .compiler import compile_spec
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
+from .output import OutputError, write_all
 from .spec.errors import SpecError
 
 
@@ -22,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--layers", action="store_true",
                        help="also list the layers of every block (of one instance when repeated)")
 
+    build = commands.add_parser("build", help="generate PyTorch modules from specs")
+    build.add_argument("specs", nargs="+", metavar="SPEC")
+    build.add_argument("-o", "--output", default="generated", metavar="DIR",
+                       help="the folder to write <name>.py into (default: generated)")
+    build.add_argument("--check", action="store_true",
+                       help="write nothing; fail with a diff if the files are not up to date")
+
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
@@ -30,20 +41,68 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
+    if args.command == "build":
+        return _build(args.specs, Path(args.output), args.check)
     return _check(args.specs, args.json, args.layers)
 
 
-def _check(paths: list[str], as_json: bool, layers: bool) -> int:
-    reports, failed = [], False
+def _compile_all(paths: list[str]) -> tuple[list, bool]:
+    """The networks that compile, and whether any spec failed (its errors are printed)."""
+    networks, failed = [], False
     for path in paths:
         try:
-            network = compile_spec(path)
+            networks.append(compile_spec(path))
         except SpecError as e:
             failed = True
             for diagnostic in e.diagnostics:
                 print(diagnostic, file=sys.stderr)
+    return networks, failed
+
+
+def _build(paths: list[str], folder: Path, check: bool) -> int:
+    from .backends.torch import render
+
+    networks, failed = _compile_all(paths)
+    if failed:
+        return 1  # nothing is written unless every spec compiles
+    files: dict[Path, str] = {}
+    for network in networks:
+        target = folder / f"{network.name}.py"
+        if target in files:
+            print(f"{network.source}: error: another spec also writes {target} (both are named "
+                  f"`{network.name}`)", file=sys.stderr)
+            return 1
+        files[target] = render(network)
+    if check:
+        return _check_fresh(files, dict(zip(files, (n.source for n in networks))))
+    try:
+        write_all(files)
+    except OutputError as e:
+        print(e, file=sys.stderr)
+        return 1
+    for target in files:
+        print(f"wrote {target}")
+    return 0
+
+
+def _check_fresh(files: dict[Path, str], sources: dict[Path, str]) -> int:
+    stale = 0
+    for target, content in files.items():
+        current = target.read_text() if target.is_file() else ""
+        if current == content:
             continue
-        reports.append(report(network, layers))
+        stale += 1
+        sys.stdout.writelines(difflib.unified_diff(
+            current.splitlines(True), content.splitlines(True),
+            fromfile=str(target), tofile=f"{target} (from {sources[target]})"))
+        print(f"{target}: error: out of date: run `archc build {sources[target]}`",
+              file=sys.stderr)
+    return 1 if stale else 0
+
+
+def _check(paths: list[str], as_json: bool, layers: bool) -> int:
+    networks, failed = _compile_all(paths)
+    reports = [report(network, layers) for network in networks]
     if as_json:
         print(json.dumps({"networks": reports}, indent=2))
     elif reports:

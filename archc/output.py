@@ -1,0 +1,42 @@
+"""Writing results: all or nothing. Each file is written to a temporary file beside it, and only
+when every one is written are they renamed into place, so that a failure leaves the output folder
+exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class OutputError(Exception):
+    """A problem with where output goes (missing or read-only folder, disk full)."""
+
+
+def check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise OutputError(f"{folder}: error: output folder does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: error: output path is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: error: output folder is not writable")
+
+
+def write_all(files: dict[Path, str | bytes]) -> None:
+    for folder in sorted({path.parent for path in files}):
+        check_folder(folder)
+    temporary: list[tuple[str, Path]] = []
+    try:
+        for path, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            temporary.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+    except OSError as e:
+        for tmp, _ in temporary:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{e.filename or path}: error: cannot write: {e.strerror}") from None
+    for tmp, path in temporary:
+        os.replace(tmp, path)
