@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
-
-import difflib
 from pathlib import Path
 
 from .compiler import compile_spec

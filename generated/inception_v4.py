@@ -114,7 +114,7 @@ class InceptionA(nn.Module):
 class ReductionA(nn.Module):
     """Block: 384 x 35 x 35 -> 1024 x 17 x 17."""
 
-    def __init__(self, k: int, l: int, m: int, n: int):  # noqa: E741 (`l` is the spec's parameter name)
+    def __init__(self, k: int, l: int, m: int, n: int):  # noqa: E741, RUF100 (`l` is the spec's name)
         super().__init__()
         self.branch0 = ConvBnReLU(384, n, 3, stride=2)  # specs/common/reduction_a.yaml:18
         self.branch1 = nn.Sequential(

@@ -3,7 +3,6 @@
 from .codegen import class_name, render
 
 
-
 def build_model(path_or_network, num_classes: int = 1000):
     """The nn.Module of a spec (a path, or an already compiled network), built by executing the
     same generated source that `archc build` writes."""

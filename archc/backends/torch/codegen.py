@@ -267,7 +267,7 @@ class _Generator:
         code = ClassCode(definition.name, self.block_doc(definition), ", ".join(signature))
         ambiguous = [p for p in definition.params if p in ("l", "I", "O")]
         if ambiguous:
-            code.noqa = f"  # noqa: E741 (`{ambiguous[0]}` is the spec's parameter name)"
+            code.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
         add = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.Add)), None)
         if add is not None and isinstance(add.scale, str):
             code.init.append(f"        self.scale = {add.scale}")

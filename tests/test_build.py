@@ -1,0 +1,101 @@
+"""`archc build`: generated/ is fresh, deterministic, standalone, lint-clean, written atomically."""
+
+import ast
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from archc.cli import main
+
+from .conftest import NETWORK_SPECS, ROOT
+
+GENERATED = ROOT / "generated"
+SPEC_ARGS = [str(p.relative_to(ROOT)) for p in NETWORK_SPECS]
+
+
+def test_committed_generated_code_is_fresh(chdir_root, capsys):
+    assert main(["build", "--check", *SPEC_ARGS]) == 0, capsys.readouterr().out
+
+
+def test_check_fails_with_a_diff_when_stale(chdir_root, tmp_path, capsys):
+    shutil.copy(GENERATED / "inception_v4.py", tmp_path / "inception_v4.py")
+    with open(tmp_path / "inception_v4.py", "a") as f:
+        f.write("# edited by hand\n")
+    assert main(["build", "--check", "-o", str(tmp_path), "specs/inception_v4.yaml"]) == 1
+    out, err = capsys.readouterr()
+    assert "-# edited by hand" in out
+    assert f"{tmp_path}/inception_v4.py: error: out of date" in err
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "42", "12345", "random"])
+def test_output_is_the_same_bytes_under_any_hash_seed(tmp_path, seed):
+    env = dict(os.environ, PYTHONHASHSEED=seed)
+    subprocess.run([sys.executable, "-m", "archc.cli", "build", "-o", str(tmp_path), *SPEC_ARGS],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    for spec in NETWORK_SPECS:
+        name = f"{spec.stem}.py"
+        assert (tmp_path / name).read_bytes() == (GENERATED / name).read_bytes()
+
+
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda p: p.stem)
+def test_generated_module_imports_only_torch(spec):
+    tree = ast.parse((GENERATED / f"{spec.stem}.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    assert imported == {"torch"}
+
+
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda p: p.stem)
+def test_header_names_every_source_and_its_sha256(spec):
+    text = (GENERATED / f"{spec.stem}.py").read_text()
+    for source in (spec, ROOT / "specs/common/reduction_a.yaml"):
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        assert f"    {source.relative_to(ROOT)}  {digest}\n" in text
+
+
+def test_each_layer_names_its_spec_line():
+    spec_lines = (ROOT / "specs/inception_resnet_v2.yaml").read_text().splitlines()
+    code_lines = (GENERATED / "inception_resnet_v2.py").read_text().splitlines()
+    for attribute, spec_text in [("conv2d_1a", "conv2d_1a: conv 3x3 32 /2 V"),
+                                 ("repeat_1", "repeat_1: 20 x Block17"),
+                                 ("classif", "classif: linear num_classes")]:
+        line = next(i for i, text in enumerate(spec_lines, 1) if spec_text in text)
+        at = next(i for i, text in enumerate(code_lines) if f"self.{attribute} = " in text)
+        # the comment ends the line, or stands on the line above when the line would be too long
+        comment = f"# specs/inception_resnet_v2.yaml:{line}"
+        assert code_lines[at].endswith(comment) or code_lines[at - 1].strip() == comment
+
+
+def test_generated_code_is_ruff_clean():
+    """Under ruff's defaults and the stricter rules this project uses."""
+    ruff = shutil.which("ruff", path=os.path.dirname(sys.executable))
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    for args in (["--isolated"],
+                 ["--isolated", "--select", "E,F,W,I,UP,B", "--line-length", "100"]):
+        result = subprocess.run([ruff, "check", *args, str(GENERATED)], capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stdout
+
+
+def test_nothing_is_written_when_a_spec_fails(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ninput: {size: 8}\nlayers:\n  - c: conv 3x3 x\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["build", "-o", str(out), str(NETWORK_SPECS[0]), str(bad)]) == 1
+    assert list(out.iterdir()) == []
+    assert "unknown parameter `x`" in capsys.readouterr().err
+
+
+def test_missing_output_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["build", "-o", str(tmp_path / "nope"), str(NETWORK_SPECS[0])]) == 1
+    assert capsys.readouterr().err == f"{tmp_path / 'nope'}: error: output folder does not exist\n"
