@@ -99,3 +99,24 @@ def test_nothing_is_written_when_a_spec_fails(tmp_path, capsys):
 def test_missing_output_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["build", "-o", str(tmp_path / "nope"), str(NETWORK_SPECS[0])]) == 1
     assert capsys.readouterr().err == f"{tmp_path / 'nope'}: error: output folder does not exist\n"
+
+
+def test_a_write_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "inception_v4.py").write_text("old\n")
+    real_fdopen = os.fdopen
+    opened = []
+
+    def fail_on_second_file(fd, *args, **kwargs):
+        opened.append(fd)
+        if len(opened) == 2:
+            os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fail_on_second_file)
+    assert main(["build", "-o", str(out), *SPEC_ARGS]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["inception_v4.py"]  # no temporary files
+    assert (out / "inception_v4.py").read_text() == "old\n"

@@ -194,3 +194,18 @@ def test_gpu_forward_backward_bf16_channels_last(network):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     print(f"{network.name}: loss {loss.item():.4f}, "
           f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+@pytest.mark.parametrize("count_pad", [False, True])
+def test_avgpool_count_pad_setting_is_the_generated_pools(tmp_path, count_pad):
+    spec = tmp_path / "pool.yaml"
+    spec.write_text(f"name: pool\ninput: {{channels: 2, size: 5}}\n"
+                    f"settings: {{avgpool: {{count_pad: {str(count_pad).lower()}}}}}\n"
+                    "layers:\n  - pool: avgpool 3x3\n")
+    model = archc.build_model(spec)
+    x = torch.rand(1, 2, 5, 5) + 1
+    expected = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1,
+                                              count_include_pad=count_pad)
+    assert torch.equal(model(x), expected)
+    corner = x[0, :, :2, :2].sum((1, 2)) / (9 if count_pad else 4)  # 4 real values of 9
+    assert torch.allclose(model(x)[0, :, 0, 0], corner)
