@@ -56,7 +56,8 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> 
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
     params = tuple(dict.fromkeys(block.params))
-    return ir.BlockDef(name, params, graph, block.pos, block.residual is not None)
+    return ir.BlockDef(name, params, graph, block.pos, block.residual is not None,
+                       block.title or name)
 
 
 def _calls(graph: nx.DiGraph):

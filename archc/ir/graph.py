@@ -98,6 +98,7 @@ class BlockDef:
     graph: nx.DiGraph
     pos: Pos | None
     residual: bool
+    title: str  # for figures: the spec's title, or the name
 
 
 @dataclass(frozen=True)

@@ -497,9 +497,14 @@ class Residual(Node):
     activation: Activation = "relu"
 
 
+# Plain text only: a title reaches figure labels and generated docstrings.
+Title = Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.,:()+\-]{1,60}$")]
+
+
 class BlockDef(Node):
     """A reusable block: one class in generated code, one figure in the diagrams."""
 
+    title: Title | None = Field(None, description="the paper's name, e.g. Inception-ResNet-A")
     params: list[Name] = Field([], description="names the block's layers may use for numbers")
     layers: Layers
     residual: Residual | None = None

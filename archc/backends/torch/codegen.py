@@ -301,10 +301,12 @@ class _Generator:
         ins = sorted({key[2] for key in self.shapes.instances if key[0] == definition.name})
         outs = sorted({inst.output for key, inst in self.shapes.instances.items()
                        if key[0] == definition.name})
-        kind = "Residual block" if definition.residual else "Block"
+        kind = "residual block" if definition.residual else "block"
+        title = f"{definition.title}, a {kind}" if definition.title != definition.name else \
+            kind.capitalize()
         if len(ins) == 1 and len(outs) == 1:
-            return f"{kind}: {_shape(ins[0])} -> {_shape(outs[0])}."
-        return f"{kind}."
+            return f"{title}: {_shape(ins[0])} -> {_shape(outs[0])}."
+        return f"{title}."
 
     def network_class(self) -> ClassCode:
         net = self.network
