@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
 from .spec.errors import SpecError
+
+FORMATS = ("svg", "png", "pdf", "dot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--check", action="store_true",
                        help="write nothing; fail with a diff if the files are not up to date")
 
+    render = commands.add_parser("render", help="draw the paper's block diagrams and overviews")
+    render.add_argument("specs", nargs="+", metavar="SPEC")
+    render.add_argument("--block", metavar="NAME", help="only this block definition's figure")
+    render.add_argument("--format", action="append", choices=FORMATS, metavar="FORMAT",
+                        help="svg (default), png, pdf or dot; repeat for several")
+    render.add_argument("-o", "--output", default="figures", metavar="DIR",
+                        help="the folder to write <network>-<figure>.<format> into "
+                             "(default: figures)")
+    render.add_argument("--shapes", action="store_true",
+                        help="write the tensor shape on every edge")
+
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
@@ -42,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "build":
         return _build(args.specs, Path(args.output), args.check)
+    if args.command == "render":
+        return _render(args.specs, args.block, args.format or ["svg"], Path(args.output),
+                       args.shapes)
     return _check(args.specs, args.json, args.layers)
 
 
@@ -81,6 +98,38 @@ def _build(paths: list[str], folder: Path, check: bool) -> int:
         return 1
     for target in files:
         print(f"wrote {target}")
+    return 0
+
+
+def _render(paths: list[str], block: str | None, formats: list[str], folder: Path,
+            shapes: bool) -> int:
+    from .backends.graphviz import figures
+
+    drawn = [f for f in formats if f != "dot"]
+    if drawn and shutil.which("dot") is None:
+        print(f"error: {drawn[0]} output needs the graphviz `dot` program: install graphviz "
+              "(Debian: apt-get install graphviz), or use --format dot", file=sys.stderr)
+        return 1
+    networks, failed = _compile_all(paths)
+    if failed:
+        return 1
+    files: dict[Path, str | bytes] = {}
+    for network in networks:
+        if block is not None and block not in network.blocks:
+            known = ", ".join(network.blocks) or "none"
+            print(f"{network.source}: error: no block `{block}` in this network "
+                  f"(its blocks: {known})", file=sys.stderr)
+            return 1
+        for stem, figure in figures(network, block, shapes).items():
+            for fmt in dict.fromkeys(formats):
+                target = folder / f"{network.name}-{stem}.{fmt}"
+                files[target] = figure.source if fmt == "dot" else figure.pipe(format=fmt)
+    try:
+        write_all(files)
+    except OutputError as e:
+        print(e, file=sys.stderr)
+        return 1
+    print(f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}")
     return 0
 
 

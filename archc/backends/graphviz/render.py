@@ -1,0 +1,269 @@
+"""IR -> paper-style diagrams (graphviz): one figure per block definition, one network overview.
+
+Block figures follow the paper's Figures 3-20: data flows bottom to top from a "Previous layer"
+box, branches stand side by side in their concat order and meet in a "Filter concat" box;
+residual blocks draw the shortcut, the scaling, the "+" and the activation. The overview follows
+Figures 9 and 15: Input, Stem, the blocks with their repeats, the head, with each stage's output
+shape (height x width x channels, as the paper writes it) beside it.
+"""
+
+from __future__ import annotations
+
+import graphviz
+import networkx as nx
+
+from ...ir import graph as ir
+from ...ir.shapes import Shapes
+
+FONT = "Helvetica"
+_GRAPH = {"rankdir": "BT", "nodesep": "0.25", "ranksep": "0.3", "fontname": FONT}
+_NODE = {"shape": "box", "style": "rounded,filled", "fillcolor": "white", "fontname": FONT,
+         "fontsize": "11", "height": "0.3"}
+_EDGE = {"arrowsize": "0.6", "fontname": FONT, "fontsize": "9"}
+FILL = {"conv": "#dbe9f6", "linear": "#f6e3c8", "pool": "#e4f2de", "block": "#efe2f3",
+        "io": "#eeeeee"}
+
+
+def paper_shape(shape: tuple | None) -> str:
+    """(C, H, W) -> `35x35x384`, as the paper writes shapes."""
+    if shape is None:
+        return "?"
+    if len(shape) == 1:
+        return str(shape[0])
+    c, h, w = shape
+    return f"{h}x{w}x{c}"
+
+
+def _value(value, args: dict) -> str:
+    """A number, or a parameter shown as the paper does with its value: `n=384`."""
+    if isinstance(value, str) and value in args:
+        return f"{value}={args[value]}"
+    return str(value)
+
+
+def label(op: ir.Op, args: dict, blocks) -> str:
+    """A box as the paper labels it: `3x3 Conv (384 stride 2 V)`, `1x1 Conv (1154 Linear)`."""
+    if isinstance(op, (ir.Conv, ir.Pool)):
+        kernel = f"{op.kernel[0]}x{op.kernel[1]}"
+        details = [_value(op.filters, args)] if isinstance(op, ir.Conv) else []
+        if op.stride != 1:
+            details.append(f"stride {op.stride}")
+        if op.padding == "valid":
+            details.append("V")
+        if isinstance(op, ir.Conv) and op.linear:
+            details.append("Linear")
+        if isinstance(op, ir.Pool) and op.kind == "avg" and not details and kernel == "3x3":
+            return "Avg Pooling"
+        name = "Conv" if isinstance(op, ir.Conv) else \
+            ("MaxPool" if op.kind == "max" else "AvgPool")
+        return f"{kernel} {name} ({' '.join(details)})" if details else f"{kernel} {name}"
+    if isinstance(op, ir.GlobalAvgPool):
+        return "Average Pooling"
+    if isinstance(op, ir.Dropout):
+        return f"Dropout (keep {1 - op.p:.2g})"
+    if isinstance(op, ir.Linear):
+        return f"Linear ({_value(op.features, args)})"
+    if isinstance(op, ir.BlockCall):
+        title = blocks[op.block].title
+        return f"{op.repeat} x {title}" if op.repeat > 1 else title
+    if isinstance(op, ir.Concat):
+        return "Filter concat"
+    raise TypeError(f"no label for {op!r}")
+
+
+def _fill(op: ir.Op) -> str:
+    if isinstance(op, ir.Conv):
+        return FILL["linear" if op.linear else "conv"]
+    if isinstance(op, (ir.Pool, ir.GlobalAvgPool)):
+        return FILL["pool"]
+    if isinstance(op, ir.BlockCall):
+        return FILL["block"]
+    return "white"
+
+
+class _Figure:
+    """Builds one dot graph with stable, readable node ids."""
+
+    def __init__(self, name: str, title: str):
+        self.dot = graphviz.Digraph(name, graph_attr={**_GRAPH, "label": title, "labelloc": "t",
+                                                       "fontsize": "13", "ordering": "in"},
+                                    node_attr=_NODE, edge_attr=_EDGE)
+        self.ids: dict[str, str] = {}
+
+    def node(self, key: str, text: str, **attrs) -> str:
+        node_id = f"n{len(self.ids)}"
+        self.ids[key] = node_id
+        self.dot.node(node_id, text, **attrs)
+        return node_id
+
+    def edge(self, a: str, b: str, shape: str = "", **attrs) -> None:
+        self.dot.edge(a, b, label=f" {shape} " if shape else None, **attrs)
+
+
+def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> graphviz.Digraph:
+    """The figure of one block definition, with the arguments of its instances where they are
+    the same everywhere (`n=384`), else the parameter names."""
+    definition = network.blocks[name]
+    instances = [inst for key, inst in network.shapes.instances.items() if key[0] == name]
+    args = dict(instances[0].args) if len({i.args for i in instances}) == 1 else {}
+    shapes = instances[0].shapes if with_shapes and instances else {}
+    title = definition.title if definition.title == name else f"{definition.title} ({name})"
+    figure = _Figure(name, title)
+    entry = figure.node("input", "Previous layer", fillcolor=FILL["io"])
+    _draw(figure, definition.graph, args, network, shapes, entry, "", expand=False)
+    return figure.dot
+
+
+def stem_figure(network: ir.Network, with_shapes: bool = False) -> graphviz.Digraph | None:
+    """Figures 3 and 14: the layers before the first repeated block, blocks drawn inline."""
+    stem = _stem(network)
+    if not stem:
+        return None
+    g = network.body.subgraph(["input", *stem])
+    figure = _Figure(f"{network.name}_stem", f"Stem ({network.name})")
+    c, h, w = network.input_shape
+    entry = figure.node("input", f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
+    shapes = network.shapes.body if with_shapes else {}
+    _draw(figure, g, {}, network, shapes, entry, "", expand=True,
+          calls=network.shapes.body_calls if with_shapes else {})
+    return figure.dot
+
+
+def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, shapes, entry: str,
+          prefix: str, expand: bool, calls=None) -> str:
+    """Draws a graph whose input is the figure's node `entry`; returns the id of its output.
+    With `expand`, block instances are drawn inline, layer by layer."""
+    def shape_of(node):
+        return paper_shape(shapes[node]) if shapes else ""
+
+    # A concat feeding another concat (a branch that splits, as in Inception-C) is not drawn:
+    # the paper joins the split layers straight into the block's filter concat.
+    def drawn(node):
+        op = g.nodes[node]["op"]
+        outs = list(g.successors(node))
+        return not (isinstance(op, ir.Concat) and len(outs) == 1
+                    and isinstance(g.nodes[outs[0]]["op"], ir.Concat))
+
+    def sources(node):
+        """The drawn nodes whose outputs reach this node directly, in concat order."""
+        out = []
+        for u in ir.ordered_inputs(g, node):
+            out += [u] if drawn(u) else sources(u)
+        return out
+
+    ids = {}
+    for node in ir.topological(g):
+        op = g.nodes[node]["op"]
+        key = prefix + node
+        if isinstance(op, ir.Input):
+            ids[node] = entry
+        elif not drawn(node):
+            continue
+        elif isinstance(op, ir.Add):
+            ids[node] = _draw_add(figure, key, op, args, ids[ir.ordered_inputs(g, node)[0]],
+                                  ids[ir.ordered_inputs(g, node)[1]],
+                                  shape_of(ir.ordered_inputs(g, node)[1]), shape_of(node))
+        elif expand and isinstance(op, ir.BlockCall) and op.repeat == 1:
+            (source,) = sources(node)
+            definition = network.blocks[op.block]
+            inner = {}
+            if calls:
+                inner = network.shapes.instances[calls[node][0]].shapes
+            ids[node] = _draw(figure, definition.graph, dict(op.args), network, inner,
+                              ids[source], f"{key}.", expand=True)
+        else:
+            ids[node] = figure.node(key, label(op, args, network.blocks), fillcolor=_fill(op))
+            for u in sources(node):
+                figure.edge(ids[u], ids[node], shape_of(u))
+    return ids[g.graph["output"]] if g.graph["output"] in ids else ids[list(g)[-1]]
+
+
+def _draw_add(figure: _Figure, key: str, op: ir.Add, args: dict, shortcut: str, residual: str,
+              residual_shape: str, out_shape: str) -> str:
+    last = residual
+    if op.scale != 1:
+        last = figure.node(f"{key}.scale", f"Activation scaling ({_value(op.scale, args)})",
+                           fillcolor="white")
+        figure.edge(residual, last, residual_shape)
+    plus = figure.node(f"{key}.plus", "+", shape="circle", width="0.3", fixedsize="true")
+    figure.edge(last, plus, "" if op.scale != 1 else residual_shape)
+    figure.edge(shortcut, plus, out_shape, style="dashed")
+    activation = args.get(op.activation, op.activation)
+    if activation == "none":
+        return plus
+    text = "Relu activation" if activation == "relu" else f"Activation ({op.activation})"
+    act = figure.node(key, text, fillcolor=FILL["io"])
+    figure.edge(plus, act, out_shape)
+    return act
+
+
+def overview_figure(network: ir.Network) -> graphviz.Digraph:
+    """Figures 9 and 15: the network as a column of stages, each with its output shape.
+
+    The layers before the first repeated block are drawn as one "Stem" box, as the paper does.
+    """
+    shapes: Shapes = network.shapes
+    stages = _stages(network)
+    figure = _Figure(f"{network.name}_overview", network.name)
+    c, h, w = network.input_shape
+    previous = figure.node("input", f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
+    for key, text, fill, out_shape in stages:
+        stage = figure.node(key, text, fillcolor=fill, width="2.2")
+        figure.edge(previous, stage)
+        beside = figure.node(f"{key}.shape", paper_shape(out_shape), shape="plaintext",
+                             style="", fontsize="10")
+        with figure.dot.subgraph() as same:
+            same.attr(rank="same")
+            same.node(stage)
+            same.node(beside)
+        figure.edge(stage, beside, style="invis")
+        previous = stage
+    if len(network.head) > 1 and len(shapes.head[network.head.graph["output"]]) == 1:
+        output = figure.node("output", "Softmax", fillcolor=FILL["io"])
+        figure.edge(previous, output)
+    return figure.dot
+
+
+def _stem(network: ir.Network) -> list[str]:
+    """The body's nodes before its first repeated block (none if it starts with one)."""
+    body = [n for n in ir.topological(network.body)
+            if not isinstance(network.body.nodes[n]["op"], ir.Input)]
+    for i, node in enumerate(body):
+        op = network.body.nodes[node]["op"]
+        if isinstance(op, ir.BlockCall) and op.repeat > 1:
+            return body[:i]
+    return []
+
+
+def _stages(network: ir.Network) -> list[tuple[str, str, str, tuple]]:
+    """(key, label, fill, output shape) of each box of the overview."""
+    shapes = network.shapes
+    stem = _stem(network)
+    stages = [("stem", "Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
+    for node in ir.topological(network.body):
+        op = network.body.nodes[node]["op"]
+        if node not in stem and not isinstance(op, ir.Input):
+            stages.append((node, label(op, {}, network.blocks), _fill(op), shapes.body[node]))
+    num_classes = {"num_classes": network.num_classes}
+    for node in ir.topological(network.head):
+        op = network.head.nodes[node]["op"]
+        if isinstance(op, ir.Linear) and op.features == "num_classes":
+            op = ir.Linear(network.num_classes)
+        if not isinstance(op, ir.Input):
+            stages.append((f"head.{node}", label(op, num_classes, network.blocks), _fill(op),
+                           shapes.head[node]))
+    return stages
+
+
+def figures(network: ir.Network, block: str | None = None, with_shapes: bool = False) \
+        -> dict[str, graphviz.Digraph]:
+    """Every figure of a network by file stem: each block definition's, `stem` and
+    `overview`."""
+    if block is not None:
+        return {block: block_figure(network, block, with_shapes)}
+    out = {name: block_figure(network, name, with_shapes) for name in network.blocks}
+    stem = stem_figure(network, with_shapes)
+    if stem is not None:
+        out["stem"] = stem
+    out["overview"] = overview_figure(network)
+    return out
