@@ -85,8 +85,8 @@ def _build(paths: list[str], folder: Path, check: bool) -> int:
     for network in networks:
         target = folder / f"{network.name}.py"
         if target in files:
-            print(f"{network.source}: error: another spec also writes {target} (both are named "
-                  f"`{network.name}`)", file=sys.stderr)
+            print(f"{network.source}: error[E605]: another spec also writes {target} (both are "
+                  f"named `{network.name}`)", file=sys.stderr)
             return 1
         files[target] = render(network)
     if check:
@@ -107,8 +107,8 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
 
     drawn = [f for f in formats if f != "dot"]
     if drawn and shutil.which("dot") is None:
-        print(f"error: {drawn[0]} output needs the graphviz `dot` program: install graphviz "
-              "(Debian: apt-get install graphviz), or use --format dot", file=sys.stderr)
+        print(f"error[E606]: {drawn[0]} output needs the graphviz `dot` program: install "
+              "graphviz (Debian: apt-get install graphviz), or use --format dot", file=sys.stderr)
         return 1
     networks, failed = _compile_all(paths)
     if failed:
@@ -117,7 +117,7 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     for network in networks:
         if block is not None and block not in network.blocks:
             known = ", ".join(network.blocks) or "none"
-            print(f"{network.source}: error: no block `{block}` in this network "
+            print(f"{network.source}: error[E607]: no block `{block}` in this network "
                   f"(its blocks: {known})", file=sys.stderr)
             return 1
         for stem, figure in figures(network, block, shapes).items():
@@ -143,7 +143,7 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, str]) -> int:
         sys.stdout.writelines(difflib.unified_diff(
             current.splitlines(True), content.splitlines(True),
             fromfile=str(target), tofile=f"{target} (from {sources[target]})"))
-        print(f"{target}: error: out of date: run `archc build {sources[target]}`",
+        print(f"{target}: error[E608]: out of date: run `archc build {sources[target]}`",
               file=sys.stderr)
     return 1 if stale else 0
 

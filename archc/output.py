@@ -12,14 +12,17 @@ from pathlib import Path
 class OutputError(Exception):
     """A problem with where output goes (missing or read-only folder, disk full)."""
 
+    def __init__(self, path, code: str, message: str):
+        super().__init__(f"{path}: error[{code}]: {message}")
+
 
 def check_folder(folder: Path) -> None:
     if not folder.exists():
-        raise OutputError(f"{folder}: error: output folder does not exist")
+        raise OutputError(folder, "E601", "output folder does not exist")
     if not folder.is_dir():
-        raise OutputError(f"{folder}: error: output path is not a folder")
+        raise OutputError(folder, "E602", "output path is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: error: output folder is not writable")
+        raise OutputError(folder, "E603", "output folder is not writable")
 
 
 def write_all(files: dict[Path, str | bytes]) -> None:
@@ -37,6 +40,6 @@ def write_all(files: dict[Path, str | bytes]) -> None:
     except OSError as e:
         for tmp, _ in temporary:
             Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{e.filename or path}: error: cannot write: {e.strerror}") from None
+        raise OutputError(e.filename or path, "E604", f"cannot write: {e.strerror}") from None
     for tmp, path in temporary:
         os.replace(tmp, path)

@@ -4,12 +4,12 @@ errors written at its top, at exactly the places written there, and never with a
 A fixture lists its expected diagnostics in comment lines, one per error, in the order archc
 prints them (by file, line, column):
 
-    # expect: LINE:COL: error: MESSAGE (KEY.PATH)
+    # expect: LINE:COL: error[CODE]: MESSAGE (KEY.PATH)
 
 The path of the fixture, as passed on the command line, is prefixed to each line. An error located
 in another file (an included one) names that file relative to the fixture's folder:
 
-    # expect: include/cycle_b.yaml:3:11: error: MESSAGE (KEY.PATH)
+    # expect: include/cycle_b.yaml:3:11: error[CODE]: MESSAGE (KEY.PATH)
 
 and `{dir}` in a line stands for the fixture folder as archc prints it (tests/fixtures/bad).
 Files under tests/fixtures/bad/include/ are helpers included by fixtures, not cases themselves.
@@ -33,7 +33,7 @@ BAD_REL = BAD.relative_to(ROOT).as_posix()  # how paths print: relative to the r
 CASES = sorted(BAD.glob("*.yaml"))
 
 _EXPECT = re.compile(r"^# expect: (.*)$")
-_POSITIONED = re.compile(r"^\d+:\d+: error: ")
+_POSITIONED = re.compile(r"^\d+:\d+: error\[E\d{3}\]: ")
 
 
 def expected_lines(path: Path) -> list[str]:
@@ -81,16 +81,16 @@ def test_bad_spec(path: Path, capsys, monkeypatch):
 # Cases that cannot carry their expectation in a comment, made in tmp_path: the file's bytes
 # (None: no file at all; "dir": a directory) and what archc prints after the path.
 GENERATED = {
-    "zero_bytes": (b"", ":1:1: error: the file is empty"),
-    "only_whitespace": (b"  \n\n   \n", ":1:1: error: the file is empty"),
+    "zero_bytes": (b"", ":1:1: error[E108]: the file is empty"),
+    "only_whitespace": (b"  \n\n   \n", ":1:1: error[E108]: the file is empty"),
     "bom_then_bad_byte": (b"\xef\xbb\xbfname: tiny\n\xff\n",
-                          ":2:1: error: not UTF-8 text (byte 0xff)"),
+                          ":2:1: error[E105]: not UTF-8 text (byte 0xff)"),
     "nested_beyond_the_parser": (b"name: " + b"[" * 20000 + b"]" * 20000 + b"\n",
-                                 ":1:1: error: YAML nested too deeply"),
+                                 ":1:1: error[E114]: YAML nested too deeply"),
     "larger_than_4_mib": (b"# " + b"x" * (4 * 1024 * 1024) + b"\n",
-                          ":1:1: error: file is larger than 4194304 bytes"),
-    "no_such_file": (None, ": error: no such file"),
-    "a_directory": ("dir", ": error: is a directory, not a spec file"),
+                          ": error[E104]: file is larger than 4194304 bytes"),
+    "no_such_file": (None, ": error[E101]: no such file"),
+    "a_directory": ("dir", ": error[E102]: is a folder, not a spec file"),
 }
 
 

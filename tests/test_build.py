@@ -28,7 +28,7 @@ def test_check_fails_with_a_diff_when_stale(chdir_root, tmp_path, capsys):
     assert main(["build", "--check", "-o", str(tmp_path), "specs/inception_v4.yaml"]) == 1
     out, err = capsys.readouterr()
     assert "-# edited by hand" in out
-    assert f"{tmp_path}/inception_v4.py: error: out of date" in err
+    assert f"{tmp_path}/inception_v4.py: error[E608]: out of date" in err
 
 
 @pytest.mark.parametrize("seed", ["0", "1", "42", "12345", "random"])
@@ -98,7 +98,8 @@ def test_nothing_is_written_when_a_spec_fails(tmp_path, capsys):
 
 def test_missing_output_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["build", "-o", str(tmp_path / "nope"), str(NETWORK_SPECS[0])]) == 1
-    assert capsys.readouterr().err == f"{tmp_path / 'nope'}: error: output folder does not exist\n"
+    assert capsys.readouterr().err == \
+        f"{tmp_path / 'nope'}: error[E601]: output folder does not exist\n"
 
 
 def test_a_write_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):

@@ -55,12 +55,12 @@ def test_a_bad_spec_among_good_ones_reports_and_fails(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert status == 1
     assert "inception_v4" in out  # the good spec is still reported
-    assert err.startswith(f"{bad}:4:9: error: ")
+    assert err.startswith(f"{bad}:4:9: error[E204]: ")
 
 
 def test_missing_file_is_a_located_error_not_a_traceback(capsys):
     assert main(["check", "no/such/spec.yaml"]) == 1
-    assert capsys.readouterr().err == "no/such/spec.yaml: error: no such file\n"
+    assert capsys.readouterr().err == "no/such/spec.yaml: error[E101]: no such file\n"
 
 
 @pytest.mark.parametrize("argv", [[], ["check"], ["frobnicate"], ["check", "--bogus", "x.yaml"]])

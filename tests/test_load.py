@@ -25,7 +25,7 @@ def error_of(text):
 
 def test_duplicate_keys_name_both_places():
     assert error_of("a: 1\nb: 2\na: 3\n") == \
-        "f.yaml:3:1: error: duplicate key `a` (first at line 1)"
+        "f.yaml:3:1: error[E112]: duplicate key `a` (first at line 1)"
 
 
 def test_alias_bomb_is_bounded():
@@ -45,9 +45,9 @@ def test_unsafe_tags_are_refused():
 
 
 def test_several_documents_are_refused():
-    assert error_of("a: 1\n---\nb: 2\n") == \
-        "f.yaml:2:1: error: YAML syntax: more than one YAML document: a spec is a single document"
+    assert error_of("a: 1\n---\nb: 2\n") == ("f.yaml:2:1: error[E107]: YAML syntax: more than one "
+                                             "YAML document: a spec is a single document")
 
 
 def test_non_utf8_is_located():
-    assert error_of(b"a: 1\nb: \xff\n") == "f.yaml:2:4: error: not UTF-8 text (byte 0xff)"
+    assert error_of(b"a: 1\nb: \xff\n") == "f.yaml:2:4: error[E105]: not UTF-8 text (byte 0xff)"

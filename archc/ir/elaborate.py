@@ -79,7 +79,7 @@ def _check_recursion(defs: dict[str, ir.BlockDef], diags: Diagnostics) -> None:
         cycle = cycle[cycle.index(start):] + cycle[:cycle.index(start)]
         path = " -> ".join(cycle + [start])
         next_block = cycle[1] if len(cycle) > 1 else start
-        diags.error(uses.edges[start, next_block]["pos"],
+        diags.error(uses.edges[start, next_block]["pos"], "E408",
                     f"block `{start}` contains itself: {path}",
                     f"blocks.{start}")
 
@@ -136,12 +136,13 @@ class _Builder:
 
     def claim(self, name: str, pos: Pos | None, key: str) -> None:
         if name in GENERATED_ATTRIBUTES:
-            self.diags.error(pos, f"`{name}` cannot name a layer: the generated code uses "
+            self.diags.error(pos, "E406", f"`{name}` cannot name a layer: the generated code uses "
                                   f"`self.{name}`", key)
         elif name in self.names:
             first = self.names[name]
             where = f" (first at line {first.line})" if first else ""
-            self.diags.error(pos, f"the name `{name}` is used twice in one module{where}", key)
+            self.diags.error(pos, "E405", f"the name `{name}` is used twice in one module{where}",
+                             key)
         else:
             self.names[name] = pos
 
@@ -177,7 +178,7 @@ class _Builder:
             return self.chain(steps, prev, key, branch)
         if not all(unnamed):
             first = next(s for s, u in zip(steps, unnamed) if not u)
-            self.diags.error(getattr(first, "pos", None) or steps[0].pos,
+            self.diags.error(getattr(first, "pos", None) or steps[0].pos, "E407",
                              f"`{name}` mixes named and unnamed steps: name every layer (each "
                              "becomes an attribute) or none (an nn.Sequential)", key)
             return self.chain(steps, prev, key, branch)
@@ -222,7 +223,7 @@ class _Builder:
 
     def odd_for_same(self, step, key: str) -> None:
         if step.padding == "same" and any(k % 2 == 0 for k in step.kernel):
-            self.diags.error(step.pos, f"same padding needs odd kernel sides, got "
+            self.diags.error(step.pos, "E409", f"same padding needs odd kernel sides, got "
                                        f"{step.kernel[0]}x{step.kernel[1]}: use V (valid) or an "
                                        "odd size", key)
 
@@ -232,17 +233,18 @@ class _Builder:
             close = difflib.get_close_matches(step.block, list(self.blocks), n=1)
             hint = f" (did you mean `{close[0]}`?)" if close else \
                 (f" (defined: {', '.join(self.blocks)})" if self.blocks else " (no blocks defined)")
-            self.diags.error(step.pos, f"unknown block `{step.block}`{hint}", key)
+            self.diags.error(step.pos, "E402", f"unknown block `{step.block}`{hint}", key)
             return ir.BlockCall(step.block, (), step.repeat)
         params = tuple(dict.fromkeys(definition.params))
         for name in step.args:
             if name not in params:
                 known = ", ".join(params) or "none"
-                self.diags.error(step.pos, f"block `{step.block}` has no parameter `{name}` "
+                self.diags.error(step.pos, "E403",
+                                 f"block `{step.block}` has no parameter `{name}` "
                                            f"(its parameters: {known})", key)
         missing = [p for p in params if p not in step.args]
         if missing:
-            self.diags.error(step.pos, f"block `{step.block}` needs "
+            self.diags.error(step.pos, "E404", f"block `{step.block}` needs "
                                        f"{', '.join(f'`{p}`' for p in missing)}", key)
         args = tuple((p, self.argument(step.args[p], step.pos, f"{key}.{p}"))
                      for p in params if p in step.args)
@@ -256,14 +258,14 @@ class _Builder:
     def activation(self, value, pos, key: str):
         if value in ACTIVATIONS or value in self.params:
             return value
-        self.diags.error(pos, f"unknown activation `{value}` (use relu, none or a parameter; "
-                              f"parameters here: {self.known_params()})", key)
+        self.diags.error(pos, "E410", f"unknown activation `{value}` (use relu, none or a "
+                                      f"parameter; parameters here: {self.known_params()})", key)
         return value
 
     def param(self, value, pos, key: str):
         """A number, or the name of a parameter in scope."""
         if isinstance(value, str) and value not in self.params:
-            self.diags.error(pos, f"unknown parameter `{value}` (parameters here: "
+            self.diags.error(pos, "E401", f"unknown parameter `{value}` (parameters here: "
                                   f"{self.known_params()})", key)
         return value
 

@@ -89,16 +89,16 @@ class _Inference:
         head_graph = self.network.head
         if len(head_graph) > 1 and out is not None and out != (self.network.num_classes,):
             last = head_graph.graph["output"]
-            self.error(head_graph.nodes[last],
+            self.error(head_graph.nodes[last], "E507",
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
         return Shapes(MappingProxyType(body), MappingProxyType(head),
                       MappingProxyType(body_calls), MappingProxyType(head_calls),
                       MappingProxyType(self.instances))
 
-    def error(self, node: dict, message: str) -> None:
+    def error(self, node: dict, code: str, message: str) -> None:
         """Report at a node of the IR: its spec position and key path."""
-        self.diags.error(node["pos"], message, node["key"])
+        self.diags.error(node["pos"], code, message, node["key"])
 
     # --------------------------------------------------------------------------- graphs
 
@@ -162,7 +162,7 @@ class _Inference:
         if not ok:
             need = "a whole number >= 1" if whole else "a number"
             given = f"`{name}` = {value!r}" if origin is not node else repr(value)
-            self.error(origin, f"{what} is {given}, which must be {need}")
+            self.error(origin, "E506", f"{what} is {given}, which must be {need}")
             return None
         return value
 
@@ -173,13 +173,13 @@ class _Inference:
         if isinstance(op, ir.Linear):
             features = self.number(op.features, bindings, node, f"the features of `{name}`", True)
             if len(shape) != 1:
-                self.error(node, f"{name} needs a flat input, gets {show(shape)}: put "
+                self.error(node, "E505", f"{name} needs a flat input, gets {show(shape)}: put "
                                 "`avgpool global` before it")
             return None if features is None else (features,)
         if isinstance(op, ir.Dropout):
             return shape
         if len(shape) != 3:
-            self.error(node, f"{name} needs a C x H x W input, gets the flat {show(shape)}")
+            self.error(node, "E504", f"{name} needs a C x H x W input, gets the flat {show(shape)}")
             return None
         channels, height, width = shape
         if isinstance(op, ir.GlobalAvgPool):
@@ -196,7 +196,7 @@ class _Inference:
         if None in out:
             if not self.size_error:
                 self.size_error = True
-                self.error(node, f"{name} needs an input of at least {op.kernel[0]} x "
+                self.error(node, "E501", f"{name} needs an input of at least {op.kernel[0]} x "
                                  f"{op.kernel[1]}, gets {height} x {width}{self.input_hint()}")
             return (channels, None, None)
         return (channels, *out)
@@ -216,7 +216,7 @@ class _Inference:
         branches = [_branch_name(g, u) for u in ir.ordered_inputs(g, node)]
         flat = [b for b, s in zip(branches, inputs) if len(s) != 3]
         if flat:
-            self.error(g.nodes[node], f"concat: branch `{flat[0]}` is flat, "
+            self.error(g.nodes[node], "E504", f"concat: branch `{flat[0]}` is flat, "
                                              "concat needs C x H x W inputs")
             return None
         sized = [(b, s) for b, s in zip(branches, inputs) if s[1] is not None]
@@ -225,7 +225,7 @@ class _Inference:
         if odd:
             self.size_error = True
             listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
-            self.error(g.nodes[node], f"concat: the branches differ in height and width "
+            self.error(g.nodes[node], "E502", f"concat: the branches differ in height and width "
                                              f"({listing}); they must be equal")
         return (sum(s[0] for s in inputs), *size)
 
@@ -235,22 +235,22 @@ class _Inference:
         self.number(op.scale, bindings, g.nodes[node], "the residual scale", False)
         activation, origin = self.resolve(op.activation, bindings, g.nodes[node])
         if activation not in ACTIVATIONS:
-            self.error(origin, f"the residual activation is `{op.activation}` = {activation!r}, "
-                               "which must be relu or none")
+            self.error(origin, "E506", f"the residual activation is `{op.activation}` = "
+                                       f"{activation!r}, which must be relu or none")
         if shortcut is None or residual is None:
             return shortcut
         last = ir.ordered_inputs(g, node)[1]
         where = g.nodes[last]
         what = _what(g, last)
         if len(residual) != len(shortcut):
-            self.error(where, f"residual add: {what} gives {show(residual)}, the block input "
-                              f"is {show(shortcut)}")
+            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, the block "
+                                      f"input is {show(shortcut)}")
         elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
-            self.error(where, f"residual add: {what} gives {residual[0]} channels, the block "
-                              f"input has {shortcut[0]}")
+            self.error(where, "E503", f"residual add: {what} gives {residual[0]} channels, the "
+                                      f"block input has {shortcut[0]}")
         elif residual != shortcut and None not in residual and None not in shortcut:
-            self.error(where, f"residual add: {what} gives {show(residual)}, the block input "
-                              f"is {show(shortcut)}")
+            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, the block "
+                                      f"input is {show(shortcut)}")
         return shortcut
 
 

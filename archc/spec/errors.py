@@ -17,16 +17,91 @@ class Pos:
         return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
 
+# Every user-facing error has a stable code; docs/errors.md shows an example of each.
+CATALOGUE: dict[str, str] = {
+    # reading a file
+    "E101": "the file does not exist",
+    "E102": "the path is a folder, not a file",
+    "E103": "the file cannot be read",
+    "E104": "the file is too large",
+    "E105": "the file is not UTF-8 text",
+    "E106": "YAML syntax error",
+    "E107": "more than one YAML document",
+    "E108": "the file is empty",
+    "E109": "YAML tag not supported",
+    "E110": "YAML merge key not supported",
+    "E111": "a mapping key that is not a plain name",
+    "E112": "duplicate key",
+    "E113": "anchors and aliases expand the document too far",
+    "E114": "nested too deeply",
+    # the language
+    "E201": "a required key is missing",
+    "E202": "unknown key",
+    "E203": "a value of the wrong type",
+    "E204": "a number out of range",
+    "E205": "a compact layer that cannot be read",
+    "E206": "unknown layer type",
+    "E207": "a layer that needs a name",
+    "E208": "not a layer or step",
+    "E209": "a name that cannot be used",
+    "E210": "too few entries",
+    "E211": "a file of block definitions given as a network",
+    "E212": "a step with several keys",
+    "E213": "a spec that is not a mapping",
+    "E214": "a kernel size that cannot be read",
+    # includes and definitions
+    "E301": "included file not found",
+    "E302": "include cycle",
+    "E303": "included path is a folder",
+    "E304": "a network spec included as a library",
+    "E305": "block defined twice",
+    "E306": "parameter listed twice",
+    # names, parameters and blocks
+    "E401": "unknown parameter",
+    "E402": "unknown block",
+    "E403": "unknown block argument",
+    "E404": "missing block argument",
+    "E405": "a name used twice in one module",
+    "E406": "a name the generated code uses",
+    "E407": "a group that mixes named and unnamed steps",
+    "E408": "a block that contains itself",
+    "E409": "same padding with an even kernel",
+    "E410": "unknown activation",
+    # shapes
+    "E501": "the input is too small for a layer",
+    "E502": "concat branches differ in height and width",
+    "E503": "residual add of different shapes",
+    "E504": "a layer that needs C x H x W gets a flat input",
+    "E505": "a linear layer that gets an unflattened input",
+    "E506": "a block argument of the wrong kind",
+    "E507": "the head does not end in num_classes",
+    "E508": "the network is larger than archc's bounds",
+    # output
+    "E601": "output folder does not exist",
+    "E602": "output path is not a folder",
+    "E603": "output folder is not writable",
+    "E604": "cannot write a file",
+    "E605": "two specs write the same file",
+    "E606": "the graphviz dot program is missing",
+    "E607": "no such block in the network",
+    "E608": "generated code is out of date",
+}
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     pos: Pos | None
+    code: str
     message: str
     key_path: str = ""
+
+    def __post_init__(self):
+        assert self.code in CATALOGUE, self.code
 
     def __str__(self) -> str:
         where = f"{self.pos}: " if self.pos else ""
         path = f" ({self.key_path})" if self.key_path else ""
-        return f"{where}error: {self.message}{path}"
+        return f"{where}error[{self.code}]: {self.message}{path}"
 
 
 class SpecError(Exception):
@@ -38,7 +113,7 @@ class SpecError(Exception):
 
 
 def _sort_key(d: Diagnostic):
-    return (d.pos is None, d.pos or Pos("", 0, 0), d.message)
+    return (d.pos is None, d.pos or Pos(""), d.message)
 
 
 class Diagnostics:
@@ -47,8 +122,8 @@ class Diagnostics:
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
 
-    def error(self, pos: Pos | None, message: str, key_path: str = "") -> None:
-        self.items.append(Diagnostic(pos, message, key_path))
+    def error(self, pos: Pos | None, code: str, message: str, key_path: str = "") -> None:
+        self.items.append(Diagnostic(pos, code, message, key_path))
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -57,13 +57,13 @@ def load_file(path: str | Path, display: str | None = None):
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise SpecError([Diagnostic(Pos(name), "no such file")]) from None
+        raise SpecError([Diagnostic(Pos(name), "E101", "no such file")]) from None
     except IsADirectoryError:
-        raise SpecError([Diagnostic(Pos(name), "is a directory, not a spec file")]) from None
+        raise SpecError([Diagnostic(Pos(name), "E102", "is a folder, not a spec file")]) from None
     except OSError as e:
-        raise SpecError([Diagnostic(Pos(name), f"cannot read: {e.strerror}")]) from None
+        raise SpecError([Diagnostic(Pos(name), "E103", f"cannot read: {e.strerror}")]) from None
     if len(data) > MAX_BYTES:
-        raise SpecError([Diagnostic(Pos(name, 1, 1), f"file is larger than {MAX_BYTES} bytes")])
+        raise SpecError([Diagnostic(Pos(name), "E104", f"file is larger than {MAX_BYTES} bytes")])
     return load_text(data, name)
 
 
@@ -75,7 +75,8 @@ def load_text(data: bytes | str, name: str):
             line = data[: e.start].count(b"\n") + 1
             col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
             raise SpecError(
-                [Diagnostic(Pos(name, line, col), f"not UTF-8 text (byte 0x{data[e.start]:02x})")]
+                [Diagnostic(Pos(name, line, col), "E105",
+                            f"not UTF-8 text (byte 0x{data[e.start]:02x})")]
             ) from None
     else:
         text = data
@@ -85,21 +86,23 @@ def load_text(data: bytes | str, name: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "invalid YAML"
+        code = "E106"
         if "expected a single document" in (e.context or ""):
-            problem = "more than one YAML document: a spec is a single document"
+            code, problem = "E107", "more than one YAML document: a spec is a single document"
         elif e.context and e.context_mark and "end of stream" in problem:
             # An unclosed quote or bracket: point at where it opens, not at the end of the file.
             mark = e.context_mark
             problem = f"{e.context.removeprefix('while ')} here, the file ends before it closes"
-        raise SpecError([Diagnostic(position(name, mark), f"YAML syntax: {problem}")]) from None
+        raise SpecError([Diagnostic(position(name, mark), code, f"YAML syntax: {problem}")]) \
+            from None
     except yaml.YAMLError as e:
-        raise SpecError([Diagnostic(Pos(name, 1, 1), f"YAML syntax: {e}")]) from None
+        raise SpecError([Diagnostic(Pos(name, 1, 1), "E106", f"YAML syntax: {e}")]) from None
     except RecursionError:
-        raise SpecError([Diagnostic(Pos(name, 1, 1), "YAML nested too deeply")]) from None
+        raise SpecError([Diagnostic(Pos(name, 1, 1), "E114", "YAML nested too deeply")]) from None
     finally:
         loader.dispose()
     if node is None:
-        raise SpecError([Diagnostic(Pos(name, 1, 1), "the file is empty")])
+        raise SpecError([Diagnostic(Pos(name, 1, 1), "E108", "the file is empty")])
     return _Builder(name, loader).build(node, 0)
 
 
@@ -109,19 +112,19 @@ class _Builder:
         self.loader = loader
         self.count = 0
 
-    def fail(self, node, message: str):
-        raise SpecError([Diagnostic(position(self.name, node.start_mark), message)])
+    def fail(self, node, code: str, message: str):
+        raise SpecError([Diagnostic(position(self.name, node.start_mark), code, message)])
 
     def build(self, node, depth: int):
         self.count += 1
         if self.count > MAX_NODES:
-            self.fail(node, f"the document expands to more than {MAX_NODES} nodes "
+            self.fail(node, "E113", f"the document expands to more than {MAX_NODES} nodes "
                             "(anchors and aliases that multiply?)")
         if depth > MAX_DEPTH:
-            self.fail(node, f"nested more than {MAX_DEPTH} levels deep")
+            self.fail(node, "E114", f"nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _PLAIN_TAGS:
-                self.fail(node, f"YAML tag {node.tag!r} is not supported: use plain values")
+                self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported: use plain values")
             value = self.loader.construct_object(node, deep=True)
             if isinstance(value, str):
                 value = Text(value)
@@ -129,7 +132,7 @@ class _Builder:
             return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
-                self.fail(node, f"YAML tag {node.tag!r} is not supported")
+                self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported")
             out = Sequence()
             out.pos = position(self.name, node.start_mark)
             out.item_pos = []
@@ -138,21 +141,22 @@ class _Builder:
                 out.item_pos.append(position(self.name, item.start_mark))
             return out
         if node.tag != "tag:yaml.org,2002:map":
-            self.fail(node, f"YAML tag {node.tag!r} is not supported")
+            self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported")
         out = Mapping()
         out.pos = position(self.name, node.start_mark)
         out.key_pos, out.value_pos = {}, {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self.fail(key_node, "YAML merge keys (<<) are not supported: write the keys out")
+                self.fail(key_node, "E110",
+                          "YAML merge keys (<<) are not supported: write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, "a mapping key must be a plain name")
+                self.fail(key_node, "E111", "a mapping key must be a plain name")
             key = self.build(key_node, depth + 1)
             if not isinstance(key, str):
                 key = key_node.value  # `1: x` or `true: x`: keep the text the user wrote
             if key in out:
                 first = out.key_pos[key]
-                self.fail(key_node, f"duplicate key `{key}` (first at line {first.line})")
+                self.fail(key_node, "E112", f"duplicate key `{key}` (first at line {first.line})")
             out.key_pos[key] = position(self.name, key_node.start_mark)
             out[key] = self.build(value_node, depth + 1)
             out.value_pos[key] = position(self.name, value_node.start_mark)

@@ -26,8 +26,9 @@ def parse_spec(path: str) -> ParsedSpec:
     diags = Diagnostics()
     raw = load_file(path)
     if isinstance(raw, dict) and "blocks" in raw and not {"name", "input", "layers"} & set(raw):
-        diags.error(raw.pos, "this file only defines blocks (it is meant to be included by a "
-                             "spec); a network spec needs `name`, `input` and `layers`")
+        diags.error(raw.pos, "E211", "this file only defines blocks (it is meant to be "
+                                     "included by a spec); a network spec needs `name`, `input` "
+                                     "and `layers`")
         diags.raise_if_any()
     spec = validate(schema.Spec, raw, diags)
     blocks: dict[str, tuple] = {}  # name -> (definition, position of its name)
@@ -50,13 +51,14 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
         target = os.path.normpath(os.path.join(os.path.dirname(path), name))
         if target in stack:
             cycle = " -> ".join(stack[stack.index(target):] + [target])
-            diags.error(pos, f"include cycle: {cycle}", "include")
+            diags.error(pos, "E302", f"include cycle: {cycle}", "include")
             continue
         if os.path.isdir(target):
-            diags.error(pos, f"included `{name}` is a directory, not a spec file", "include")
+            diags.error(pos, "E303", f"included `{name}` is a folder, not a spec file", "include")
             continue
         if not os.path.isfile(target):
-            diags.error(pos, f"included file `{name}` not found (looked for {target})", "include")
+            diags.error(pos, "E301", f"included file `{name}` not found (looked for {target})",
+                        "include")
             continue
         if target in files:
             continue  # included twice through different paths: its blocks are there already
@@ -69,8 +71,8 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
         network_keys = [k for k in ("name", "input", "layers", "head") if k in lib_raw] \
             if isinstance(lib_raw, Mapping) else []
         if network_keys:
-            diags.error(pos, f"`{name}` is a network spec (it has `{network_keys[0]}`): only "
-                             "files of block definitions can be included", "include")
+            diags.error(pos, "E304", f"`{name}` is a network spec (it has `{network_keys[0]}`): "
+                                     "only files of block definitions can be included", "include")
             continue
         library = validate(schema.Library, lib_raw, diags, what="an included file")
         if library is not None:
@@ -83,12 +85,12 @@ def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, dia
         params = raw["blocks"][name].get("params", [])  # validated: a list of names
         for i, param in enumerate(params):
             if param in params[:i]:
-                diags.error(params.item_pos[i], f"parameter `{param}` is listed twice",
+                diags.error(params.item_pos[i], "E306", f"parameter `{param}` is listed twice",
                             f"blocks.{name}.params[{i}]")
         where = raw["blocks"].key_pos[name]
         if name in blocks:
             first = blocks[name][1]
-            diags.error(where, f"block `{name}` is defined twice (first at {first})",
+            diags.error(where, "E305", f"block `{name}` is defined twice (first at {first})",
                         f"blocks.{name}")
         else:
             blocks[name] = (block, where)
@@ -96,8 +98,8 @@ def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, dia
 
 def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "a spec"):
     if not isinstance(raw, dict):
-        diags.error(getattr(raw, "pos", None), f"{what} must be a mapping of keys "
-                                               f"({', '.join(model.model_fields)})")
+        diags.error(getattr(raw, "pos", None), "E213",
+                    f"{what} must be a mapping of keys ({', '.join(model.model_fields)})")
         return None
     try:
         return model.model_validate(raw)
@@ -107,7 +109,8 @@ def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "
         for err in e.errors():
             groups.setdefault(locate(raw, err["loc"], err["type"]), []).append(err)
         for (pos, key_path), errs in groups.items():
-            diags.error(pos, _union_message(errs, key_path), key_path)
+            code, message = _union_message(errs, key_path)
+            diags.error(pos, code, message, key_path)
         return None
 
 
@@ -116,19 +119,20 @@ def _is_type_error(err: dict) -> bool:
         "string_pattern_mismatch", "literal_error", "union_tag_not_found")
 
 
-def _union_message(errs: list[dict], key_path: str) -> str:
-    if len(errs) == 1:
-        return _message(errs[0], key_path)
+def _union_message(errs: list[dict], key_path: str) -> tuple[str, str]:
+    """(code, message) for the errors of one value."""
     telling = [err for err in errs if not _is_type_error(err)]
-    if telling:
-        return _message(telling[0], key_path)
+    if len(errs) == 1 or telling:
+        err = (telling or errs)[0]
+        return schema.error_code(err), _message(err, key_path)
     wanted = []
     for err in errs:
         want = schema.problem(err).removeprefix("must be ").rsplit(", got ", 1)[0]
         if want not in wanted:
             wanted.append(want)
     field = key_path.rsplit(".", 1)[-1]
-    return f"`{field}` must be {' or '.join(wanted)}, got {schema._show(errs[0].get('input'))}"
+    return "E203", (f"`{field}` must be {' or '.join(wanted)}, "
+                    f"got {schema._show(errs[0].get('input'))}")
 
 
 def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]:
@@ -186,18 +190,14 @@ def _message(err: dict, key_path: str) -> str:
     if kind == "union_tag_invalid":
         return (f"unknown layer type `{err['ctx']['tag']}` "
                 f"(expected one of: {', '.join(schema.LAYER_TYPES)})")
-    if kind == "value_error" and msg.startswith("Value error, must "):
-        return f"`{last}` {schema.problem(err)}"
-    if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    if kind == "unnamed_step":
-        return msg
     if kind == "too_short" and last == "concat":
         return "a concat needs at least two branches"
     if kind == "too_short":
         return f"`{last}` {schema.problem(err)}"
-    if kind in ("invalid_step", "invalid_layer"):
+    if kind == "E208":
         return f"{msg}, got {schema._show(value)}"
+    if schema.error_code(err) == kind:  # one of ours: the message is complete
+        return f"`{last}` {msg}" if msg.startswith("must ") else msg
     return f"`{last}` {schema.problem(err)}" if isinstance(last, str) and last in key_path \
         else schema.problem(err)
 

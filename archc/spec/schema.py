@@ -29,8 +29,27 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .errors import Pos
+
+
+def fail(code: str, message: str) -> PydanticCustomError:
+    """A validation error that carries its catalogue code (errors.CATALOGUE) as its type."""
+    return PydanticCustomError(code, "{message}", {"message": message})
+
+
+PYDANTIC_CODES = {
+    "missing": "E201", "extra_forbidden": "E202", "union_tag_invalid": "E206",
+    "too_short": "E210", "greater_than": "E204", "greater_than_equal": "E204",
+    "less_than": "E204", "less_than_equal": "E204",
+}
+
+
+def error_code(err: dict) -> str:
+    """The catalogue code of a pydantic error: ours carry it; pydantic's own map to one."""
+    kind = err["type"]
+    return kind if re.fullmatch(r"E\d{3}", kind) else PYDANTIC_CODES.get(kind, "E203")
 
 MAX_CHANNELS = 1 << 16
 MAX_KERNEL = 64
@@ -53,12 +72,13 @@ RESERVED_NAMES = frozenset({
 
 def check_name(name: str) -> str:
     if not _IDENTIFIER_RE.match(name):
-        raise ValueError(f"`{name}` is not a valid name: use letters, digits and _, "
+        raise fail("E209", f"`{name}` is not a valid name: use letters, digits and _, "
                          "not starting with a digit")
     if keyword.iskeyword(name):
-        raise ValueError(f"`{name}` is a Python keyword and cannot name a layer or block")
+        raise fail("E209", f"`{name}` is a Python keyword and cannot name a layer or block")
     if name in RESERVED_NAMES or name.startswith("__"):
-        raise ValueError(f"`{name}` is reserved: it would shadow a name of the generated module")
+        raise fail("E209", f"`{name}` is reserved: it would shadow a name of the generated "
+                           "module")
     return name
 
 
@@ -75,27 +95,32 @@ def _is_param(value: Any) -> bool:
     return isinstance(value, str) and bool(_IDENTIFIER_RE.match(value))
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _filters(value: Any):
-    if _is_param(value):
+    if _is_param(value) or (_whole(value) and 1 <= value <= MAX_CHANNELS):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CHANNELS:
-        return value
-    raise ValueError(f"must be a whole number from 1 to {MAX_CHANNELS} or a parameter name, "
-                     f"got {_show(value)}")
+    raise fail("E204" if _whole(value) else "E203",
+               f"must be a whole number from 1 to {MAX_CHANNELS} or a parameter name, "
+               f"got {_show(value)}")
 
 
 def _scale(value: Any):
     if _is_param(value):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return value
-    raise ValueError(f"must be a number or a parameter name, got {_show(value)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value):
+            return value
+        raise fail("E204", f"must be a finite number, got {_show(value)}")
+    raise fail("E203", f"must be a number or a parameter name, got {_show(value)}")
 
 
 def _activation(value: Any):
     if _is_param(value):
         return value
-    raise ValueError(f"must be relu, none or a parameter name, got {_show(value)}")
+    raise fail("E203", f"must be relu, none or a parameter name, got {_show(value)}")
 
 
 # A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or
@@ -121,15 +146,15 @@ Activation = Annotated[
 def parse_kernel(value: Any) -> tuple[int, int]:
     """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it."""
     if isinstance(value, bool):
-        raise ValueError(f"must be a size like 3, 3x3 or 1x7, got {value}")
+        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {value}")
     if isinstance(value, int):
         size = (value, value)
     elif isinstance(value, str) and (m := re.fullmatch(r"(\d+)x(\d+)", value.strip())):
         size = (int(m[1]), int(m[2]))
     else:
-        raise ValueError(f"must be a size like 3, 3x3 or 1x7, got {_show(value)}")
+        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {_show(value)}")
     if not all(1 <= k <= MAX_KERNEL for k in size):
-        raise ValueError(f"must have sides from 1 to {MAX_KERNEL}, got {value}")
+        raise fail("E214", f"must have sides from 1 to {MAX_KERNEL}, got {value}")
     return size
 
 
@@ -329,8 +354,11 @@ def parse_compact(value: Any):
     from pydantic import TypeAdapter, ValidationError
 
     if not isinstance(value, str):
-        raise ValueError("expected a layer written as text")
-    long = compact_to_long(value)
+        raise fail("E203", "expected a layer written as text")
+    try:
+        long = compact_to_long(value)
+    except ValueError as e:
+        raise fail("E205", str(e)) from None
     if _LAYER_ADAPTER is None:
         _LAYER_ADAPTER = TypeAdapter(Layer)
     try:
@@ -338,7 +366,8 @@ def parse_compact(value: Any):
     except ValidationError as e:
         err = e.errors()[0]
         field = next((str(x) for x in reversed(err["loc"]) if str(x) in long), "")
-        raise ValueError(f"`{value}`: {field} {problem(err)}".replace("  ", " ")) from None
+        raise fail(error_code(err), f"`{value}`: {field} {problem(err)}".replace("  ", " ")) \
+            from None
     model._pos = getattr(value, "pos", None)
     return model
 
@@ -351,8 +380,8 @@ def problem(err: dict) -> str:
     if kind in bounds:
         limit = next(iter(ctx.values()))
         return f"must be {bounds[kind]} {limit}, got {_show(value)}"
-    if kind == "value_error":
-        return err["msg"].removeprefix("Value error, ")
+    if re.fullmatch(r"E\d{3}", kind):
+        return err["msg"]
     if kind == "too_short":
         least = ctx.get("min_length")
         return f"needs at least {least} {'entry' if least == 1 else 'entries'}"
@@ -416,7 +445,7 @@ NamedValue = Annotated[
     ),
     Discriminator(
         _value_kind,
-        custom_error_type="invalid_layer",
+        custom_error_type="E208",
         custom_error_message="expected a layer, a block instance or a list of them",
     ),
 ]
@@ -439,7 +468,7 @@ class Named(RootModel[dict[Name, NamedValue]]):
     def _one_name(cls, data: Any, handler):
         if isinstance(data, dict) and len(data) != 1:
             keys = ", ".join(f"`{k}`" for k in data)
-            raise ValueError(f"a step names one layer (`name: layer`), found the keys {keys}; "
+            raise fail("E212", f"a step names one layer (`name: layer`), found the keys {keys}; "
                              "a long-form layer needs `type:`")
         model = handler(data)
         model._pos = getattr(data, "pos", None)
@@ -467,7 +496,7 @@ Step = Annotated[
     ),
     Discriminator(
         _step_kind,
-        custom_error_type="invalid_step",
+        custom_error_type="E208",
         custom_error_message="expected a layer, `name: layer`, `name: [layers]` or `concat:`",
     ),
 ]
@@ -479,7 +508,7 @@ TopStep = Annotated[
     Annotated[Concat, Tag("concat-form")] | Annotated[Named, Tag("named-form")],
     Discriminator(
         lambda value: k if (k := _step_kind(value)) in ("concat-form", "named-form") else None,
-        custom_error_type="unnamed_step",
+        custom_error_type="E207",
         custom_error_message="give this layer a name (`- name: layer`): it becomes an attribute "
                              "of the generated class",
     ),
@@ -512,11 +541,10 @@ class BlockDef(Node):
 
 def _size(value: Any) -> tuple[int, int]:
     sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_INPUT
-               for v in sides):
-        raise ValueError(f"must be a side from 1 to {MAX_INPUT} or [height, width], "
-                         f"got {_show(value)}")
-    return (sides[0], sides[1])
+    if all(_whole(v) and 1 <= v <= MAX_INPUT for v in sides):
+        return (sides[0], sides[1])
+    raise fail("E204" if all(_whole(v) for v in sides) else "E203",
+               f"must be a side from 1 to {MAX_INPUT} or [height, width], got {_show(value)}")
 
 
 class Input(Node):

@@ -35,10 +35,21 @@ def paper_shape(shape: tuple | None) -> str:
 
 
 def _value(value, args: dict) -> str:
-    """A number, or a parameter shown as the paper does with its value: `n=384`."""
+    """A number, or a parameter shown as the paper does with its value: `n=384`; with the values
+    of all instances where they differ: `scale=0.2 or 1.0`."""
     if isinstance(value, str) and value in args:
-        return f"{value}={args[value]}"
+        return f"{value}={' or '.join(str(v) for v in args[value])}"
     return str(value)
+
+
+def _arguments(instances) -> dict[str, list]:
+    """Each parameter's distinct values over a block's instances, in first-use order."""
+    values: dict[str, list] = {}
+    for instance in instances:
+        for name, value in instance.args:
+            if value not in values.setdefault(name, []):
+                values[name].append(value)
+    return values
 
 
 def label(op: ir.Op, args: dict, blocks) -> str:
@@ -101,11 +112,10 @@ class _Figure:
 
 
 def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> graphviz.Digraph:
-    """The figure of one block definition, with the arguments of its instances where they are
-    the same everywhere (`n=384`), else the parameter names."""
+    """The figure of one block definition, its parameters shown with their values."""
     definition = network.blocks[name]
     instances = [inst for key, inst in network.shapes.instances.items() if key[0] == name]
-    args = dict(instances[0].args) if len({i.args for i in instances}) == 1 else {}
+    args = _arguments(instances)
     shapes = instances[0].shapes if with_shapes and instances else {}
     title = definition.title if definition.title == name else f"{definition.title} ({name})"
     figure = _Figure(name, title)
@@ -169,8 +179,8 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, shape
             inner = {}
             if calls:
                 inner = network.shapes.instances[calls[node][0]].shapes
-            ids[node] = _draw(figure, definition.graph, dict(op.args), network, inner,
-                              ids[source], f"{key}.", expand=True)
+            ids[node] = _draw(figure, definition.graph, {k: [v] for k, v in op.args}, network,
+                              inner, ids[source], f"{key}.", expand=True)
         else:
             ids[node] = figure.node(key, label(op, args, network.blocks), fillcolor=_fill(op))
             for u in sources(node):
@@ -186,12 +196,13 @@ def _draw_add(figure: _Figure, key: str, op: ir.Add, args: dict, shortcut: str, 
                            fillcolor="white")
         figure.edge(residual, last, residual_shape)
     plus = figure.node(f"{key}.plus", "+", shape="circle", width="0.3", fixedsize="true")
-    figure.edge(last, plus, "" if op.scale != 1 else residual_shape)
+    figure.edge(last, plus, residual_shape)
     figure.edge(shortcut, plus, out_shape, style="dashed")
-    activation = args.get(op.activation, op.activation)
-    if activation == "none":
+    activations = args.get(op.activation, [op.activation])
+    if activations == ["none"]:
         return plus
-    text = "Relu activation" if activation == "relu" else f"Activation ({op.activation})"
+    text = "Relu activation" if activations == ["relu"] else \
+        f"Activation ({_value(op.activation, args)})"
     act = figure.node(key, text, fillcolor=FILL["io"])
     figure.edge(plus, act, out_shape)
     return act
@@ -244,13 +255,12 @@ def _stages(network: ir.Network) -> list[tuple[str, str, str, tuple]]:
         op = network.body.nodes[node]["op"]
         if node not in stem and not isinstance(op, ir.Input):
             stages.append((node, label(op, {}, network.blocks), _fill(op), shapes.body[node]))
-    num_classes = {"num_classes": network.num_classes}
     for node in ir.topological(network.head):
         op = network.head.nodes[node]["op"]
         if isinstance(op, ir.Linear) and op.features == "num_classes":
             op = ir.Linear(network.num_classes)
         if not isinstance(op, ir.Input):
-            stages.append((f"head.{node}", label(op, num_classes, network.blocks), _fill(op),
+            stages.append((f"head.{node}", label(op, {}, network.blocks), _fill(op),
                            shapes.head[node]))
     return stages
 
