@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from .ir.cost import CostModel
 from .ir.elaborate import elaborate
 from .ir.graph import Network
 from .ir.shapes import infer
 from .spec.errors import Diagnostics
 from .spec.parse import parse_spec
+
+# Bounds on what a spec may ask a model to hold, checked before anything is built.
+MAX_PARAMS = 10**10
+MAX_LAYERS = 100_000
 
 
 def compile_spec(path: str) -> Network:
@@ -19,4 +24,23 @@ def compile_spec(path: str) -> Network:
     diags.raise_if_any()
     shapes = infer(network, diags)
     diags.raise_if_any()
-    return dataclasses.replace(network, shapes=shapes)
+    network = dataclasses.replace(network, shapes=shapes)
+    _check_size(network, diags)
+    diags.raise_if_any()
+    return network
+
+
+def _check_size(network: Network, diags: Diagnostics) -> None:
+    model = CostModel(network, network.shapes)
+    stages = model.stages()
+    total = model.total()
+    for what, field, bound in (("parameters", "params", MAX_PARAMS),
+                               ("layers", "layers", MAX_LAYERS)):
+        value = getattr(total, field)
+        if value > bound:
+            largest = max(stages, key=lambda row: getattr(row.cost, field))
+            graph = network.body if largest.node in network.body else network.head
+            node = graph.nodes[largest.node]
+            diags.error(node["pos"], "E508", f"the network would have {value:,} {what}, more than "
+                                             f"archc's bound of {bound:,} (the largest stage is "
+                                             f"`{largest.name}`)", node["key"])

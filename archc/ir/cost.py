@@ -4,6 +4,7 @@ Conventions (REFERENCE.md): a conv has no bias and a BatchNorm with a weight and
 (2 x C parameters; running statistics are buffers, not parameters); a linear conv and a linear
 layer have a bias. MACs count the multiply-accumulates of convolutions and linear layers only.
 Activations count the values of every tensor a node produces (concats and residual sums included).
+Layers count the modules a model of the network holds (convs, pools, dropouts, linear layers).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ class Cost:
     params: int = 0
     macs: int = 0
     activations: int = 0
+    layers: int = 0
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.params + other.params, self.macs + other.macs,
-                    self.activations + other.activations)
+                    self.activations + other.activations, self.layers + other.layers)
 
 
 def layer_cost(op: ir.Op, in_shape: tuple, out_shape: tuple) -> Cost:
@@ -34,11 +36,11 @@ def layer_cost(op: ir.Op, in_shape: tuple, out_shape: tuple) -> Cost:
         (kh, kw), cin, cout = op.kernel, in_shape[0], out_shape[0]
         weights = kh * kw * cin * cout
         extra = cout if op.linear else 2 * cout  # conv bias, or BN weight and bias
-        return Cost(weights + extra, weights * math.prod(out_shape[1:]), activations)
+        return Cost(weights + extra, weights * math.prod(out_shape[1:]), activations, 1)
     if isinstance(op, ir.Linear):
         cin, cout = in_shape[0], out_shape[0]
-        return Cost(cin * cout + cout, cin * cout, activations)
-    return Cost(0, 0, activations)
+        return Cost(cin * cout + cout, cin * cout, activations, 1)
+    return Cost(0, 0, activations, int(isinstance(op, ir.LAYER_OPS)))
 
 
 @dataclass(frozen=True)
