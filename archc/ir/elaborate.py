@@ -24,6 +24,15 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
     spec = parsed.spec
     defs = {name: _block_def(name, block, parsed.blocks, diags)
             for name, block in parsed.blocks.items()}
+    network_class = ir.class_name(spec.name)
+    for name, block in parsed.blocks.items():
+        if name == network_class:
+            diags.error(block.pos, "E209", f"block `{name}` has the name of the network's class "
+                                           f"(from `name: {spec.name}`)", f"blocks.{name}")
+        for param in block.params:
+            if param in parsed.blocks:
+                diags.error(block.at("params"), "E209", f"parameter `{param}` has the name of a "
+                                                        "block", f"blocks.{name}.params")
     _check_recursion(defs, diags)
     names: dict[str, Pos | None] = {}  # body and head are attributes of one class
     params = ("num_classes",)

@@ -123,6 +123,11 @@ class Network:
     shapes: Shapes | None = None  # filled in by shape inference
 
 
+def class_name(name: str) -> str:
+    """The network's class in generated code: inception_resnet_v2 -> InceptionResnetV2."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
     """A node's inputs in concat order."""
     return sorted(graph.predecessors(node), key=lambda u: graph.edges[u, node]["order"])

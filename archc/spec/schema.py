@@ -11,6 +11,7 @@ named (`name: layer`, `name: [layers]` for a group), or a `concat` of named bran
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import math
 import re
@@ -87,6 +88,27 @@ Name = Annotated[
     AfterValidator(check_name),
     WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$"}),
 ]
+
+
+def check_global_name(name: str) -> str:
+    """Block (class) and parameter names are Python names in the generated module's code, where
+    shadowing a builtin (`range`, `int`, `_`) would break it."""
+    if name in dir(builtins) or name == "_":
+        raise fail("E209", f"`{name}` is a Python builtin and cannot name a block or parameter")
+    return name
+
+
+GlobalName = Annotated[Name, AfterValidator(check_global_name)]
+
+
+def check_network_name(name: str) -> str:
+    if not name[:1].isalpha():
+        raise fail("E209", f"`{name}` cannot name a network: start with a letter (the name "
+                           "becomes a module and a class name)")
+    return name
+
+
+NetworkName = Annotated[Name, AfterValidator(check_network_name)]
 Count = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
 _PARAM_SCHEMA = {"type": "string", "pattern": f"^{IDENTIFIER}$"}
 
@@ -534,7 +556,7 @@ class BlockDef(Node):
     """A reusable block: one class in generated code, one figure in the diagrams."""
 
     title: Title | None = Field(None, description="the paper's name, e.g. Inception-ResNet-A")
-    params: list[Name] = Field([], description="names the block's layers may use for numbers")
+    params: list[GlobalName] = Field([], description="names the block's layers may use for numbers")
     layers: Layers
     residual: Residual | None = None
 
@@ -589,13 +611,13 @@ class Library(Node):
     """A file of shared block definitions, included by specs."""
 
     include: list[str] = []
-    blocks: dict[Name, BlockDef] = {}
+    blocks: dict[GlobalName, BlockDef] = {}
 
 
 class Spec(Library):
     """A network: input, body (`layers`, the features) and classifier `head`."""
 
-    name: Name
+    name: NetworkName
     input: Input
     num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)] = 1000
     settings: Settings = Settings()

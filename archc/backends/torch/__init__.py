@@ -1,6 +1,7 @@
 """The torch backend: IR -> standalone PyTorch source (and, from it, in-memory modules)."""
 
-from .codegen import class_name, render
+from ...ir.graph import class_name
+from .codegen import render
 
 
 def build_model(path_or_network, num_classes: int = 1000):
@@ -23,4 +24,4 @@ def build_model(path_or_network, num_classes: int = 1000):
     return getattr(module, class_name(network.name))(num_classes=num_classes)
 
 
-__all__ = ["build_model", "class_name", "render"]
+__all__ = ["build_model", "render"]

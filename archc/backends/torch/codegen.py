@@ -76,9 +76,9 @@ def python_literal(value) -> str:
 
 
 def printable(text: str) -> str:
-    """A path or name for a comment: any character outside printable ASCII becomes `?`, so that
-    nothing can end the comment line."""
-    return re.sub(r"[^\x20-\x7e]", "?", text)
+    """A path for a comment or docstring: anything outside printable ASCII, and quotes and
+    backslashes, become `?`, so that nothing can end the comment or the docstring."""
+    return re.sub(r'[^\x20-\x7e]|["\'\\]', "?", text)
 
 
 def source_comment(pos) -> str:
@@ -312,7 +312,7 @@ class _Generator:
         net = self.network
         c, h, w = net.input_shape
         doc = f"{net.name}: {c} x {h} x {w} input -> num_classes scores."
-        code = ClassCode(class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
+        code = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
         code.init.append("        self.num_classes = num_classes")
         body = self.channels(net.body, Channels(c))
         code.init += self.module_lines(net.body, body)
@@ -337,11 +337,6 @@ def _with_comment(code: str, comment: str, indent: int) -> list[str]:
 
 def _shape(shape: tuple) -> str:
     return " x ".join(str(d) for d in shape)
-
-
-def class_name(name: str) -> str:
-    """inception_resnet_v2 -> InceptionResnetV2."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def sha256(path: str) -> str:
@@ -369,5 +364,5 @@ def render(network: ir.Network) -> str:
         conv_unit=generator.uses_conv_unit,
         global_pool=generator.uses_global_pool,
         classes=classes,
-        class_name=class_name(network.name),
+        class_name=ir.class_name(network.name),
     )

@@ -1,0 +1,130 @@
+"""Nothing a spec says can inject code into generated source or figures: every string that
+reaches a template is checked (names, titles) or made inert (file paths in comments)."""
+
+import ast
+import shutil
+
+import pytest
+import yaml
+
+import archc
+from archc.backends.graphviz import figures
+from archc.backends.torch import render
+from archc.spec.errors import SpecError
+
+ATTEMPTS = [
+    'a"); import os; os.system("echo pwned',
+    "x\nimport os",
+    "a'''b",
+    'a"""b',
+    "a\\",
+    "{{ 7 * 7 }}",
+    "{% for x in y %}",
+    "${HOME}",
+    "__import__",
+    "__class__",
+    "a b",
+    "a-b",
+    "1abc",
+    "class",
+    "lambda",
+    "None",
+    "self",
+    "torch",
+    "nn",
+    "forward",
+    "range",
+    "_",
+    "ünïcode",
+    "a\u2028b",
+    "a\x00b",
+    "#comment",
+    "a;b",
+    "",
+]
+
+
+def spec_with(tmp_path, where: str, text: str):
+    """A small valid spec with `text` placed at one position."""
+    block = {"title": "Block", "params": ["k"],
+             "layers": [{"concat": {"b0": "conv 1x1 k", "b1": ["conv 1x1 8", "conv 3x3 k"]}}]}
+    spec = {"name": "net", "input": {"channels": 3, "size": 16},
+            "blocks": {"Blk": block},
+            "layers": [{"stem": "conv 3x3 8"}, {"blk": "Blk(k=8)"}],
+            "head": [{"pool": "avgpool global"}, {"fc": "linear num_classes"}]}
+    if where == "layer name":
+        spec["layers"][0] = {text: "conv 3x3 8"}
+    elif where == "branch name":
+        block["layers"][0]["concat"] = {text: "conv 1x1 k", "b1": "conv 1x1 8"}
+    elif where == "block name":
+        spec["blocks"] = {text: block}
+        spec["layers"][1] = {"blk": {"type": "block", "block": text, "args": {"k": 8}}}
+    elif where == "parameter name":
+        block["params"] = [text]
+        spec["layers"][1] = {"blk": {"type": "block", "block": "Blk", "args": {text: 8}}}
+    elif where == "network name":
+        spec["name"] = text
+    elif where == "block title":
+        block["title"] = text
+    elif where == "filters":
+        spec["layers"][0] = {"stem": {"type": "conv", "kernel": 3, "filters": text}}
+    elif where == "argument":
+        spec["layers"][1] = {"blk": {"type": "block", "block": "Blk", "args": {"k": text}}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return path
+
+
+def check_generated(network, title=None):
+    source = render(network)
+    tree = ast.parse(source)
+    imports = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+               for alias in node.names}
+    assert imports == {"torch"}
+    assert {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} == \
+        {"torch"}
+    calls = {node.func.id for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert calls <= {"super", "range", "ConvBnReLU", "GlobalAvgPool", *network.blocks}
+    if title is not None:
+        docs = [ast.get_docstring(node) for node in tree.body if isinstance(node, ast.ClassDef)]
+        assert any(doc.startswith(f"{title}, a block") for doc in docs)
+    for figure in figures(network).values():
+        assert figure.source.count("{") == figure.source.count("}")
+
+
+@pytest.mark.parametrize("where", ["layer name", "branch name", "block name", "parameter name",
+                                   "network name", "filters", "argument"])
+@pytest.mark.parametrize("text", ATTEMPTS, ids=range(len(ATTEMPTS)))
+def test_a_name_is_refused_with_a_located_error_or_is_inert(tmp_path, where, text):
+    path = spec_with(tmp_path, where, text)
+    try:
+        network = archc.compile_spec(str(path))
+    except SpecError as e:
+        assert all(d.pos is not None and d.pos.line > 0 for d in e.diagnostics)
+        return
+    assert text.isidentifier()  # only a plain identifier gets through
+    check_generated(network)
+    compile(render(network), "<generated>", "exec")
+
+
+@pytest.mark.parametrize("text", ATTEMPTS, ids=range(len(ATTEMPTS)))
+def test_a_title_is_plain_text_or_refused(tmp_path, text):
+    path = spec_with(tmp_path, "block title", text)
+    try:
+        network = archc.compile_spec(str(path))
+    except SpecError:
+        return
+    check_generated(network, title=text)
+
+
+@pytest.mark.parametrize("name", ['evil"""\nimport os\n"""', "a\\b", "{{ x }}", "# x\ny = 1",
+                                  "ünï côdé", "'''"])
+def test_file_names_are_inert_in_generated_comments(tmp_path, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(spec_with(tmp_path, "none", ""), folder / "spec.yaml")
+    network = archc.compile_spec(str(folder / "spec.yaml"))
+    check_generated(network)
+    source = render(network)
+    assert "\nimport os" not in source and "\ny = 1" not in source
