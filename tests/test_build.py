@@ -121,3 +121,42 @@ def test_a_write_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypat
     assert "No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["inception_v4.py"]  # no temporary files
     assert (out / "inception_v4.py").read_text() == "old\n"
+
+
+def test_a_render_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "figures"
+    out.mkdir()
+    real_fdopen = os.fdopen
+    opened = []
+
+    def fail_on_fifth_file(fd, *args, **kwargs):
+        opened.append(fd)
+        if len(opened) == 5:
+            os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fail_on_fifth_file)
+    assert main(["render", "--format", "dot", "-o", str(out), *SPEC_ARGS]) == 1
+    assert "error[E604]: cannot write: No space left on device" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody can write into, root included (tests may run as root, where permission
+    bits do not stop writes): an immutable folder."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make an immutable folder here: {made.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_read_only_output_folder_is_a_clear_error(read_only_folder, capsys):
+    assert main(["build", "-o", str(read_only_folder), str(NETWORK_SPECS[0])]) == 1
+    assert capsys.readouterr().err == \
+        f"{read_only_folder}: error[E603]: output folder is not writable\n"
+    assert list(read_only_folder.iterdir()) == []
