@@ -15,6 +15,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..spec.errors import Diagnostics
+from ..spec.schema import MAX_INPUT
 from . import graph as ir
 from .elaborate import ACTIVATIONS
 
@@ -62,11 +63,29 @@ def _fits(network: ir.Network, side: int) -> bool:
 
 
 def smallest_input(network: ir.Network) -> int | None:
-    """The smallest square input side the network accepts, or None if none up to its declared
-    size (or up to 1024 when the declared size does not fit)."""
+    """The smallest square input side the network accepts, up to its declared size (None if
+    none fits)."""
     _, height, width = network.input_shape
-    limit = max(height, width) if _fits(network, max(height, width)) else 1024
-    return next((side for side in range(1, limit + 1) if _fits(network, side)), None)
+    return next((side for side in range(1, max(height, width) + 1) if _fits(network, side)), None)
+
+
+def _smallest_beyond(network: ir.Network) -> int | None:
+    """For a network whose declared input is too small: the smallest side that fits, found in a
+    few probes by doubling, then halving the interval (sizes that fit grow with the input)."""
+    low, high = max(network.input_shape[1:]), None
+    side = low
+    while high is None and side <= MAX_INPUT:
+        side *= 2
+        if _fits(network, side):
+            high = side
+        else:
+            low = side
+    if high is None:
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _fits(network, middle) else (middle, high)
+    return high
 
 
 class _Inference:
@@ -205,9 +224,9 @@ class _Inference:
         _, h, w = self.input_shape
         if self.probing:
             return ""
-        side = smallest_input(self.network)
+        side = smallest_input(self.network) or _smallest_beyond(self.network)
         smallest = f"the smallest it accepts is {side} x {side}" if side else \
-            "no square input fits"
+            f"no square input up to {MAX_INPUT} fits"
         return f" (network input {h} x {w}; {smallest})"
 
     def concat(self, g: nx.DiGraph, node: str, inputs: list) -> Shape | None:
