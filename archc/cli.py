@@ -90,7 +90,9 @@ def _build(paths: list[str], folder: Path, check: bool) -> int:
             return 1
         files[target] = render(network)
     if check:
-        return _check_fresh(files, dict(zip(files, (n.source for n in networks))))
+        command = "archc build" + (f" -o {folder}" if folder != Path("generated") else "")
+        return _check_fresh(files, {target: f"{command} {network.source}"
+                                    for target, network in zip(files, networks)})
     try:
         write_all(files)
     except OutputError as e:
@@ -116,9 +118,11 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     files: dict[Path, str | bytes] = {}
     for network in networks:
         if block is not None and block not in network.blocks:
+            close = difflib.get_close_matches(block, list(network.blocks), n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
             known = ", ".join(network.blocks) or "none"
             print(f"{network.source}: error[E607]: no block `{block}` in this network "
-                  f"(its blocks: {known})", file=sys.stderr)
+                  f"({hint}its blocks: {known})", file=sys.stderr)
             return 1
         for stem, figure in figures(network, block, shapes).items():
             for fmt in dict.fromkeys(formats):
@@ -133,18 +137,18 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     return 0
 
 
-def _check_fresh(files: dict[Path, str], sources: dict[Path, str]) -> int:
+def _check_fresh(files: dict[Path, str], commands: dict[Path, str]) -> int:
     stale = 0
     for target, content in files.items():
-        current = target.read_text() if target.is_file() else ""
+        current = target.read_text() if target.is_file() else None
         if current == content:
             continue
         stale += 1
         sys.stdout.writelines(difflib.unified_diff(
-            current.splitlines(True), content.splitlines(True),
-            fromfile=str(target), tofile=f"{target} (from {sources[target]})"))
-        print(f"{target}: error[E608]: out of date: run `archc build {sources[target]}`",
-              file=sys.stderr)
+            (current or "").splitlines(True), content.splitlines(True),
+            fromfile=str(target), tofile=f"{target} (from {commands[target].rsplit(' ', 1)[1]})"))
+        state = "missing" if current is None else "out of date"
+        print(f"{target}: error[E608]: {state}: run `{commands[target]}`", file=sys.stderr)
     return 1 if stale else 0
 
 

@@ -28,18 +28,21 @@ def check_folder(folder: Path) -> None:
 def write_all(files: dict[Path, str | bytes]) -> None:
     for folder in sorted({path.parent for path in files}):
         check_folder(folder)
+    for path in files:
+        if path.is_dir():
+            raise OutputError(path, "E604", "cannot write: a folder is in the way")
     temporary: list[tuple[str, Path]] = []
     try:
         for path, content in files.items():
             data = content.encode() if isinstance(content, str) else content
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=".archc-", suffix=".tmp", dir=path.parent)
             temporary.append((tmp, path))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o644)
+        for tmp, path in temporary:
+            os.replace(tmp, path)
     except OSError as e:
         for tmp, _ in temporary:
             Path(tmp).unlink(missing_ok=True)
-        raise OutputError(e.filename or path, "E604", f"cannot write: {e.strerror}") from None
-    for tmp, path in temporary:
-        os.replace(tmp, path)
+        raise OutputError(path, "E604", f"cannot write: {e.strerror}") from None

@@ -88,7 +88,7 @@ GENERATED = {
     "nested_beyond_the_parser": (b"name: " + b"[" * 20000 + b"]" * 20000 + b"\n",
                                  ":1:1: error[E114]: YAML nested too deeply"),
     "larger_than_4_mib": (b"# " + b"x" * (4 * 1024 * 1024) + b"\n",
-                          ": error[E104]: file is larger than 4194304 bytes"),
+                          ": error[E104]: file is larger than 4 MiB"),
     "no_such_file": (None, ": error[E101]: no such file"),
     "a_directory": ("dir", ": error[E102]: is a folder, not a spec file"),
 }

@@ -160,3 +160,18 @@ def test_a_read_only_output_folder_is_a_clear_error(read_only_folder, capsys):
     assert capsys.readouterr().err == \
         f"{read_only_folder}: error[E603]: output folder is not writable\n"
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_a_folder_in_the_way_of_an_output_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "inception_v4.py").mkdir()
+    assert main(["build", "-o", str(tmp_path), str(NETWORK_SPECS[0])]) == 1
+    assert capsys.readouterr().err == \
+        f"{tmp_path}/inception_v4.py: error[E604]: cannot write: a folder is in the way\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inception_v4.py"]
+
+
+def test_check_names_the_command_that_fixes_it(chdir_root, tmp_path, capsys):
+    assert main(["build", "--check", "-o", str(tmp_path), "specs/inception_v4.yaml"]) == 1
+    assert capsys.readouterr().err == (
+        f"{tmp_path}/inception_v4.py: error[E608]: missing: run "
+        f"`archc build -o {tmp_path} specs/inception_v4.yaml`\n")

@@ -61,7 +61,7 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
 
 def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> ir.BlockDef:
     key = f"blocks.{name}"
-    builder = _Builder(known, tuple(dict.fromkeys(block.params)), {}, diags)
+    builder = _Builder(known, tuple(dict.fromkeys(block.params)), {}, diags, in_block=True)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
     params = tuple(dict.fromkeys(block.params))
@@ -111,8 +111,10 @@ def _used_blocks(defs: dict[str, ir.BlockDef], *graphs: nx.DiGraph) -> list[str]
 class _Builder:
     """Builds the graph of one module (a block definition, the network body or its head)."""
 
-    def __init__(self, blocks, params: tuple[str, ...], names: dict, diags: Diagnostics):
+    def __init__(self, blocks, params: tuple[str, ...], names: dict, diags: Diagnostics,
+                 in_block: bool = False):
         self.blocks = blocks
+        self.in_block = in_block  # a block's class also has self.scale and self.act
         self.params = params
         self.names = names
         self.diags = diags
@@ -144,7 +146,7 @@ class _Builder:
         return node
 
     def claim(self, name: str, pos: Pos | None, key: str) -> None:
-        if name in GENERATED_ATTRIBUTES:
+        if self.in_block and name in GENERATED_ATTRIBUTES:
             self.diags.error(pos, "E406", f"`{name}` cannot name a layer: the generated code uses "
                                   f"`self.{name}`", key)
         elif name in self.names:
@@ -247,7 +249,7 @@ class _Builder:
         params = tuple(dict.fromkeys(definition.params))
         for name in step.args:
             if name not in params:
-                known = ", ".join(params) or "none"
+                known = ", ".join(f"`{p}`" for p in params) or "none"
                 self.diags.error(step.pos, "E403",
                                  f"block `{step.block}` has no parameter `{name}` "
                                            f"(its parameters: {known})", key)

@@ -63,7 +63,8 @@ def load_file(path: str | Path, display: str | None = None):
     except OSError as e:
         raise SpecError([Diagnostic(Pos(name), "E103", f"cannot read: {e.strerror}")]) from None
     if len(data) > MAX_BYTES:
-        raise SpecError([Diagnostic(Pos(name), "E104", f"file is larger than {MAX_BYTES} bytes")])
+        raise SpecError([Diagnostic(Pos(name), "E104",
+                                    f"file is larger than {MAX_BYTES // 2**20} MiB")])
     return load_text(data, name)
 
 
@@ -89,7 +90,8 @@ def load_text(data: bytes | str, name: str):
         code = "E106"
         if "expected a single document" in (e.context or ""):
             code, problem = "E107", "more than one YAML document: a spec is a single document"
-        elif e.context and e.context_mark and "end of stream" in problem:
+        elif e.context and e.context_mark and ("end of stream" in problem
+                                               or "<stream end>" in problem):
             # An unclosed quote or bracket: point at where it opens, not at the end of the file.
             mark = e.context_mark
             problem = f"{e.context.removeprefix('while ')} here, the file ends before it closes"
@@ -103,25 +105,41 @@ def load_text(data: bytes | str, name: str):
         loader.dispose()
     if node is None:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E108", "the file is empty")])
-    return _Builder(name, loader).build(node, 0)
+    builder = _Builder(name, loader)
+    builder.expanded_size(node, 0, {})
+    return builder.build(node)
 
 
 class _Builder:
     def __init__(self, name: str, loader: yaml.SafeLoader):
         self.name = name
         self.loader = loader
-        self.count = 0
 
     def fail(self, node, code: str, message: str):
         raise SpecError([Diagnostic(position(self.name, node.start_mark), code, message)])
 
-    def build(self, node, depth: int):
-        self.count += 1
-        if self.count > MAX_NODES:
-            self.fail(node, "E113", f"the document expands to more than {MAX_NODES} nodes "
-                            "(anchors and aliases that multiply?)")
+    def expanded_size(self, node, depth: int, sizes: dict) -> int:
+        """The number of nodes the document has once aliases are expanded, counted without
+        expanding them (each node once); refuses documents that are too large or too deep."""
         if depth > MAX_DEPTH:
             self.fail(node, "E114", f"nested more than {MAX_DEPTH} levels deep")
+        if id(node) in sizes:
+            if sizes[id(node)] is None:
+                self.fail(node, "E114", "an alias refers to a node that contains it")
+            return sizes[id(node)]
+        sizes[id(node)] = None
+        children = [] if isinstance(node, yaml.ScalarNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else \
+            [part for pair in node.value for part in pair]
+        child_sizes = [self.expanded_size(child, depth + 1, sizes) for child in children]
+        size = 1 + sum(child_sizes)
+        if size > MAX_NODES and all(s <= MAX_NODES for s in child_sizes):
+            self.fail(node, "E113", f"this expands to more than {MAX_NODES} nodes through "
+                                    "anchors and aliases")
+        sizes[id(node)] = size
+        return size
+
+    def build(self, node):
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _PLAIN_TAGS:
                 self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported: use plain values")
@@ -137,7 +155,7 @@ class _Builder:
             out.pos = position(self.name, node.start_mark)
             out.item_pos = []
             for item in node.value:
-                out.append(self.build(item, depth + 1))
+                out.append(self.build(item))
                 out.item_pos.append(position(self.name, item.start_mark))
             return out
         if node.tag != "tag:yaml.org,2002:map":
@@ -151,13 +169,13 @@ class _Builder:
                           "YAML merge keys (<<) are not supported: write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
                 self.fail(key_node, "E111", "a mapping key must be a plain name")
-            key = self.build(key_node, depth + 1)
+            key = self.build(key_node)
             if not isinstance(key, str):
                 key = key_node.value  # `1: x` or `true: x`: keep the text the user wrote
             if key in out:
                 first = out.key_pos[key]
                 self.fail(key_node, "E112", f"duplicate key `{key}` (first at line {first.line})")
             out.key_pos[key] = position(self.name, key_node.start_mark)
-            out[key] = self.build(value_node, depth + 1)
+            out[key] = self.build(value_node)
             out.value_pos[key] = position(self.name, value_node.start_mark)
         return out
