@@ -164,7 +164,7 @@ def test_a_read_only_output_folder_is_a_clear_error(read_only_folder, capsys):
 
 def test_a_folder_in_the_way_of_an_output_file_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "inception_v4.py").mkdir()
-    assert main(["build", "-o", str(tmp_path), str(NETWORK_SPECS[0])]) == 1
+    assert main(["build", "-o", str(tmp_path), str(ROOT / "specs/inception_v4.yaml")]) == 1
     assert capsys.readouterr().err == \
         f"{tmp_path}/inception_v4.py: error[E604]: cannot write: a folder is in the way\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inception_v4.py"]
