@@ -101,7 +101,15 @@ class Diagnostic:
     def __str__(self) -> str:
         where = f"{self.pos}: " if self.pos else ""
         path = f" ({self.key_path})" if self.key_path else ""
-        return f"{where}error[{self.code}]: {self.message}{path}"
+        return printable(f"{where}error[{self.code}]: {self.message}{path}")
+
+
+def printable(text: str) -> str:
+    """One line that any terminal can print: escapes for line breaks, control characters and
+    lone surrogates (which a spec can write as `"\\ud800"`)."""
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF
+                   else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 class SpecError(Exception):

@@ -7,12 +7,14 @@ memory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
 from .errors import Diagnostic, Pos, SpecError
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_NODES = 200_000
 MAX_DEPTH = 100
 MAX_BYTES = 4 * 1024 * 1024
@@ -81,9 +83,12 @@ def load_text(data: bytes | str, name: str):
             ) from None
     else:
         text = data
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters such as NUL
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "invalid YAML"
@@ -97,14 +102,24 @@ def load_text(data: bytes | str, name: str):
             problem = f"{e.context.removeprefix('while ')} here, the file ends before it closes"
         raise SpecError([Diagnostic(position(name, mark), code, f"YAML syntax: {problem}")]) \
             from None
+    except yaml.reader.ReaderError as e:
+        char = e.character if isinstance(e.character, int) else ord(e.character)
+        line = text[: e.position].count("\n") + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise SpecError([Diagnostic(Pos(name, line, col), "E106",
+                                    f"YAML syntax: character U+{char:04X} is not "
+                                    "allowed")]) \
+            from None
     except yaml.YAMLError as e:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E106", f"YAML syntax: {e}")]) from None
     except RecursionError:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E114", "YAML nested too deeply")]) from None
-    finally:
-        loader.dispose()
     if node is None:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E108", "the file is empty")])
+    if not isinstance(node, yaml.MappingNode):
+        raise SpecError([Diagnostic(position(name, node.start_mark), "E213",
+                                    "a spec file is a mapping (of keys such as name, input, "
+                                    "layers, blocks)")])
     builder = _Builder(name, loader)
     builder.expanded_size(node, 0, {})
     return builder.build(node)
@@ -143,8 +158,14 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _PLAIN_TAGS:
                 self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported: use plain values")
-            value = self.loader.construct_object(node, deep=True)
+            try:
+                value = self.loader.construct_object(node, deep=True)
+            except (ValueError, OverflowError):  # an integer of more than 4300 digits
+                self.fail(node, "E204", "a number too large to read")
             if isinstance(value, str):
+                if _SURROGATE.search(value):
+                    self.fail(node, "E106", "YAML syntax: a string holds a lone surrogate "
+                                            "(`\\ud800`-`\\udfff`), which is not a character")
                 value = Text(value)
                 value.pos = position(self.name, node.start_mark)
             return value

@@ -74,7 +74,7 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
             diags.error(pos, "E304", f"`{name}` is a network spec (it has `{network_keys[0]}`): "
                                      "only files of block definitions can be included", "include")
             continue
-        library = validate(schema.Library, lib_raw, diags, what="an included file")
+        library = validate(schema.Library, lib_raw, diags)
         if library is not None:
             _add_blocks(blocks, library.blocks, lib_raw, diags)
         _resolve_includes(lib_raw, target, stack + [target], blocks, files, diags)
@@ -96,11 +96,7 @@ def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, dia
             blocks[name] = (block, where)
 
 
-def validate(model: type[BaseModel], raw: Any, diags: Diagnostics, what: str = "a spec"):
-    if not isinstance(raw, dict):
-        diags.error(getattr(raw, "pos", None), "E213",
-                    f"{what} must be a mapping of keys ({', '.join(model.model_fields)})")
-        return None
+def validate(model: type[BaseModel], raw: Mapping, diags: Diagnostics):
     try:
         return model.model_validate(raw)
     except ValidationError as e:

@@ -72,7 +72,7 @@ RESERVED_NAMES = frozenset({
 
 
 def check_name(name: str) -> str:
-    if not _IDENTIFIER_RE.match(name):
+    if not _IDENTIFIER_RE.fullmatch(name):
         raise fail("E209", f"`{name}` is not a valid name: use letters, digits and _, "
                          "not starting with a digit")
     if keyword.iskeyword(name):
@@ -105,6 +105,10 @@ def check_network_name(name: str) -> str:
     if not name[:1].isalpha():
         raise fail("E209", f"`{name}` cannot name a network: start with a letter (the name "
                            "becomes a module and a class name)")
+    cls = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+    if keyword.iskeyword(cls) or cls in RESERVED_NAMES or cls in dir(builtins):
+        raise fail("E209", f"`{name}` cannot name a network: its class would be `{cls}`, "
+                           "a name Python or the generated module already uses")
     return name
 
 
@@ -114,7 +118,23 @@ _PARAM_SCHEMA = {"type": "string", "pattern": f"^{IDENTIFIER}$"}
 
 
 def _is_param(value: Any) -> bool:
-    return isinstance(value, str) and bool(_IDENTIFIER_RE.match(value))
+    return isinstance(value, str) and bool(_IDENTIFIER_RE.fullmatch(value))
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _argument(value: Any):
+    """A block argument: a whole or finite number, or a name (a parameter, relu, none)."""
+    if _is_param(value) or _whole(value) or (isinstance(value, float) and _finite(value)):
+        return value
+    if isinstance(value, float):
+        raise fail("E204", f"must be a finite number, got {_show(value)}")
+    raise fail("E203", f"must be a number or a name, got {_show(value)}")
 
 
 def _whole(value: Any) -> bool:
@@ -133,7 +153,7 @@ def _scale(value: Any):
     if _is_param(value):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if math.isfinite(value):
+        if _finite(value):
             return value
         raise fail("E204", f"must be a finite number, got {_show(value)}")
     raise fail("E203", f"must be a number or a parameter name, got {_show(value)}")
@@ -268,7 +288,11 @@ class Linear(Node):
     features: Filters
 
 
-ArgValue = int | float | str
+ArgValue = Annotated[
+    int | float | str,
+    PlainValidator(_argument),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _PARAM_SCHEMA]}),
+]
 
 
 class Block(Node):
@@ -387,7 +411,7 @@ def parse_compact(value: Any):
         model = _LAYER_ADAPTER.validate_python(long)
     except ValidationError as e:
         err = e.errors()[0]
-        field = next((str(x) for x in reversed(err["loc"]) if str(x) in long), "")
+        field = ".".join(str(x) for x in err["loc"][1:])  # after the layer type's tag
         raise fail(error_code(err), f"`{value}`: {field} {problem(err)}".replace("  ", " ")) \
             from None
     model._pos = getattr(value, "pos", None)
