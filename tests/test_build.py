@@ -102,23 +102,28 @@ def test_missing_output_folder_is_a_clear_error(tmp_path, capsys):
         f"{tmp_path / 'nope'}: error[E601]: output folder does not exist\n"
 
 
-def test_a_write_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "inception_v4.py").write_text("old\n")
+def fail_writing_file(monkeypatch, n: int) -> None:
+    """Make the n-th file opened for writing fail as a full disk would."""
     real_fdopen = os.fdopen
     opened = []
 
-    def fail_on_second_file(fd, *args, **kwargs):
+    def fdopen(fd, *args, **kwargs):
         opened.append(fd)
-        if len(opened) == 2:
+        if len(opened) == n:
             os.close(fd)
             raise OSError(28, "No space left on device")
         return real_fdopen(fd, *args, **kwargs)
 
-    monkeypatch.setattr(os, "fdopen", fail_on_second_file)
+    monkeypatch.setattr(os, "fdopen", fdopen)
+
+
+def test_a_build_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "inception_v4.py").write_text("old\n")
+    fail_writing_file(monkeypatch, 2)
     assert main(["build", "-o", str(out), *SPEC_ARGS]) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    assert "error[E604]: cannot write: No space left on device" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["inception_v4.py"]  # no temporary files
     assert (out / "inception_v4.py").read_text() == "old\n"
 
@@ -126,17 +131,7 @@ def test_a_write_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypat
 def test_a_render_failing_halfway_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys):
     out = tmp_path / "figures"
     out.mkdir()
-    real_fdopen = os.fdopen
-    opened = []
-
-    def fail_on_fifth_file(fd, *args, **kwargs):
-        opened.append(fd)
-        if len(opened) == 5:
-            os.close(fd)
-            raise OSError(28, "No space left on device")
-        return real_fdopen(fd, *args, **kwargs)
-
-    monkeypatch.setattr(os, "fdopen", fail_on_fifth_file)
+    fail_writing_file(monkeypatch, 5)
     assert main(["render", "--format", "dot", "-o", str(out), *SPEC_ARGS]) == 1
     assert "error[E604]: cannot write: No space left on device" in capsys.readouterr().err
     assert list(out.iterdir()) == []
