@@ -418,8 +418,10 @@ OVERVIEWS = {
     # last Block8 apart, and conv2d_7b to 1536 channels before the head)
     RV2: [("Stem", "35x35x320"), ("10 x Inception-ResNet-A", "35x35x320"),
           ("Reduction-A", "17x17x1088"), ("20 x Inception-ResNet-B", "17x17x1088"),
-          ("Reduction-B", "8x8x2080"), ("9 x Inception-ResNet-C", "8x8x2080"),
-          ("Inception-ResNet-C", "8x8x2080"), ("1x1 Conv (1536)", "8x8x1536"),
+          ("Reduction-B", "8x8x2080"),
+          ("9 x Inception-ResNet-C (scale=0.2, activation=relu)", "8x8x2080"),
+          ("Inception-ResNet-C (scale=1.0, activation=none)", "8x8x2080"),
+          ("1x1 Conv (1536)", "8x8x1536"),
           ("Average Pooling", "1536"), ("Dropout (keep 0.8)", "1536"), ("Linear (1000)", "1000")],
 }
 

@@ -251,10 +251,16 @@ def _stages(network: ir.Network) -> list[tuple[str, str, str, tuple]]:
     shapes = network.shapes
     stem = _stem(network)
     stages = [("stem", "Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
+    calls = [network.body.nodes[n]["op"] for n in network.body
+             if isinstance(network.body.nodes[n]["op"], ir.BlockCall)]
     for node in ir.topological(network.body):
         op = network.body.nodes[node]["op"]
         if node not in stem and not isinstance(op, ir.Input):
-            stages.append((node, label(op, {}, network.blocks), _fill(op), shapes.body[node]))
+            text = label(op, {}, network.blocks)
+            # A block used with different arguments says which instance is which.
+            if len({c.args for c in calls if c.block == getattr(op, "block", None)}) > 1:
+                text += f" ({', '.join(f'{k}={v}' for k, v in op.args)})"
+            stages.append((node, text, _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
         op = network.head.nodes[node]["op"]
         if isinstance(op, ir.Linear) and op.features == "num_classes":
