@@ -16,6 +16,7 @@ from .output import OutputError, write_all
 from .spec.errors import SpecError
 
 FORMATS = ("svg", "png", "pdf", "dot")
+SPEC_HELP = "spec files (default: specs/*.yaml)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,20 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate specs and print their shapes and costs")
-    check.add_argument("specs", nargs="+", metavar="SPEC")
+    check.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--layers", action="store_true",
                        help="also list the layers of every block (of one instance when repeated)")
 
     build = commands.add_parser("build", help="generate PyTorch modules from specs")
-    build.add_argument("specs", nargs="+", metavar="SPEC")
+    build.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
     build.add_argument("-o", "--output", default="generated", metavar="DIR",
                        help="the folder to write <name>.py into (default: generated)")
     build.add_argument("--check", action="store_true",
                        help="write nothing; fail with a diff if the files are not up to date")
 
     render = commands.add_parser("render", help="draw the paper's block diagrams and overviews")
-    render.add_argument("specs", nargs="+", metavar="SPEC")
+    render.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
     render.add_argument("--block", metavar="NAME", help="only this block definition's figure")
     render.add_argument("--format", action="append", choices=FORMATS, metavar="FORMAT",
                         help="svg (default), png, pdf or dot; repeat for several")
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
+    if args.command != "schema" and not args.specs:
+        args.specs = sorted(str(p) for p in Path("specs").glob("*.yaml"))
+        if not args.specs:
+            parser.error(f"{args.command}: no SPEC given and no specs/*.yaml here")
     if args.command == "schema":
         from .spec.schema import json_schema
 

@@ -63,7 +63,13 @@ def test_missing_file_is_a_located_error_not_a_traceback(capsys):
     assert capsys.readouterr().err == "no/such/spec.yaml: error[E101]: no such file\n"
 
 
-@pytest.mark.parametrize("argv", [[], ["check"], ["frobnicate"], ["check", "--bogus", "x.yaml"]])
+def test_without_specs_the_bundled_ones_are_used(chdir_root, capsys):
+    assert main(["build", "--check"]) == 0
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.count("smallest input  75 x 75") == len(NETWORK_SPECS)
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["check", "--bogus", "x.yaml"]])
 def test_usage_mistakes_exit_2(argv):
     with pytest.raises(SystemExit) as raised:
         main(argv)
@@ -96,3 +102,11 @@ def test_layers_of_each_block_add_up_to_its_stage(capsys):
             first, _, last = stage["name"].rsplit(".", 1)[-1].partition("-")  # "6-9": 4 repeats
             repeats = int(last) - int(first) + 1 if last else 1
             assert sum(layer["params"] for layer in stage["layers"]) * repeats == stage["params"]
+
+
+def test_without_specs_and_no_specs_folder_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as raised:
+        main(["check"])
+    assert raised.value.code == 2
+    assert "no SPEC given and no specs/*.yaml here" in capsys.readouterr().err
