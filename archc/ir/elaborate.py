@@ -18,6 +18,7 @@ _UNNAMED = (schema.Conv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool, s
 ACTIVATIONS = ("relu", "none")
 # Attributes the generated code gives a module besides its layers (a residual block's).
 GENERATED_ATTRIBUTES = ("scale", "act")
+FIGURE_NAMES = ("stem", "overview")  # figures of the whole network, beside the blocks' own
 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
@@ -26,6 +27,10 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
             for name, block in parsed.blocks.items()}
     network_class = ir.class_name(spec.name)
     for name, block in parsed.blocks.items():
+        if name in FIGURE_NAMES:
+            diags.error(block.pos, "E209", f"block `{name}` has the name of a figure archc draws "
+                                           f"for every network ({', '.join(FIGURE_NAMES)})",
+                        f"blocks.{name}")
         if name == network_class:
             diags.error(block.pos, "E209", f"block `{name}` has the name of the network's class "
                                            f"(from `name: {spec.name}`)", f"blocks.{name}")

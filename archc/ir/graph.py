@@ -16,6 +16,7 @@ add, 0 is the shortcut and 1 the residual branch). graph.graph holds `input` and
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -133,10 +134,16 @@ def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
     return sorted(graph.predecessors(node), key=lambda u: graph.edges[u, node]["order"])
 
 
+_ORDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def topological(graph: nx.DiGraph) -> list[str]:
-    """Nodes in data-flow order, ties broken by insertion order (deterministic)."""
-    index = {n: i for i, n in enumerate(graph.nodes)}
-    return list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
+    """Nodes in data-flow order, ties broken by insertion order (deterministic). Computed once
+    per graph: IR graphs are frozen."""
+    if graph not in _ORDERS:
+        index = {n: i for i, n in enumerate(graph.nodes)}
+        _ORDERS[graph] = list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
+    return _ORDERS[graph]
 
 
 def describe(op: Op) -> str:

@@ -1,7 +1,8 @@
 """Shape inference over the IR: (C, H, W) for every node, every concat and residual add checked.
 
-A shape is (C, H, W), or (C,) after a global pool. H and W are None after a spatial error, so that
-one error does not cascade; a whole shape is None where nothing can be known (an unknown block).
+A shape is (C, H, W), or (C,) after a global pool. C is None after a bad filter count, H and W
+after a spatial error, so that one error does not cascade while later layers are still checked;
+a whole shape is None where nothing can be known.
 Each block instance is inferred once per (block, arguments, input shape): a block repeated ten
 times reports its errors once. After an error, checking goes on with the shape the layer or block
 should have produced, so later errors are found too.
@@ -34,7 +35,6 @@ class Instance:
 
     block: str
     args: tuple[tuple[str, ir.ParamValue], ...]
-    input: Shape
     output: Shape | None
     shapes: MappingProxyType  # node id -> output shape, in the block's graph
     calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
@@ -46,7 +46,7 @@ class Shapes:
     head: MappingProxyType
     body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
     head_calls: MappingProxyType
-    instances: MappingProxyType  # (block, args, input shape) -> Instance
+    instances: MappingProxyType  # (block, args, input shape, argument types) -> Instance
 
 
 def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | None = None) \
@@ -63,25 +63,18 @@ def _fits(network: ir.Network, side: int) -> bool:
 
 
 def smallest_input(network: ir.Network) -> int | None:
-    """The smallest square input side the network accepts, up to its declared size (None if
-    none fits)."""
-    _, height, width = network.input_shape
-    return next((side for side in range(1, max(height, width) + 1) if _fits(network, side)), None)
+    """The smallest square input side the network accepts (None if none up to MAX_INPUT).
 
-
-def _smallest_beyond(network: ir.Network) -> int | None:
-    """For a network whose declared input is too small: the smallest side that fits, found in a
-    few probes by doubling, then halving the interval (sizes that fit grow with the input)."""
-    low, high = max(network.input_shape[1:]), None
-    side = low
-    while high is None and side <= MAX_INPUT:
-        side *= 2
-        if _fits(network, side):
-            high = side
-        else:
-            low = side
-    if high is None:
-        return None
+    Found in a few probes, by doubling when the declared input does not fit and then halving the
+    interval: valid and same windows never fit a larger input worse. (Where branches of
+    different strides meet in a concat, inputs can fit and not fit by turns; the answer is then
+    a side that fits, at the edge of a larger one that does not.)
+    """
+    low, high = 0, max(network.input_shape[1:])
+    while not _fits(network, high):
+        if high >= MAX_INPUT:
+            return None
+        low, high = high, min(2 * high, MAX_INPUT)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if _fits(network, middle) else (middle, high)
@@ -151,12 +144,13 @@ class _Inference:
                  (value, node) for name, value in call.args}
         args = tuple((name, value) for name, (value, _) in inner.items())
         keys = []
+        kinds = tuple(type(value).__name__ for _, value in args)  # 8 and 8.0 differ here
         for _ in range(call.repeat):
-            key = (call.block, args, shape)
+            key = (call.block, args, shape, kinds)
             if key not in self.instances:
                 shapes, calls = self.graph(definition.graph, shape, inner)
                 output = shapes[definition.graph.graph["output"]]
-                self.instances[key] = Instance(call.block, args, shape, output,
+                self.instances[key] = Instance(call.block, args, output,
                                                MappingProxyType(shapes), MappingProxyType(calls))
             keys.append(key)
             shape = self.instances[key].output
@@ -206,8 +200,6 @@ class _Inference:
         if isinstance(op, ir.Conv):
             channels = self.number(op.filters, bindings, node, f"the filter count of `{name}`",
                                    True)
-            if channels is None:
-                return None
         if height is None:
             return (channels, None, None)
         out = [_window(size, k, op.stride, op.padding)
@@ -224,7 +216,7 @@ class _Inference:
         _, h, w = self.input_shape
         if self.probing:
             return ""
-        side = smallest_input(self.network) or _smallest_beyond(self.network)
+        side = smallest_input(self.network)
         smallest = f"the smallest it accepts is {side} x {side}" if side else \
             f"no square input up to {MAX_INPUT} fits"
         return f" (network input {h} x {w}; {smallest})"
@@ -246,7 +238,8 @@ class _Inference:
             listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
             self.error(g.nodes[node], "E502", f"concat: the branches differ in height and width "
                                              f"({listing}); they must be equal")
-        return (sum(s[0] for s in inputs), *size)
+        channels = None if any(s[0] is None for s in inputs) else sum(s[0] for s in inputs)
+        return (channels, *size)
 
     def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
         shortcut, residual = inputs
@@ -264,6 +257,8 @@ class _Inference:
         if len(residual) != len(shortcut):
             self.error(where, "E503", f"residual add: {what} gives {show(residual)}, the block "
                                       f"input is {show(shortcut)}")
+        elif None in (residual[0], shortcut[0]):
+            pass  # channels unknown after an error reported already
         elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
             self.error(where, "E503", f"residual add: {what} gives {residual[0]} channels, the "
                                       f"block input has {shortcut[0]}")

@@ -69,6 +69,21 @@ RESERVED_NAMES = frozenset({
     "in_channels", "self", "torch", "nn", "super", "type", "relu", "none", "x", "out",
     "ConvBnReLU", "GlobalAvgPool",
 })
+# nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
+# named like one would shadow it. The compiler does not import torch, hence the copy.
+MODULE_ATTRIBUTES = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+    "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+    "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+    "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+    "named_modules", "named_parameters", "parameters", "register_backward_hook",
+    "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+    "register_module", "register_parameter", "register_state_dict_post_hook",
+    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+    "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
+})
 
 
 def check_name(name: str) -> str:
@@ -77,9 +92,12 @@ def check_name(name: str) -> str:
                          "not starting with a digit")
     if keyword.iskeyword(name):
         raise fail("E209", f"`{name}` is a Python keyword and cannot name a layer or block")
-    if name in RESERVED_NAMES or name.startswith("__"):
+    if name in RESERVED_NAMES or name.startswith("_") and name != "_":
         raise fail("E209", f"`{name}` is reserved: it would shadow a name of the generated "
                            "module")
+    if name in MODULE_ATTRIBUTES:
+        raise fail("E209", f"`{name}` is an attribute of every nn.Module and cannot name a "
+                           "layer or block")
     return name
 
 

@@ -99,11 +99,11 @@ class _Figure:
         self.dot = graphviz.Digraph(name, graph_attr={**_GRAPH, "label": title, "labelloc": "t",
                                                        "fontsize": "13", "ordering": "in"},
                                     node_attr=_NODE, edge_attr=_EDGE)
-        self.ids: dict[str, str] = {}
+        self.count = 0
 
-    def node(self, key: str, text: str, **attrs) -> str:
-        node_id = f"n{len(self.ids)}"
-        self.ids[key] = node_id
+    def node(self, text: str, **attrs) -> str:
+        node_id = f"n{self.count}"
+        self.count += 1
         self.dot.node(node_id, text, **attrs)
         return node_id
 
@@ -119,8 +119,8 @@ def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> g
     shapes = instances[0].shapes if with_shapes and instances else {}
     title = definition.title if definition.title == name else f"{definition.title} ({name})"
     figure = _Figure(name, title)
-    entry = figure.node("input", "Previous layer", fillcolor=FILL["io"])
-    _draw(figure, definition.graph, args, network, shapes, entry, "", expand=False)
+    entry = figure.node("Previous layer", fillcolor=FILL["io"])
+    _draw(figure, definition.graph, args, network, entry, shapes, calls=None)
     return figure.dot
 
 
@@ -132,17 +132,17 @@ def stem_figure(network: ir.Network, with_shapes: bool = False) -> graphviz.Digr
     g = network.body.subgraph(["input", *stem])
     figure = _Figure(f"{network.name}_stem", f"Stem ({network.name})")
     c, h, w = network.input_shape
-    entry = figure.node("input", f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
+    entry = figure.node(f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
     shapes = network.shapes.body if with_shapes else {}
-    _draw(figure, g, {}, network, shapes, entry, "", expand=True,
-          calls=network.shapes.body_calls if with_shapes else {})
+    _draw(figure, g, {}, network, entry, shapes, calls=network.shapes.body_calls)
     return figure.dot
 
 
-def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, shapes, entry: str,
-          prefix: str, expand: bool, calls=None) -> str:
+def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, entry: str, shapes,
+          calls) -> str:
     """Draws a graph whose input is the figure's node `entry`; returns the id of its output.
-    With `expand`, block instances are drawn inline, layer by layer."""
+    With `calls` (the block instances each block call ran), blocks are drawn inline, layer by
+    layer, with their own arguments and shapes."""
     def shape_of(node):
         return paper_shape(shapes[node]) if shapes else ""
 
@@ -164,38 +164,35 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, shape
     ids = {}
     for node in ir.topological(g):
         op = g.nodes[node]["op"]
-        key = prefix + node
         if isinstance(op, ir.Input):
             ids[node] = entry
         elif not drawn(node):
             continue
         elif isinstance(op, ir.Add):
-            ids[node] = _draw_add(figure, key, op, args, ids[ir.ordered_inputs(g, node)[0]],
+            ids[node] = _draw_add(figure, op, args, ids[ir.ordered_inputs(g, node)[0]],
                                   ids[ir.ordered_inputs(g, node)[1]],
                                   shape_of(ir.ordered_inputs(g, node)[1]), shape_of(node))
-        elif expand and isinstance(op, ir.BlockCall) and op.repeat == 1:
+        elif calls is not None and isinstance(op, ir.BlockCall) and op.repeat == 1:
             (source,) = sources(node)
-            definition = network.blocks[op.block]
-            inner = {}
-            if calls:
-                inner = network.shapes.instances[calls[node][0]].shapes
-            ids[node] = _draw(figure, definition.graph, {k: [v] for k, v in op.args}, network,
-                              inner, ids[source], f"{key}.", expand=True)
+            instance = network.shapes.instances[calls[node][0]]
+            ids[node] = _draw(figure, network.blocks[op.block].graph,
+                              {name: [value] for name, value in instance.args}, network,
+                              ids[source], instance.shapes if shapes else {}, instance.calls)
         else:
-            ids[node] = figure.node(key, label(op, args, network.blocks), fillcolor=_fill(op))
+            ids[node] = figure.node(label(op, args, network.blocks), fillcolor=_fill(op))
             for u in sources(node):
                 figure.edge(ids[u], ids[node], shape_of(u))
     return ids[g.graph["output"]] if g.graph["output"] in ids else ids[list(g)[-1]]
 
 
-def _draw_add(figure: _Figure, key: str, op: ir.Add, args: dict, shortcut: str, residual: str,
+def _draw_add(figure: _Figure, op: ir.Add, args: dict, shortcut: str, residual: str,
               residual_shape: str, out_shape: str) -> str:
     last = residual
     if op.scale != 1:
-        last = figure.node(f"{key}.scale", f"Activation scaling ({_value(op.scale, args)})",
+        last = figure.node(f"Activation scaling ({_value(op.scale, args)})",
                            fillcolor="white")
         figure.edge(residual, last, residual_shape)
-    plus = figure.node(f"{key}.plus", "+", shape="circle", width="0.3", fixedsize="true")
+    plus = figure.node("+", shape="circle", width="0.3", fixedsize="true")
     figure.edge(last, plus, residual_shape)
     figure.edge(shortcut, plus, out_shape, style="dashed")
     activations = args.get(op.activation, [op.activation])
@@ -203,7 +200,7 @@ def _draw_add(figure: _Figure, key: str, op: ir.Add, args: dict, shortcut: str, 
         return plus
     text = "Relu activation" if activations == ["relu"] else \
         f"Activation ({_value(op.activation, args)})"
-    act = figure.node(key, text, fillcolor=FILL["io"])
+    act = figure.node(text, fillcolor=FILL["io"])
     figure.edge(plus, act, out_shape)
     return act
 
@@ -217,11 +214,11 @@ def overview_figure(network: ir.Network) -> graphviz.Digraph:
     stages = _stages(network)
     figure = _Figure(f"{network.name}_overview", network.name)
     c, h, w = network.input_shape
-    previous = figure.node("input", f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
-    for key, text, fill, out_shape in stages:
-        stage = figure.node(key, text, fillcolor=fill, width="2.2")
+    previous = figure.node(f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
+    for text, fill, out_shape in stages:
+        stage = figure.node(text, fillcolor=fill, width="2.2")
         figure.edge(previous, stage)
-        beside = figure.node(f"{key}.shape", paper_shape(out_shape), shape="plaintext",
+        beside = figure.node(paper_shape(out_shape), shape="plaintext",
                              style="", fontsize="10")
         with figure.dot.subgraph() as same:
             same.attr(rank="same")
@@ -230,7 +227,7 @@ def overview_figure(network: ir.Network) -> graphviz.Digraph:
         figure.edge(stage, beside, style="invis")
         previous = stage
     if len(network.head) > 1 and len(shapes.head[network.head.graph["output"]]) == 1:
-        output = figure.node("output", "Softmax", fillcolor=FILL["io"])
+        output = figure.node("Softmax", fillcolor=FILL["io"])
         figure.edge(previous, output)
     return figure.dot
 
@@ -246,11 +243,11 @@ def _stem(network: ir.Network) -> list[str]:
     return []
 
 
-def _stages(network: ir.Network) -> list[tuple[str, str, str, tuple]]:
-    """(key, label, fill, output shape) of each box of the overview."""
+def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
+    """(label, fill, output shape) of each box of the overview."""
     shapes = network.shapes
     stem = _stem(network)
-    stages = [("stem", "Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
+    stages = [("Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
     calls = [network.body.nodes[n]["op"] for n in network.body
              if isinstance(network.body.nodes[n]["op"], ir.BlockCall)]
     for node in ir.topological(network.body):
@@ -260,14 +257,13 @@ def _stages(network: ir.Network) -> list[tuple[str, str, str, tuple]]:
             # A block used with different arguments says which instance is which.
             if len({c.args for c in calls if c.block == getattr(op, "block", None)}) > 1:
                 text += f" ({', '.join(f'{k}={v}' for k, v in op.args)})"
-            stages.append((node, text, _fill(op), shapes.body[node]))
+            stages.append((text, _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
         op = network.head.nodes[node]["op"]
         if isinstance(op, ir.Linear) and op.features == "num_classes":
             op = ir.Linear(network.num_classes)
         if not isinstance(op, ir.Input):
-            stages.append((f"head.{node}", label(op, {}, network.blocks), _fill(op),
-                           shapes.head[node]))
+            stages.append((label(op, {}, network.blocks), _fill(op), shapes.head[node]))
     return stages
 
 

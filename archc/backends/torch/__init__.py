@@ -4,9 +4,9 @@ from ...ir.graph import class_name
 from .codegen import render
 
 
-def build_model(path_or_network, num_classes: int = 1000):
+def build_model(path_or_network, num_classes: int | None = None):
     """The nn.Module of a spec (a path, or an already compiled network), built by executing the
-    same generated source that `archc build` writes."""
+    same generated source that `archc build` writes; num_classes defaults to the spec's."""
     import linecache
     import types
 
@@ -21,6 +21,8 @@ def build_model(path_or_network, num_classes: int = 1000):
     module = types.ModuleType(f"archc_generated_{network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
+    if num_classes is None:
+        num_classes = network.num_classes
     return getattr(module, class_name(network.name))(num_classes=num_classes)
 
 

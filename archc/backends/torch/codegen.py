@@ -106,15 +106,23 @@ class _Generator:
         self.shapes = network.shapes
         self.uses_conv_unit = False
         self.uses_global_pool = False
-        # Blocks instantiated with one input channel count get it written in; others take it.
-        ins: dict[str, set[int]] = {name: set() for name in network.blocks}
-        for block, _, shape in self.shapes.instances:
-            ins[block].add(shape[0])
-        self.fixed_in = {name: next(iter(s)) if len(s) == 1 else None for name, s in ins.items()}
         self.outputs: dict[str, Channels] = {}  # block -> output channels, generic in its inputs
         for name, definition in network.blocks.items():  # dependencies come first
             channels = self.channels(definition.graph, Channels.of("in_channels"))
             self.outputs[name] = channels[definition.graph.graph["output"]]
+        # A block whose every instance gets the same constant channel count has it written in;
+        # others take `in_channels` (also when it depends on a parameter such as num_classes).
+        self.fixed_in: dict[str, int | None] = {}
+        inputs: dict[str, list[Channels]] = {name: [] for name in network.blocks}
+        body = self.call_inputs(network.body, Channels(network.input_shape[0]), inputs)
+        self.call_inputs(network.head, body[network.body.graph["output"]], inputs)
+        for name in reversed(network.blocks):  # callers come first
+            seen = set(inputs[name])
+            only = next(iter(seen)) if len(seen) == 1 else None
+            self.fixed_in[name] = only.const if only is not None and not only.terms else None
+            entry = Channels(self.fixed_in[name]) if self.fixed_in[name] is not None else \
+                Channels.of("in_channels")
+            self.call_inputs(network.blocks[name].graph, entry, inputs)
 
     # ------------------------------------------------------------------------------ channels
 
@@ -139,6 +147,19 @@ class _Generator:
             else:
                 out[node] = inputs[0]
         return out
+
+    def call_inputs(self, g: nx.DiGraph, input_channels: Channels, inputs: dict) \
+            -> dict[str, Channels]:
+        """The graph's channels; adds each block instance's input channels to `inputs`."""
+        channels = self.channels(g, input_channels)
+        for node in g:
+            op = g.nodes[node]["op"]
+            if isinstance(op, ir.BlockCall):
+                current = channels[ir.ordered_inputs(g, node)[0]]
+                for _ in range(op.repeat):
+                    inputs[op.block].append(current)
+                    current = self.call_output(op, current)
+        return channels
 
     def call_output(self, op: ir.BlockCall, in_channels: Channels) -> Channels:
         values = {"in_channels": in_channels}
@@ -188,22 +209,22 @@ class _Generator:
                 in_channels = channels[ir.ordered_inputs(g, node)[0]]
                 comment = source_comment(data["pos"])
                 if isinstance(op, ir.BlockCall) and op.repeat > 1:
-                    items.append((self.repeated(op, in_channels), comment))
+                    items += [(code, comment) for code in self.repeated(op, in_channels)]
                 else:
                     items.append((self.constructor(op, in_channels), comment))
             sequential = len(g.nodes[nodes[0]]["paths"][0]) == 2
             lines += self.assignment(name, items, sequential)
         return lines
 
-    def repeated(self, op: ir.BlockCall, in_channels: Channels) -> str:
+    def repeated(self, op: ir.BlockCall, in_channels: Channels) -> list[str]:
         """`*[Block() for _ in range(n)]`, or each instance when their arguments differ."""
         calls, current = [], in_channels
         for _ in range(op.repeat):
             calls.append(self.constructor(op, current))
             current = self.call_output(op, current)
         if len(set(calls)) == 1:
-            return f"*[{calls[0]} for _ in range({op.repeat})]"
-        return ", ".join(calls)
+            return [f"*[{calls[0]} for _ in range({op.repeat})]"]
+        return calls
 
     def assignment(self, name: str, items: list[tuple[str, str]], sequential: bool) -> list[str]:
         code, comment = items[0]
@@ -236,6 +257,8 @@ class _Generator:
                 var[node] = done_units[unit]
                 continue
             name = main if not data["branch"] else (unit or data["branch"][-1])
+            if name in ("l", "I", "O"):  # names pycodestyle finds ambiguous (E741)
+                name += "_"
             if isinstance(op, ir.Concat):
                 expr = f"torch.cat(({', '.join(inputs)}), 1)"
             elif isinstance(op, ir.Add):
@@ -311,7 +334,8 @@ class _Generator:
     def network_class(self) -> ClassCode:
         net = self.network
         c, h, w = net.input_shape
-        doc = f"{net.name}: {c} x {h} x {w} input -> num_classes scores."
+        result = "num_classes scores" if len(net.head) > 1 else "features"
+        doc = f"{net.name}: {c} x {h} x {w} input -> {result}."
         code = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
         code.init.append("        self.num_classes = num_classes")
         body = self.channels(net.body, Channels(c))
