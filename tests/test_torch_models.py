@@ -209,3 +209,37 @@ def test_avgpool_count_pad_setting_is_the_generated_pools(tmp_path, count_pad):
     assert torch.equal(model(x), expected)
     corner = x[0, :, :2, :2].sum((1, 2)) / (9 if count_pad else 4)  # 4 real values of 9
     assert torch.allclose(model(x)[0, :, 0, 0], corner)
+
+
+GOOD_FOLDER = SPECS.parent / "tests" / "fixtures" / "good"
+GOOD = sorted(GOOD_FOLDER.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.stem for p in GOOD])
+def test_unusual_valid_specs_build_and_agree_with_archc(path):
+    network = archc.compile_spec(str(path))
+    model = model_of(network)
+    assert sum(p.numel() for p in model.parameters()) == \
+        CostModel(network, network.shapes).total().params
+    with torch.no_grad():
+        out = model(torch.randn(2, *network.input_shape))
+    s = network.shapes
+    expected = s.head[network.head.graph["output"]] if len(network.head) > 1 else \
+        s.body[network.body.graph["output"]]
+    assert tuple(out.shape) == (2, *expected)
+
+
+def test_num_classes_can_differ_from_the_spec():
+    network = archc.compile_spec(str(GOOD_FOLDER / "headless_with_class_channels.yaml"))
+    model = model_of(network, num_classes=5)  # the block's input channels follow
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 16, 16)).shape == (1, 8, 16, 16)
+    spec = archc.compile_spec(str(GOOD_FOLDER / "nested_and_growing.yaml"))
+    assert model_of(spec).fc.out_features == 7  # the spec's num_classes
+
+
+def test_reserved_module_attributes_are_all_of_nn_modules():
+    from archc.spec.schema import MODULE_ATTRIBUTES
+
+    public = {name for name in dir(torch.nn.Module) if not name.startswith("_")}
+    assert public <= MODULE_ATTRIBUTES
