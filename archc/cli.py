@@ -96,7 +96,7 @@ def _build(paths: list[str], folder: Path, check: bool) -> int:
         files[target] = render(network)
     if check:
         command = "archc build" + (f" -o {folder}" if folder != Path("generated") else "")
-        return _check_fresh(files, {target: f"{command} {network.source}"
+        return _check_fresh(files, {target: (f"{command} {network.source}", network.source)
                                     for target, network in zip(files, networks)})
     try:
         write_all(files)
@@ -142,7 +142,8 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     return 0
 
 
-def _check_fresh(files: dict[Path, str], commands: dict[Path, str]) -> int:
+def _check_fresh(files: dict[Path, str], fixes: dict[Path, tuple[str, str]]) -> int:
+    """Diffs for the files that differ; `fixes` gives each file's command and spec."""
     stale = 0
     for target, content in files.items():
         current = target.read_text() if target.is_file() else None
@@ -151,9 +152,9 @@ def _check_fresh(files: dict[Path, str], commands: dict[Path, str]) -> int:
         stale += 1
         sys.stdout.writelines(difflib.unified_diff(
             (current or "").splitlines(True), content.splitlines(True),
-            fromfile=str(target), tofile=f"{target} (from {commands[target].rsplit(' ', 1)[1]})"))
+            fromfile=str(target), tofile=f"{target} (from {fixes[target][1]})"))
         state = "missing" if current is None else "out of date"
-        print(f"{target}: error[E608]: {state}: run `{commands[target]}`", file=sys.stderr)
+        print(f"{target}: error[E608]: {state}: run `{fixes[target][0]}`", file=sys.stderr)
     return 1 if stale else 0
 
 

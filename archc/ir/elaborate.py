@@ -60,7 +60,6 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
         blocks=MappingProxyType({name: defs[name] for name in _used_blocks(defs, body, head)}),
         body=body,
         head=head,
-        input_pos=spec.input.pos,
     )
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from ..spec.errors import Pos
+from ..spec.schema import class_name  # noqa: F401 (the network class is part of the IR's API)
 
 if TYPE_CHECKING:
     from .shapes import Shapes
@@ -113,20 +114,14 @@ class Settings:
 class Network:
     name: str
     source: str  # the spec's path as given
-    sources: tuple[str, ...]  # the spec and its includes
+    sources: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
     input_shape: tuple[int, int, int]
     num_classes: int
     settings: Settings
     blocks: MappingProxyType  # name -> BlockDef, the blocks the network uses, in first-use order
     body: nx.DiGraph  # forward_features
     head: nx.DiGraph  # forward_head
-    input_pos: Pos | None = None
     shapes: Shapes | None = None  # filled in by shape inference
-
-
-def class_name(name: str) -> str:
-    """The network's class in generated code: inception_resnet_v2 -> InceptionResnetV2."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:

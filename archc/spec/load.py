@@ -7,6 +7,7 @@ memory.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -29,11 +30,13 @@ _PLAIN_TAGS = {
 
 
 class Mapping(dict):
-    """A YAML mapping with the position of itself, of each key and of each value."""
+    """A YAML mapping with the position of itself, of each key and of each value. A file's top
+    mapping also has the sha256 of the file's bytes."""
 
     pos: Pos
     key_pos: dict
     value_pos: dict
+    sha256: str
 
 
 class Text(str):
@@ -67,7 +70,9 @@ def load_file(path: str | Path, display: str | None = None):
     if len(data) > MAX_BYTES:
         raise SpecError([Diagnostic(Pos(name), "E104",
                                     f"file is larger than {MAX_BYTES // 2**20} MiB")])
-    return load_text(data, name)
+    root = load_text(data, name)
+    root.sha256 = hashlib.sha256(data).hexdigest()
+    return root
 
 
 def load_text(data: bytes | str, name: str):

@@ -19,7 +19,7 @@ class ParsedSpec:
     path: str
     spec: schema.Spec
     blocks: dict[str, schema.BlockDef]  # the spec's own and every included file's, by name
-    files: tuple[str, ...]  # the spec and its includes: what the result depends on
+    files: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
 
 
 def parse_spec(path: str) -> ParsedSpec:
@@ -32,13 +32,13 @@ def parse_spec(path: str) -> ParsedSpec:
         diags.raise_if_any()
     spec = validate(schema.Spec, raw, diags)
     blocks: dict[str, tuple] = {}  # name -> (definition, position of its name)
-    files = [path]
+    files = {path: raw.sha256}
     if spec is not None:
         _add_blocks(blocks, spec.blocks, raw, diags)
     _resolve_includes(raw, path, [os.path.normpath(path)], blocks, files, diags)
     diags.raise_if_any()
     return ParsedSpec(path, spec, {name: block for name, (block, _) in blocks.items()},
-                      tuple(files))
+                      tuple(files.items()))
 
 
 def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diags) -> None:
@@ -62,12 +62,12 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
             continue
         if target in files:
             continue  # included twice through different paths: its blocks are there already
-        files.append(target)
         try:
             lib_raw = load_file(target)
         except SpecError as e:
             diags.items.extend(e.diagnostics)
             continue
+        files[target] = lib_raw.sha256
         network_keys = [k for k in ("name", "input", "layers", "head") if k in lib_raw] \
             if isinstance(lib_raw, Mapping) else []
         if network_keys:

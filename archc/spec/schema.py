@@ -119,11 +119,16 @@ def check_global_name(name: str) -> str:
 GlobalName = Annotated[Name, AfterValidator(check_global_name)]
 
 
+def class_name(name: str) -> str:
+    """The network's class in generated code: inception_resnet_v2 -> InceptionResnetV2."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
 def check_network_name(name: str) -> str:
     if not name[:1].isalpha():
         raise fail("E209", f"`{name}` cannot name a network: start with a letter (the name "
                            "becomes a module and a class name)")
-    cls = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+    cls = class_name(name)
     if keyword.iskeyword(cls) or cls in RESERVED_NAMES or cls in dir(builtins):
         raise fail("E209", f"`{name}` cannot name a network: its class would be `{cls}`, "
                            "a name Python or the generated module already uses")

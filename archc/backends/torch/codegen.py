@@ -7,7 +7,6 @@ templates/module.py.j2 lays them out. Channel counts inside a block definition a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -75,14 +74,14 @@ def python_literal(value) -> str:
     return repr(value)
 
 
-def printable(text: str) -> str:
+def inert(text: str) -> str:
     """A path for a comment or docstring: anything outside printable ASCII, and quotes and
     backslashes, become `?`, so that nothing can end the comment or the docstring."""
     return re.sub(r'[^\x20-\x7e]|["\'\\]', "?", text)
 
 
 def source_comment(pos) -> str:
-    return f"# {printable(pos.file)}:{pos.line}"
+    return f"# {inert(pos.file)}:{pos.line}"
 
 
 def _size(pair: tuple[int, int]) -> str:
@@ -312,8 +311,10 @@ class _Generator:
         for node in g:
             op = g.nodes[node]["op"]
             if isinstance(op, ir.Add):
-                kinds[str(op.scale)] = "float"
-                kinds[str(op.activation)] = "str"
+                if isinstance(op.scale, str):
+                    kinds[op.scale] = "float"
+                if op.activation not in ("relu", "none"):
+                    kinds[op.activation] = "str"
             elif isinstance(op, ir.BlockCall):
                 inner = self.param_kinds(self.network.blocks[op.block])
                 kinds.update({value: inner.get(name, "int") for name, value in op.args
@@ -363,10 +364,6 @@ def _shape(shape: tuple) -> str:
     return " x ".join(str(d) for d in shape)
 
 
-def sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def render(network: ir.Network) -> str:
     """The generated module's source for a checked network."""
     generator = _Generator(network)
@@ -382,7 +379,7 @@ def render(network: ir.Network) -> str:
     )
     return env.get_template("module.py.j2").render(
         network=network,
-        sources=[(printable(path), sha256(path)) for path in network.sources],
+        sources=[(inert(path), digest) for path, digest in network.sources],
         bn_eps=network.settings.bn_eps,
         bn_momentum=network.settings.bn_momentum,
         conv_unit=generator.uses_conv_unit,
