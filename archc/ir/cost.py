@@ -61,6 +61,7 @@ class CostModel:
         self.network = network
         self.shapes = shapes
         self._instances: dict[tuple, list[Row]] = {}
+        self._stages: list[Row] | None = None
 
     def instance_rows(self, key: tuple) -> list[Row]:
         """The layers of one block instance."""
@@ -94,9 +95,11 @@ class CostModel:
 
     def stages(self) -> list[Row]:
         """The network's top-level steps, body then head."""
-        s = self.shapes
-        return (self.rows(self.network.body, s.body, s.body_calls)
-                + self.rows(self.network.head, s.head, s.head_calls))
+        if self._stages is None:
+            s = self.shapes
+            self._stages = (self.rows(self.network.body, s.body, s.body_calls)
+                            + self.rows(self.network.head, s.head, s.head_calls))
+        return self._stages
 
     def total(self) -> Cost:
         return sum((row.cost for row in self.stages()), Cost())

@@ -65,10 +65,10 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
 
 def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> ir.BlockDef:
     key = f"blocks.{name}"
-    builder = _Builder(known, tuple(dict.fromkeys(block.params)), {}, diags, in_block=True)
+    params = tuple(block.params)  # unique: parsing refused duplicates (E306)
+    builder = _Builder(known, params, {}, diags, in_block=True)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
-    params = tuple(dict.fromkeys(block.params))
     return ir.BlockDef(name, params, graph, block.pos, block.residual is not None,
                        block.title or name)
 
@@ -250,7 +250,7 @@ class _Builder:
                 (f" (defined: {', '.join(self.blocks)})" if self.blocks else " (no blocks defined)")
             self.diags.error(step.pos, "E402", f"unknown block `{step.block}`{hint}", key)
             return ir.BlockCall(step.block, (), step.repeat)
-        params = tuple(dict.fromkeys(definition.params))
+        params = tuple(definition.params)
         for name in step.args:
             if name not in params:
                 known = ", ".join(f"`{p}`" for p in params) or "none"

@@ -128,7 +128,7 @@ def _union_message(errs: list[dict], key_path: str) -> tuple[str, str]:
             wanted.append(want)
     field = key_path.rsplit(".", 1)[-1]
     return "E203", (f"`{field}` must be {' or '.join(wanted)}, "
-                    f"got {schema._show(errs[0].get('input'))}")
+                    f"got {schema.show_value(errs[0].get('input'))}")
 
 
 def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]:
@@ -191,7 +191,7 @@ def _message(err: dict, key_path: str) -> str:
     if kind == "too_short":
         return f"`{last}` {schema.problem(err)}"
     if kind == "E208":
-        return f"{msg}, got {schema._show(value)}"
+        return f"{msg}, got {schema.show_value(value)}"
     if schema.error_code(err) == kind:  # one of ours: the message is complete
         return f"`{last}` {msg}" if msg.startswith("must ") else msg
     return f"`{last}` {schema.problem(err)}" if isinstance(last, str) and last in key_path \

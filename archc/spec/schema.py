@@ -27,6 +27,8 @@ from pydantic import (
     PrivateAttr,
     RootModel,
     Tag,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
@@ -156,8 +158,8 @@ def _argument(value: Any):
     if _is_param(value) or _whole(value) or (isinstance(value, float) and _finite(value)):
         return value
     if isinstance(value, float):
-        raise fail("E204", f"must be a finite number, got {_show(value)}")
-    raise fail("E203", f"must be a number or a name, got {_show(value)}")
+        raise fail("E204", f"must be a finite number, got {show_value(value)}")
+    raise fail("E203", f"must be a number or a name, got {show_value(value)}")
 
 
 def _whole(value: Any) -> bool:
@@ -169,7 +171,7 @@ def _filters(value: Any):
         return value
     raise fail("E204" if _whole(value) else "E203",
                f"must be a whole number from 1 to {MAX_CHANNELS} or a parameter name, "
-               f"got {_show(value)}")
+               f"got {show_value(value)}")
 
 
 def _scale(value: Any):
@@ -178,14 +180,14 @@ def _scale(value: Any):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if _finite(value):
             return value
-        raise fail("E204", f"must be a finite number, got {_show(value)}")
-    raise fail("E203", f"must be a number or a parameter name, got {_show(value)}")
+        raise fail("E204", f"must be a finite number, got {show_value(value)}")
+    raise fail("E203", f"must be a number or a parameter name, got {show_value(value)}")
 
 
 def _activation(value: Any):
     if _is_param(value):
         return value
-    raise fail("E203", f"must be relu, none or a parameter name, got {_show(value)}")
+    raise fail("E203", f"must be relu, none or a parameter name, got {show_value(value)}")
 
 
 # A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or
@@ -217,7 +219,7 @@ def parse_kernel(value: Any) -> tuple[int, int]:
     elif isinstance(value, str) and (m := re.fullmatch(r"(\d+)x(\d+)", value.strip())):
         size = (int(m[1]), int(m[2]))
     else:
-        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {_show(value)}")
+        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {show_value(value)}")
     if not all(1 <= k <= MAX_KERNEL for k in size):
         raise fail("E214", f"must have sides from 1 to {MAX_KERNEL}, got {value}")
     return size
@@ -331,6 +333,7 @@ Layer = Annotated[
     Conv | MaxPool | AvgPool | GlobalAvgPool | Dropout | Linear | Block,
     Field(discriminator="type"),
 ]
+_LAYER_ADAPTER = TypeAdapter(Layer)
 LAYER_TYPES = ("conv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "block")
 
 
@@ -415,21 +418,13 @@ def compact_to_long(text: str) -> dict:
     return out
 
 
-_LAYER_ADAPTER = None
-
-
 def parse_compact(value: Any):
-    global _LAYER_ADAPTER
-    from pydantic import TypeAdapter, ValidationError
-
     if not isinstance(value, str):
         raise fail("E203", "expected a layer written as text")
     try:
         long = compact_to_long(value)
     except ValueError as e:
         raise fail("E205", str(e)) from None
-    if _LAYER_ADAPTER is None:
-        _LAYER_ADAPTER = TypeAdapter(Layer)
     try:
         model = _LAYER_ADAPTER.validate_python(long)
     except ValidationError as e:
@@ -448,18 +443,19 @@ def problem(err: dict) -> str:
               "less_than": "<"}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit}, got {_show(value)}"
+        return f"must be {bounds[kind]} {limit}, got {show_value(value)}"
     if re.fullmatch(r"E\d{3}", kind):
         return err["msg"]
     if kind == "too_short":
         least = ctx.get("min_length")
         return f"needs at least {least} {'entry' if least == 1 else 'entries'}"
     msg = err["msg"].removeprefix("Input should be ")
-    return f"must be {msg}, got {_show(value)}" if msg != err["msg"] else \
-        f"{msg[:1].lower()}{msg[1:]}, got {_show(value)}"
+    return f"must be {msg}, got {show_value(value)}" if msg != err["msg"] else \
+        f"{msg[:1].lower()}{msg[1:]}, got {show_value(value)}"
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """A value as an error message quotes it, shortened."""
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
     if value is None:
@@ -613,7 +609,7 @@ def _size(value: Any) -> tuple[int, int]:
     if all(_whole(v) and 1 <= v <= MAX_INPUT for v in sides):
         return (sides[0], sides[1])
     raise fail("E204" if all(_whole(v) for v in sides) else "E203",
-               f"must be a side from 1 to {MAX_INPUT} or [height, width], got {_show(value)}")
+               f"must be a side from 1 to {MAX_INPUT} or [height, width], got {show_value(value)}")
 
 
 class Input(Node):
@@ -673,8 +669,6 @@ class Spec(Library):
 
 
 def json_schema() -> dict:
-    from pydantic import TypeAdapter
-
     schema = TypeAdapter(Spec | Library).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archc spec"
