@@ -13,7 +13,7 @@ from .compiler import compile_spec
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
-from .spec.errors import SpecError
+from .errors import SpecError
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SPEC_HELP = "spec files (default: specs/*.yaml)"

@@ -8,7 +8,7 @@ from .ir.cost import CostModel
 from .ir.elaborate import elaborate
 from .ir.graph import Network
 from .ir.shapes import infer
-from .spec.errors import Diagnostics
+from .errors import Diagnostics
 from .spec.parse import parse_spec
 
 # Bounds on what a spec may ask a model to hold, checked before anything is built.

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from archc.cli import main
-from archc.spec.errors import CATALOGUE
+from archc.errors import CATALOGUE
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 TEXT = DOC.read_text(encoding="utf-8")

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 import archc
 from archc.backends.graphviz import figures
 from archc.backends.torch import render
-from archc.spec.errors import SpecError
+from archc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

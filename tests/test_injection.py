@@ -10,7 +10,7 @@ import yaml
 import archc
 from archc.backends.graphviz import figures
 from archc.backends.torch import render
-from archc.spec.errors import SpecError
+from archc.errors import SpecError
 
 ATTEMPTS = [
     'a"); import os; os.system("echo pwned',

@@ -2,7 +2,7 @@
 
 import pytest
 
-from archc.spec.errors import SpecError
+from archc.errors import SpecError
 from archc.spec.load import MAX_NODES, Mapping, Sequence, load_text
 
 

@@ -5,7 +5,7 @@ import pytest
 from archc.compiler import compile_spec
 from archc.ir.cost import CostModel
 from archc.ir.shapes import infer, smallest_input
-from archc.spec.errors import Diagnostics, SpecError
+from archc.errors import Diagnostics, SpecError
 
 from .conftest import FIXTURES, SPECS
 

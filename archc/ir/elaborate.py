@@ -9,7 +9,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..spec import schema
-from ..spec.errors import Diagnostics, Pos
+from ..errors import Diagnostics, Pos
 from ..spec.parse import ParsedSpec
 from . import graph as ir
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from ..spec.errors import Pos
+from ..errors import Pos
 from ..spec.schema import class_name  # noqa: F401 (the network class is part of the IR's API)
 
 if TYPE_CHECKING:

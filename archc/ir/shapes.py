@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 import networkx as nx
 
-from ..spec.errors import Diagnostics
+from ..errors import Diagnostics
 from ..spec.schema import MAX_INPUT
 from . import graph as ir
 from .elaborate import ACTIVATIONS

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import Diagnostic, Pos, SpecError
+from ..errors import Diagnostic, Pos, SpecError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_NODES = 200_000

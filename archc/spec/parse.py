@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import schema
-from .errors import Diagnostics, Pos, SpecError
+from ..errors import Diagnostics, Pos, SpecError
 from .load import Mapping, Sequence, load_file
 
 

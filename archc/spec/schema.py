@@ -34,7 +34,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .errors import Pos
+from ..errors import Pos
 
 
 def fail(code: str, message: str) -> PydanticCustomError:
