@@ -3,6 +3,11 @@
 Only YAML's safe core is accepted: no custom tags, no merge keys, no duplicate keys, one document.
 Aliases are allowed, but the expanded document is bounded so that an alias bomb cannot exhaust
 memory.
+
+Plain scalars are read as YAML 1.2's core schema reads them, not as YAML 1.1 (PyYAML's default):
+`1e-5` is a float, `010` is 10, `0x1F` and `0o17` are hex and octal, `1_000` is 1000 (underscores
+between digits, as in Python); only true/false are booleans and `yes`, `on`, `1:30`, `0b101` and
+`2001-12-14` are strings.
 """
 
 from __future__ import annotations
@@ -27,6 +32,74 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+
+
+# YAML 1.2 core schema, with Python's underscores between digits (`1_000`, `0xFFFF_FFFF`).
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_INT = re.compile(rf"""(?: [-+]?{_DIGITS}
+                         | 0o[0-7](?:_?[0-7])*
+                         | 0x[0-9a-fA-F](?:_?[0-9a-fA-F])* )\Z""", re.X)
+_FLOAT = re.compile(rf"""(?: [-+]?(?:\.{_DIGITS}|{_DIGITS}(?:\.(?:{_DIGITS})?)?)
+                           (?:[eE][-+]?{_DIGITS})?
+                         | (?P<special>[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)) )\Z""", re.X)
+_BOOL = re.compile(r"(?:(?P<true>true|True|TRUE)|false|False|FALSE)\Z")
+_NULL = re.compile(r"(?:~|null|Null|NULL)?\Z")
+_TOO_LARGE = 10**4300  # Python refuses to read or print a decimal integer of more digits
+_SIGNS_AND_DIGITS = list("-+0123456789")
+
+
+class _BadValue(Exception):
+    """A value whose explicit tag (`!!int x`) it does not fit."""
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, resolving and reading plain scalars by YAML 1.2's core schema."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    first: kept for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    if (kept := [(tag, regexp) for tag, regexp in resolvers
+                 if tag.removeprefix("tag:yaml.org,2002:")
+                 not in ("int", "float", "bool", "null", "timestamp", "value")])
+}  # what is left is the merge key `<<`, which load refuses with its own message (E110)
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL, list("tTfF"))
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, _SIGNS_AND_DIGITS)
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, _SIGNS_AND_DIGITS + ["."])
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:null", _NULL, ["~", "n", "N", ""])
+
+
+def _fit(loader, node, pattern, what: str):
+    text = loader.construct_scalar(node)
+    match = pattern.match(text)
+    if match is None:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise _BadValue(f"a value tagged !!{node.tag.rsplit(':', 1)[-1]} must be {what}, "
+                        f"got {shown!r}")
+    return text, match
+
+
+def _construct_int(loader, node) -> int:
+    text, _ = _fit(loader, node, _INT, "a whole number")
+    base = {"0x": 16, "0o": 8}.get(text[:2], 10)
+    value = int(text if base == 10 else text[2:], base)  # ValueError: over 4300 digits
+    if abs(value) >= _TOO_LARGE:
+        raise ValueError("a number too large to read")
+    return value
+
+
+def _construct_float(loader, node) -> float:
+    text, match = _fit(loader, node, _FLOAT, "a number")
+    return float(text.replace(".", "").lower() if match["special"] else text)  # -.Inf: -inf
+
+
+def _construct_bool(loader, node) -> bool:
+    _, match = _fit(loader, node, _BOOL, "true or false")
+    return match["true"] is not None
+
+
+SpecLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+SpecLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+SpecLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 class Mapping(dict):
@@ -89,7 +162,7 @@ def load_text(data: bytes | str, name: str):
     else:
         text = data
     try:
-        loader = yaml.SafeLoader(text)  # its reader refuses control characters such as NUL
+        loader = SpecLoader(text)  # its reader refuses control characters such as NUL
         try:
             node = loader.get_single_node()
         finally:
@@ -167,6 +240,8 @@ class _Builder:
                 value = self.loader.construct_object(node, deep=True)
             except (ValueError, OverflowError):  # an integer of more than 4300 digits
                 self.fail(node, "E204", "a number too large to read")
+            except _BadValue as e:  # `!!int x`, `!!bool maybe`
+                self.fail(node, "E106", f"YAML syntax: {e}")
             if isinstance(value, str):
                 if _SURROGATE.search(value):
                     self.fail(node, "E106", "YAML syntax: a string holds a lone surrogate "
