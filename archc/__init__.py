@@ -4,7 +4,7 @@
     archc.build_model(path, num_classes)   -> an nn.Module (needs torch)
 """
 
-from .backends.torch import build_model
+from .api import build_model
 from .compiler import compile_spec
 
 __all__ = ["build_model", "compile_spec"]

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from .compiler import compile_spec
+from .errors import SpecError
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
-from .errors import SpecError
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SPEC_HELP = "spec files (default: specs/*.yaml)"
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.specs:
             parser.error(f"{args.command}: no SPEC given and no specs/*.yaml here")
     if args.command == "schema":
-        from .spec.schema import json_schema
+        from .spec.models import json_schema
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from .errors import Diagnostics
 from .ir.cost import CostModel
-from .ir.elaborate import elaborate
 from .ir.graph import Network
 from .ir.shapes import infer
-from .errors import Diagnostics
+from .ir.verify import verify
+from .limits import MAX_LAYERS, MAX_PARAMS
+from .spec.elaborate import elaborate
 from .spec.parse import parse_spec
-
-# Bounds on what a spec may ask a model to hold, checked before anything is built.
-MAX_PARAMS = 10**10
-MAX_LAYERS = 100_000
 
 
 def compile_spec(path: str) -> Network:
@@ -22,6 +20,7 @@ def compile_spec(path: str) -> Network:
     diags = Diagnostics()
     network = elaborate(parsed, diags)
     diags.raise_if_any()
+    verify(network)
     shapes = infer(network, diags)
     diags.raise_if_any()
     network = dataclasses.replace(network, shapes=shapes)

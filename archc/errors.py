@@ -49,6 +49,7 @@ CATALOGUE: dict[str, str] = {
     "E212": "a step with several keys",
     "E213": "a spec that is not a mapping",
     "E214": "a kernel size that cannot be read",
+    "E215": "an expression that cannot be read",
     # includes and definitions
     "E301": "included file not found",
     "E302": "include cycle",
@@ -76,6 +77,7 @@ CATALOGUE: dict[str, str] = {
     "E506": "a block argument of the wrong kind",
     "E507": "the head does not end in num_classes",
     "E508": "the network is larger than archc's bounds",
+    "E509": "channels that do not divide into a conv's groups",
     # output
     "E601": "output folder does not exist",
     "E602": "output path is not a folder",

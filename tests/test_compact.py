@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from archc.spec.schema import Layer, parse_compact
+from archc.spec.models import Layer, parse_compact
 
 LAYER = TypeAdapter(Layer)
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from pydantic import TypeAdapter
 
-from archc.spec.schema import Layer, parse_compact
+from archc.spec.models import Layer, parse_compact
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "spec-language.md"
 TEXT = DOC.read_text(encoding="utf-8")

@@ -3,9 +3,9 @@
 import pytest
 
 from archc.compiler import compile_spec
+from archc.errors import Diagnostics, SpecError
 from archc.ir.cost import CostModel
 from archc.ir.shapes import infer, smallest_input
-from archc.errors import Diagnostics, SpecError
 
 from .conftest import FIXTURES, SPECS
 

@@ -13,7 +13,7 @@ from .conftest import FIXTURES, NETWORK_SPECS, SPECS
 
 @pytest.fixture(scope="module")
 def validator():
-    from archc.spec.schema import json_schema
+    from archc.spec.models import json_schema
 
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -30,17 +30,10 @@ class Cost:
                     self.activations + other.activations, self.layers + other.layers)
 
 
-def layer_cost(op: ir.Op, in_shape: tuple, out_shape: tuple) -> Cost:
-    activations = math.prod(out_shape)
-    if isinstance(op, ir.Conv):
-        (kh, kw), cin, cout = op.kernel, in_shape[0], out_shape[0]
-        weights = kh * kw * cin * cout
-        extra = cout if op.linear else 2 * cout  # conv bias, or BN weight and bias
-        return Cost(weights + extra, weights * math.prod(out_shape[1:]), activations, 1)
-    if isinstance(op, ir.Linear):
-        cin, cout = in_shape[0], out_shape[0]
-        return Cost(cin * cout + cout, cin * cout, activations, 1)
-    return Cost(0, 0, activations, int(isinstance(op, ir.LAYER_OPS)))
+def layer_cost(op: ir.Op, own: tuple[int, int], out_shape: tuple) -> Cost:
+    """A node's cost from its own parameters and MACs (computed by shape inference)."""
+    return Cost(own[0], own[1], math.prod(out_shape), int(op.module and not
+                                                           isinstance(op, ir.BlockCall)))
 
 
 @dataclass(frozen=True)
@@ -68,14 +61,14 @@ class CostModel:
         if key not in self._instances:
             inst = self.shapes.instances[key]
             graph = self.network.blocks[inst.block].graph
-            self._instances[key] = self.rows(graph, inst.shapes, inst.calls)
+            self._instances[key] = self.rows(graph, inst.shapes, inst.calls, inst.costs)
         return self._instances[key]
 
     def instance(self, key: tuple) -> Cost:
         """The cost of one block instance (one repeat)."""
         return sum((row.cost for row in self.instance_rows(key)), Cost())
 
-    def rows(self, graph: nx.DiGraph, shapes, calls) -> list[Row]:
+    def rows(self, graph: nx.DiGraph, shapes, calls, costs) -> list[Row]:
         rows = []
         for node in ir.topological(graph):
             data = graph.nodes[node]
@@ -87,9 +80,8 @@ class CostModel:
                 cost = sum((self.instance(k) for k in calls[node]), Cost())
                 layers = tuple(self.instance_rows(calls[node][0]))
             else:
-                inputs = ir.ordered_inputs(graph, node)
-                cost = layer_cost(op, shapes[inputs[0]], shapes[node])
-            rows.append(Row(node, path_label(data["paths"]) or node, ir.describe(op),
+                cost = layer_cost(op, costs.get(node, (0, 0)), shapes[node])
+            rows.append(Row(node, path_label(data["paths"]) or node, op.describe(),
                             shapes[node], cost, layers))
         return rows
 
@@ -97,8 +89,8 @@ class CostModel:
         """The network's top-level steps, body then head."""
         if self._stages is None:
             s = self.shapes
-            self._stages = (self.rows(self.network.body, s.body, s.body_calls)
-                            + self.rows(self.network.head, s.head, s.head_calls))
+            self._stages = (self.rows(self.network.body, s.body, s.body_calls, s.body_costs)
+                            + self.rows(self.network.head, s.head, s.head_calls, s.head_costs))
         return self._stages
 
     def total(self) -> Cost:

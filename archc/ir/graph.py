@@ -2,7 +2,7 @@
 
 A block definition, the network body and the head are each a frozen networkx DiGraph. Every node
 has the attributes
-    op      what it computes: one of the dataclasses below
+    op      what it computes: one of the operations of ops.py
     pos     the spec position it came from (None for the graph's input)
     paths   the attribute paths of its modules in generated code, one per repeated instance:
             (("conv2d_1a",),) for a named layer, (("branch1", 0),) for the first layer of an
@@ -24,73 +24,26 @@ from typing import TYPE_CHECKING
 import networkx as nx
 
 from ..errors import Pos
-from ..spec.schema import class_name  # noqa: F401 (the network class is part of the IR's API)
+from ..names import class_name  # noqa: F401 (the network class is part of the IR's API)
+from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
+    ACTIVATIONS,
+    Activation,
+    Add,
+    BatchNorm,
+    BlockCall,
+    Concat,
+    Conv,
+    Dropout,
+    GlobalAvgPool,
+    Input,
+    Linear,
+    Op,
+    Pool,
+    bind,
+)
 
 if TYPE_CHECKING:
     from .shapes import Shapes
-
-ParamValue = int | float | str  # a number, `relu`/`none`, or a parameter's name
-
-
-@dataclass(frozen=True)
-class Conv:
-    kernel: tuple[int, int]
-    filters: ParamValue
-    stride: int = 1
-    padding: str = "same"  # or "valid"
-    linear: bool = False  # conv with bias, no BN, no activation
-
-
-@dataclass(frozen=True)
-class Pool:
-    kind: str  # "max" or "avg"
-    kernel: tuple[int, int]
-    stride: int = 1
-    padding: str = "same"
-
-
-@dataclass(frozen=True)
-class GlobalAvgPool:
-    pass
-
-
-@dataclass(frozen=True)
-class Dropout:
-    p: float
-
-
-@dataclass(frozen=True)
-class Linear:
-    features: ParamValue
-
-
-@dataclass(frozen=True)
-class BlockCall:
-    block: str
-    args: tuple[tuple[str, ParamValue], ...]  # in the definition's parameter order
-    repeat: int = 1
-
-
-@dataclass(frozen=True)
-class Input:
-    pass
-
-
-@dataclass(frozen=True)
-class Concat:
-    pass
-
-
-@dataclass(frozen=True)
-class Add:
-    """The residual sum: activation(shortcut + scale * residual)."""
-
-    scale: ParamValue
-    activation: ParamValue  # "relu", "none" or a parameter's name
-
-
-Op = Conv | Pool | GlobalAvgPool | Dropout | Linear | BlockCall | Input | Concat | Add
-LAYER_OPS = (Conv, Pool, GlobalAvgPool, Dropout, Linear, BlockCall)
 
 
 @dataclass(frozen=True)
@@ -104,20 +57,12 @@ class BlockDef:
 
 
 @dataclass(frozen=True)
-class Settings:
-    bn_eps: float
-    bn_momentum: float
-    avgpool_count_pad: bool
-
-
-@dataclass(frozen=True)
 class Network:
     name: str
     source: str  # the spec's path as given
     sources: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
     input_shape: tuple[int, int, int]
     num_classes: int
-    settings: Settings
     blocks: MappingProxyType  # name -> BlockDef, the blocks the network uses, in first-use order
     body: nx.DiGraph  # forward_features
     head: nx.DiGraph  # forward_head
@@ -139,29 +84,3 @@ def topological(graph: nx.DiGraph) -> list[str]:
         index = {n: i for i, n in enumerate(graph.nodes)}
         _ORDERS[graph] = list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
     return _ORDERS[graph]
-
-
-def describe(op: Op) -> str:
-    """A layer as the compact spec syntax writes it: `conv 3x3 384 /2 V`, `4 x InceptionA`."""
-    def window(kernel, stride, padding):
-        text = f"{kernel[0]}x{kernel[1]}"
-        text += f" /{stride}" if stride != 1 else ""
-        return text + (" V" if padding == "valid" else "")
-
-    if isinstance(op, Conv):
-        kernel = window(op.kernel, 1, "same")
-        rest = window(op.kernel, op.stride, op.padding)[len(kernel):]
-        return f"conv {kernel} {op.filters}{rest}" + (" linear" if op.linear else "")
-    if isinstance(op, Pool):
-        return f"{op.kind}pool {window(op.kernel, op.stride, op.padding)}"
-    if isinstance(op, GlobalAvgPool):
-        return "avgpool global"
-    if isinstance(op, Dropout):
-        return f"dropout {op.p:g}"
-    if isinstance(op, Linear):
-        return f"linear {op.features}"
-    if isinstance(op, BlockCall):
-        args = ", ".join(f"{k}={v}" for k, v in op.args)
-        call = f"{op.block}({args})" if args else op.block
-        return f"{op.repeat} x {call}" if op.repeat > 1 else call
-    return type(op).__name__.lower()

@@ -1,4 +1,10 @@
-"""Shape inference over the IR: (C, H, W) for every node, every concat and residual add checked.
+"""Shape inference over the IR, the one place that computes channels and sizes.
+
+Two views, both from the rules of the operations (ops.py):
+- per block definition, symbolic channel counts: expressions of the block's parameters and of
+  `in`, its input channels (`n + m + in` for Reduction-A); what generated code writes;
+- per block instance, numbers: (C, H, W) of every node, and its parameters and MACs; every concat
+  and residual add is checked, every expression evaluated.
 
 A shape is (C, H, W), or (C,) after a global pool. C is None after a bad filter count, H and W
 after a spatial error, so that one error does not cascade while later layers are still checked;
@@ -16,11 +22,14 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..errors import Diagnostics
-from ..spec.schema import MAX_INPUT
+from ..limits import MAX_INPUT
+from . import expr as ex
 from . import graph as ir
-from .elaborate import ACTIVATIONS
+from .expr import Expr, Sym
+from .ops import ShapeError
 
 Shape = tuple
+IN = Sym("in")  # a block's input channels
 
 
 def show(shape: Shape | None) -> str:
@@ -34,10 +43,20 @@ class Instance:
     """A block definition applied to an input shape with its arguments bound to values."""
 
     block: str
-    args: tuple[tuple[str, ir.ParamValue], ...]
+    args: tuple[tuple[str, object], ...]
     output: Shape | None
     shapes: MappingProxyType  # node id -> output shape, in the block's graph
     calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
+    costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The symbolic channel counts of one graph."""
+
+    input: Expr  # the graph's input: a number, or `in` where instances differ
+    nodes: MappingProxyType  # node id -> output channels
+    calls: MappingProxyType  # node id of a block call -> each repeat's input channels
 
 
 @dataclass(frozen=True)
@@ -46,7 +65,10 @@ class Shapes:
     head: MappingProxyType
     body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
     head_calls: MappingProxyType
+    body_costs: MappingProxyType  # node id -> (parameters, MACs)
+    head_costs: MappingProxyType
     instances: MappingProxyType  # (block, args, input shape, argument types) -> Instance
+    channels: MappingProxyType  # block name, "body" or "head" -> Channels
 
 
 def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | None = None) \
@@ -81,6 +103,62 @@ def smallest_input(network: ir.Network) -> int | None:
     return high
 
 
+# ------------------------------------------------------------------------- symbolic channels
+
+
+def symbolic_channels(network: ir.Network) -> dict[str, Channels]:
+    """Channels of every block definition, of the body and of the head. A block whose every
+    instance gets the same constant number of channels has it written in; others keep `in`."""
+    outputs: dict[str, Expr] = {}
+    for name, definition in network.blocks.items():  # dependencies come first
+        nodes, _ = _channels(definition.graph, IN, outputs)
+        outputs[name] = nodes[definition.graph.graph["output"]]
+    out: dict[str, Channels] = {}
+    inputs: dict[str, set] = {name: set() for name in network.blocks}
+    body = _graph_channels(network.body, network.input_shape[0], outputs, inputs)
+    out["body"] = body
+    out["head"] = _graph_channels(network.head, body.nodes[network.body.graph["output"]],
+                                  outputs, inputs)
+    for name in reversed(network.blocks):  # callers come first
+        seen = inputs[name]
+        only = next(iter(seen)) if len(seen) == 1 else None
+        entry = only if ex.is_number(only) else IN
+        out[name] = _graph_channels(network.blocks[name].graph, entry, outputs, inputs)
+    return {name: out[name] for name in [*network.blocks, "body", "head"]}
+
+
+def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set]) -> Channels:
+    nodes, calls = _channels(g, entry, outputs)
+    for node, per_repeat in calls.items():
+        inputs[g.nodes[node]["op"].block].update(per_repeat)
+    return Channels(entry, MappingProxyType(nodes), MappingProxyType(calls))
+
+
+def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
+    nodes: dict[str, Expr] = {}
+    calls: dict[str, tuple] = {}
+    for node in ir.topological(g):
+        op = g.nodes[node]["op"]
+        inputs = [nodes[u] for u in ir.ordered_inputs(g, node)]
+        if isinstance(op, ir.Input):
+            nodes[node] = entry
+        elif isinstance(op, ir.BlockCall):
+            current, per_repeat = inputs[0], []
+            values = {name: value for name, value in op.args if not isinstance(value, str)}
+            for _ in range(op.repeat):
+                per_repeat.append(current)
+                current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
+            nodes[node], calls[node] = current, tuple(per_repeat)
+        elif isinstance(op, ir.Add):
+            nodes[node] = inputs[0]
+        else:
+            nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
+    return nodes, calls
+
+
+# --------------------------------------------------------------------------- numbers
+
+
 class _Inference:
     def __init__(self, network: ir.Network, diags: Diagnostics | None, probing: bool = False):
         self.network = network
@@ -94,9 +172,9 @@ class _Inference:
         self.input_shape = input_shape
         # A binding is (value, the block call where that value was written).
         bindings = {"num_classes": (self.network.num_classes, None)}
-        body, body_calls = self.graph(self.network.body, input_shape, bindings)
+        body, body_calls, body_costs = self.graph(self.network.body, input_shape, bindings)
         features = body[self.network.body.graph["output"]]
-        head, head_calls = self.graph(self.network.head, features, bindings)
+        head, head_calls, head_costs = self.graph(self.network.head, features, bindings)
         out = head[self.network.head.graph["output"]]
         head_graph = self.network.head
         if len(head_graph) > 1 and out is not None and out != (self.network.num_classes,):
@@ -104,9 +182,11 @@ class _Inference:
             self.error(head_graph.nodes[last], "E507",
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
+        channels = {} if self.probing or self.diags else symbolic_channels(self.network)
         return Shapes(MappingProxyType(body), MappingProxyType(head),
                       MappingProxyType(body_calls), MappingProxyType(head_calls),
-                      MappingProxyType(self.instances))
+                      MappingProxyType(body_costs), MappingProxyType(head_costs),
+                      MappingProxyType(self.instances), MappingProxyType(channels))
 
     def error(self, node: dict, code: str, message: str) -> None:
         """Report at a node of the IR: its spec position and key path."""
@@ -114,10 +194,12 @@ class _Inference:
 
     # --------------------------------------------------------------------------- graphs
 
-    def graph(self, g: nx.DiGraph, input_shape: Shape, bindings: dict) -> tuple[dict, dict]:
-        """Shapes of a graph's nodes, and the block instances each block call ran."""
+    def graph(self, g: nx.DiGraph, input_shape: Shape, bindings: dict):
+        """Shapes of a graph's nodes, the block instances each block call ran, and the cost of
+        each node's own module."""
         shapes: dict[str, Shape | None] = {}
         calls: dict[str, tuple] = {}
+        costs: dict[str, tuple[int, int]] = {}
         for node in ir.topological(g):
             data = g.nodes[node]
             inputs = [shapes[u] for u in ir.ordered_inputs(g, node)]
@@ -133,84 +215,111 @@ class _Inference:
             elif isinstance(op, ir.BlockCall):
                 shapes[node], calls[node] = self.block_call(op, data, inputs[0], bindings)
             else:
-                shapes[node] = self.layer(op, data, inputs[0], bindings)
-        return shapes, calls
+                shapes[node], costs[node] = self.layer(op, data, inputs[0], bindings)
+        return shapes, calls, costs
 
     def block_call(self, call: ir.BlockCall, node: dict, shape: Shape, bindings: dict):
         definition = self.network.blocks.get(call.block)
         if definition is None:
             return None, ()
-        inner = {name: bindings.get(value, (value, node)) if isinstance(value, str) else
-                 (value, node) for name, value in call.args}
+        inner = {}
+        for name, value in call.args:
+            if isinstance(value, str):  # an activation's name
+                inner[name] = (value, node)
+            elif isinstance(value, Sym) and value.name in bindings:
+                inner[name] = bindings[value.name][0], bindings[value.name][1] or node
+            else:
+                inner[name] = (self.value(value, f"the argument `{name}`", node, bindings,
+                                          whole=False), node)
         args = tuple((name, value) for name, (value, _) in inner.items())
         keys = []
         kinds = tuple(type(value).__name__ for _, value in args)  # 8 and 8.0 differ here
         for _ in range(call.repeat):
             key = (call.block, args, shape, kinds)
             if key not in self.instances:
-                shapes, calls = self.graph(definition.graph, shape, inner)
+                scope = {**inner, "in": (shape[0], None)}
+                shapes, calls, costs = self.graph(definition.graph, shape, scope)
                 output = shapes[definition.graph.graph["output"]]
                 self.instances[key] = Instance(call.block, args, output,
-                                               MappingProxyType(shapes), MappingProxyType(calls))
+                                               MappingProxyType(shapes), MappingProxyType(calls),
+                                               MappingProxyType(costs))
             keys.append(key)
             shape = self.instances[key].output
             if shape is None:
                 break
         return shape, tuple(keys)
 
-    def resolve(self, value, bindings: dict, node: dict):
-        """A value or parameter's value, and the node to blame if it is wrong: the block call
-        where the value was written, or the node itself for a literal."""
-        if isinstance(value, str) and value in bindings:
-            value, origin = bindings[value]
-            return value, origin or node
-        return value, node
-
-    def number(self, value, bindings: dict, node: dict, what: str, whole: bool):
-        """A number where one is needed, or None after reporting what was given instead."""
-        name = value
-        value, origin = self.resolve(value, bindings, node)
-        ok = isinstance(value, int) and value >= 1 if whole else \
-            isinstance(value, (int, float)) and not isinstance(value, bool)
+    def value(self, e: Expr, what: str, node: dict, bindings: dict, least: int = 1,
+              whole: bool = True):
+        """The number an expression has in this instance, or None after reporting why it has
+        none. A wrong value is blamed on the block call where it was written, if it was."""
+        origin = node
+        if isinstance(e, Sym) and e.name in bindings:
+            value, written = bindings[e.name]
+            origin = written or node
+        elif isinstance(e, str):
+            value = e
+        else:
+            try:
+                value = ex.evaluate(e, {k: v for k, (v, _) in bindings.items()})
+            except ex.EvalError as err:
+                self.error(node, "E506", f"{what} `{ex.to_text(e)}` has no value: {err}")
+                return None
+        if value is None:
+            return None  # an argument reported already
+        if whole:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+            need = f"a whole number >= {least}"
+        else:
+            ok = ex.is_number(value)
+            need = "a number"
         if not ok:
-            need = "a whole number >= 1" if whole else "a number"
-            given = f"`{name}` = {value!r}" if origin is not node else repr(value)
+            if origin is not node:
+                given = f"`{e.name}` = {value!r}"
+            elif ex.is_number(e) or isinstance(e, str):
+                given = repr(value)
+            else:
+                given = f"`{ex.to_text(e)}` = {value!r}"
             self.error(origin, "E506", f"{what} is {given}, which must be {need}")
             return None
         return value
 
     # --------------------------------------------------------------------------- layers
 
-    def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict) -> Shape | None:
-        name = ir.describe(op)
-        if isinstance(op, ir.Linear):
-            features = self.number(op.features, bindings, node, f"the features of `{name}`", True)
-            if len(shape) != 1:
-                self.error(node, "E505", f"{name} needs a flat input, gets {show(shape)}: put "
-                                "`avgpool global` before it")
-            return None if features is None else (features,)
-        if isinstance(op, ir.Dropout):
-            return shape
-        if len(shape) != 3:
+    def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict):
+        name = op.describe()
+        if op.rank == 1 and len(shape) != 1:
+            self.error(node, "E505", f"{name} needs a flat input, gets {show(shape)}: put "
+                                     "`avgpool global` before it")
+        if op.rank == 3 and len(shape) != 3:
             self.error(node, "E504", f"{name} needs a C x H x W input, gets the flat {show(shape)}")
-            return None
-        channels, height, width = shape
-        if isinstance(op, ir.GlobalAvgPool):
-            return (channels,)
-        if isinstance(op, ir.Conv):
-            channels = self.number(op.filters, bindings, node, f"the filter count of `{name}`",
-                                   True)
-        if height is None:
-            return (channels, None, None)
-        out = [_window(size, k, op.stride, op.padding)
-               for size, k in zip((height, width), op.kernel)]
-        if None in out:
+            return None, (0, 0)
+
+        def value(e, what, least=1):
+            return self.value(e, f"{what} of `{name}`", node, bindings, least)
+
+        channels = op.channels([shape[0]])
+        if op.counts is not None:
+            channels = value(channels, op.counts)
+        elif not ex.is_number(channels):
+            channels = None
+        size = shape[1:] if len(shape) == 3 else None
+        try:
+            if size is not None:
+                size = op.size([size], value)
+        except ShapeError as e:
             if not self.size_error:
                 self.size_error = True
-                self.error(node, "E501", f"{name} needs an input of at least {op.kernel[0]} x "
-                                 f"{op.kernel[1]}, gets {height} x {width}{self.input_hint()}")
-            return (channels, None, None)
-        return (channels, *out)
+                self.error(node, e.code, e.message + self.input_hint())
+            size = (None, None)
+        out = (channels,) if size is None else (channels, *size)
+        cost = (0, 0)
+        if channels is not None and shape[0] is not None and None not in out:
+            try:
+                cost = op.cost(shape[0], channels, out[1:], value)
+            except ShapeError as e:
+                self.error(node, e.code, e.message)
+        return out, cost
 
     def input_hint(self) -> str:
         _, h, w = self.input_shape
@@ -243,35 +352,33 @@ class _Inference:
 
     def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
         shortcut, residual = inputs
-        op = g.nodes[node]["op"]
-        self.number(op.scale, bindings, g.nodes[node], "the residual scale", False)
-        activation, origin = self.resolve(op.activation, bindings, g.nodes[node])
-        if activation not in ACTIVATIONS:
-            self.error(origin, "E506", f"the residual activation is `{op.activation}` = "
-                                       f"{activation!r}, which must be relu or none")
+        data = g.nodes[node]
+        op = data["op"]
+        self.value(op.scale, "the residual scale", data, bindings, whole=False)
+        if isinstance(op.act, Sym):
+            activation, origin = bindings.get(op.act.name, (op.act.name, None))
+            if activation not in ir.ACTIVATIONS:
+                self.error(origin or data, "E506",
+                           f"the residual activation is `{op.act.name}` = {activation!r}, which "
+                           f"must be an activation ({', '.join(ir.ACTIVATIONS)})")
         if shortcut is None or residual is None:
             return shortcut
-        last = ir.ordered_inputs(g, node)[1]
+        first, last = ir.ordered_inputs(g, node)
         where = g.nodes[last]
         what = _what(g, last)
+        base = "the block input" if first == g.graph["input"] else f"the shortcut `{first}`"
         if len(residual) != len(shortcut):
-            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, the block "
-                                      f"input is {show(shortcut)}")
+            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, {base} is "
+                                      f"{show(shortcut)}")
         elif None in (residual[0], shortcut[0]):
             pass  # channels unknown after an error reported already
         elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
-            self.error(where, "E503", f"residual add: {what} gives {residual[0]} channels, the "
-                                      f"block input has {shortcut[0]}")
+            self.error(where, "E503", f"residual add: {what} gives {residual[0]} channels, "
+                                      f"{base} has {shortcut[0]}")
         elif residual != shortcut and None not in residual and None not in shortcut:
-            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, the block "
-                                      f"input is {show(shortcut)}")
+            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, {base} is "
+                                      f"{show(shortcut)}")
         return shortcut
-
-
-def _window(size: int, kernel: int, stride: int, padding: str) -> int | None:
-    pad = (kernel - 1) // 2 if padding == "same" else 0
-    span = size + 2 * pad
-    return None if span < kernel else (span - kernel) // stride + 1
 
 
 def _branch_name(g: nx.DiGraph, node: str) -> str:
@@ -285,4 +392,4 @@ def _what(g: nx.DiGraph, node: str) -> str:
         return f"the 1x1 projection `{node}`"
     if isinstance(op, ir.Concat):
         return "the concat"
-    return f"`{node}` ({ir.describe(op)})"
+    return f"`{node}` ({op.describe()})"

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import schema
 from ..errors import Diagnostics, Pos, SpecError
+from . import models as schema
 from .load import Mapping, Sequence, load_file
 
 
@@ -166,8 +166,9 @@ def locate(raw: Any, loc: tuple, error_type: str = "") -> tuple[Pos | None, str]
 _FIELD_NAMES = sorted({
     name
     for model in (schema.Spec, schema.BlockDef, schema.Residual, schema.Input, schema.Settings,
-                  schema.BatchNormSettings, schema.AvgPoolSettings, schema.Conv, schema.MaxPool,
-                  schema.AvgPool, schema.Dropout, schema.Linear, schema.Block, schema.Concat)
+                  schema.BatchNormSettings, schema.AvgPoolSettings, schema.ConvSettings,
+                  schema.Conv, schema.DwConv, schema.MaxPool, schema.AvgPool, schema.Dropout,
+                  schema.Linear, schema.BatchNorm, schema.Block, schema.Concat)
     for name in model.model_fields
 })
 

@@ -9,10 +9,14 @@ shape (height x width x channels, as the paper writes it) beside it.
 
 from __future__ import annotations
 
+import functools
+
 import graphviz
 import networkx as nx
 
+from ...ir import expr as ex
 from ...ir import graph as ir
+from ...ir.ops import same_padding
 from ...ir.shapes import Shapes
 
 FONT = "Helvetica"
@@ -36,10 +40,11 @@ def paper_shape(shape: tuple | None) -> str:
 
 def _value(value, args: dict) -> str:
     """A number, or a parameter shown as the paper does with its value: `n=384`; with the values
-    of all instances where they differ: `scale=0.2 or 1.0`."""
-    if isinstance(value, str) and value in args:
-        return f"{value}={' or '.join(str(v) for v in args[value])}"
-    return str(value)
+    of all instances where they differ: `scale=0.2 or 1.0`; an expression as written: `4 * w`."""
+    name = value.name if isinstance(value, ex.Sym) else value
+    if isinstance(name, str) and name in args:
+        return f"{name}={' or '.join(str(v) for v in args[name])}"
+    return name if isinstance(name, str) else ex.to_text(value)
 
 
 def _arguments(instances) -> dict[str, list]:
@@ -52,39 +57,93 @@ def _arguments(instances) -> dict[str, list]:
     return values
 
 
+def _window(op, args: dict) -> list[str]:
+    details = []
+    if op.stride != (1, 1):
+        stride = op.stride[0] if op.stride[0] == op.stride[1] else op.stride
+        details.append(f"stride {_value(stride, args)}")
+    if op.padding == ((0, 0), (0, 0)) and op.kernel != (1, 1):
+        details.append("V")
+    elif op.padding != same_padding(op.kernel):
+        details.append(f"pad {_value(op.padding[0][0], args)}")
+    return details
+
+
+def _kernel(op) -> str:
+    return "x".join(_value(k, {}) for k in op.kernel)
+
+
+@functools.singledispatch
 def label(op: ir.Op, args: dict, blocks) -> str:
     """A box as the paper labels it: `3x3 Conv (384 stride 2 V)`, `1x1 Conv (1154 Linear)`."""
-    if isinstance(op, (ir.Conv, ir.Pool)):
-        kernel = f"{op.kernel[0]}x{op.kernel[1]}"
-        details = [_value(op.filters, args)] if isinstance(op, ir.Conv) else []
-        if op.stride != 1:
-            details.append(f"stride {op.stride}")
-        if op.padding == "valid":
-            details.append("V")
-        if isinstance(op, ir.Conv) and op.linear:
-            details.append("Linear")
-        if isinstance(op, ir.Pool) and op.kind == "avg" and not details and kernel == "3x3":
-            return "Avg Pooling"
-        name = "Conv" if isinstance(op, ir.Conv) else \
-            ("MaxPool" if op.kind == "max" else "AvgPool")
-        return f"{kernel} {name} ({' '.join(details)})" if details else f"{kernel} {name}"
-    if isinstance(op, ir.GlobalAvgPool):
-        return "Average Pooling"
-    if isinstance(op, ir.Dropout):
-        return f"Dropout (keep {1 - op.p:.2g})"
-    if isinstance(op, ir.Linear):
-        return f"Linear ({_value(op.features, args)})"
-    if isinstance(op, ir.BlockCall):
-        title = blocks[op.block].title
-        return f"{op.repeat} x {title}" if op.repeat > 1 else title
-    if isinstance(op, ir.Concat):
-        return "Filter concat"
     raise TypeError(f"no label for {op!r}")
+
+
+@label.register
+def _(op: ir.Conv, args, blocks):
+    details = [] if op.filters is None else [_value(op.filters, args)]
+    details += _window(op, args)
+    if op.groups is None:
+        details.append("depthwise")
+    elif op.groups != 1:
+        details.append(f"groups {_value(op.groups, args)}")
+    if op.bare and op.bias:
+        details.append("Linear")
+    else:
+        details += [] if op.norm else ["no BN"]
+        act = _value(op.act, args)
+        details += [] if act == "relu" else ["no activation" if act == "none" else act]
+    return f"{_kernel(op)} Conv ({' '.join(details)})"
+
+
+@label.register
+def _(op: ir.Pool, args, blocks):
+    details = _window(op, args) + (["ceil"] if op.ceil_mode else [])
+    if op.kind == "avg" and not details and op.kernel == (3, 3):
+        return "Avg Pooling"
+    name = "MaxPool" if op.kind == "max" else "AvgPool"
+    return f"{_kernel(op)} {name} ({' '.join(details)})" if details else f"{_kernel(op)} {name}"
+
+
+@label.register
+def _(op: ir.BatchNorm, args, blocks):
+    return "BatchNorm"
+
+
+@label.register
+def _(op: ir.Activation, args, blocks):
+    return f"Activation ({_value(op.function, args)})"
+
+
+@label.register
+def _(op: ir.GlobalAvgPool, args, blocks):
+    return "Average Pooling"
+
+
+@label.register
+def _(op: ir.Dropout, args, blocks):
+    return f"Dropout (keep {1 - op.p:.2g})"
+
+
+@label.register
+def _(op: ir.Linear, args, blocks):
+    return f"Linear ({_value(op.features, args)})"
+
+
+@label.register
+def _(op: ir.BlockCall, args, blocks):
+    title = blocks[op.block].title
+    return f"{op.repeat} x {title}" if op.repeat > 1 else title
+
+
+@label.register
+def _(op: ir.Concat, args, blocks):
+    return "Filter concat"
 
 
 def _fill(op: ir.Op) -> str:
     if isinstance(op, ir.Conv):
-        return FILL["linear" if op.linear else "conv"]
+        return FILL["linear" if op.bare and op.bias else "conv"]
     if isinstance(op, (ir.Pool, ir.GlobalAvgPool)):
         return FILL["pool"]
     if isinstance(op, ir.BlockCall):
@@ -195,11 +254,12 @@ def _draw_add(figure: _Figure, op: ir.Add, args: dict, shortcut: str, residual: 
     plus = figure.node("+", shape="circle", width="0.3", fixedsize="true")
     figure.edge(last, plus, residual_shape)
     figure.edge(shortcut, plus, out_shape, style="dashed")
-    activations = args.get(op.activation, [op.activation])
+    act = op.act.name if isinstance(op.act, ex.Sym) else op.act
+    activations = args.get(act, [act])
     if activations == ["none"]:
         return plus
     text = "Relu activation" if activations == ["relu"] else \
-        f"Activation ({_value(op.activation, args)})"
+        f"Activation ({_value(op.act, args)})"
     act = figure.node(text, fillcolor=FILL["io"])
     figure.edge(plus, act, out_shape)
     return act
@@ -256,11 +316,11 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
             text = label(op, {}, network.blocks)
             # A block used with different arguments says which instance is which.
             if len({c.args for c in calls if c.block == getattr(op, "block", None)}) > 1:
-                text += f" ({', '.join(f'{k}={v}' for k, v in op.args)})"
+                text += f" ({', '.join(f'{k}={_value(v, {})}' for k, v in op.args)})"
             stages.append((text, _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
         op = network.head.nodes[node]["op"]
-        if isinstance(op, ir.Linear) and op.features == "num_classes":
+        if isinstance(op, ir.Linear) and op.features == ex.Sym("num_classes"):
             op = ir.Linear(network.num_classes)
         if not isinstance(op, ir.Input):
             stages.append((label(op, {}, network.blocks), _fill(op), shapes.head[node]))

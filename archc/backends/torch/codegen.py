@@ -1,12 +1,14 @@
 """IR -> PyTorch source: one class per block definition, one network class, rendered by jinja2.
 
 The code is computed here as plain statements (constructor lines and forward lines per class);
-templates/module.py.j2 lays them out. Channel counts inside a block definition are symbolic
-(`k`, `n + m + 384`), so a parameterised block like Reduction-A keeps its parameters.
+templates/module.py.j2 lays them out. Every number comes from the IR: channel counts from shape
+inference (symbolic inside a block definition: `k`, `n + m + in_channels`), kernels, strides,
+pads and groups from the operations. Each operation has one emitter (`module`, below).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,44 +17,131 @@ from pathlib import Path
 import jinja2
 import networkx as nx
 
+from ...ir import expr as ex
 from ...ir import graph as ir
+from ...ir.expr import Expr, Sym
+from ...ir.shapes import Channels
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_LINE = 100
+NAMES = {"in": "in_channels"}  # how generated code spells the IR's symbols
+# Activation name -> its nn class.
+ACTIVATION_CLASSES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "gelu": "GELU",
+                      "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
+_INPLACE = ("relu", "relu6", "silu", "hardswish")
 
 
-# --------------------------------------------------------------------------- channel expressions
+def code(e: Expr) -> str:
+    return ex.to_text(e, NAMES)
+
+
+def python_literal(value) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)  # an activation's name: double-quoted
+    return repr(value)
+
+
+def inert(text: str) -> str:
+    """A path for a comment or docstring: anything outside printable ASCII, and quotes and
+    backslashes, become `?`, so that nothing can end the comment or the docstring."""
+    return re.sub(r'[^\x20-\x7e]|["\'\\]', "?", text)
+
+
+def source_comment(pos) -> str:
+    return f"# {inert(pos.file)}:{pos.line}"
+
+
+def _size(pair) -> str:
+    a, b = (code(v) for v in pair)
+    return a if a == b else f"({a}, {b})"
+
+
+def activation_module(name: str, inplace: bool = False) -> str:
+    if name == "none":
+        return "nn.Identity()"
+    inplace = inplace and name in _INPLACE
+    return f"nn.{ACTIVATION_CLASSES[name]}({'inplace=True' if inplace else ''})"
+
+
+# ----------------------------------------------------------------------------- conv units
 
 
 @dataclass(frozen=True)
-class Channels:
-    """A channel count: a constant plus whole multiples of symbols (parameters, in_channels)."""
+class ConvUnit:
+    """A helper class of the generated module: Conv2d, then BatchNorm2d and/or an activation."""
 
-    const: int = 0
-    terms: tuple[tuple[str, int], ...] = ()
+    norm: ir.BatchNorm | None
+    act: str  # an activation's name, or "param" for one chosen by the constructor's argument
+    groups: bool  # whether the constructor takes groups
+    bias: bool  # whether the constructor takes bias
 
-    @staticmethod
-    def of(value) -> Channels:
-        return Channels(terms=((value, 1),)) if isinstance(value, str) else Channels(const=value)
+    @property
+    def name(self) -> str:
+        act = "Act" if self.act == "param" else ACTIVATION_CLASSES.get(self.act, "")
+        return "Conv" + ("Bn" if self.norm else "") + act
 
-    def __add__(self, other: Channels) -> Channels:
-        terms = dict(self.terms)
-        for name, k in other.terms:
-            terms[name] = terms.get(name, 0) + k
-        return Channels(self.const + other.const, tuple((n, k) for n, k in terms.items() if k))
+    @property
+    def doc(self) -> str:
+        parts = ["Conv2d" if self.bias else "Conv2d without bias"]
+        if self.norm:
+            parts.append("BatchNorm2d")
+        if self.act == "param":
+            parts.append("the activation named by `activation`")
+        elif self.act != "none":
+            parts.append(ACTIVATION_CLASSES[self.act])
+        plain = self.norm and self.act == "relu" and not self.bias
+        return ("The paper's plain conv: " if plain else "") + " -> ".join(parts) + "."
 
-    def substitute(self, values: dict[str, Channels]) -> Channels:
-        out = Channels(self.const)
-        for name, k in self.terms:
-            for _ in range(k):
-                out = out + values.get(name, Channels.of(name))
-        return out
+    @property
+    def signature(self) -> str:
+        extra = (", groups=1" if self.groups else "") + (", bias=False" if self.bias else "")
+        extra += ", activation=\"relu\"" if self.act == "param" else ""
+        return f"in_channels: int, out_channels: int, kernel_size, stride=1, padding=0{extra}"
 
-    def __str__(self) -> str:
-        parts = [name if k == 1 else f"{k} * {name}" for name, k in self.terms]
-        if self.const or not parts:
-            parts.append(str(self.const))
-        return " + ".join(parts)
+    @property
+    def init(self) -> list[str]:
+        args = "in_channels, out_channels, kernel_size, stride, padding"
+        args += ", groups=groups" if self.groups else ""
+        args += ", bias=bias" if self.bias else ", bias=False"
+        lines = wrap(f"        self.conv = nn.Conv2d({args})")
+        if self.norm:
+            lines.append(f"        self.bn = {batchnorm('out_channels', self.norm)}")
+        if self.act == "param":
+            lines.append("        self.act = ACTIVATIONS[activation]()")
+        elif self.act != "none":
+            lines.append(f"        self.act = {activation_module(self.act, inplace=True)}")
+        return lines
+
+    @property
+    def constructor(self) -> list[str]:
+        return wrap(f"    def __init__(self, {self.signature}):")
+
+    @property
+    def forward(self) -> str:
+        out = "self.conv(x)"
+        if self.norm:
+            out = f"self.bn({out})"
+        return f"self.act({out})" if self.act != "none" else out
+
+
+def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
+    momentum = f", momentum={norm.momentum!r}" if norm.momentum != 0.1 else ""
+    eps = f", eps={norm.eps!r}" if norm.eps != 1e-5 else ""
+    return f"nn.BatchNorm2d({channels}{eps}{momentum})"
+
+
+def _conv_args(op: ir.Conv, cin: Expr, cout: Expr) -> list[str]:
+    args = [code(cin), code(cout), _size(op.kernel)]
+    if op.stride != (1, 1):
+        args.append(f"stride={_size(op.stride)}")
+    (top, bottom), (left, right) = op.padding
+    if (top, left) != (bottom, right):
+        raise ValueError("the torch backend writes symmetric padding only")
+    if (top, left) != (0, 0):
+        args.append(f"padding={_size((top, left))}")
+    if op.groups != 1:
+        args.append(f"groups={code(cin) if op.groups is None else code(op.groups)}")
+    return args
 
 
 # ----------------------------------------------------------------------------- class models
@@ -67,133 +156,111 @@ class ClassCode:
     init: list[str] = field(default_factory=list)  # constructor body lines, indented by 8
     methods: list[tuple[str, list[str]]] = field(default_factory=list)  # (def line, body lines)
 
-
-def python_literal(value) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # relu / none: double-quoted
-    return repr(value)
-
-
-def inert(text: str) -> str:
-    """A path for a comment or docstring: anything outside printable ASCII, and quotes and
-    backslashes, become `?`, so that nothing can end the comment or the docstring."""
-    return re.sub(r'[^\x20-\x7e]|["\'\\]', "?", text)
-
-
-def source_comment(pos) -> str:
-    return f"# {inert(pos.file)}:{pos.line}"
-
-
-def _size(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
-
-
-def _window_args(op) -> str:
-    args = [_size(op.kernel)]
-    if isinstance(op, ir.Pool) or op.stride != 1:
-        args.append(f"stride={op.stride}")  # pools default their stride to the kernel size
-    if op.padding == "same":
-        pad = tuple((k - 1) // 2 for k in op.kernel)
-        if any(pad):
-            args.append(f"padding={_size(pad)}")
-    return ", ".join(args)
+    @property
+    def constructor(self) -> list[str]:
+        """The `def __init__` line, wrapped when long, with its lint exemption."""
+        line = f"    def __init__(self{', ' if self.signature else ''}{self.signature}):"
+        if len(line) <= MAX_LINE:  # a line may run long by its noqa comment
+            return [line + self.noqa]
+        lines = wrap(line)
+        lines[1] += self.noqa
+        return lines
 
 
 class _Generator:
     def __init__(self, network: ir.Network):
         self.network = network
         self.shapes = network.shapes
-        self.uses_conv_unit = False
+        self.channels = network.shapes.channels
+        self.units: dict[str, ConvUnit] = {}
         self.uses_global_pool = False
-        self.outputs: dict[str, Channels] = {}  # block -> output channels, generic in its inputs
-        for name, definition in network.blocks.items():  # dependencies come first
-            channels = self.channels(definition.graph, Channels.of("in_channels"))
-            self.outputs[name] = channels[definition.graph.graph["output"]]
-        # A block whose every instance gets the same constant channel count has it written in;
-        # others take `in_channels` (also when it depends on a parameter such as num_classes).
-        self.fixed_in: dict[str, int | None] = {}
-        inputs: dict[str, list[Channels]] = {name: [] for name in network.blocks}
-        body = self.call_inputs(network.body, Channels(network.input_shape[0]), inputs)
-        self.call_inputs(network.head, body[network.body.graph["output"]], inputs)
-        for name in reversed(network.blocks):  # callers come first
-            seen = set(inputs[name])
-            only = next(iter(seen)) if len(seen) == 1 else None
-            self.fixed_in[name] = only.const if only is not None and not only.terms else None
-            entry = Channels(self.fixed_in[name]) if self.fixed_in[name] is not None else \
-                Channels.of("in_channels")
-            self.call_inputs(network.blocks[name].graph, entry, inputs)
-
-    # ------------------------------------------------------------------------------ channels
-
-    def channels(self, g: nx.DiGraph, input_channels: Channels) -> dict[str, Channels]:
-        out: dict[str, Channels] = {}
-        for node in ir.topological(g):
-            op = g.nodes[node]["op"]
-            inputs = [out[u] for u in ir.ordered_inputs(g, node)]
-            if isinstance(op, ir.Input):
-                out[node] = input_channels
-            elif isinstance(op, ir.Conv):
-                out[node] = Channels.of(op.filters)
-            elif isinstance(op, ir.Linear):
-                out[node] = Channels.of(op.features)
-            elif isinstance(op, ir.Concat):
-                out[node] = sum(inputs[1:], inputs[0])
-            elif isinstance(op, ir.BlockCall):
-                current = inputs[0]
-                for _ in range(op.repeat):
-                    current = self.call_output(op, current)
-                out[node] = current
-            else:
-                out[node] = inputs[0]
-        return out
-
-    def call_inputs(self, g: nx.DiGraph, input_channels: Channels, inputs: dict) \
-            -> dict[str, Channels]:
-        """The graph's channels; adds each block instance's input channels to `inputs`."""
-        channels = self.channels(g, input_channels)
-        for node in g:
-            op = g.nodes[node]["op"]
-            if isinstance(op, ir.BlockCall):
-                current = channels[ir.ordered_inputs(g, node)[0]]
-                for _ in range(op.repeat):
-                    inputs[op.block].append(current)
-                    current = self.call_output(op, current)
-        return channels
-
-    def call_output(self, op: ir.BlockCall, in_channels: Channels) -> Channels:
-        values = {"in_channels": in_channels}
-        values.update({name: Channels.of(value) for name, value in op.args
-                       if isinstance(value, (int, str)) and not isinstance(value, bool)})
-        return self.outputs[op.block].substitute(values)
+        self.uses_activation_table = False
 
     # ---------------------------------------------------------------------------- modules
 
-    def constructor(self, op, in_channels: Channels) -> str:
-        if isinstance(op, ir.Conv):
-            cls = "nn.Conv2d" if op.linear else "ConvBnReLU"
-            self.uses_conv_unit |= not op.linear
-            return f"{cls}({in_channels}, {op.filters}, {_window_args(op)})"
-        if isinstance(op, ir.Pool):
-            if op.kind == "max":
-                return f"nn.MaxPool2d({_window_args(op)})"
-            count_pad = self.network.settings.avgpool_count_pad
-            extra = "" if count_pad or op.padding == "valid" else ", count_include_pad=False"
-            return f"nn.AvgPool2d({_window_args(op)}{extra})"
-        if isinstance(op, ir.GlobalAvgPool):
-            self.uses_global_pool = True
-            return "GlobalAvgPool()"
-        if isinstance(op, ir.Dropout):
-            return f"nn.Dropout({op.p!r})"
-        if isinstance(op, ir.Linear):
-            return f"nn.Linear({in_channels}, {op.features})"
-        if isinstance(op, ir.BlockCall):
-            args = [] if self.fixed_in[op.block] is not None else [str(in_channels)]
-            args += [f"{name}={python_literal(value) if value in ('relu', 'none') else value}"
-                     for name, value in op.args]
-            return f"{op.block}({', '.join(args)})"
-        raise TypeError(f"no constructor for {op!r}")
+    @functools.singledispatchmethod
+    def module(self, op, cin: Expr, cout: Expr) -> str:
+        raise TypeError(f"no emitter for {op!r}")
 
-    def module_lines(self, g: nx.DiGraph, channels: dict[str, Channels]) -> list[str]:
+    @module.register
+    def _(self, op: ir.Conv, cin, cout):
+        if op.bare:
+            args = _conv_args(op, cin, cout)
+            return f"nn.Conv2d({', '.join(args + ([] if op.bias else ['bias=False']))})"
+        act = "param" if isinstance(op.act, Sym) else op.act
+        if op.layout == "sequential":
+            parts = [f"nn.Conv2d({', '.join(_conv_args(op, cin, cout))}"
+                     f"{'' if op.bias else ', bias=False'})"]
+            if op.norm:
+                parts.append(batchnorm(code(cout), op.norm))
+            if act == "param":
+                self.uses_activation_table = True
+                parts.append(f"ACTIVATIONS[{op.act.name}]()")
+            elif act != "none":
+                parts.append(activation_module(act, inplace=True))
+            return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
+        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias)
+        known = self.units.get(unit.name)
+        if known is not None and known.norm != unit.norm:
+            raise ValueError(f"conv units {unit.name} with different BatchNorm settings")
+        if known is not None:
+            unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias)
+        self.units[unit.name] = unit
+        self.uses_activation_table |= act == "param"
+        args = _conv_args(op, cin, cout)
+        if op.bias:
+            args.append("bias=True")
+        if act == "param":
+            args.append(f"activation={op.act.name}")
+        return f"{unit.name}({', '.join(args)})"
+
+    @module.register
+    def _(self, op: ir.Pool, cin, cout):
+        args = [_size(op.kernel), f"stride={_size(op.stride)}"]
+        (top, _), (left, _) = op.padding
+        if (top, left) != (0, 0):
+            args.append(f"padding={_size((top, left))}")
+        if op.ceil_mode:
+            args.append("ceil_mode=True")
+        if op.kind == "max":
+            return f"nn.MaxPool2d({', '.join(args)})"
+        if not op.count_pad and (top, left) != (0, 0):
+            args.append("count_include_pad=False")
+        return f"nn.AvgPool2d({', '.join(args)})"
+
+    @module.register
+    def _(self, op: ir.BatchNorm, cin, cout):
+        return batchnorm(code(cin), op)
+
+    @module.register
+    def _(self, op: ir.Activation, cin, cout):
+        if isinstance(op.function, Sym):
+            self.uses_activation_table = True
+            return f"ACTIVATIONS[{op.function.name}]()"
+        return activation_module(op.function)
+
+    @module.register
+    def _(self, op: ir.GlobalAvgPool, cin, cout):
+        self.uses_global_pool = True
+        return "GlobalAvgPool()"
+
+    @module.register
+    def _(self, op: ir.Dropout, cin, cout):
+        return f"nn.Dropout({op.p!r})"
+
+    @module.register
+    def _(self, op: ir.Linear, cin, cout):
+        return f"nn.Linear({code(cin)}, {code(cout)})"
+
+    @module.register
+    def _(self, op: ir.BlockCall, cin, cout):
+        takes_channels = not ex.is_number(self.channels[op.block].input)
+        args = [code(cin)] if takes_channels else []
+        args += [f"{name}={python_literal(value) if isinstance(value, str) else code(value)}"
+                 for name, value in op.args]
+        return f"{op.block}({', '.join(args)})"
+
+    def module_lines(self, g: nx.DiGraph, channels: Channels) -> list[str]:
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         units: dict[str, list[str]] = {}
         for node in ir.topological(g):
@@ -204,36 +271,33 @@ class _Generator:
             items = []  # (code, comment) of each module or run of repeated modules
             for node in nodes:
                 data = g.nodes[node]
-                op = data["op"]
-                in_channels = channels[ir.ordered_inputs(g, node)[0]]
+                op = ir.bind(data["op"], {"in": channels.input})
+                cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
                 comment = source_comment(data["pos"])
                 if isinstance(op, ir.BlockCall) and op.repeat > 1:
-                    items += [(code, comment) for code in self.repeated(op, in_channels)]
+                    items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
                 else:
-                    items.append((self.constructor(op, in_channels), comment))
+                    items.append((self.module(op, cin, channels.nodes[node]), comment))
             sequential = len(g.nodes[nodes[0]]["paths"][0]) == 2
             lines += self.assignment(name, items, sequential)
         return lines
 
-    def repeated(self, op: ir.BlockCall, in_channels: Channels) -> list[str]:
+    def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[str]:
         """`*[Block() for _ in range(n)]`, or each instance when their arguments differ."""
-        calls, current = [], in_channels
-        for _ in range(op.repeat):
-            calls.append(self.constructor(op, current))
-            current = self.call_output(op, current)
+        calls = [self.module(op, cin, None) for cin in inputs]
         if len(set(calls)) == 1:
             return [f"*[{calls[0]} for _ in range({op.repeat})]"]
         return calls
 
     def assignment(self, name: str, items: list[tuple[str, str]], sequential: bool) -> list[str]:
-        code, comment = items[0]
+        text, comment = items[0]
         if not sequential:
-            return _with_comment(f"self.{name} = {code}", comment, 8)
-        if len(items) == 1 and code.startswith("*["):
-            return _with_comment(f"self.{name} = nn.Sequential({code})", comment, 8)
+            return _with_comment(f"self.{name} = {text}", comment, 8)
+        if len(items) == 1 and text.startswith("*["):
+            return _with_comment(f"self.{name} = nn.Sequential({text})", comment, 8)
         lines = [f"        self.{name} = nn.Sequential("]
-        for code, comment in items:
-            lines += _with_comment(f"{code},", comment, 12)
+        for text, comment in items:
+            lines += _with_comment(f"{text},", comment, 12)
         return lines + ["        )"]
 
     # ---------------------------------------------------------------------------- forward
@@ -262,10 +326,10 @@ class _Generator:
                 expr = f"torch.cat(({', '.join(inputs)}), 1)"
             elif isinstance(op, ir.Add):
                 shortcut, branch = inputs
-                scale = "self.scale" if isinstance(op.scale, str) else python_literal(op.scale)
+                scale = "self.scale" if not ex.is_number(op.scale) else python_literal(op.scale)
                 expr = f"{shortcut} + {branch}" if op.scale == 1 else \
                     f"{shortcut} + {scale} * {branch}"
-                if op.activation != "none":
+                if op.act != "none":
                     expr = f"self.act({expr})"
             else:
                 expr = f"self.{unit}({inputs[0]})"
@@ -280,29 +344,34 @@ class _Generator:
 
     def block_class(self, definition: ir.BlockDef) -> ClassCode:
         g = definition.graph
-        fixed = self.fixed_in[definition.name]
-        in_channels = Channels(fixed) if fixed is not None else Channels.of("in_channels")
-        channels = self.channels(g, in_channels)
+        channels = self.channels[definition.name]
         kinds = self.param_kinds(definition)
-        signature = ([] if fixed is not None else ["in_channels: int"]) + \
+        takes_channels = not ex.is_number(channels.input)
+        signature = (["in_channels: int"] if takes_channels else []) + \
             [f"{p}: {kinds.get(p, 'int')}" for p in definition.params]
-        code = ClassCode(definition.name, self.block_doc(definition), ", ".join(signature))
+        cls = ClassCode(definition.name, self.block_doc(definition), ", ".join(signature))
         ambiguous = [p for p in definition.params if p in ("l", "I", "O")]
         if ambiguous:
-            code.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
+            cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
         add = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.Add)), None)
-        if add is not None and isinstance(add.scale, str):
-            code.init.append(f"        self.scale = {add.scale}")
-        code.init += self.module_lines(g, channels)
-        if add is not None and isinstance(add.activation, str) and add.activation != "none":
-            if add.activation == "relu":
-                code.init.append("        self.act = nn.ReLU()")
-            else:
-                code.init.append(f'        self.act = nn.ReLU() if {add.activation} == "relu" '
-                                 "else nn.Identity()")
-        code.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
-                             self.forward_lines(g)))
-        return code
+        if add is not None and not ex.is_number(add.scale):
+            cls.init.append(f"        self.scale = {code(add.scale)}")
+        cls.init += self.module_lines(g, channels)
+        if add is not None:
+            cls.init += self.residual_activation(definition.name, add)
+        cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
+                            self.forward_lines(g)))
+        return cls
+
+    def residual_activation(self, block: str, add: ir.Add) -> list[str]:
+        if not isinstance(add.act, Sym):
+            return [] if add.act == "none" else [f"        self.act = {activation_module(add.act)}"]
+        values = {value for key, inst in self.shapes.instances.items() if key[0] == block
+                  for name, value in inst.args if name == add.act.name}
+        if values <= {"relu", "none"}:
+            return [f'        self.act = nn.ReLU() if {add.act.name} == "relu" else nn.Identity()']
+        self.uses_activation_table = True
+        return [f"        self.act = ACTIVATIONS[{add.act.name}]()"]
 
     def param_kinds(self, definition: ir.BlockDef) -> dict[str, str]:
         """The Python type of each block parameter, from how the block uses it."""
@@ -310,15 +379,15 @@ class _Generator:
         g = definition.graph
         for node in g:
             op = g.nodes[node]["op"]
+            for act in (getattr(op, "act", None), getattr(op, "function", None)):
+                if isinstance(act, Sym):
+                    kinds[act.name] = "str"
             if isinstance(op, ir.Add):
-                if isinstance(op.scale, str):
-                    kinds[op.scale] = "float"
-                if op.activation not in ("relu", "none"):
-                    kinds[op.activation] = "str"
+                kinds.update({name: "float" for name in ex.symbols(op.scale)})
             elif isinstance(op, ir.BlockCall):
                 inner = self.param_kinds(self.network.blocks[op.block])
-                kinds.update({value: inner.get(name, "int") for name, value in op.args
-                              if isinstance(value, str)})
+                kinds.update({value.name: inner.get(name, "int") for name, value in op.args
+                              if isinstance(value, Sym)})
         return kinds
 
     def block_doc(self, definition: ir.BlockDef) -> str:
@@ -337,27 +406,56 @@ class _Generator:
         c, h, w = net.input_shape
         result = "num_classes scores" if len(net.head) > 1 else "features"
         doc = f"{net.name}: {c} x {h} x {w} input -> {result}."
-        code = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
-        code.init.append("        self.num_classes = num_classes")
-        body = self.channels(net.body, Channels(c))
-        code.init += self.module_lines(net.body, body)
-        head = self.channels(net.head, body[net.body.graph["output"]])
-        code.init += self.module_lines(net.head, head)
-        code.methods.append(("def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
-                             self.forward_lines(net.body)))
+        cls = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
+        cls.init.append("        self.num_classes = num_classes")
+        cls.init += self.module_lines(net.body, self.channels["body"])
+        cls.init += self.module_lines(net.head, self.channels["head"])
+        cls.methods.append(("def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
+                            self.forward_lines(net.body)))
         head_lines = self.forward_lines(net.head) if len(net.head) > 1 else ["        return x"]
-        code.methods.append(("def forward_head(self, x: torch.Tensor) -> torch.Tensor:",
-                             head_lines))
-        code.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
-                             ["        return self.forward_head(self.forward_features(x))"]))
-        return code
+        cls.methods.append(("def forward_head(self, x: torch.Tensor) -> torch.Tensor:",
+                            head_lines))
+        cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
+                            ["        return self.forward_head(self.forward_features(x))"]))
+        return cls
 
 
-def _with_comment(code: str, comment: str, indent: int) -> list[str]:
-    line = " " * indent + code
-    if len(line) + 2 + len(comment) <= MAX_LINE:
-        return [f"{line}  {comment}"]
-    return [" " * indent + comment, line]
+def _with_comment(text: str, comment: str, indent: int) -> list[str]:
+    """A statement (possibly of several lines) with its source comment."""
+    lines = [" " * indent + line for line in text.split("\n")]
+    if len(lines) == 1 and len(lines[0]) > MAX_LINE:
+        lines = wrap(lines[0])
+    if len(lines[0]) + 2 + len(comment) <= MAX_LINE:
+        lines[0] = f"{lines[0]}  {comment}"
+        return lines
+    return [" " * indent + comment] + lines
+
+
+def wrap(line: str) -> list[str]:
+    """A call too long for one line, its arguments on the next lines, as a formatter would."""
+    if len(line) <= MAX_LINE:
+        return [line]
+    indent = " " * (len(line) - len(line.lstrip()))
+    opening = line.index("(")
+    closing = line.rindex(")")
+    args = _split_top_level(line[opening + 1:closing])
+    inner = indent + "    " + ", ".join(args)
+    if len(inner) <= MAX_LINE:
+        return [line[:opening + 1], inner, indent + line[closing:]]
+    return [line[:opening + 1], *(f"{indent}    {arg}," for arg in args), indent + line[closing:]]
+
+
+def _split_top_level(text: str) -> list[str]:
+    out, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [a for a in out + [current.strip()] if a]
 
 
 def _shape(shape: tuple) -> str:
@@ -377,13 +475,27 @@ def render(network: ir.Network) -> str:
         lstrip_blocks=True,
         autoescape=False,  # Python source, not HTML; every string is made safe before it gets here
     )
+    used = sorted({a for op in _ops(network) for a in _activation_names(op)})
     return env.get_template("module.py.j2").render(
         network=network,
         sources=[(inert(path), digest) for path, digest in network.sources],
-        bn_eps=network.settings.bn_eps,
-        bn_momentum=network.settings.bn_momentum,
-        conv_unit=generator.uses_conv_unit,
+        units=sorted(generator.units.values(), key=lambda unit: unit.name),
+        activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
+                          for name in used] if generator.uses_activation_table else [],
         global_pool=generator.uses_global_pool,
         classes=classes,
         class_name=ir.class_name(network.name),
     )
+
+
+def _ops(network: ir.Network):
+    for g in [network.body, network.head, *(b.graph for b in network.blocks.values())]:
+        for node in g:
+            yield g.nodes[node]["op"]
+
+
+def _activation_names(op) -> list[str]:
+    """The activations an instance argument may choose."""
+    if isinstance(op, ir.BlockCall):
+        return [value for _, value in op.args if isinstance(value, str)]
+    return []

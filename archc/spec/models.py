@@ -35,6 +35,20 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ..errors import Pos
+from ..ir import expr as ex
+from ..ir.ops import ACTIVATIONS
+from ..limits import (
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_INPUT,
+    MAX_KERNEL,
+    MAX_PADDING,
+    MAX_REPEAT,
+    MAX_STRIDE,
+)
+from ..names import IDENTIFIER, IDENTIFIER_RE, class_name, is_identifier
+from .compact import compact_to_long
+from .expr import parse_expr
 
 
 def fail(code: str, message: str) -> PydanticCustomError:
@@ -54,22 +68,12 @@ def error_code(err: dict) -> str:
     kind = err["type"]
     return kind if re.fullmatch(r"E\d{3}", kind) else PYDANTIC_CODES.get(kind, "E203")
 
-MAX_CHANNELS = 1 << 16
-MAX_KERNEL = 64
-MAX_STRIDE = 64
-MAX_REPEAT = 1000
-MAX_INPUT = 8192
-MAX_CLASSES = 1 << 20
-
-IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-_IDENTIFIER_RE = re.compile(rf"^{IDENTIFIER}$")
 
 # Names the generated code already uses (attributes, locals, classes) or the language reads as
 # keywords: a layer, block or parameter so named would shadow them.
 RESERVED_NAMES = frozenset({
     "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
-    "in_channels", "self", "torch", "nn", "super", "type", "relu", "none", "x", "out",
-    "ConvBnReLU", "GlobalAvgPool",
+    "in_channels", "in", "self", "torch", "nn", "super", "type", "x", "out", "GlobalAvgPool",
 })
 # nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
 # named like one would shadow it. The compiler does not import torch, hence the copy.
@@ -88,8 +92,12 @@ MODULE_ATTRIBUTES = frozenset({
 })
 
 
+# The helper classes generated code defines for conv units: ConvBnReLU, ConvBn, ConvSiLU...
+CONV_UNIT_CLASS = re.compile(r"Conv(Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish|Act)|ConvBn")
+
+
 def check_name(name: str) -> str:
-    if not _IDENTIFIER_RE.fullmatch(name):
+    if not IDENTIFIER_RE.fullmatch(name):
         raise fail("E209", f"`{name}` is not a valid name: use letters, digits and _, "
                          "not starting with a digit")
     if keyword.iskeyword(name):
@@ -115,15 +123,14 @@ def check_global_name(name: str) -> str:
     shadowing a builtin (`range`, `int`, `_`) would break it."""
     if name in dir(builtins) or name == "_":
         raise fail("E209", f"`{name}` is a Python builtin and cannot name a block or parameter")
+    if name in ACTIVATIONS:
+        raise fail("E209", f"`{name}` is an activation and cannot name a block or parameter")
+    if CONV_UNIT_CLASS.fullmatch(name):
+        raise fail("E209", f"`{name}` is reserved for the conv units of generated code")
     return name
 
 
 GlobalName = Annotated[Name, AfterValidator(check_global_name)]
-
-
-def class_name(name: str) -> str:
-    """The network's class in generated code: inception_resnet_v2 -> InceptionResnetV2."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def check_network_name(name: str) -> str:
@@ -131,7 +138,8 @@ def check_network_name(name: str) -> str:
         raise fail("E209", f"`{name}` cannot name a network: start with a letter (the name "
                            "becomes a module and a class name)")
     cls = class_name(name)
-    if keyword.iskeyword(cls) or cls in RESERVED_NAMES or cls in dir(builtins):
+    if keyword.iskeyword(cls) or cls in RESERVED_NAMES or cls in dir(builtins) or \
+            CONV_UNIT_CLASS.fullmatch(cls):
         raise fail("E209", f"`{name}` cannot name a network: its class would be `{cls}`, "
                            "a name Python or the generated module already uses")
     return name
@@ -140,10 +148,8 @@ def check_network_name(name: str) -> str:
 NetworkName = Annotated[Name, AfterValidator(check_network_name)]
 Count = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
 _PARAM_SCHEMA = {"type": "string", "pattern": f"^{IDENTIFIER}$"}
-
-
-def _is_param(value: Any) -> bool:
-    return isinstance(value, str) and bool(_IDENTIFIER_RE.fullmatch(value))
+_EXPR_SCHEMA = {"type": "string", "description": "a parameter's name or arithmetic on "
+                                                 "parameters, e.g. `2*w`, `in // 2`, `k + n`"}
 
 
 def _finite(value: int | float) -> bool:
@@ -153,91 +159,154 @@ def _finite(value: int | float) -> bool:
         return False
 
 
-def _argument(value: Any):
-    """A block argument: a whole or finite number, or a name (a parameter, relu, none)."""
-    if _is_param(value) or _whole(value) or (isinstance(value, float) and _finite(value)):
-        return value
-    if isinstance(value, float):
-        raise fail("E204", f"must be a finite number, got {show_value(value)}")
-    raise fail("E203", f"must be a number or a name, got {show_value(value)}")
-
-
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _filters(value: Any):
-    if _is_param(value) or (_whole(value) and 1 <= value <= MAX_CHANNELS):
-        return value
-    raise fail("E204" if _whole(value) else "E203",
-               f"must be a whole number from 1 to {MAX_CHANNELS} or a parameter name, "
-               f"got {show_value(value)}")
+def _expression(value: Any, what: str) -> ex.Expr:
+    """An expression written as text; a number stays a number."""
+    if not isinstance(value, str):
+        raise fail("E203", f"must be {what}, got {show_value(value)}")
+    try:
+        return parse_expr(value)
+    except ValueError as e:
+        raise fail("E215", f"cannot read the expression: {e}") from None
 
 
-def _scale(value: Any):
-    if _is_param(value):
-        return value
+def whole_number(low: int, high: int, what: str):
+    """A validator of whole numbers from low to high, or expressions whose value is checked
+    where they are evaluated (expressions of numbers only are checked here)."""
+    def validate(value: Any) -> ex.Expr:
+        out = value if _whole(value) else _expression(value, what)
+        if ex.is_number(out) and not (_whole(out) and low <= out <= high):
+            raise fail("E204" if _whole(out) else "E203",
+                       f"must be a whole number from {low} to {high} or an expression of "
+                       f"parameters, got {show_value(value)}")
+        return out
+    return validate
+
+
+def _number(value: Any) -> ex.Expr:
+    """A finite number or an expression (a residual scale, a block argument)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if _finite(value):
             return value
         raise fail("E204", f"must be a finite number, got {show_value(value)}")
-    raise fail("E203", f"must be a number or a parameter name, got {show_value(value)}")
+    return _expression(value, "a number or an expression")
+
+
+def _argument(value: Any):
+    """A block argument: a number, an expression, or an activation's name."""
+    if isinstance(value, str) and value in ACTIVATIONS:
+        return value
+    return _number(value)
 
 
 def _activation(value: Any):
-    if _is_param(value):
-        return value
-    raise fail("E203", f"must be relu, none or a parameter name, got {show_value(value)}")
+    if is_identifier(value):
+        return value  # an activation, or a parameter: elaboration tells which
+    raise fail("E203", f"must be an activation ({', '.join(ACTIVATIONS)}) or a parameter name, "
+                       f"got {show_value(value)}")
 
 
-# A filter count: a number, or the name of a block parameter (Table 1's k, l, m, n) or
-# `num_classes`.
-Filters = Annotated[
-    int | str,
-    PlainValidator(_filters),
-    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_CHANNELS},
-                              _PARAM_SCHEMA]}),
-]
+def _count(low: int, high: int, what: str):
+    return Annotated[
+        Any,
+        PlainValidator(whole_number(low, high, what)),
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": low, "maximum": high},
+                                  _EXPR_SCHEMA]}),
+    ]
+
+
+# A filter count: a number, a block parameter (Table 1's k, l, m, n), `num_classes`, `in` or an
+# expression of them.
+Filters = _count(1, MAX_CHANNELS, "a whole number or an expression")
+Stride = _count(1, MAX_STRIDE, "a whole number or an expression")
+Groups = _count(1, MAX_CHANNELS, "a whole number or an expression")
 Scale = Annotated[
-    float | str,
-    PlainValidator(_scale),
-    WithJsonSchema({"anyOf": [{"type": "number"}, _PARAM_SCHEMA]}),
+    Any,
+    PlainValidator(_number),
+    WithJsonSchema({"anyOf": [{"type": "number"}, _EXPR_SCHEMA]}),
 ]
 Activation = Annotated[
     str,
     PlainValidator(_activation),
-    WithJsonSchema({"anyOf": [{"enum": ["relu", "none"]}, _PARAM_SCHEMA]}),
+    WithJsonSchema({"anyOf": [{"enum": list(ACTIVATIONS)}, _PARAM_SCHEMA]}),
 ]
+_side = whole_number(1, MAX_KERNEL, "a size")
+_SIDE = r"(\d+|[A-Za-z_]\w*|\([^()]*(?:\([^()]*\)[^()]*)*\))"
 
 
-def parse_kernel(value: Any) -> tuple[int, int]:
-    """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it."""
+def parse_kernel(value: Any) -> tuple[ex.Expr, ex.Expr]:
+    """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it;
+    `kxk` or `(2*k+1)x(2*k+1)` with parameters."""
     if isinstance(value, bool):
         raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {value}")
     if isinstance(value, int):
-        size = (value, value)
-    elif isinstance(value, str) and (m := re.fullmatch(r"(\d+)x(\d+)", value.strip())):
-        size = (int(m[1]), int(m[2]))
+        sides = [value, value]
+    elif isinstance(value, str) and (split := split_kernel(value.strip())):
+        sides = list(split)
+    elif isinstance(value, str) and is_identifier(value):
+        sides = [value, value]
     else:
         raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {show_value(value)}")
-    if not all(1 <= k <= MAX_KERNEL for k in size):
-        raise fail("E214", f"must have sides from 1 to {MAX_KERNEL}, got {value}")
-    return size
+    try:
+        return (_side(sides[0]), _side(sides[1]))
+    except PydanticCustomError:
+        raise fail("E214", f"must have sides from 1 to {MAX_KERNEL}, got {value}") from None
+
+
+def split_kernel(text: str) -> tuple[str, str] | None:
+    """`3x3` -> ("3", "3"); `kxk` -> ("k", "k"); `(2*k)x3`; None if it is not HxW. A name that
+    holds an x splits where both sides are equal, if they can be."""
+    options = []
+    for i, char in enumerate(text):
+        if char == "x" and re.fullmatch(_SIDE, text[:i]) and re.fullmatch(_SIDE, text[i + 1:]):
+            options.append((text[:i], text[i + 1:]))
+    return next((o for o in options if o[0] == o[1]), options[0] if options else None)
 
 
 Kernel = Annotated[
-    tuple[int, int],
+    tuple[Any, Any],
     PlainValidator(parse_kernel),
     WithJsonSchema({
         "anyOf": [
             {"type": "integer", "minimum": 1, "maximum": MAX_KERNEL},
-            {"type": "string", "pattern": r"^\d+x\d+$"},
+            {"type": "string", "pattern": r"^\S+x\S+$"},
         ],
-        "description": "kernel size: 3 (square) or HxW such as 1x7",
+        "description": "kernel size: 3 (square) or HxW such as 1x7; sides may be parameters",
     }),
 ]
-Stride = Annotated[int, Field(ge=1, le=MAX_STRIDE)]
-Padding = Literal["same", "valid"]
+_pad_side = whole_number(0, MAX_PADDING, "a size")
+
+
+def parse_padding(value: Any):
+    """`same`, `valid`, P (every side) or [PH, PW] (top and bottom, left and right)."""
+    if value in ("same", "valid"):
+        return value
+    sides = value if isinstance(value, list) and len(value) == 2 else \
+        list(split_kernel(value)) if isinstance(value, str) and split_kernel(value) else \
+        [value, value]
+    try:
+        return (_pad_side(sides[0]), _pad_side(sides[1]))
+    except PydanticCustomError:
+        raise fail("E204", f"must be same, valid, a padding from 0 to {MAX_PADDING} or "
+                           f"[height, width], got {show_value(value)}") from None
+
+
+Padding = Annotated[
+    Any,
+    PlainValidator(parse_padding),
+    WithJsonSchema({"anyOf": [
+        {"enum": ["same", "valid"]},
+        {"type": "integer", "minimum": 0, "maximum": MAX_PADDING},
+        {"type": "array", "minItems": 2, "maxItems": 2,
+         "items": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR_SCHEMA]}},
+        _EXPR_SCHEMA,
+    ]}),
+]
+Norm = Literal["bn", "none"]
+Layout = Literal["unit", "sequential"]
 
 
 class Node(BaseModel):
@@ -269,14 +338,29 @@ class Node(BaseModel):
 
 
 class Conv(Node):
-    """Conv2d -> BatchNorm -> ReLU; with `linear: true` a Conv2d with bias and nothing after it."""
+    """A conv unit: Conv2d -> BatchNorm -> activation, each part as `settings.conv` says unless
+    given here; `linear: true` is a Conv2d with bias and nothing after it."""
 
     type: Literal["conv"] = "conv"
     kernel: Kernel
     filters: Filters
     stride: Stride = 1
     padding: Padding = "same"
+    groups: Groups = 1
+    norm: Norm | None = Field(None, description="bn or none; default settings.conv.norm")
+    activation: Activation | None = Field(None, description="default settings.conv.activation")
+    bias: bool | None = Field(None, description="default settings.conv.bias")
     linear: bool = Field(False, description="no BN, no activation, conv with bias")
+    layout: Layout | None = Field(None, description="unit (.conv, .bn) or sequential (.0, .1); "
+                                                    "default settings.conv.layout")
+
+
+class DwConv(Conv):
+    """A depthwise conv unit: one group per input channel."""
+
+    type: Literal["dwconv"] = "dwconv"
+    filters: Filters | None = Field(None, description="default: the input's channels")
+    groups: None = Field(None, description="always one group per input channel")
 
 
 class MaxPool(Node):
@@ -284,15 +368,19 @@ class MaxPool(Node):
     kernel: Kernel
     stride: Stride = 1
     padding: Padding = "same"
+    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
 
 
 class AvgPool(Node):
-    """Average pooling; whether padding counts in the average is set by `settings.avgpool`."""
+    """Average pooling; whether padding counts in the average is set by `settings.avgpool`
+    unless `count_pad` is given."""
 
     type: Literal["avgpool"] = "avgpool"
     kernel: Kernel
     stride: Stride = 1
     padding: Padding = "same"
+    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
+    count_pad: bool | None = None
 
 
 class GlobalAvgPool(Node):
@@ -313,10 +401,24 @@ class Linear(Node):
     features: Filters
 
 
+class BatchNorm(Node):
+    """BatchNorm2d over its input's channels; eps and momentum default to settings.batchnorm."""
+
+    type: Literal["bn"] = "bn"
+    eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    momentum: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+class ActivationLayer(Node):
+    """An activation as a layer of its own: `relu`, `relu6`, `silu`..."""
+
+    type: Literal[tuple(a for a in ACTIVATIONS if a != "none")]  # type: ignore[valid-type]
+
+
 ArgValue = Annotated[
-    int | float | str,
+    Any,
     PlainValidator(_argument),
-    WithJsonSchema({"anyOf": [{"type": "number"}, _PARAM_SCHEMA]}),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": list(ACTIVATIONS)}, _EXPR_SCHEMA]}),
 ]
 
 
@@ -330,92 +432,16 @@ class Block(Node):
 
 
 Layer = Annotated[
-    Conv | MaxPool | AvgPool | GlobalAvgPool | Dropout | Linear | Block,
+    Conv | DwConv | MaxPool | AvgPool | GlobalAvgPool | Dropout | Linear | BatchNorm
+    | ActivationLayer | Block,
     Field(discriminator="type"),
 ]
 _LAYER_ADAPTER = TypeAdapter(Layer)
-LAYER_TYPES = ("conv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "block")
+LAYER_TYPES = ("conv", "dwconv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "bn",
+               *(a for a in ACTIVATIONS if a != "none"), "block")
 
 
 # ------------------------------------------------------------------------------- compact form
-
-_COMPACT_HELP = (
-    "expected a layer (conv KxK FILTERS [/S] [V] [linear], maxpool KxK [/S] [V], "
-    "avgpool KxK [/S] [V], avgpool global, dropout P, linear FEATURES) "
-    "or a block (Name, N x Name, Name(arg=value, ...))"
-)
-_BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.DOTALL)
-
-
-def _number_or_name(text: str):
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if re.fullmatch(r"-?(\d+\.\d*|\.\d+|\d+)([eE]-?\d+)?", text):
-        return float(text)
-    return text
-
-
-def _parse_conv_like(kind: str, tokens: list[str], text: str) -> dict:
-    out: dict[str, Any] = {"type": kind}
-    if not tokens or not re.fullmatch(r"\d+x\d+", tokens[0]):
-        raise ValueError(f"`{text}`: {kind} needs a kernel like 3x3 or 1x7 after `{kind}`")
-    out["kernel"] = tokens.pop(0)
-    if kind == "conv":
-        if not tokens or tokens[0].startswith("/"):
-            raise ValueError(f"`{text}`: conv needs a filter count after the kernel")
-        out["filters"] = _number_or_name(tokens.pop(0))
-    flags = {"V": ("padding", "valid"), "valid": ("padding", "valid"), "same": ("padding", "same")}
-    if kind == "conv":
-        flags["linear"] = ("linear", True)
-    for token in tokens:
-        if m := re.fullmatch(r"/(\d+)", token):
-            key, value = "stride", int(m[1])
-        elif token in flags:
-            key, value = flags[token]
-        else:
-            allowed = ", ".join(["/S"] + list(flags))
-            raise ValueError(f"`{text}`: unexpected `{token}` (allowed after the "
-                             f"{'filters' if kind == 'conv' else 'kernel'}: {allowed})")
-        if key in out:
-            raise ValueError(f"`{text}`: {key} is given twice")
-        out[key] = value
-    return out
-
-
-def compact_to_long(text: str) -> dict:
-    """The long form of a compact layer string, e.g. `conv 1x7 160` -> {type: conv, ...}."""
-    tokens = text.split()
-    if not tokens:
-        raise ValueError("empty layer: " + _COMPACT_HELP)
-    head, rest = tokens[0], tokens[1:]
-    if head in ("conv", "maxpool") or (head == "avgpool" and rest != ["global"]):
-        return _parse_conv_like(head, rest, text)
-    if head == "avgpool":
-        return {"type": "global_avgpool"}
-    if head == "dropout":
-        if len(rest) != 1 or not isinstance(p := _number_or_name(rest[0]), (int, float)):
-            raise ValueError(f"`{text}`: write dropout with its probability, e.g. dropout 0.2")
-        return {"type": "dropout", "p": float(p)}
-    if head == "linear":
-        if len(rest) != 1:
-            raise ValueError(f"`{text}`: write linear with its output features, "
-                             "e.g. linear num_classes")
-        return {"type": "linear", "features": _number_or_name(rest[0])}
-    m = _BLOCK_RE.match(text.strip())
-    if not m:
-        raise ValueError(f"cannot read `{text}`: {_COMPACT_HELP}")
-    out: dict[str, Any] = {"type": "block", "block": m[2], "args": {}}
-    if m[1]:
-        out["repeat"] = int(m[1])
-    for arg in filter(None, (a.strip() for a in (m[3] or "").split(","))):
-        name, eq, value = arg.partition("=")
-        name, value = name.strip(), value.strip()
-        if not eq or not name or not value:
-            raise ValueError(f"`{text}`: write block arguments as name=value, got `{arg}`")
-        if name in out["args"]:
-            raise ValueError(f"`{text}`: argument `{name}` is given twice")
-        out["args"][name] = _number_or_name(value)
-    return out
 
 
 def parse_compact(value: Any):
@@ -429,7 +455,7 @@ def parse_compact(value: Any):
         model = _LAYER_ADAPTER.validate_python(long)
     except ValidationError as e:
         err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"][1:])  # after the layer type's tag
+        field = ".".join(str(x) for x in err["loc"][1:] if not str(x).startswith("function-"))
         raise fail(error_code(err), f"`{value}`: {field} {problem(err)}".replace("  ", " ")) \
             from None
     model._pos = getattr(value, "pos", None)
@@ -585,10 +611,12 @@ Layers = Annotated[list[TopStep], Field(min_length=1)]
 
 
 class Residual(Node):
-    """out = activation(x + scale * layers(x))."""
+    """out = activation(shortcut(x) + scale * layers(x)); without a shortcut, shortcut(x) = x."""
 
     scale: Scale = 1.0
     activation: Activation = "relu"
+    shortcut: list[TopStep] | None = Field(
+        None, description="steps from the block's input, e.g. a projection conv 1x1 /2 + BN")
 
 
 # Plain text only: a title reaches figure labels and generated docstrings.
@@ -645,9 +673,18 @@ class AvgPoolSettings(Node):
     )
 
 
+class ConvSettings(Node):
+    norm: Norm = Field("bn", description="the normalisation after each conv: bn or none")
+    activation: Activation = Field("relu", description="the activation after each conv")
+    bias: bool = Field(False, description="whether convs have a bias")
+    layout: Layout = Field("unit", description="unit: one module with .conv and .bn (timm); "
+                                               "sequential: an nn.Sequential (.0, .1)")
+
+
 class Settings(Node):
     batchnorm: BatchNormSettings = BatchNormSettings()
     avgpool: AvgPoolSettings = AvgPoolSettings()
+    conv: ConvSettings = ConvSettings()
 
 
 class Library(Node):

@@ -1,5 +1,6 @@
 """Validated spec models -> IR graphs: names resolved into module paths, parameters checked, block
-instances resolved against their definitions. Shapes are inferred afterwards (shapes.py)."""
+instances resolved against their definitions, the settings' defaults filled in, `same` padding
+turned into pads. Shapes are inferred afterwards (ir/shapes.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from types import MappingProxyType
 
 import networkx as nx
 
-from ..spec import schema
 from ..errors import Diagnostics, Pos
-from ..spec.parse import ParsedSpec
-from . import graph as ir
+from ..ir import expr as ex
+from ..ir import graph as ir
+from ..ir.ops import same_padding
+from . import models as schema
+from .parse import ParsedSpec
 
-_UNNAMED = (schema.Conv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool, schema.Dropout,
-            schema.Linear, schema.Block)
-ACTIVATIONS = ("relu", "none")
+_UNNAMED = (schema.Conv, schema.DwConv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool,
+            schema.Dropout, schema.Linear, schema.BatchNorm, schema.ActivationLayer, schema.Block)
 # Attributes the generated code gives a module besides its layers (a residual block's).
 GENERATED_ATTRIBUTES = ("scale", "act")
 FIGURE_NAMES = ("stem", "overview")  # figures of the whole network, beside the blocks' own
@@ -23,7 +25,7 @@ FIGURE_NAMES = ("stem", "overview")  # figures of the whole network, beside the 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
     spec = parsed.spec
-    defs = {name: _block_def(name, block, parsed.blocks, diags)
+    defs = {name: _block_def(name, block, parsed.blocks, diags, spec.settings)
             for name, block in parsed.blocks.items()}
     network_class = ir.class_name(spec.name)
     for name, block in parsed.blocks.items():
@@ -41,32 +43,28 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
     _check_recursion(defs, diags)
     names: dict[str, Pos | None] = {}  # body and head are attributes of one class
     params = ("num_classes",)
-    body = _Builder(parsed.blocks, params, names, diags).build(spec.layers, "layers")
-    head = _Builder(parsed.blocks, params, names, diags).build(spec.head, "head")
+    settings = spec.settings
+    body = _Builder(parsed.blocks, params, names, diags, settings).build(spec.layers, "layers")
+    head = _Builder(parsed.blocks, params, names, diags, settings).build(spec.head, "head")
     if diags:
         return None
-    settings = ir.Settings(
-        bn_eps=spec.settings.batchnorm.eps,
-        bn_momentum=spec.settings.batchnorm.momentum,
-        avgpool_count_pad=spec.settings.avgpool.count_pad,
-    )
     return ir.Network(
         name=spec.name,
         source=parsed.path,
         sources=parsed.files,
         input_shape=spec.input.shape,
         num_classes=spec.num_classes,
-        settings=settings,
         blocks=MappingProxyType({name: defs[name] for name in _used_blocks(defs, body, head)}),
         body=body,
         head=head,
     )
 
 
-def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics) -> ir.BlockDef:
+def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
+               settings: schema.Settings) -> ir.BlockDef:
     key = f"blocks.{name}"
     params = tuple(block.params)  # unique: parsing refused duplicates (E306)
-    builder = _Builder(known, params, {}, diags, in_block=True)
+    builder = _Builder(known, params, {}, diags, settings, in_block=True)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
     return ir.BlockDef(name, params, graph, block.pos, block.residual is not None,
@@ -116,10 +114,11 @@ class _Builder:
     """Builds the graph of one module (a block definition, the network body or its head)."""
 
     def __init__(self, blocks, params: tuple[str, ...], names: dict, diags: Diagnostics,
-                 in_block: bool = False):
+                 settings: schema.Settings, in_block: bool = False):
         self.blocks = blocks
         self.in_block = in_block  # a block's class also has self.scale and self.act
         self.params = params
+        self.settings = settings
         self.names = names
         self.diags = diags
         self.g = nx.DiGraph()
@@ -130,10 +129,14 @@ class _Builder:
               residual_key: str = "") -> nx.DiGraph:
         last = self.chain(steps, "input", key, ())
         if residual is not None:
-            op = ir.Add(self.param(residual.scale, residual.at("scale"), residual_key + ".scale"),
+            shortcut = "input"
+            if residual.shortcut is not None:
+                shortcut = self.chain(residual.shortcut, "input", residual_key + ".shortcut",
+                                      ("shortcut",))
+            op = ir.Add(self.expr(residual.scale, residual.at("scale"), residual_key + ".scale"),
                         self.activation(residual.activation, residual.at("activation"),
                                         residual_key + ".activation"))
-            last = self.add("add", op, residual.pos, (), (), ["input", last], residual_key)
+            last = self.add("add", op, residual.pos, (), (), [shortcut, last], residual_key)
         self.g.graph["output"] = last
         return nx.freeze(self.g)
 
@@ -220,27 +223,64 @@ class _Builder:
 
     def op(self, step, key: str) -> ir.Op:
         if isinstance(step, schema.Conv):
-            self.odd_for_same(step, key)
-            return ir.Conv(step.kernel, self.param(step.filters, step.at("filters"),
-                                                   key + ".filters"),
-                           step.stride, step.padding, step.linear)
+            return self.conv(step, key)
         if isinstance(step, (schema.MaxPool, schema.AvgPool)):
-            self.odd_for_same(step, key)
-            kind = "max" if isinstance(step, schema.MaxPool) else "avg"
-            return ir.Pool(kind, step.kernel, step.stride, step.padding)
+            kernel, stride, padding = self.window(step, key)
+            if isinstance(step, schema.MaxPool):
+                return ir.Pool("max", kernel, stride, padding, step.ceil)
+            count_pad = self.settings.avgpool.count_pad if step.count_pad is None else \
+                step.count_pad
+            return ir.Pool("avg", kernel, stride, padding, step.ceil, count_pad)
         if isinstance(step, schema.GlobalAvgPool):
             return ir.GlobalAvgPool()
         if isinstance(step, schema.Dropout):
             return ir.Dropout(step.p)
         if isinstance(step, schema.Linear):
-            return ir.Linear(self.param(step.features, step.at("features"), key + ".features"))
+            return ir.Linear(self.expr(step.features, step.at("features"), key + ".features"))
+        if isinstance(step, schema.BatchNorm):
+            return self.batchnorm(step.eps, step.momentum)
+        if isinstance(step, schema.ActivationLayer):
+            return ir.Activation(step.type)
         return self.block_call(step, key)
 
-    def odd_for_same(self, step, key: str) -> None:
-        if step.padding == "same" and any(k % 2 == 0 for k in step.kernel):
-            self.diags.error(step.pos, "E409", f"same padding needs odd kernel sides, got "
-                                       f"{step.kernel[0]}x{step.kernel[1]}: use V (valid) or an "
-                                       "odd size", key)
+    def conv(self, step: schema.Conv, key: str) -> ir.Conv:
+        defaults = self.settings.conv
+        kernel, stride, padding = self.window(step, key)
+        filters = None if step.filters is None else \
+            self.expr(step.filters, step.at("filters"), key + ".filters")
+        groups = None if isinstance(step, schema.DwConv) else \
+            self.expr(step.groups, step.at("groups"), key + ".groups")
+        if step.linear:
+            norm, act, bias = None, "none", True
+        else:
+            norm = self.batchnorm() if (step.norm or defaults.norm) == "bn" else None
+            act = self.activation(step.activation or defaults.activation,
+                                  step.at("activation"), key + ".activation")
+            bias = defaults.bias if step.bias is None else step.bias
+        return ir.Conv(filters, kernel, stride, padding, groups, bias, norm, act,
+                       step.layout or defaults.layout)
+
+    def batchnorm(self, eps: float | None = None, momentum: float | None = None) -> ir.BatchNorm:
+        settings = self.settings.batchnorm
+        return ir.BatchNorm(settings.eps if eps is None else eps,
+                            settings.momentum if momentum is None else momentum)
+
+    def window(self, step, key: str):
+        """A conv's or pool's kernel, stride and padding per side, as expressions."""
+        kernel = tuple(self.expr(k, step.at("kernel"), key + ".kernel") for k in step.kernel)
+        stride = self.expr(step.stride, step.at("stride"), key + ".stride")
+        if step.padding == "same":
+            if any(ex.is_number(k) and k % 2 == 0 for k in kernel):
+                self.diags.error(step.pos, "E409", f"same padding needs odd kernel sides, got "
+                                           f"{kernel[0]}x{kernel[1]}: use V (valid) or an "
+                                           "odd size", key)
+            padding = same_padding(kernel)
+        elif step.padding == "valid":
+            padding = ((0, 0), (0, 0))
+        else:
+            ph, pw = (self.expr(p, step.at("padding"), key + ".padding") for p in step.padding)
+            padding = ((ph, ph), (pw, pw))
+        return kernel, (stride, stride), padding
 
     def block_call(self, step: schema.Block, key: str) -> ir.BlockCall:
         definition = self.blocks.get(step.block)
@@ -266,22 +306,29 @@ class _Builder:
         return ir.BlockCall(step.block, args, step.repeat)
 
     def argument(self, value, pos, key: str):
-        if isinstance(value, str) and value in ACTIVATIONS:
+        if isinstance(value, str):  # an activation's name
             return value
-        return self.param(value, pos, key)
+        return self.expr(value, pos, key)
 
-    def activation(self, value, pos, key: str):
-        if value in ACTIVATIONS or value in self.params:
+    def activation(self, value: str, pos, key: str):
+        """An activation's name, or a parameter that will name one (a Sym)."""
+        if value in ir.ACTIVATIONS:
             return value
-        self.diags.error(pos, "E410", f"unknown activation `{value}` (use relu, none or a "
-                                      f"parameter; parameters here: {self.known_params()})", key)
+        if value in self.params:
+            return ex.Sym(value)
+        self.diags.error(pos, "E410", f"unknown activation `{value}` (use "
+                                      f"{', '.join(ir.ACTIVATIONS)} or a parameter; parameters "
+                                      f"here: {self.known_params()})", key)
         return value
 
-    def param(self, value, pos, key: str):
-        """A number, or the name of a parameter in scope."""
-        if isinstance(value, str) and value not in self.params:
-            self.diags.error(pos, "E401", f"unknown parameter `{value}` (parameters here: "
-                                  f"{self.known_params()})", key)
+    def expr(self, value, pos, key: str):
+        """A number or an expression whose names are parameters in scope."""
+        scope = set(self.params) | ({"in"} if self.in_block else set())
+        for name in sorted(ex.symbols(value) - scope):
+            hint = " (`in`, a block's input channels, exists only inside blocks)" \
+                if name == "in" else ""
+            self.diags.error(pos, "E401", f"unknown parameter `{name}` (parameters here: "
+                                          f"{self.known_params()}){hint}", key)
         return value
 
     def known_params(self) -> str:

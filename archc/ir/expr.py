@@ -1,0 +1,142 @@
+"""Numbers inside a block definition: constants, parameters and arithmetic on them.
+
+A filter count, kernel side, stride, padding or block argument is an expression: a Python number,
+a `Sym` (a block parameter, `in` for the block's input channels, `num_classes`), or a `BinOp` of
+two expressions. The constructors fold constants and keep sums flat, so that an expression of
+numbers is a number and channel counts print as people write them (`n + m + 384`).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+Number = int | float
+
+
+@dataclass(frozen=True)
+class Sym:
+    name: str
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of OPERATORS
+    left: Expr
+    right: Expr
+
+
+Expr = Number | Sym | BinOp
+
+OPERATORS: dict[str, Callable] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
+    "/": operator.truediv,
+}
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "/": 2}
+
+
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def binop(op: str, left: Expr, right: Expr) -> Expr:
+    """`left op right`, computed when both are numbers (kept as an expression when that fails: a
+    division by zero is reported where the expression is evaluated)."""
+    if is_number(left) and is_number(right):
+        try:
+            return OPERATORS[op](left, right)
+        except (ZeroDivisionError, OverflowError):
+            return BinOp(op, left, right)
+    if op == "+":
+        return total([left, right])
+    if op == "*" and (left == 1 or right == 1):
+        return right if left == 1 else left
+    if op == "//" and right == 1:
+        return left
+    return BinOp(op, left, right)
+
+
+def total(terms: list[Expr]) -> Expr:
+    """The sum of terms, flattened, with its constants added into one last term."""
+    flat: list[Expr] = []
+    for term in terms:
+        flat += _summands(term)
+    const = sum(t for t in flat if is_number(t))
+    rest = [t for t in flat if not is_number(t)]
+    if not rest:
+        return const
+    out = rest[0]
+    for term in rest[1:] + ([const] if const else []):
+        out = BinOp("+", out, term)
+    return out
+
+
+def _summands(e: Expr) -> list[Expr]:
+    if isinstance(e, BinOp) and e.op == "+":
+        return _summands(e.left) + _summands(e.right)
+    return [e]
+
+
+def symbols(e: Expr) -> set[str]:
+    if isinstance(e, Sym):
+        return {e.name}
+    if isinstance(e, BinOp):
+        return symbols(e.left) | symbols(e.right)
+    return set()
+
+
+def substitute(e: Expr, values: Mapping[str, Expr]) -> Expr:
+    """e with symbols replaced by expressions (or numbers); unknown symbols stay."""
+    if isinstance(e, Sym):
+        return values.get(e.name, e)
+    if isinstance(e, BinOp):
+        return binop(e.op, substitute(e.left, values), substitute(e.right, values))
+    return e
+
+
+class EvalError(Exception):
+    """An expression that has no value: an unbound name, a division by zero, a value too large."""
+
+
+def evaluate(e: Expr, values: Mapping[str, object]) -> Number:
+    """The number e stands for when its symbols have these values."""
+    if isinstance(e, Sym):
+        if e.name not in values:
+            raise EvalError(f"`{e.name}` has no value here")
+        value = values[e.name]
+        if not is_number(value):
+            raise EvalError(f"`{e.name}` is {value!r}, not a number")
+        return value
+    if isinstance(e, BinOp):
+        left, right = evaluate(e.left, values), evaluate(e.right, values)
+        try:
+            return OPERATORS[e.op](left, right)
+        except ZeroDivisionError:
+            raise EvalError(f"`{to_text(e)}` divides by zero") from None
+        except OverflowError:
+            raise EvalError(f"`{to_text(e)}` is too large") from None
+    return e
+
+
+def to_text(e: Expr, names: Mapping[str, str] | None = None) -> str:
+    """e in Python syntax with the fewest parentheses; `names` renames symbols for a backend."""
+    if isinstance(e, Sym):
+        return (names or {}).get(e.name, e.name)
+    if isinstance(e, BinOp):
+        p = _PRECEDENCE[e.op]
+        left = _operand(e.left, names, p, right=False)
+        right = _operand(e.right, names, p, right=True)
+        return f"{left} {e.op} {right}"
+    return repr(e)
+
+
+def _operand(e: Expr, names, parent: int, right: bool) -> str:
+    text = to_text(e, names)
+    if isinstance(e, BinOp):
+        p = _PRECEDENCE[e.op]
+        if p < parent or (right and p == parent):
+            return f"({text})"
+    elif is_number(e) and e < 0:
+        return f"({text})"
+    return text

@@ -1,0 +1,11 @@
+"""archc's bounds on what a spec may ask for, checked before the work they guard."""
+
+MAX_CHANNELS = 1 << 16
+MAX_KERNEL = 64
+MAX_STRIDE = 64
+MAX_PADDING = 64
+MAX_REPEAT = 1000
+MAX_INPUT = 8192
+MAX_CLASSES = 1 << 20
+MAX_PARAMS = 10**10
+MAX_LAYERS = 100_000

@@ -1,0 +1,89 @@
+"""Arithmetic in specs: `2*w`, `w // 2`, `k + n`, `in`, `(k - 1) // 2`.
+
+Numbers, names (block parameters, `in` for a block's input channels, `num_classes`), the operators
++ - * // / and parentheses, with Python's precedence. Parsed into the IR's expressions
+(ir/expr.py), constants folded; whether the names exist is checked when the spec is elaborated.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..ir import expr as ex
+from ..ir.expr import Expr
+
+_TOKEN = re.compile(r"\s*(?:(\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+                    r"|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/()]))")
+MAX_LENGTH = 200
+
+
+def parse_expr(text: str) -> Expr:
+    """The expression a text writes; ValueError with a short reason if it is not one."""
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"an expression of more than {MAX_LENGTH} characters")
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(text.rstrip()):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"unexpected `{text[pos:].strip()[:1]}` in `{text}`")
+        number, name, symbol = m.groups()
+        tokens.append(("number", number) if number else ("name", name) if name else
+                      ("op", symbol))
+        pos = m.end()
+    parser = _Parser(tokens, text)
+    result = parser.sum()
+    if parser.i != len(tokens):
+        raise ValueError(f"unexpected `{tokens[parser.i][1]}` in `{text}`")
+    return result
+
+
+class _Parser:
+    def __init__(self, tokens, text):
+        self.tokens, self.text, self.i = tokens, text, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i][1] if self.i < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        if self.i >= len(self.tokens):
+            raise ValueError(f"`{self.text}` ends too soon")
+        self.i += 1
+        return self.tokens[self.i - 1]
+
+    def sum(self) -> Expr:
+        out = self.product()
+        while self.peek() in ("+", "-"):
+            op = self.take()[1]
+            out = ex.binop(op, out, self.product())
+        return out
+
+    def product(self) -> Expr:
+        out = self.unary()
+        while self.peek() in ("*", "//", "/"):
+            op = self.take()[1]
+            out = ex.binop(op, out, self.unary())
+        return out
+
+    def unary(self) -> Expr:
+        if self.peek() == "-" and self.tokens[self.i][0] == "op":
+            self.take()
+            return ex.binop("-", 0, self.unary())
+        return self.atom()
+
+    def atom(self) -> Expr:
+        kind, text = self.take()
+        if kind == "number":
+            digits = text.replace("_", "")
+            try:
+                return int(digits) if re.fullmatch(r"\d+", digits) else float(digits)
+            except ValueError:
+                raise ValueError(f"`{text}` is not a number") from None
+        if kind == "name":
+            return ex.Sym(text)
+        if text == "(":
+            inner = self.sum()
+            if self.take()[1] != ")":
+                raise ValueError(f"a `(` without its `)` in `{self.text}`")
+            return inner
+        raise ValueError(f"unexpected `{text}` in `{self.text}`")

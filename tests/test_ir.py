@@ -1,0 +1,84 @@
+"""The IR on its own: expressions, window arithmetic, symbolic channels and the verifier."""
+
+import dataclasses
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import archc
+from archc.ir import expr as ex
+from archc.ir.ops import window
+from archc.ir.verify import IRError, verify
+from archc.spec.expr import parse_expr
+
+from .conftest import NETWORK_SPECS, SPECS
+
+
+@pytest.mark.parametrize("text, values, expected", [
+    ("2*w", {"w": 32}, 64),
+    ("w // 2", {"w": 33}, 16),
+    ("k + n", {"k": 192, "n": 384}, 576),
+    ("(k - 1) // 2", {"k": 7}, 3),
+    ("4 * (a + b) - c", {"a": 1, "b": 2, "c": 5}, 7),
+    ("a - (b - c)", {"a": 10, "b": 4, "c": 1}, 7),
+    ("in // 4 * 3", {"in": 64}, 48),
+    ("-w + 1_000", {"w": 1}, 999),
+])
+def test_expressions_evaluate_as_python_does(text, values, expected):
+    e = parse_expr(text)
+    assert ex.evaluate(e, values) == expected == eval(text.replace("in", "in_"),  # noqa: S307
+                                                       {f"{k}_" if k == "in" else k: v
+                                                        for k, v in values.items()})
+    # Printed back, the expression means the same.
+    assert ex.evaluate(parse_expr(ex.to_text(e)), values) == expected
+
+
+@pytest.mark.parametrize("text", ["2 *", "(a", "a b", "a % b", "", "2 ** 3", "a.b"])
+def test_what_is_not_an_expression(text):
+    with pytest.raises(ValueError):
+        parse_expr(text)
+
+
+def test_numbers_fold_and_sums_stay_flat():
+    assert parse_expr("2 * 3 + 4") == 10
+    assert ex.to_text(ex.total([ex.Sym("n"), 256, ex.Sym("m"), 128])) == "n + m + 384"
+
+
+@settings(deadline=None)  # the first case imports torch
+@given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 4),
+       pad=st.integers(0, 3), ceil=st.booleans())
+def test_window_is_pytorchs_pooling_arithmetic(size, kernel, stride, pad, ceil):
+    torch = pytest.importorskip("torch")
+    if pad > kernel // 2:
+        return  # PyTorch refuses padding of more than half the kernel
+    pool = torch.nn.MaxPool2d(kernel, stride, pad, ceil_mode=ceil)
+    try:
+        expected = pool(torch.zeros(1, 1, size, size)).shape[-1]
+    except RuntimeError:
+        expected = None
+    assert window(size, kernel, stride, (pad, pad), ceil) == expected
+
+
+def test_reduction_a_output_is_in_plus_n_plus_m_symbolically():
+    """REFERENCE.md: Reduction-A outputs in + n + m channels, whatever Table 1's row."""
+    network = archc.compile_spec(str(SPECS / "inception_v4.yaml"))
+    channels = network.shapes.channels["ReductionA"]
+    output = channels.nodes[network.blocks["ReductionA"].graph.graph["output"]]
+    assert ex.evaluate(output, {"n": 384, "m": 256, "k": 0, "l": 0, "in": 384}) == 1024
+    assert ex.symbols(output) == {"n", "m"}  # `in` is the same 384 everywhere, so written in
+
+
+@pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda p: p.stem)
+def test_the_bundled_networks_pass_the_verifier(spec):
+    verify(archc.compile_spec(str(spec)))
+
+
+def test_the_verifier_finds_a_broken_graph():
+    network = archc.compile_spec(str(SPECS / "inception_v4.yaml"))
+    body = nx.DiGraph(network.body)
+    last = body.graph["output"]
+    body.remove_edge(next(iter(body.predecessors(last))), last)
+    with pytest.raises(IRError, match="a layer with 0 inputs|a node the input does not reach"):
+        verify(dataclasses.replace(network, body=body))
