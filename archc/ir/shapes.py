@@ -279,7 +279,9 @@ class _Inference:
             elif ex.is_number(e) or isinstance(e, str):
                 given = repr(value)
             else:
-                given = f"`{ex.to_text(e)}` = {value!r}"
+                names = ", ".join(f"{name} = {bindings[name][0]!r}"
+                                  for name in sorted(ex.symbols(e)) if name in bindings)
+                given = f"`{ex.to_text(e)}` = {value!r} ({names})"
             self.error(origin, "E506", f"{what} is {given}, which must be {need}")
             return None
         return value
