@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from . import expr as ex
 from .expr import Expr, Sym
 
-ACTIVATIONS = ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "hardswish", "none")
+ACTIVATION_FUNCTIONS = ("relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "hardswish")
+ACTIVATIONS = (*ACTIVATION_FUNCTIONS, "none")  # what a conv unit or a residual add may apply
 
 Size = tuple[int, int]
 # (expression, what it is, its least value) -> its whole value in this instance, or None after
@@ -126,9 +127,7 @@ def bind(op: Op, values: Mapping[str, Expr]) -> Op:
     def sub(value):
         if isinstance(value, tuple):
             return tuple(sub(v) for v in value)
-        if isinstance(value, (ex.Sym, ex.BinOp)):
-            return ex.substitute(value, values)
-        return value
+        return ex.substitute(value, values)  # leaves what is not an expression as it is
 
     changes = {f.name: sub(getattr(op, f.name)) for f in dataclasses.fields(op)}
     return dataclasses.replace(op, **changes)
@@ -201,7 +200,7 @@ class Conv(_Window):
         text += self.window_text()[len(_pair(self.kernel)):]
         if self.groups not in (1, None):
             text += f" groups={_atom(ex.to_text(self.groups))}"
-        if self.norm is None and self.act == "none" and self.bias:
+        if self.bare and self.bias:
             return text + " linear"
         # The paper's plain conv (BN and ReLU, no bias) needs no words.
         text += "" if self.norm else " nobn"

@@ -149,8 +149,6 @@ def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
                 per_repeat.append(current)
                 current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
             nodes[node], calls[node] = current, tuple(per_repeat)
-        elif isinstance(op, ir.Add):
-            nodes[node] = inputs[0]
         else:
             nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
     return nodes, calls
@@ -257,8 +255,6 @@ class _Inference:
         if isinstance(e, Sym) and e.name in bindings:
             value, written = bindings[e.name]
             origin = written or node
-        elif isinstance(e, str):
-            value = e
         else:
             try:
                 value = ex.evaluate(e, {k: v for k, (v, _) in bindings.items()})
@@ -276,7 +272,7 @@ class _Inference:
         if not ok:
             if origin is not node:
                 given = f"`{e.name}` = {value!r}"
-            elif ex.is_number(e) or isinstance(e, str):
+            elif ex.is_number(e):
                 given = repr(value)
             else:
                 names = ", ".join(f"{name} = {bindings[name][0]!r}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..ir.ops import ACTIVATIONS
+from ..ir.ops import ACTIVATION_FUNCTIONS
 from ..names import IDENTIFIER
 
 HELP = (
@@ -23,7 +23,6 @@ HELP = (
 )
 _BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.DOTALL)
 _KERNEL_RE = re.compile(r"^\S+x\S+$")
-_LAYER_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "none")
 
 # Words after a conv's filters or a pool's kernel: word -> (field, value).
 _PADDING = {"V": ("padding", "valid"), "valid": ("padding", "valid"),
@@ -32,7 +31,7 @@ _CONV_FLAGS = {
     **_PADDING,
     "linear": ("linear", True), "bn": ("norm", "bn"), "nobn": ("norm", "none"),
     "noact": ("activation", "none"), "bias": ("bias", True), "nobias": ("bias", False),
-    **{a: ("activation", a) for a in _LAYER_ACTIVATIONS},
+    **{a: ("activation", a) for a in ACTIVATION_FUNCTIONS},
 }
 _POOL_FLAGS = {**_PADDING, "ceil": ("ceil", True)}
 _KEYS = {"pad": "padding", "groups": "groups", "act": "activation"}  # key=value words
@@ -40,17 +39,21 @@ _KEYS = {"pad": "padding", "groups": "groups", "act": "activation"}  # key=value
 
 def words(text: str) -> list[str]:
     """Split on spaces outside parentheses: `conv 1x1 (k + n) /2` has four words."""
+    return [word for word in _split(text, str.isspace) if word]
+
+
+def _split(text: str, separator) -> list[str]:
+    """Split where `separator(char)` holds, outside parentheses."""
     out, depth, current = [], 0, ""
     for char in text:
         depth += char == "("
         depth -= char == ")"
-        if char.isspace() and depth == 0:
-            if current:
-                out.append(current)
+        if separator(char) and depth == 0:
+            out.append(current)
             current = ""
         else:
             current += char
-    return out + ([current] if current else [])
+    return out + [current]
 
 
 def _number_or_text(text: str):
@@ -67,13 +70,13 @@ def _window_layer(kind: str, tokens: list[str], text: str) -> dict:
     if not tokens or not _KERNEL_RE.match(tokens[0]):
         raise ValueError(f"`{text}`: {kind} needs a kernel like 3x3 or 1x7 after `{kind}`")
     out["kernel"] = tokens.pop(0)
-    if kind == "conv":
-        if not tokens or tokens[0].startswith("/") or tokens[0] in _CONV_FLAGS or "=" in tokens[0]:
-            raise ValueError(f"`{text}`: conv needs a filter count after the kernel")
-    if conv and tokens and not tokens[0].startswith("/") and tokens[0] not in _CONV_FLAGS \
-            and "=" not in tokens[0]:
-        out["filters"] = _number_or_text(tokens.pop(0))
     flags = _CONV_FLAGS if conv else _POOL_FLAGS
+    has_filters = conv and tokens and not (tokens[0].startswith("/") or tokens[0] in flags
+                                           or "=" in tokens[0])
+    if kind == "conv" and not has_filters:
+        raise ValueError(f"`{text}`: conv needs a filter count after the kernel")
+    if has_filters:
+        out["filters"] = _number_or_text(tokens.pop(0))
     keys = {k: v for k, v in _KEYS.items() if k == "pad" or kind == "conv" or
             kind == "dwconv" and k == "act"}
     for token in tokens:
@@ -106,7 +109,7 @@ def compact_to_long(text: str) -> dict:
         return _window_layer(head, rest, text)
     if head == "avgpool":
         return {"type": "global_avgpool"}
-    if head in ("bn", *_LAYER_ACTIVATIONS) and not rest:
+    if head in ("bn", *ACTIVATION_FUNCTIONS) and not rest:
         return {"type": head}
     if head == "dropout":
         if len(rest) != 1 or not isinstance(p := _number_or_text(rest[0]), (int, float)):
@@ -123,7 +126,7 @@ def compact_to_long(text: str) -> dict:
     out: dict[str, Any] = {"type": "block", "block": m[2], "args": {}}
     if m[1]:
         out["repeat"] = int(m[1])
-    for arg in filter(None, (a.strip() for a in _split_arguments(m[3] or ""))):
+    for arg in filter(None, (a.strip() for a in _split(m[3] or "", ",".__eq__))):
         name, eq, value = arg.partition("=")
         name, value = name.strip(), value.strip()
         if not eq or not name or not value:
@@ -133,16 +136,3 @@ def compact_to_long(text: str) -> dict:
         out["args"][name] = _number_or_text(value)
     return out
 
-
-def _split_arguments(text: str) -> list[str]:
-    """Split on commas outside parentheses."""
-    out, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            out.append(current)
-            current = ""
-        else:
-            current += char
-    return out + [current]

@@ -16,8 +16,7 @@ from ..ir.ops import same_padding
 from . import models as schema
 from .parse import ParsedSpec
 
-_UNNAMED = (schema.Conv, schema.DwConv, schema.MaxPool, schema.AvgPool, schema.GlobalAvgPool,
-            schema.Dropout, schema.Linear, schema.BatchNorm, schema.ActivationLayer, schema.Block)
+_UNNAMED = schema.LAYER_MODELS  # steps that are layers themselves, not named steps or concats
 # Attributes the generated code gives a module besides its layers (a residual block's).
 GENERATED_ATTRIBUTES = ("scale", "act")
 FIGURE_NAMES = ("stem", "overview")  # figures of the whole network, beside the blocks' own

@@ -12,10 +12,12 @@ named (`name: layer`, `name: [layers]` for a group), or a `concat` of named bran
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import math
+import operator
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +38,7 @@ from pydantic_core import PydanticCustomError
 
 from ..errors import Pos
 from ..ir import expr as ex
-from ..ir.ops import ACTIVATIONS
+from ..ir.ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from ..limits import (
     MAX_CHANNELS,
     MAX_CLASSES,
@@ -284,9 +286,9 @@ def parse_padding(value: Any):
     """`same`, `valid`, P (every side) or [PH, PW] (top and bottom, left and right)."""
     if value in ("same", "valid"):
         return value
+    split = split_kernel(value) if isinstance(value, str) else None
     sides = value if isinstance(value, list) and len(value) == 2 else \
-        list(split_kernel(value)) if isinstance(value, str) and split_kernel(value) else \
-        [value, value]
+        list(split) if split else [value, value]
     try:
         return (_pad_side(sides[0]), _pad_side(sides[1]))
     except PydanticCustomError:
@@ -412,7 +414,7 @@ class BatchNorm(Node):
 class ActivationLayer(Node):
     """An activation as a layer of its own: `relu`, `relu6`, `silu`..."""
 
-    type: Literal[tuple(a for a in ACTIVATIONS if a != "none")]  # type: ignore[valid-type]
+    type: Literal[ACTIVATION_FUNCTIONS]  # type: ignore[valid-type]
 
 
 ArgValue = Annotated[
@@ -431,14 +433,12 @@ class Block(Node):
     repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] = 1
 
 
-Layer = Annotated[
-    Conv | DwConv | MaxPool | AvgPool | GlobalAvgPool | Dropout | Linear | BatchNorm
-    | ActivationLayer | Block,
-    Field(discriminator="type"),
-]
+LAYER_MODELS = (Conv, DwConv, MaxPool, AvgPool, GlobalAvgPool, Dropout, Linear, BatchNorm,
+                ActivationLayer, Block)
+Layer = Annotated[functools.reduce(operator.or_, LAYER_MODELS), Field(discriminator="type")]
 _LAYER_ADAPTER = TypeAdapter(Layer)
-LAYER_TYPES = ("conv", "dwconv", "maxpool", "avgpool", "global_avgpool", "dropout", "linear", "bn",
-               *(a for a in ACTIVATIONS if a != "none"), "block")
+LAYER_TYPES = tuple(kind for model in LAYER_MODELS
+                    for kind in get_args(model.model_fields["type"].annotation))
 
 
 # ------------------------------------------------------------------------------- compact form

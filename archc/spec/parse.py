@@ -167,8 +167,7 @@ _FIELD_NAMES = sorted({
     name
     for model in (schema.Spec, schema.BlockDef, schema.Residual, schema.Input, schema.Settings,
                   schema.BatchNormSettings, schema.AvgPoolSettings, schema.ConvSettings,
-                  schema.Conv, schema.DwConv, schema.MaxPool, schema.AvgPool, schema.Dropout,
-                  schema.Linear, schema.BatchNorm, schema.Block, schema.Concat)
+                  schema.Concat, *schema.LAYER_MODELS)
     for name in model.model_fields
 })
 

@@ -182,23 +182,27 @@ class _Generator:
     def module(self, op, cin: Expr, cout: Expr) -> str:
         raise TypeError(f"no emitter for {op!r}")
 
+    def activation(self, act: str | Sym, inplace: bool = False) -> str:
+        """An activation's module; one a block parameter names is looked up by that name."""
+        if isinstance(act, Sym):
+            self.uses_activation_table = True
+            return f"ACTIVATIONS[{act.name}]()"
+        return activation_module(act, inplace)
+
     @module.register
     def _(self, op: ir.Conv, cin, cout):
+        args = _conv_args(op, cin, cout)
+        conv2d = f"nn.Conv2d({', '.join(args if op.bias else [*args, 'bias=False'])})"
         if op.bare:
-            args = _conv_args(op, cin, cout)
-            return f"nn.Conv2d({', '.join(args + ([] if op.bias else ['bias=False']))})"
-        act = "param" if isinstance(op.act, Sym) else op.act
+            return conv2d
         if op.layout == "sequential":
-            parts = [f"nn.Conv2d({', '.join(_conv_args(op, cin, cout))}"
-                     f"{'' if op.bias else ', bias=False'})"]
+            parts = [conv2d]
             if op.norm:
                 parts.append(batchnorm(code(cout), op.norm))
-            if act == "param":
-                self.uses_activation_table = True
-                parts.append(f"ACTIVATIONS[{op.act.name}]()")
-            elif act != "none":
-                parts.append(activation_module(act, inplace=True))
+            if op.act != "none":
+                parts.append(self.activation(op.act, inplace=True))
             return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
+        act = "param" if isinstance(op.act, Sym) else op.act
         unit = ConvUnit(op.norm, act, op.groups != 1, op.bias)
         known = self.units.get(unit.name)
         if known is not None and known.norm != unit.norm:
@@ -207,7 +211,6 @@ class _Generator:
             unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias)
         self.units[unit.name] = unit
         self.uses_activation_table |= act == "param"
-        args = _conv_args(op, cin, cout)
         if op.bias:
             args.append("bias=True")
         if act == "param":
@@ -234,10 +237,7 @@ class _Generator:
 
     @module.register
     def _(self, op: ir.Activation, cin, cout):
-        if isinstance(op.function, Sym):
-            self.uses_activation_table = True
-            return f"ACTIVATIONS[{op.function.name}]()"
-        return activation_module(op.function)
+        return self.activation(op.function)
 
     @module.register
     def _(self, op: ir.GlobalAvgPool, cin, cout):
@@ -370,8 +370,7 @@ class _Generator:
                   for name, value in inst.args if name == add.act.name}
         if values <= {"relu", "none"}:
             return [f'        self.act = nn.ReLU() if {add.act.name} == "relu" else nn.Identity()']
-        self.uses_activation_table = True
-        return [f"        self.act = ACTIVATIONS[{add.act.name}]()"]
+        return [f"        self.act = {self.activation(add.act)}"]
 
     def param_kinds(self, definition: ir.BlockDef) -> dict[str, str]:
         """The Python type of each block parameter, from how the block uses it."""
