@@ -65,13 +65,15 @@ def write_spec(tmp_path, text, name="net.yaml"):
 
 def prepare_reference(reference, shape=SMALL, gain=1.0):
     """Set the reference's conv weights and randomise its BatchNorms, put it in eval mode, and
-    check that its output depends on its input. Returns an input and the reference's output."""
+    check that its output depends on its input. Returns an input and the reference's output.
+    Both run in float64: in float32 a CPU kernel may round differently from one run to the
+    next (seen once in CI: 1e-4 apart on the same model), and then 1e-5 would be noise."""
     init_conv_weights(reference)
     randomise_batchnorm(reference)
-    reference.eval()
+    reference.eval().double()
     generator = torch.Generator().manual_seed(3)
-    x = torch.randn(shape, generator=generator) * gain
-    other = torch.randn(shape, generator=generator) * gain
+    x = (torch.randn(shape, generator=generator) * gain).double()
+    other = (torch.randn(shape, generator=generator) * gain).double()
     with torch.no_grad():
         expected = reference(x)
         assert (expected - reference(other)).abs().max() > 1e-3
@@ -83,7 +85,7 @@ def assert_matches(reference, spec_path, shape=SMALL, gain=1.0):
     same eval outputs, and archc's parameter count. Returns archc's model."""
     x, expected = prepare_reference(reference, shape, gain)
     network = archc.compile_spec(str(spec_path))
-    model = archc.build_model(spec_path).eval()
+    model = archc.build_model(spec_path).eval().double()
     assert sorted(model.state_dict()) == sorted(reference.state_dict())
     model.load_state_dict(reference.state_dict(), strict=True)
     with torch.no_grad():
