@@ -2,25 +2,76 @@
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import os
+
 from .backends.torch import render
-from .compiler import compile_spec
+from .compiler import check, compile_spec
+from .errors import SpecError
 from .ir.graph import Network, class_name
+from .limits import MAX_CLASSES
 
 
 def build_model(path_or_network, num_classes: int | None = None):
     """The nn.Module of a spec (a path, or an already compiled network), built by executing the
-    same generated source that `archc build` writes; num_classes defaults to the spec's."""
+    same generated source that `archc build` writes; num_classes defaults to the spec's.
+
+    Raises TypeError or ValueError for a bad argument, SpecError for a spec that does not
+    compile, and ValueError (with the located diagnostics) for a num_classes the spec's shapes
+    do not fit, e.g. a residual add whose branch has num_classes channels."""
     import linecache
     import types
 
-    network = path_or_network if isinstance(path_or_network, Network) else \
-        compile_spec(str(path_or_network))
+    if num_classes is not None:
+        num_classes = _num_classes(num_classes)
+    network = _network(path_or_network)
+    if num_classes is None:
+        num_classes = network.num_classes
+    if network.shapes is None or num_classes != network.num_classes:
+        try:
+            checked = check(dataclasses.replace(network, num_classes=num_classes, shapes=None))
+        except SpecError as error:
+            if num_classes == network.num_classes:
+                raise  # an unchecked network, wrong as it is
+            raise ValueError(f"num_classes={num_classes} does not fit this spec: {error}") \
+                from error
+        network = checked
     source = render(network)
     filename = f"<archc {network.source}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"archc_generated_{network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
-    if num_classes is None:
-        num_classes = network.num_classes
-    return getattr(module, class_name(network.name))(num_classes=num_classes)
+    return getattr(module, class_name(network.name))(num_classes=network.num_classes)
+
+
+def _network(path_or_network) -> Network:
+    """The compiled network of a build_model argument: a Network as it is, a path compiled."""
+    if isinstance(path_or_network, Network):
+        return path_or_network
+    if not isinstance(path_or_network, (str, os.PathLike)):
+        raise TypeError("build_model() takes a spec path (str or os.PathLike) or an "
+                        f"archc.ir.graph.Network, not {type(path_or_network).__name__}")
+    path = os.fspath(path_or_network)
+    if not isinstance(path, str):
+        raise TypeError(f"build_model() takes a str spec path, not {type(path).__name__}")
+    if not path or "\0" in path:
+        raise ValueError(f"build_model() got the spec path {path!r:.80}: "
+                         "it must be non-empty and without NUL characters")
+    return compile_spec(path)
+
+
+def _num_classes(value) -> int:
+    """num_classes as a plain int in 1..MAX_CLASSES: an int or an integer scalar (numpy,
+    torch), never a bool, a float or a string."""
+    if isinstance(value, bool):
+        raise TypeError(f"num_classes must be an int in 1..{MAX_CLASSES}, not the bool {value}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"num_classes must be an int in 1..{MAX_CLASSES}, not the "
+                        f"{type(value).__name__} {value!r:.80}") from None
+    if not 1 <= number <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be in 1..{MAX_CLASSES}, got {number}")
+    return number

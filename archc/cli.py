@@ -4,44 +4,133 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
+import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .compiler import compile_spec
-from .errors import SpecError
+from .errors import SpecError, listing, printable
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SPEC_HELP = "spec files (default: specs/*.yaml)"
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command. Whatever it prints goes through a guard, so that a closed or full
+    standard output and Ctrl-C end archc with one line, not a traceback."""
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit, where a failure could only be ignored
+    except KeyboardInterrupt:
+        _error("archc: interrupted; nothing was written")
+        return 130
+    except StdoutError as e:
+        _silence(stdout)
+        if e.errno != errno.EPIPE:  # a reader that stops reading (`| head`) is not a failure
+            _error(f"error[E609]: standard output cannot be written: {e.strerror}")
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class StdoutError(Exception):
+    """Standard output cannot be written (a pipe closed early, a full disk). Not an OSError, which
+    argparse would swallow when it prints --help."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error.strerror)
+        self.errno, self.strerror = error.errno, error.strerror
+
+
+class _GuardedStdout:
+    """sys.stdout while a command runs: a failed write raises StdoutError, which cannot be
+    mistaken for a failure to read or write one of archc's own files."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            if self._stream is None:  # archc was started with standard output closed (`>&-`)
+                raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+            return self._stream.write(text)
+        except OSError as e:
+            raise StdoutError(e) from None
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            if self._stream is not None:
+                self._stream.flush()
+        except OSError as e:
+            raise StdoutError(e) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence(stdout) -> None:
+    """Points standard output at /dev/null, so that Python's own flush at exit, which would
+    fail the same way, finds nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # None or not a file (a test's capture)
+        pass
+
+
+def _error(message: str) -> None:
+    print(printable(message), file=sys.stderr)
+
+
+def _nonempty(text: str) -> str:
+    """An empty path would mean the current folder (Path("") == Path(".")): almost always an
+    unset shell variable, so a usage mistake rather than a file that is not there."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="archc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="validate specs and print their shapes and costs")
-    check.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
+    check.add_argument("specs", nargs="*", type=_nonempty, metavar="SPEC", help=SPEC_HELP)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--layers", action="store_true",
                        help="also list the layers of every block (of one instance when repeated)")
 
     build = commands.add_parser("build", help="generate PyTorch modules from specs")
-    build.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
-    build.add_argument("-o", "--output", default="generated", metavar="DIR",
+    build.add_argument("specs", nargs="*", type=_nonempty, metavar="SPEC", help=SPEC_HELP)
+    build.add_argument("-o", "--output", default="generated", type=_nonempty, metavar="DIR",
                        help="the folder to write <name>.py into (default: generated)")
     build.add_argument("--check", action="store_true",
                        help="write nothing; fail with a diff if the files are not up to date")
 
     render = commands.add_parser("render", help="draw the paper's block diagrams and overviews")
-    render.add_argument("specs", nargs="*", metavar="SPEC", help=SPEC_HELP)
+    render.add_argument("specs", nargs="*", type=_nonempty, metavar="SPEC", help=SPEC_HELP)
     render.add_argument("--block", metavar="NAME", help="only this block definition's figure")
     render.add_argument("--format", action="append", choices=FORMATS, metavar="FORMAT",
                         help="svg (default), png, pdf or dot; repeat for several")
-    render.add_argument("-o", "--output", default="figures", metavar="DIR",
+    render.add_argument("-o", "--output", default="figures", type=_nonempty, metavar="DIR",
                         help="the folder to write <network>-<figure>.<format> into "
                              "(default: figures)")
     render.add_argument("--shapes", action="store_true",
@@ -80,81 +169,116 @@ def _compile_all(paths: list[str]) -> tuple[list, bool]:
     return networks, failed
 
 
+def _merge(outputs: list[tuple[Any, dict[Path, T]]]) -> dict[Path, T] | None:
+    """The files of every network's spec in one dict; None, with error E605, when two specs
+    would write the same file (one would silently replace the other's)."""
+    files: dict[Path, T] = {}
+    writer: dict[Path, Any] = {}
+    for network, written in outputs:
+        for target, content in written.items():
+            if target in writer:
+                other = writer[target]
+                same = (f" (both networks are named `{network.name}`)"
+                        if other.name == network.name else "")
+                _error(f"{network.source}: error[E605]: {other.source} also writes {target}{same}")
+                return None
+            writer[target] = network
+            files[target] = content
+    return files
+
+
+def _write(files: dict[Path, str | bytes], summary: list[str]) -> int:
+    try:
+        write_all(files)
+    except OutputError as e:
+        _error(str(e))
+        return 1
+    try:
+        for line in summary:
+            print(printable(line))
+    except KeyboardInterrupt:
+        _error("archc: interrupted; the files were written")
+        return 130
+    return 0
+
+
 def _build(paths: list[str], folder: Path, check: bool) -> int:
     from .backends.torch import render
 
     networks, failed = _compile_all(paths)
     if failed:
         return 1  # nothing is written unless every spec compiles
-    files: dict[Path, str] = {}
-    for network in networks:
-        target = folder / f"{network.name}.py"
-        if target in files:
-            print(f"{network.source}: error[E605]: another spec also writes {target} (both are "
-                  f"named `{network.name}`)", file=sys.stderr)
-            return 1
-        files[target] = render(network)
-    if check:
-        command = "archc build" + (f" -o {folder}" if folder != Path("generated") else "")
-        return _check_fresh(files, {target: (f"{command} {network.source}", network.source)
-                                    for target, network in zip(files, networks)})
-    try:
-        write_all(files)
-    except OutputError as e:
-        print(e, file=sys.stderr)
+    sources = _merge([(n, {folder / f"{n.name}.py": n}) for n in networks])
+    if sources is None:
         return 1
-    for target in files:
-        print(f"wrote {target}")
-    return 0
+    files = {target: render(network) for target, network in sources.items()}
+    if check:
+        return _check_fresh(files, sources, folder)
+    return _write(files, [f"wrote {target}" for target in files])
 
 
 def _render(paths: list[str], block: str | None, formats: list[str], folder: Path,
             shapes: bool) -> int:
-    from .backends.graphviz import figures
+    from .backends.graphviz import DotError, draw, figures
 
     drawn = [f for f in formats if f != "dot"]
     if drawn and shutil.which("dot") is None:
-        print(f"error[E606]: {drawn[0]} output needs the graphviz `dot` program: install "
-              "graphviz (Debian: apt-get install graphviz), or use --format dot", file=sys.stderr)
+        _error(f"error[E606]: {drawn[0]} output needs the graphviz `dot` program: install "
+               "graphviz (Debian: apt-get install graphviz), or use --format dot")
         return 1
     networks, failed = _compile_all(paths)
     if failed:
         return 1
-    files: dict[Path, str | bytes] = {}
+    outputs = []
     for network in networks:
         if block is not None and block not in network.blocks:
             close = difflib.get_close_matches(block, list(network.blocks), n=1)
             hint = f"did you mean `{close[0]}`? " if close else ""
-            known = ", ".join(network.blocks) or "none"
-            print(f"{network.source}: error[E607]: no block `{block}` in this network "
-                  f"({hint}its blocks: {known})", file=sys.stderr)
+            known = listing(network.blocks, quote=False) or "none"
+            _error(f"{network.source}: error[E607]: no block `{block}` in this network "
+                   f"({hint}its blocks: {known})")
             return 1
-        for stem, figure in figures(network, block, shapes).items():
-            for fmt in dict.fromkeys(formats):
-                target = folder / f"{network.name}-{stem}.{fmt}"
-                files[target] = figure.source if fmt == "dot" else figure.pipe(format=fmt)
-    try:
-        write_all(files)
-    except OutputError as e:
-        print(e, file=sys.stderr)
+        outputs.append((network, {folder / f"{network.name}-{stem}.{fmt}": (figure, fmt)
+                                  for stem, figure in figures(network, block, shapes).items()
+                                  for fmt in dict.fromkeys(formats)}))
+    jobs = _merge(outputs)
+    if jobs is None:
         return 1
-    print(f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}")
-    return 0
+    files: dict[Path, str | bytes] = {}
+    for target, (figure, fmt) in jobs.items():
+        try:
+            files[target] = figure.source if fmt == "dot" else draw(figure, fmt)
+        except DotError as e:
+            _error(f"{target}: error[E610]: graphviz dot failed: {e}")
+            return 1
+    return _write(files, [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}"])
 
 
-def _check_fresh(files: dict[Path, str], fixes: dict[Path, tuple[str, str]]) -> int:
-    """Diffs for the files that differ; `fixes` gives each file's command and spec."""
+def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path) -> int:
+    """Compares each file's bytes with what its spec generates now; a diff and E608, naming the
+    command that updates it, for each that differs."""
     stale = 0
     for target, content in files.items():
-        current = target.read_text() if target.is_file() else None
-        if current == content:
+        expected = content.encode()
+        try:
+            current, state = target.read_bytes(), "out of date"
+        except FileNotFoundError:
+            current, state = b"", "missing"
+        except OSError as e:
+            current, state = None, f"cannot be read ({e.strerror})"
+        if current == expected:
             continue
         stale += 1
-        sys.stdout.writelines(difflib.unified_diff(
-            (current or "").splitlines(True), content.splitlines(True),
-            fromfile=str(target), tofile=f"{target} (from {fixes[target][1]})"))
-        state = "missing" if current is None else "out of date"
-        print(f"{target}: error[E608]: {state}: run `{fixes[target][0]}`", file=sys.stderr)
+        spec = sources[target].source
+        if current is not None and current.replace(b"\r\n", b"\n") == expected:
+            state = "out of date: CRLF line endings"  # a diff would show no difference
+        elif current is not None:
+            sys.stdout.writelines(difflib.unified_diff(
+                current.decode(errors="replace").splitlines(True), content.splitlines(True),
+                fromfile=printable(str(target)), tofile=printable(f"{target} (from {spec})")))
+        command = ["archc", "build", *(["-o", str(folder)] if folder != Path("generated") else []),
+                   spec]
+        _error(f"{target}: error[E608]: {state}: run `{shlex.join(command)}`")
     return 1 if stale else 0
 
 
@@ -200,7 +324,8 @@ def _human(n: float) -> str:
 
 def format_report(r: dict) -> str:
     c, h, w = r["input"]
-    lines = [f"{r['name']} ({r['spec']}): input {c} x {h} x {w}, {r['num_classes']} classes", ""]
+    lines = [f"{r['name']} ({printable(r['spec'])}): input {c} x {h} x {w}, "
+             f"{r['num_classes']} classes", ""]
     rows = [("stage", "layer", "output (C x H x W)", "params", "MACs")]
 
     def add(stage: dict, indent: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 from .errors import Diagnostics
-from .ir.cost import CostModel
+from .ir.cost import CostModel, path_label
 from .ir.graph import Network
-from .ir.shapes import infer
+from .ir.shapes import infer, stage_layers
 from .ir.verify import verify
 from .limits import MAX_LAYERS, MAX_PARAMS
 from .spec.elaborate import elaborate
@@ -20,7 +20,23 @@ def compile_spec(path: str) -> Network:
     diags = Diagnostics()
     network = elaborate(parsed, diags)
     diags.raise_if_any()
+    return check(network)
+
+
+def check(network: Network) -> Network:
+    """The network with every shape inferred and checked, and its size within archc's bounds;
+    raises SpecError. The layer count is bounded before inference, whose work it bounds."""
     verify(network)
+    diags = Diagnostics()
+    stages = stage_layers(network)
+    layers = sum(count for _, _, count in stages)
+    if layers > MAX_LAYERS:
+        graph, largest, _ = max(stages, key=lambda stage: stage[2])
+        node = graph.nodes[largest]
+        diags.error(node["pos"], "E508", f"the network would have {layers:,} layers, more than "
+                                         f"archc's bound of {MAX_LAYERS:,} (the largest stage is "
+                                         f"`{path_label(node['paths']) or largest}`)", node["key"])
+    diags.raise_if_any()
     shapes = infer(network, diags)
     diags.raise_if_any()
     network = dataclasses.replace(network, shapes=shapes)
@@ -32,14 +48,11 @@ def compile_spec(path: str) -> Network:
 def _check_size(network: Network, diags: Diagnostics) -> None:
     model = CostModel(network, network.shapes)
     stages = model.stages()
-    total = model.total()
-    for what, field, bound in (("parameters", "params", MAX_PARAMS),
-                               ("layers", "layers", MAX_LAYERS)):
-        value = getattr(total, field)
-        if value > bound:
-            largest = max(stages, key=lambda row: getattr(row.cost, field))
-            graph = network.body if largest.node in network.body else network.head
-            node = graph.nodes[largest.node]
-            diags.error(node["pos"], "E508", f"the network would have {value:,} {what}, more than "
-                                             f"archc's bound of {bound:,} (the largest stage is "
-                                             f"`{largest.name}`)", node["key"])
+    value = model.total().params
+    if value > MAX_PARAMS:
+        largest = max(stages, key=lambda row: row.cost.params)
+        graph = network.body if largest.node in network.body else network.head
+        node = graph.nodes[largest.node]
+        diags.error(node["pos"], "E508", f"the network would have {value:,} parameters, more "
+                                         f"than archc's bound of {MAX_PARAMS:,} (the largest "
+                                         f"stage is `{largest.name}`)", node["key"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -34,6 +35,8 @@ CATALOGUE: dict[str, str] = {
     "E112": "duplicate key",
     "E113": "anchors and aliases expand the document too far",
     "E114": "nested too deeply",
+    "E115": "the path is not a regular file",
+    "E116": "the document has too many YAML nodes",
     # the language
     "E201": "a required key is missing",
     "E202": "unknown key",
@@ -57,6 +60,7 @@ CATALOGUE: dict[str, str] = {
     "E304": "a network spec included as a library",
     "E305": "block defined twice",
     "E306": "parameter listed twice",
+    "E307": "too many included files",
     # names, parameters and blocks
     "E401": "unknown parameter",
     "E402": "unknown block",
@@ -68,6 +72,7 @@ CATALOGUE: dict[str, str] = {
     "E408": "a block that contains itself",
     "E409": "same padding with an even kernel",
     "E410": "unknown activation",
+    "E411": "blocks nested too deeply",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",
@@ -87,6 +92,8 @@ CATALOGUE: dict[str, str] = {
     "E606": "the graphviz dot program is missing",
     "E607": "no such block in the network",
     "E608": "generated code is out of date",
+    "E609": "standard output cannot be written",
+    "E610": "graphviz dot failed",
 }
 
 
@@ -114,6 +121,26 @@ def printable(text: str) -> str:
                    for c in text)
 
 
+MAX_LISTED = 10  # names listed in one message
+MAX_HINTED = 50  # did-you-mean hints are looked for while a run has fewer errors than this
+MAX_CANDIDATES = 500  # ... and among at most this many names
+
+
+def listing(names, quote: bool = True) -> str:
+    """`a`, `b`, `c`: at most MAX_LISTED names, then how many more."""
+    names = list(names)
+    shown = [f"`{n}`" if quote else str(n) for n in names[:MAX_LISTED]]
+    if len(names) > MAX_LISTED:
+        shown.append(f"and {len(names) - MAX_LISTED:,} more")
+    return ", ".join(shown)
+
+
+def shown_chain(names: list[str]) -> str:
+    """`a -> b -> c` on one short line: its first three names and its last two."""
+    shown = names if len(names) <= 5 else names[:3] + ["..."] + names[-2:]
+    return " -> ".join(shown)
+
+
 class SpecError(Exception):
     """One or more independent problems in a spec; raised at the end of a phase."""
 
@@ -134,6 +161,15 @@ class Diagnostics:
 
     def error(self, pos: Pos | None, code: str, message: str, key_path: str = "") -> None:
         self.items.append(Diagnostic(pos, code, message, key_path))
+
+    def close_match(self, name: str, candidates) -> str | None:
+        """The candidate `name` was likely meant to be; its cost is bounded, so that a spec of
+        many wrong names and many definitions cannot make this quadratic."""
+        candidates = list(candidates)
+        if len(self.items) >= MAX_HINTED or len(candidates) > MAX_CANDIDATES:
+            return None
+        close = difflib.get_close_matches(name, candidates, n=1)
+        return close[0] if close else None
 
     def __bool__(self) -> bool:
         return bool(self.items)

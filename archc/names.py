@@ -7,6 +7,7 @@ import re
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 IDENTIFIER_RE = re.compile(rf"^{IDENTIFIER}$")
+MAX_NAME_LENGTH = 100  # a network's and a block's names make a figure's file name
 
 
 def is_identifier(value) -> bool:

@@ -1,19 +1,23 @@
-"""Writing results: all or nothing. Each file is written to a temporary file beside it, and only
-when every one is written are they renamed into place, so that a failure leaves the output folder
-exactly as it was."""
+"""Writing results: all or nothing. Each file is written to a temporary file beside it; only when
+every one is written are they renamed into place, and if a rename fails (or archc is interrupted)
+the renames already done are undone, so that a failure leaves the output folder exactly as it
+was."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from .errors import printable
 
 
 class OutputError(Exception):
     """A problem with where output goes (missing or read-only folder, disk full)."""
 
     def __init__(self, path, code: str, message: str):
-        super().__init__(f"{path}: error[{code}]: {message}")
+        super().__init__(printable(f"{path}: error[{code}]: {message}"))
 
 
 def check_folder(folder: Path) -> None:
@@ -31,18 +35,55 @@ def write_all(files: dict[Path, str | bytes]) -> None:
     for path in files:
         if path.is_dir():
             raise OutputError(path, "E604", "cannot write: a folder is in the way")
-    temporary: list[tuple[str, Path]] = []
+    staged: list[tuple[Path, Path]] = []  # (temporary file, its target)
+    done: list[tuple[Path, Path | None]] = []  # (target, backup of its old file or None)
     try:
         for path, content in files.items():
-            data = content.encode() if isinstance(content, str) else content
             fd, tmp = tempfile.mkstemp(prefix=".archc-", suffix=".tmp", dir=path.parent)
-            temporary.append((tmp, path))
+            staged.append((Path(tmp), path))
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                f.write(content.encode() if isinstance(content, str) else content)
             os.chmod(tmp, 0o644)
-        for tmp, path in temporary:
+        for tmp, path in staged:
+            backup = None
+            if os.path.lexists(path):
+                backup = tmp.with_suffix(".old")
+                _back_up(path, backup)
+            done.append((path, backup))
             os.replace(tmp, path)
-    except OSError as e:
-        for tmp, _ in temporary:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(path, "E604", f"cannot write: {e.strerror}") from None
+    except BaseException as e:  # KeyboardInterrupt too: undo, then let it through
+        _roll_back(done)
+        _remove(tmp for tmp, _ in staged)
+        if isinstance(e, OSError):
+            raise OutputError(path, "E604", f"cannot write: {e.strerror}") from None
+        raise
+    _remove(backup for _, backup in done if backup is not None)
+
+
+def _back_up(path: Path, backup: Path) -> None:
+    """Keeps the old file under a second name: a hard link, so that the target never goes
+    missing, or a rename on a file system without hard links."""
+    try:
+        os.link(path, backup, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:
+        os.rename(path, backup)
+
+
+def _roll_back(done: list[tuple[Path, Path | None]]) -> None:
+    """Puts the old files back, newest first. A step that fails leaves its backup in place (it
+    holds the old file) and the others go on."""
+    for path, backup in reversed(done):
+        with contextlib.suppress(OSError):
+            if backup is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(backup, path)
+                backup.unlink(missing_ok=True)  # still there if it was a link to path itself
+
+
+def _remove(paths) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)

@@ -86,9 +86,9 @@ GENERATED = {
     "bom_then_bad_byte": (b"\xef\xbb\xbfname: tiny\n\xff\n",
                           ":2:1: error[E105]: not UTF-8 text (byte 0xff)"),
     "nested_beyond_the_parser": (b"name: " + b"[" * 20000 + b"]" * 20000 + b"\n",
-                                 ":1:1: error[E114]: YAML nested too deeply"),
-    "larger_than_4_mib": (b"# " + b"x" * (4 * 1024 * 1024) + b"\n",
-                          ": error[E104]: file is larger than 4 MiB"),
+                                 ":1:107: error[E114]: nested more than 100 levels deep"),
+    "larger_than_1_mib": (b"# " + b"x" * (1024 * 1024) + b"\n",
+                          ": error[E104]: file is larger than 1 MiB"),
     "no_such_file": (None, ": error[E101]: no such file"),
     "a_directory": ("dir", ": error[E102]: is a folder, not a spec file"),
 }

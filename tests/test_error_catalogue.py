@@ -23,6 +23,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,6 +209,45 @@ def _without_dot(tmp: Path, monkeypatch):
     yield
 
 
+@contextlib.contextmanager
+def _fifo(tmp: Path, monkeypatch):
+    """E115: `mkfifo spec.yaml`. archc must refuse it without opening it: opening a FIFO to read
+    waits for a writer, so a regression hangs this test rather than failing it."""
+    os.mkfifo(tmp / "spec.yaml")
+    yield
+
+
+@contextlib.contextmanager
+def _include_chain(tmp: Path, monkeypatch):
+    """E307: b1.yaml includes b2.yaml, which includes b3.yaml, ... up to b120.yaml (the spec,
+    written from the section's `# file: spec.yaml` block, includes b1.yaml)."""
+    for i in range(1, 121):
+        (tmp / f"b{i}.yaml").write_text(f"include: [b{i + 1}.yaml]\n", encoding="utf-8")
+    yield
+
+
+@contextlib.contextmanager
+def _full_stdout(tmp: Path, monkeypatch):
+    """E609: `exec > /dev/full`: standard output on a device that is always full."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        monkeypatch.setattr(sys, "stdout", full)
+        yield
+
+
+@contextlib.contextmanager
+def _failing_dot(tmp: Path, monkeypatch):
+    """E610: a `dot` first on the PATH that fails as the example's does (archc looks `dot` up
+    on os.environ's PATH)."""
+    folder = tmp / "bin"
+    folder.mkdir()
+    (folder / "dot").write_text('#!/bin/sh\necho "Error: dot crashed" >&2\nexit 1\n')
+    (folder / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    yield
+
+
 def _write(name: str, data: bytes | str | None = None, folder: bool = False):
     @contextlib.contextmanager
     def situation(tmp: Path, monkeypatch):
@@ -229,11 +269,16 @@ SITUATIONS = {
     "E104": _write("spec.yaml", b"# padding\n" * 500_000),  # 5,000,000 bytes
     "E105": _write("spec.yaml", b"name: caf\xe9\n"),
     "E108": _write("spec.yaml", b""),
+    "E115": _fifo,
+    "E116": _write("spec.yaml", "sizes: [" + "8, " * 20000 + "8]\n"),  # 20,002 nodes
+    "E307": _include_chain,
     "E602": _write("generated", "notes\n"),
     "E603": _read_only_folder,
     "E604": _file_size_limit,
     "E606": _without_dot,
     "E608": _write("generated/tiny.py", "# an older version\n"),
+    "E609": _full_stdout,
+    "E610": _failing_dot,
 }
 
 

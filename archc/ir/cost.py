@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from . import graph as ir
-from .shapes import Shapes
+from .shapes import Shapes, module_count
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class Cost:
 
 def layer_cost(op: ir.Op, own: tuple[int, int], out_shape: tuple) -> Cost:
     """A node's cost from its own parameters and MACs (computed by shape inference)."""
-    return Cost(own[0], own[1], math.prod(out_shape), int(op.module and not
-                                                           isinstance(op, ir.BlockCall)))
+    return Cost(own[0], own[1], math.prod(out_shape), module_count(op))
 
 
 @dataclass(frozen=True)

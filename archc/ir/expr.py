@@ -8,9 +8,13 @@ numbers is a number and channel counts print as people write them (`n + m + 384`
 
 from __future__ import annotations
 
+import math
 import operator
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from ..limits import MAX_EXPR_SIZE, MAX_NUMBER
 
 Number = int | float
 
@@ -20,11 +24,23 @@ class Sym:
     name: str
 
 
+class TooLarge(Exception):
+    """An expression of more than MAX_EXPR_SIZE operations: composing a block's channel formula
+    with itself over many repeats can double it each time."""
+
+
 @dataclass(frozen=True)
 class BinOp:
     op: str  # one of OPERATORS
     left: Expr
     right: Expr
+    size: int = field(init=False, compare=False, repr=False)  # operations in the whole tree
+
+    def __post_init__(self):
+        size = 1 + sum(part.size for part in (self.left, self.right) if isinstance(part, BinOp))
+        if size > MAX_EXPR_SIZE:
+            raise TooLarge(f"more than {MAX_EXPR_SIZE} operations")
+        object.__setattr__(self, "size", size)
 
 
 Expr = Number | Sym | BinOp
@@ -58,12 +74,19 @@ def binop(op: str, left: Expr, right: Expr) -> Expr:
 
 
 def total(terms: list[Expr]) -> Expr:
-    """The sum of terms, flattened, with its constants added into one last term."""
+    """The sum of terms, flattened, like terms counted once with their multiple (`in + in` is
+    `2 * in`), the constants added into one last term."""
     flat: list[Expr] = []
     for term in terms:
         flat += _summands(term)
     const = sum(t for t in flat if is_number(t))
-    rest = [t for t in flat if not is_number(t)]
+    counts: Counter = Counter()
+    for term in flat:
+        if not is_number(term):
+            factor, base = _coefficient(term)
+            counts[base] += factor
+    rest = [base if factor == 1 else BinOp("*", factor, base)
+            for base, factor in counts.items() if factor]
     if not rest:
         return const
     out = rest[0]
@@ -73,9 +96,22 @@ def total(terms: list[Expr]) -> Expr:
 
 
 def _summands(e: Expr) -> list[Expr]:
-    if isinstance(e, BinOp) and e.op == "+":
-        return _summands(e.left) + _summands(e.right)
-    return [e]
+    out, stack = [], [e]
+    while stack:
+        term = stack.pop()
+        if isinstance(term, BinOp) and term.op == "+":
+            stack += [term.right, term.left]
+        else:
+            out.append(term)
+    return out
+
+
+def _coefficient(term: Expr) -> tuple[int, Expr]:
+    """`3 * w` -> (3, w); `w` -> (1, w)."""
+    if isinstance(term, BinOp) and term.op == "*" and isinstance(term.left, int) \
+            and not isinstance(term.left, bool):
+        return term.left, term.right
+    return 1, term
 
 
 def symbols(e: Expr) -> set[str]:
@@ -111,12 +147,20 @@ def evaluate(e: Expr, values: Mapping[str, object]) -> Number:
     if isinstance(e, BinOp):
         left, right = evaluate(e.left, values), evaluate(e.right, values)
         try:
-            return OPERATORS[e.op](left, right)
+            value = OPERATORS[e.op](left, right)
         except ZeroDivisionError:
             raise EvalError(f"`{to_text(e)}` divides by zero") from None
         except OverflowError:
-            raise EvalError(f"`{to_text(e)}` is too large") from None
+            value = math.inf
+        if not in_range(value):
+            raise EvalError(f"`{to_text(e)}` is more than archc's bound of {MAX_NUMBER:,}")
+        return value
     return e
+
+
+def in_range(value: Number) -> bool:
+    """Whether a number is within archc's bound (finite, magnitude at most MAX_NUMBER)."""
+    return abs(value) <= MAX_NUMBER
 
 
 def to_text(e: Expr, names: Mapping[str, str] | None = None) -> str:

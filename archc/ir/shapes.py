@@ -22,7 +22,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..errors import Diagnostics
-from ..limits import MAX_INPUT
+from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_INPUT, MAX_NUMBER
 from . import expr as ex
 from . import graph as ir
 from .expr import Expr, Sym
@@ -103,6 +103,31 @@ def smallest_input(network: ir.Network) -> int | None:
     return high
 
 
+# ------------------------------------------------------------------------- layer counts
+
+
+def module_count(op: ir.Op) -> int:
+    """The modules a node holds itself (a block call's are its block's)."""
+    return int(op.module and not isinstance(op, ir.BlockCall))
+
+
+def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
+    """(graph, node, layers) of each top-level step of the body and the head, counted from the
+    graphs alone, before inference (whose work this count bounds): a block call counts its
+    repeats times its block's layers."""
+    per_block: dict[str, int] = {}
+
+    def layers(g: nx.DiGraph, node: str) -> int:
+        op = g.nodes[node]["op"]
+        if isinstance(op, ir.BlockCall):
+            return op.repeat * per_block.get(op.block, 0)
+        return module_count(op)
+
+    for name, definition in network.blocks.items():  # dependencies come first
+        per_block[name] = sum(layers(definition.graph, node) for node in definition.graph)
+    return [(g, node, layers(g, node)) for g in (network.body, network.head) for node in g]
+
+
 # ------------------------------------------------------------------------- symbolic channels
 
 
@@ -140,18 +165,29 @@ def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
     for node in ir.topological(g):
         op = g.nodes[node]["op"]
         inputs = [nodes[u] for u in ir.ordered_inputs(g, node)]
-        if isinstance(op, ir.Input):
-            nodes[node] = entry
-        elif isinstance(op, ir.BlockCall):
-            current, per_repeat = inputs[0], []
-            values = {name: value for name, value in op.args if not isinstance(value, str)}
-            for _ in range(op.repeat):
-                per_repeat.append(current)
-                current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
-            nodes[node], calls[node] = current, tuple(per_repeat)
-        else:
-            nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
+        try:
+            if isinstance(op, ir.Input):
+                nodes[node] = entry
+            elif isinstance(op, ir.BlockCall):
+                current, per_repeat = inputs[0], []
+                values = {name: value for name, value in op.args if not isinstance(value, str)}
+                for _ in range(op.repeat):
+                    per_repeat.append(current)
+                    current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
+                nodes[node], calls[node] = current, tuple(per_repeat)
+            else:
+                nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
+        except ex.TooLarge as e:
+            raise FormulaTooLarge(g.nodes[node], str(e)) from None
     return nodes, calls
+
+
+class FormulaTooLarge(Exception):
+    """A node whose channel count, as a formula of its block's `in`, is too large to write."""
+
+    def __init__(self, node: dict, reason: str):
+        super().__init__(reason)
+        self.node = node
 
 
 # --------------------------------------------------------------------------- numbers
@@ -180,11 +216,20 @@ class _Inference:
             self.error(head_graph.nodes[last], "E507",
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
-        channels = {} if self.probing or self.diags else symbolic_channels(self.network)
+        channels = {} if self.probing or self.diags else self.symbolic_channels()
         return Shapes(MappingProxyType(body), MappingProxyType(head),
                       MappingProxyType(body_calls), MappingProxyType(head_calls),
                       MappingProxyType(body_costs), MappingProxyType(head_costs),
                       MappingProxyType(self.instances), MappingProxyType(channels))
+
+    def symbolic_channels(self) -> dict[str, Channels]:
+        try:
+            return symbolic_channels(self.network)
+        except FormulaTooLarge as e:
+            self.error(e.node, "E508", f"the channel count here, as generated code writes it (a "
+                                       f"formula of the block's input channels `in`), would have "
+                                       f"{e}, archc's bound")
+            return {}
 
     def error(self, node: dict, code: str, message: str) -> None:
         """Report at a node of the IR: its spec position and key path."""
@@ -248,7 +293,7 @@ class _Inference:
         return shape, tuple(keys)
 
     def value(self, e: Expr, what: str, node: dict, bindings: dict, least: int = 1,
-              whole: bool = True):
+              whole: bool = True, most: int = MAX_NUMBER):
         """The number an expression has in this instance, or None after reporting why it has
         none. A wrong value is blamed on the block call where it was written, if it was."""
         origin = node
@@ -269,16 +314,21 @@ class _Inference:
         else:
             ok = ex.is_number(value)
             need = "a number"
+        if ok and not (ex.in_range(value) and value <= most):
+            code, need = "E508", f"at most {most:,}, archc's bound"
+            ok = False
+        else:
+            code = "E506"
         if not ok:
             if origin is not node:
-                given = f"`{e.name}` = {value!r}"
+                given = f"`{e.name}` = {_number(value)}"
             elif ex.is_number(e):
-                given = repr(value)
+                given = _number(value)
             else:
-                names = ", ".join(f"{name} = {bindings[name][0]!r}"
+                names = ", ".join(f"{name} = {_number(bindings[name][0])}"
                                   for name in sorted(ex.symbols(e)) if name in bindings)
-                given = f"`{ex.to_text(e)}` = {value!r} ({names})"
-            self.error(origin, "E506", f"{what} is {given}, which must be {need}")
+                given = f"`{ex.to_text(e)}` = {_number(value)} ({names})"
+            self.error(origin, code, f"{what} is {given}, which must be {need}")
             return None
         return value
 
@@ -298,7 +348,8 @@ class _Inference:
 
         channels = op.channels([shape[0]])
         if op.counts is not None:
-            channels = value(channels, op.counts)
+            channels = self.value(channels, f"{op.counts} of `{name}`", node, bindings,
+                                  most=MAX_CLASSES if op.rank == 1 else MAX_CHANNELS)
         elif not ex.is_number(channels):
             channels = None
         size = shape[1:] if len(shape) == 3 else None
@@ -346,6 +397,10 @@ class _Inference:
             self.error(g.nodes[node], "E502", f"concat: the branches differ in height and width "
                                              f"({listing}); they must be equal")
         channels = None if any(s[0] is None for s in inputs) else sum(s[0] for s in inputs)
+        if channels is not None and channels > MAX_CHANNELS:
+            self.error(g.nodes[node], "E508", f"concat: the branches give {channels:,} channels, "
+                                             f"more than archc's bound of {MAX_CHANNELS:,}")
+            channels = None
         return (channels, *size)
 
     def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
@@ -377,6 +432,13 @@ class _Inference:
             self.error(where, "E503", f"residual add: {what} gives {show(residual)}, {base} is "
                                       f"{show(shortcut)}")
         return shortcut
+
+
+def _number(value) -> str:
+    """A value for a message: its repr, or its size when that is too long to read."""
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) > 30:
+        return f"a number of {len(str(abs(value)))} digits"
+    return repr(value)
 
 
 def _branch_name(g: nx.DiGraph, node: str) -> str:

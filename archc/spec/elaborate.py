@@ -4,15 +4,15 @@ turned into pads. Shapes are inferred afterwards (ir/shapes.py)."""
 
 from __future__ import annotations
 
-import difflib
 from types import MappingProxyType
 
 import networkx as nx
 
-from ..errors import Diagnostics, Pos
+from ..errors import Diagnostics, Pos, listing, shown_chain
 from ..ir import expr as ex
 from ..ir import graph as ir
 from ..ir.ops import same_padding
+from ..limits import MAX_BLOCK_DEPTH
 from . import models as schema
 from .parse import ParsedSpec
 
@@ -78,20 +78,37 @@ def _calls(graph: nx.DiGraph):
 
 
 def _check_recursion(defs: dict[str, ir.BlockDef], diags: Diagnostics) -> None:
+    """One cycle of each group of blocks that contain each other (enumerating every cycle
+    would cost exponential time), then blocks nested deeper than MAX_BLOCK_DEPTH."""
     uses = nx.DiGraph()
     for name, block in defs.items():
         uses.add_node(name)
         for call, pos in _calls(block.graph):
             if call.block in defs:
                 uses.add_edge(name, call.block, pos=pos)
-    for cycle in sorted(nx.simple_cycles(uses)):
-        start = min(cycle)
-        cycle = cycle[cycle.index(start):] + cycle[:cycle.index(start)]
+    cyclic = False
+    for group in nx.strongly_connected_components(uses):
+        start = min(group)
+        if len(group) == 1 and not uses.has_edge(start, start):
+            continue
+        cyclic = True
+        next_block = min(v for v in uses.successors(start) if v in group)
+        cycle = [start] + nx.shortest_path(uses.subgraph(group), next_block, start)[:-1]
         path = " -> ".join(cycle + [start])
-        next_block = cycle[1] if len(cycle) > 1 else start
         diags.error(uses.edges[start, next_block]["pos"], "E408",
-                    f"block `{start}` contains itself: {path}",
-                    f"blocks.{start}")
+                    f"block `{start}` contains itself: {path}", f"blocks.{start}")
+    if cyclic:
+        return
+    depth: dict[str, int] = {}  # the blocks nested inside a block, itself included
+    for name in reversed(list(nx.topological_sort(uses))):
+        depth[name] = 1 + max((depth[callee] for callee in uses.successors(name)), default=0)
+        if depth[name] > MAX_BLOCK_DEPTH:
+            chain = [name]
+            while depth[chain[-1]] > 1:
+                chain.append(max(uses.successors(chain[-1]), key=depth.__getitem__))
+            diags.error(defs[name].pos, "E411", f"blocks nested more than {MAX_BLOCK_DEPTH} "
+                                                f"deep: {shown_chain(chain)}", f"blocks.{name}")
+            return
 
 
 def _used_blocks(defs: dict[str, ir.BlockDef], *graphs: nx.DiGraph) -> list[str]:
@@ -284,15 +301,16 @@ class _Builder:
     def block_call(self, step: schema.Block, key: str) -> ir.BlockCall:
         definition = self.blocks.get(step.block)
         if definition is None:
-            close = difflib.get_close_matches(step.block, list(self.blocks), n=1)
-            hint = f" (did you mean `{close[0]}`?)" if close else \
-                (f" (defined: {', '.join(self.blocks)})" if self.blocks else " (no blocks defined)")
+            close = self.diags.close_match(step.block, self.blocks)
+            hint = f" (did you mean `{close}`?)" if close else \
+                (f" (defined: {listing(self.blocks, quote=False)})" if self.blocks
+                 else " (no blocks defined)")
             self.diags.error(step.pos, "E402", f"unknown block `{step.block}`{hint}", key)
             return ir.BlockCall(step.block, (), step.repeat)
         params = tuple(definition.params)
         for name in step.args:
             if name not in params:
-                known = ", ".join(f"`{p}`" for p in params) or "none"
+                known = listing(params) or "none"
                 self.diags.error(step.pos, "E403",
                                  f"block `{step.block}` has no parameter `{name}` "
                                            f"(its parameters: {known})", key)
@@ -331,4 +349,4 @@ class _Builder:
         return value
 
     def known_params(self) -> str:
-        return ", ".join(f"`{p}`" for p in self.params) or "none"
+        return listing(self.params) or "none"

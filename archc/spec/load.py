@@ -2,7 +2,12 @@
 
 Only YAML's safe core is accepted: no custom tags, no merge keys, no duplicate keys, one document.
 Aliases are allowed, but the expanded document is bounded so that an alias bomb cannot exhaust
-memory.
+memory. Every bound is checked before the work it guards: a path's kind and size before it is
+opened, the number of nodes and their depth while the document is composed.
+
+Positions follow editors and YAML 1.2, not PyYAML (YAML 1.1): line breaks are `\n`, `\r\n` and
+`\r`; NEL, LS and PS (U+0085, U+2028, U+2029) are ordinary characters; a byte-order mark at the
+start is not part of line 1.
 
 Plain scalars are read as YAML 1.2's core schema reads them, not as YAML 1.1 (PyYAML's default):
 `1e-5` is a float, `010` is 10, `0x1F` and `0o17` are hex and octal, `1_000` is 1000 (underscores
@@ -12,8 +17,12 @@ between digits, as in Python); only true/false are booleans and `yes`, `on`, `1:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import os
 import re
+import stat
+from array import array
 from pathlib import Path
 
 import yaml
@@ -21,9 +30,12 @@ import yaml
 from ..errors import Diagnostic, Pos, SpecError
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-MAX_NODES = 200_000
+# Far above real specs (the largest bundled one has 5 KB, 276 nodes and 651 tokens), and low
+# enough that PyYAML's pure-Python parser reaches any of them within a second or two.
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 20_000
+MAX_TOKENS = 100_000  # a node takes two or three; this bounds what makes none (`...`, `%X`)
 MAX_DEPTH = 100
-MAX_BYTES = 4 * 1024 * 1024
 
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
@@ -52,8 +64,55 @@ class _BadValue(Exception):
     """A value whose explicit tag (`!!int x`) it does not fit."""
 
 
+class _Refused(Exception):
+    """A document that passes a bound while it is composed: the code, message and YAML mark."""
+
+    def __init__(self, code: str, message: str, mark):
+        super().__init__(message)
+        self.code, self.message, self.mark = code, message, mark
+
+
+# PyYAML's scanner ends a line at NEL, LS and PS. It looks at characters through `peek` and takes
+# text through `prefix`: it peeks into a copy of the text where they are lone surrogates (which the
+# reader refuses in a spec, so the copy's surrogates are these and no others), and takes its text
+# from the real one.
+_STAND_INS = {"\x85": "\ud800", "\u2028": "\ud801", "\u2029": "\ud802"}
+_TO_STAND_INS = str.maketrans(_STAND_INS)
+
+
 class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, resolving and reading plain scalars by YAML 1.2's core schema."""
+    """PyYAML's safe loader, resolving and reading plain scalars by YAML 1.2's core schema, with
+    NEL, LS and PS as ordinary characters, and counting nodes and depth as it composes them."""
+
+    def __init__(self, text: str):  # a str, which the reader holds whole (bytes it would not)
+        super().__init__(text)  # its reader refuses control characters and lone surrogates
+        self.text = self.buffer
+        self.buffer = self.buffer.translate(_TO_STAND_INS)
+        self.nodes = 0
+        self.depth = 0
+
+    def prefix(self, length=1):
+        return self.text[self.pointer:self.pointer + length]
+
+    def get_token(self):
+        token = super().get_token()
+        if self.tokens_taken > MAX_TOKENS:
+            raise _Refused("E116", f"the document has more than {MAX_TOKENS} YAML tokens",
+                           token.start_mark)
+        return token
+
+    def compose_node(self, parent, index):
+        mark = self.peek_event().start_mark
+        self.nodes += 1  # aliases too: each costs as much to read as a small node
+        if self.nodes > MAX_NODES:
+            raise _Refused("E116", f"the document has more than {MAX_NODES} nodes", mark)
+        if self.depth > MAX_DEPTH:
+            raise _Refused("E114", f"nested more than {MAX_DEPTH} levels deep", mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 SpecLoader.yaml_implicit_resolvers = {
@@ -72,10 +131,14 @@ def _fit(loader, node, pattern, what: str):
     text = loader.construct_scalar(node)
     match = pattern.match(text)
     if match is None:
-        shown = text if len(text) <= 40 else text[:37] + "..."
         raise _BadValue(f"a value tagged !!{node.tag.rsplit(':', 1)[-1]} must be {what}, "
-                        f"got {shown!r}")
+                        f"got {_shown(text)!r}")
     return text, match
+
+
+def _shown(text: str, width: int = 40) -> str:
+    """`text`, cut to fit in a one-line message."""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _construct_int(loader, node) -> int:
@@ -104,12 +167,13 @@ SpecLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 class Mapping(dict):
     """A YAML mapping with the position of itself, of each key and of each value. A file's top
-    mapping also has the sha256 of the file's bytes."""
+    mapping also has the sha256 and the size of the file's bytes."""
 
     pos: Pos
     key_pos: dict
     value_pos: dict
     sha256: str
+    size: int
 
 
 class Text(str):
@@ -125,26 +189,87 @@ class Sequence(list):
     item_pos: list
 
 
-def position(file: str, mark) -> Pos:
-    return Pos(file, mark.line + 1, mark.column + 1)
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def locator(text: str, file: str):
+    """A function from a character index of `text` to its Pos: the one way positions are computed
+    (PyYAML's own lines and columns count NEL, LS and PS as line breaks, and a BOM as a column).
+    `text` starts after any byte-order mark."""
+    starts = array("q", [0])  # the index at which each line starts
+    starts.extend(m.end() for m in _LINE_BREAK.finditer(text))
+
+    def at(index: int) -> Pos:
+        line = bisect.bisect_right(starts, index)
+        return Pos(file, line, index - starts[line - 1] + 1)
+
+    return at
+
+
+class Unreadable(Exception):
+    """Why a path cannot be read as a spec: E101, E102, E103, E104 or E115, and a message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+_SPECIAL_FILES = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
+_TOO_LARGE_FILE = f"file is larger than {MAX_BYTES // 2**20} MiB"
+
+
+def _checked_size(status: os.stat_result) -> int:
+    if stat.S_ISDIR(status.st_mode):
+        raise Unreadable("E102", "is a folder, not a spec file")
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((kind for test, kind in _SPECIAL_FILES if test(status.st_mode)),
+                    "a special file")
+        raise Unreadable("E115", f"is {kind}, not a spec file")
+    if status.st_size > MAX_BYTES:
+        raise Unreadable("E104", _TOO_LARGE_FILE)
+    return status.st_size
+
+
+def spec_file_size(path: str | Path) -> int:
+    """The size of the spec file at `path`, found with os.stat before anything opens it: opening a
+    FIFO waits for a writer, and /dev/zero or a huge sparse file would be read before their size
+    is known. Raises Unreadable."""
+    try:
+        return _checked_size(os.stat(path))
+    except FileNotFoundError:
+        raise Unreadable("E101", "no such file") from None
+    except OSError as e:
+        raise Unreadable("E103", f"cannot read: {e.strerror}") from None
+
+
+def read_spec_bytes(path: str | Path) -> bytes:
+    """The bytes of the spec file at `path`, its kind and size checked first. Raises Unreadable."""
+    spec_file_size(path)
+    try:
+        # Not blocking, and checked again once open, in case the path was replaced by a FIFO.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with open(os.open(path, flags), "rb") as f:
+            _checked_size(os.fstat(f.fileno()))
+            data = f.read(MAX_BYTES + 1)  # it may have grown since
+    except OSError as e:
+        raise Unreadable("E103", f"cannot read: {e.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise Unreadable("E104", _TOO_LARGE_FILE)
+    return data
 
 
 def load_file(path: str | Path, display: str | None = None):
-    """Read a spec file into positioned data; raises SpecError with a located message."""
+    """Read a spec file into positioned data; raises SpecError with a located message. The top
+    mapping has the sha256 and the size of the file's bytes."""
     name = display or str(path)
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError([Diagnostic(Pos(name), "E101", "no such file")]) from None
-    except IsADirectoryError:
-        raise SpecError([Diagnostic(Pos(name), "E102", "is a folder, not a spec file")]) from None
-    except OSError as e:
-        raise SpecError([Diagnostic(Pos(name), "E103", f"cannot read: {e.strerror}")]) from None
-    if len(data) > MAX_BYTES:
-        raise SpecError([Diagnostic(Pos(name), "E104",
-                                    f"file is larger than {MAX_BYTES // 2**20} MiB")])
+        data = read_spec_bytes(path)
+    except Unreadable as e:
+        raise SpecError([Diagnostic(Pos(name), e.code, e.message)]) from None
     root = load_text(data, name)
     root.sha256 = hashlib.sha256(data).hexdigest()
+    root.size = len(data)
     return root
 
 
@@ -153,23 +278,25 @@ def load_text(data: bytes | str, name: str):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            line = data[: e.start].count(b"\n") + 1
-            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-            raise SpecError(
-                [Diagnostic(Pos(name, line, col), "E105",
-                            f"not UTF-8 text (byte 0x{data[e.start]:02x})")]
-            ) from None
+            before = data[: e.start].decode("utf-8").removeprefix("\ufeff")
+            raise SpecError([Diagnostic(locator(before, name)(len(before)), "E105",
+                                        f"not UTF-8 text (byte 0x{data[e.start]:02x})")]) \
+                from None
     else:
         text = data
+    text = text.removeprefix("\ufeff")
+    at = locator(text, name)
     try:
-        loader = SpecLoader(text)  # its reader refuses control characters such as NUL
+        loader = SpecLoader(text)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except _Refused as e:
+        raise SpecError([Diagnostic(at(e.mark.index), e.code, e.message)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        problem = e.problem or e.context or "invalid YAML"
+        problem = _real_characters(e.problem or e.context or "invalid YAML")
         code = "E106"
         if "expected a single document" in (e.context or ""):
             code, problem = "E107", "more than one YAML document: a spec is a single document"
@@ -178,38 +305,45 @@ def load_text(data: bytes | str, name: str):
             # An unclosed quote or bracket: point at where it opens, not at the end of the file.
             mark = e.context_mark
             problem = f"{e.context.removeprefix('while ')} here, the file ends before it closes"
-        raise SpecError([Diagnostic(position(name, mark), code, f"YAML syntax: {problem}")]) \
-            from None
+        raise SpecError([Diagnostic(at(mark.index), code, f"YAML syntax: {problem}")]) from None
     except yaml.reader.ReaderError as e:
         char = e.character if isinstance(e.character, int) else ord(e.character)
-        line = text[: e.position].count("\n") + 1
-        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
-        raise SpecError([Diagnostic(Pos(name, line, col), "E106",
-                                    f"YAML syntax: character U+{char:04X} is not "
-                                    "allowed")]) \
+        raise SpecError([Diagnostic(at(e.position), "E106",
+                                    f"YAML syntax: character U+{char:04X} is not allowed")]) \
             from None
     except yaml.YAMLError as e:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E106", f"YAML syntax: {e}")]) from None
-    except RecursionError:
-        raise SpecError([Diagnostic(Pos(name, 1, 1), "E114", "YAML nested too deeply")]) from None
+    except (ValueError, OverflowError):  # PyYAML's chr() of an escape such as "\U00110000"
+        escape = text.rfind("\\", 0, loader.index)
+        raise SpecError([Diagnostic(at(escape), "E106", "YAML syntax: an escape for a character "
+                                                        "beyond U+10FFFF")]) from None
     if node is None:
         raise SpecError([Diagnostic(Pos(name, 1, 1), "E108", "the file is empty")])
+    builder = _Builder(at, loader)
     if not isinstance(node, yaml.MappingNode):
-        raise SpecError([Diagnostic(position(name, node.start_mark), "E213",
-                                    "a spec file is a mapping (of keys such as name, input, "
-                                    "layers, blocks)")])
-    builder = _Builder(name, loader)
+        builder.fail(node, "E213", "a spec file is a mapping (of keys such as name, input, "
+                                   "layers, blocks)")
     builder.expanded_size(node, 0, {})
     return builder.build(node)
 
 
+def _real_characters(problem: str) -> str:
+    """A scanner's message, with the characters it saw as stand-ins named as they are."""
+    for real, stand_in in _STAND_INS.items():
+        problem = problem.replace(repr(stand_in)[1:-1], repr(real)[1:-1])
+    return problem
+
+
 class _Builder:
-    def __init__(self, name: str, loader: yaml.SafeLoader):
-        self.name = name
+    def __init__(self, at, loader: yaml.SafeLoader):
+        self.at = at  # character index -> Pos
         self.loader = loader
 
+    def pos(self, node) -> Pos:
+        return self.at(node.start_mark.index)
+
     def fail(self, node, code: str, message: str):
-        raise SpecError([Diagnostic(position(self.name, node.start_mark), code, message)])
+        raise SpecError([Diagnostic(self.pos(node), code, message)])
 
     def expanded_size(self, node, depth: int, sizes: dict) -> int:
         """The number of nodes the document has once aliases are expanded, counted without
@@ -235,7 +369,8 @@ class _Builder:
     def build(self, node):
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _PLAIN_TAGS:
-                self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported: use plain values")
+                self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported: "
+                                        "use plain values")
             try:
                 value = self.loader.construct_object(node, deep=True)
             except (ValueError, OverflowError):  # an integer of more than 4300 digits
@@ -247,22 +382,22 @@ class _Builder:
                     self.fail(node, "E106", "YAML syntax: a string holds a lone surrogate "
                                             "(`\\ud800`-`\\udfff`), which is not a character")
                 value = Text(value)
-                value.pos = position(self.name, node.start_mark)
+                value.pos = self.pos(node)
             return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
-                self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported")
+                self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported")
             out = Sequence()
-            out.pos = position(self.name, node.start_mark)
+            out.pos = self.pos(node)
             out.item_pos = []
             for item in node.value:
                 out.append(self.build(item))
-                out.item_pos.append(position(self.name, item.start_mark))
+                out.item_pos.append(self.pos(item))
             return out
         if node.tag != "tag:yaml.org,2002:map":
-            self.fail(node, "E109", f"YAML tag {node.tag!r} is not supported")
+            self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported")
         out = Mapping()
-        out.pos = position(self.name, node.start_mark)
+        out.pos = self.pos(node)
         out.key_pos, out.value_pos = {}, {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -275,8 +410,9 @@ class _Builder:
                 key = key_node.value  # `1: x` or `true: x`: keep the text the user wrote
             if key in out:
                 first = out.key_pos[key]
-                self.fail(key_node, "E112", f"duplicate key `{key}` (first at line {first.line})")
-            out.key_pos[key] = position(self.name, key_node.start_mark)
+                self.fail(key_node, "E112",
+                          f"duplicate key `{_shown(key, 80)}` (first at line {first.line})")
+            out.key_pos[key] = self.pos(key_node)
             out[key] = self.build(value_node)
-            out.value_pos[key] = position(self.name, value_node.start_mark)
+            out.value_pos[key] = self.pos(value_node)
         return out

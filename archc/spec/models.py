@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..errors import Pos
+from ..errors import Pos, listing
 from ..ir import expr as ex
 from ..ir.ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from ..limits import (
@@ -48,7 +48,7 @@ from ..limits import (
     MAX_REPEAT,
     MAX_STRIDE,
 )
-from ..names import IDENTIFIER, IDENTIFIER_RE, class_name, is_identifier
+from ..names import IDENTIFIER, IDENTIFIER_RE, MAX_NAME_LENGTH, class_name, is_identifier
 from .compact import compact_to_long
 from .expr import parse_expr
 
@@ -75,7 +75,7 @@ def error_code(err: dict) -> str:
 # keywords: a layer, block or parameter so named would shadow them.
 RESERVED_NAMES = frozenset({
     "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
-    "in_channels", "in", "self", "torch", "nn", "super", "type", "x", "out", "GlobalAvgPool",
+    "in_channels", "in", "self", "torch", "nn", "super", "type", "GlobalAvgPool",
 })
 # nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
 # named like one would shadow it. The compiler does not import torch, hence the copy.
@@ -99,6 +99,9 @@ CONV_UNIT_CLASS = re.compile(r"Conv(Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish
 
 
 def check_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise fail("E209", f"`{name[:20]}...` is a name of {len(name)} characters: archc's "
+                           f"bound is {MAX_NAME_LENGTH} (names become file names)")
     if not IDENTIFIER_RE.fullmatch(name):
         raise fail("E209", f"`{name}` is not a valid name: use letters, digits and _, "
                          "not starting with a digit")
@@ -116,7 +119,8 @@ def check_name(name: str) -> str:
 Name = Annotated[
     str,
     AfterValidator(check_name),
-    WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$"}),
+    WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$",
+                    "maxLength": MAX_NAME_LENGTH}),
 ]
 
 
@@ -558,7 +562,7 @@ class Named(RootModel[dict[Name, NamedValue]]):
     @classmethod
     def _one_name(cls, data: Any, handler):
         if isinstance(data, dict) and len(data) != 1:
-            keys = ", ".join(f"`{k}`" for k in data)
+            keys = listing(data)
             raise fail("E212", f"a step names one layer (`name: layer`), found the keys {keys}; "
                              "a long-form layer needs `type:`")
         model = handler(data)

@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Diagnostics, Pos, SpecError
+from ..errors import Diagnostics, Pos, SpecError, shown_chain
+from ..limits import MAX_INCLUDES
 from . import models as schema
-from .load import Mapping, Sequence, load_file
+from .load import MAX_BYTES, Mapping, Sequence, Unreadable, load_file, spec_file_size
 
 
 @dataclass(frozen=True)
@@ -35,41 +36,52 @@ def parse_spec(path: str) -> ParsedSpec:
     files = {path: raw.sha256}
     if spec is not None:
         _add_blocks(blocks, spec.blocks, raw, diags)
-    _resolve_includes(raw, path, [os.path.normpath(path)], blocks, files, diags)
+    _resolve_includes(raw, path, blocks, files, diags)
     diags.raise_if_any()
     return ParsedSpec(path, spec, {name: block for name, (block, _) in blocks.items()},
                       tuple(files.items()))
 
 
-def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diags) -> None:
-    includes = raw.get("include") if isinstance(raw, Mapping) else None
-    if not isinstance(includes, Sequence):
-        return  # absent, or a type error that validation reports
-    for name, pos in zip(includes, includes.item_pos):
-        if not isinstance(name, str):
+def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
+    """Load the files the spec includes and the files they include, depth first, adding their
+    blocks. A chain of includes is a stack here, not Python recursion, and it is bounded: at most
+    MAX_INCLUDES files and MAX_BYTES in all, each checked before the file is read."""
+    chain = [os.path.normpath(path)]  # the spec, and the includes that lead to the file being read
+    waiting = [iter(_includes(raw))]  # for each file of the chain, its includes not yet read
+    included, size_in_all = 0, raw.size
+    while waiting:
+        item = next(waiting[-1], None)
+        if item is None:
+            chain.pop()
+            waiting.pop()
             continue
-        target = os.path.normpath(os.path.join(os.path.dirname(path), name))
-        if target in stack:
-            cycle = " -> ".join(stack[stack.index(target):] + [target])
+        name, pos = item
+        target = os.path.normpath(os.path.join(os.path.dirname(chain[-1]), name))
+        if target in chain:
+            cycle = " -> ".join(chain[chain.index(target):] + [target])
             diags.error(pos, "E302", f"include cycle: {cycle}", "include")
-            continue
-        if os.path.isdir(target):
-            diags.error(pos, "E303", f"included `{name}` is a folder, not a spec file", "include")
-            continue
-        if not os.path.isfile(target):
-            diags.error(pos, "E301", f"included file `{name}` not found (looked for {target})",
-                        "include")
             continue
         if target in files:
             continue  # included twice through different paths: its blocks are there already
+        try:
+            size = spec_file_size(target)
+        except Unreadable as e:
+            _unreadable_include(e, name, target, pos, diags)
+            continue
+        included += 1
+        size_in_all += size
+        if included > MAX_INCLUDES or size_in_all > MAX_BYTES:
+            bound = f"more than {MAX_INCLUDES} included files" if included > MAX_INCLUDES else \
+                f"the spec and its includes are larger than {MAX_BYTES // 2**20} MiB in all"
+            diags.error(pos, "E307", f"{bound} ({shown_chain(chain + [target])})", "include")
+            return
         try:
             lib_raw = load_file(target)
         except SpecError as e:
             diags.items.extend(e.diagnostics)
             continue
         files[target] = lib_raw.sha256
-        network_keys = [k for k in ("name", "input", "layers", "head") if k in lib_raw] \
-            if isinstance(lib_raw, Mapping) else []
+        network_keys = [k for k in ("name", "input", "layers", "head") if k in lib_raw]
         if network_keys:
             diags.error(pos, "E304", f"`{name}` is a network spec (it has `{network_keys[0]}`): "
                                      "only files of block definitions can be included", "include")
@@ -77,7 +89,27 @@ def _resolve_includes(raw: Any, path: str, stack: list[str], blocks, files, diag
         library = validate(schema.Library, lib_raw, diags)
         if library is not None:
             _add_blocks(blocks, library.blocks, lib_raw, diags)
-        _resolve_includes(lib_raw, target, stack + [target], blocks, files, diags)
+        chain.append(target)
+        waiting.append(iter(_includes(lib_raw)))
+
+
+def _includes(raw: Mapping) -> list[tuple[str, Pos]]:
+    """The file names a file includes, with their positions."""
+    includes = raw.get("include")
+    if not isinstance(includes, Sequence):
+        return []  # absent, or a type error that validation reports
+    return [(name, pos) for name, pos in zip(includes, includes.item_pos) if isinstance(name, str)]
+
+
+def _unreadable_include(e: Unreadable, name: str, target: str, pos: Pos, diags) -> None:
+    if e.code == "E101":
+        diags.error(pos, "E301", f"included file `{name}` not found (looked for {target})",
+                    "include")
+    elif e.code in ("E102", "E115"):
+        diags.error(pos, "E303" if e.code == "E102" else "E115", f"included `{name}` {e.message}",
+                    "include")
+    else:  # E103, E104: a problem of the file itself, as when it is checked on its own
+        diags.error(Pos(target), e.code, e.message)
 
 
 def _add_blocks(blocks: dict, new: dict[str, schema.BlockDef], raw: Mapping, diags) -> None:

@@ -21,6 +21,7 @@ from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.shapes import Channels
+from .names import Namespace, is_ambiguous
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_LINE = 100
@@ -302,26 +303,44 @@ class _Generator:
 
     # ---------------------------------------------------------------------------- forward
 
-    def forward_lines(self, g: nx.DiGraph, input_var: str = "x") -> list[str]:
+    def forward_lines(self, g: nx.DiGraph) -> list[str]:
+        """The body of a forward: one line per module call, concat and residual add, each
+        value in a local variable named after its unit or branch. Names come from one
+        Namespace; a value keeps its variable until no later line reads it."""
         residual = any(isinstance(g.nodes[n]["op"], ir.Add) for n in g)
-        main = "out" if residual else "x"
+        order = ir.topological(g)
+        owners = {node: self.variable_owner(g, node, residual) for node in order}
+        namespace = Namespace()
+        names = {("input",): namespace.create("x")}  # the forward's argument
+        # Then the spec's names, so that they keep their spelling where they can, then `out`.
+        for owner, candidate in sorted(dict.fromkeys(owners.values()),
+                                       key=lambda item: (item[0] == ("main",),
+                                                         is_ambiguous(item[1]))):
+            if owner not in names:
+                names[owner] = namespace.create(candidate)
         var: dict[str, str] = {}
+        holder: dict[str, str] = {}  # variable -> the node whose value it holds now
+        unread = {node: set(g.successors(node)) for node in order}
         lines: list[str] = []
         done_units: dict[str, str] = {}
-        for node in ir.topological(g):
+        for node in order:
             data = g.nodes[node]
             op = data["op"]
             inputs = [var[u] for u in ir.ordered_inputs(g, node)]
-            if isinstance(op, ir.Input):
-                var[node] = input_var
-                continue
+            for u in g.predecessors(node):
+                unread[u].discard(node)
             unit = data["paths"][0][0] if data["paths"] else None
             if unit in done_units:  # a later member of an nn.Sequential: the call is made
                 var[node] = done_units[unit]
+                holder[var[node]] = node
                 continue
-            name = main if not data["branch"] else (unit or data["branch"][-1])
-            if name in ("l", "I", "O"):  # names pycodestyle finds ambiguous (E741)
-                name += "_"
+            owner, candidate = owners[node]
+            name = names[owner]
+            if name in holder and unread[holder[name]]:  # still to be read: keep it
+                name = names[owner] = namespace.create(candidate)
+            var[node], holder[name] = name, node
+            if isinstance(op, ir.Input):
+                continue
             if isinstance(op, ir.Concat):
                 expr = f"torch.cat(({', '.join(inputs)}), 1)"
             elif isinstance(op, ir.Add):
@@ -334,11 +353,24 @@ class _Generator:
             else:
                 expr = f"self.{unit}({inputs[0]})"
                 done_units[unit] = name
-            var[node] = name
             lines.append(f"        {name} = {expr}")
         last = lines[-1].split(" = ", 1)[1]
         lines[-1] = f"        return {last}"
         return lines
+
+    @staticmethod
+    def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
+        """Who a node's variable belongs to, and the name it asks for: the input and, in a
+        plain block, the main path share `x`; a residual block's main path is `out`; a unit
+        or a branch's concat has its own."""
+        data = g.nodes[node]
+        if isinstance(data["op"], ir.Input) or not data["branch"] and not residual:
+            return ("input",), "x"
+        if not data["branch"]:
+            return ("main",), "out"
+        if data["paths"]:
+            return ("unit", data["paths"][0][0]), data["paths"][0][0]
+        return ("branch", *data["branch"]), data["branch"][-1]
 
     # ---------------------------------------------------------------------------- classes
 
