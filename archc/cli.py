@@ -96,6 +96,16 @@ def _silence(stdout) -> None:
         pass
 
 
+def shell_quote(word: str) -> str:
+    """`word` as a shell reads it back: shlex's quoting, or bash's $'...' for a word with line
+    breaks or control characters, which must survive being printed on one line."""
+    if word.isprintable():
+        return shlex.quote(word)
+    escapes = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+    return "$'" + "".join(escapes.get(c) or (c if c.isprintable() else f"\\U{ord(c):08x}")
+                          for c in word) + "'"
+
+
 def _error(message: str) -> None:
     print(printable(message), file=sys.stderr)
 
@@ -278,7 +288,7 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path)
                 fromfile=printable(str(target)), tofile=printable(f"{target} (from {spec})")))
         command = ["archc", "build", *(["-o", str(folder)] if folder != Path("generated") else []),
                    spec]
-        _error(f"{target}: error[E608]: {state}: run `{shlex.join(command)}`")
+        _error(f"{target}: error[E608]: {state}: run `{' '.join(map(shell_quote, command))}`")
     return 1 if stale else 0
 
 

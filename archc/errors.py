@@ -109,8 +109,13 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.pos}: " if self.pos else ""
-        path = f" ({self.key_path})" if self.key_path else ""
-        return printable(f"{where}error[{self.code}]: {self.message}{path}")
+        path = f" ({_cut(self.key_path, 200)})" if self.key_path else ""
+        return printable(f"{where}error[{self.code}]: {_cut(self.message, 1000)}{path}")
+
+
+def _cut(text: str, limit: int) -> str:
+    """A message part that quotes the spec (a compact layer, a key) fits in a readable line."""
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} characters)"
 
 
 def printable(text: str) -> str:

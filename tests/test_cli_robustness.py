@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import archc.backends.graphviz as graphviz_backend
-from archc.cli import main
+from archc.cli import main, shell_quote
 from archc.output import OutputError, write_all
 
 from .conftest import ROOT
@@ -111,7 +111,7 @@ def test_a_real_sigint_during_a_build(tmp_path):
     (out / "tiny.py").write_text("old\n")
     code = (
         "import os, signal, sys\n"
-        "from archc.cli import main\n"
+        "from archc.cli import main, shell_quote\n"
         "real = os.replace\n"
         "def replace(*args):\n"
         "    os.replace = real\n"
@@ -260,9 +260,20 @@ def test_paths_with_a_line_break_stay_on_one_line(tmp_path, monkeypatch, capsys)
     assert "wrote new\\nout/tiny.py\n" in out
     assert "tiny (a\\nb.yaml): input" in out
     assert err.splitlines() == [
-        "no\\nsuch/tiny.py: error[E608]: missing: run `archc build -o 'no\\nsuch' 'a\\nb.yaml'`",
+        "no\\nsuch/tiny.py: error[E608]: missing: run `archc build -o $'no\\nsuch' $'a\\nb.yaml'`",
         "no\\nsuch: error[E601]: output folder does not exist",
     ]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("word", ["plain.yaml", "it's a spec.yaml", "a\nb.yaml", "tab\there",
+                                  "back\\slash'\r", "caf\u00e9\u2028x", "\x01"])
+def test_suggested_commands_read_back_as_the_same_words(word):
+    quoted = shell_quote(word)
+    assert quoted.isprintable()
+    echoed = subprocess.run(["bash", "-c", f"printf '%s' {quoted}"], capture_output=True,
+                            check=True).stdout
+    assert echoed == word.encode()
 
 
 @pytest.mark.parametrize("argv, argument", [(["check", ""], "SPEC"),
