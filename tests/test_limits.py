@@ -249,15 +249,36 @@ def test_channels_that_double_at_every_repeat(tmp_path):
     assert "E508" in codes(stderr) and "65,536" in stderr
 
 
-def test_the_largest_network_within_the_bounds_builds_and_renders(tmp_path):
-    """20 blocks of 200 convs, each repeated 20 times: 80,000 layers."""
-    text = HEADER + "blocks:\n" + "".join(
+LARGEST = {
+    # 20 blocks of 200 convs, each repeated 20 times: 80,000 layers, 20 distinct instances.
+    "many_layers": HEADER + "blocks:\n" + "".join(
         f"  B{i}:\n    layers:\n" + "".join(f"      - c{j}: conv 1x1 {8 + i}\n"
-                                           for j in range(200)) for i in range(20)) + \
-        "layers:\n" + "".join(f"  - s{i}: 20 x B{i}\n" for i in range(20))
-    write(tmp_path, "spec.yaml", text)
-    for command in (["build", "spec.yaml", "-o", "."],
-                    ["render", "spec.yaml", "--format", "dot", "-o", "."]):
-        stderr = within_budget(*command, cwd=tmp_path, seconds=20)
-        assert stderr.endswith("exit 0"), stderr[-500:]
-    assert (tmp_path / "hostile.py").stat().st_size > 100_000
+                                           for j in range(200)) for i in range(20)) +
+    "layers:\n" + "".join(f"  - s{i}: 20 x B{i}\n" for i in range(20)),
+    # Each repeat adds a channel: 49,000 instances, none like another, 98,000 layers.
+    "distinct_instances": HEADER + textwrap.dedent("""\
+        blocks:
+          Grow:
+            layers:
+              - concat:
+                  a: maxpool 1x1
+                  b: conv 1x1 1
+          Many:
+            layers:
+              - g: 1000 x Grow
+        layers:
+          - m: 49 x Many
+        """),
+}
+
+
+@pytest.mark.parametrize("command", [["check"], ["build", "-o", "."],
+                                     ["render", "--format", "dot", "-o", "."]],
+                         ids=lambda command: command[0])
+@pytest.mark.parametrize("spec", list(LARGEST))
+def test_the_largest_networks_within_the_bounds(tmp_path, spec, command):
+    """What archc accepts, it handles in seconds: inference, the report's probes for the
+    smallest input, code generation and figures."""
+    write(tmp_path, "spec.yaml", LARGEST[spec])
+    stderr = within_budget(command[0], "spec.yaml", *command[1:], cwd=tmp_path, seconds=30)
+    assert stderr.endswith("exit 0"), stderr[-500:]

@@ -16,6 +16,7 @@ should have produced, so later errors are found too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -292,10 +293,15 @@ class _Inference:
                 break
         return shape, tuple(keys)
 
-    def value(self, e: Expr, what: str, node: dict, bindings: dict, least: int = 1,
-              whole: bool = True, most: int = MAX_NUMBER):
+    def value(self, e: Expr, what: str | Callable[[], str], node: dict, bindings: dict,
+              least: int = 1, whole: bool = True, most: int = MAX_NUMBER):
         """The number an expression has in this instance, or None after reporting why it has
-        none. A wrong value is blamed on the block call where it was written, if it was."""
+        none (`what` names it, or makes its name). A wrong value is blamed on the block call
+        where it was written, if it was."""
+        if type(e) is int and least <= e <= most:  # most values: checked fast
+            return e
+        if callable(what):
+            what = what()
         origin = node
         if isinstance(e, Sym) and e.name in bindings:
             value, written = bindings[e.name]
@@ -335,21 +341,26 @@ class _Inference:
     # --------------------------------------------------------------------------- layers
 
     def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict):
-        name = op.describe()
         if op.rank == 1 and len(shape) != 1:
-            self.error(node, "E505", f"{name} needs a flat input, gets {show(shape)}: put "
-                                     "`avgpool global` before it")
+            self.error(node, "E505", f"{op.describe()} needs a flat input, gets {show(shape)}: "
+                                     "put `avgpool global` before it")
         if op.rank == 3 and len(shape) != 3:
-            self.error(node, "E504", f"{name} needs a C x H x W input, gets the flat {show(shape)}")
+            self.error(node, "E504", f"{op.describe()} needs a C x H x W input, gets the flat "
+                                     f"{show(shape)}")
             return None, (0, 0)
 
-        def value(e, what, least=1):
-            return self.value(e, f"{what} of `{name}`", node, bindings, least)
+        def value(e, what, least=1, most=MAX_NUMBER):
+            if type(e) is int and least <= e <= most:  # most values: checked fast
+                return e
+            # The layer is described only for a message: describing every layer costs more
+            # than inferring it.
+            return self.value(e, lambda: f"{what} of `{op.describe()}`", node, bindings, least,
+                              most=most)
 
         channels = op.channels([shape[0]])
         if op.counts is not None:
-            channels = self.value(channels, f"{op.counts} of `{name}`", node, bindings,
-                                  most=MAX_CLASSES if op.rank == 1 else MAX_CHANNELS)
+            channels = value(channels, op.counts,
+                             most=MAX_CLASSES if op.rank == 1 else MAX_CHANNELS)
         elif not ex.is_number(channels):
             channels = None
         size = shape[1:] if len(shape) == 3 else None
@@ -361,9 +372,14 @@ class _Inference:
                 self.size_error = True
                 self.error(node, e.code, e.message + self.input_hint())
             size = (None, None)
+        if size is not None and any(side is not None and side > MAX_INPUT for side in size):
+            self.error(node, "E508", f"{op.describe()} would give {show(size)}, more than "
+                                     f"archc's bound of {MAX_INPUT:,} per side")
+            size = (None, None)
         out = (channels,) if size is None else (channels, *size)
         cost = (0, 0)
-        if channels is not None and shape[0] is not None and None not in out:
+        if not self.probing and channels is not None and shape[0] is not None \
+                and None not in out:
             try:
                 cost = op.cost(shape[0], channels, out[1:], value)
             except ShapeError as e:
