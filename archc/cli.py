@@ -18,6 +18,7 @@ from .errors import SpecError, listing, printable
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
+from .spec.inherit import split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SPEC_HELP = "spec files (default: specs/*.yaml)"
@@ -146,11 +147,18 @@ def _run(argv: list[str] | None) -> int:
     render.add_argument("--shapes", action="store_true",
                         help="write the tensor shape on every edge")
 
+    for command in (check, build, render):
+        command.add_argument("--set", action="append", default=[], type=_override,
+                             metavar="KEY=VALUE", dest="overrides",
+                             help="change the spec as a variant would, e.g. num_classes=10, "
+                                  "input.size=224, layers.repeat_1.repeat=10 (repeatable)")
+
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
     if args.command != "schema" and not args.specs:
-        args.specs = sorted(str(p) for p in Path("specs").glob("*.yaml"))
+        args.specs = [str(p) for folder in (Path("specs"), Path("specs/variants"))
+                      for p in sorted(folder.glob("*.yaml"))]
         if not args.specs:
             parser.error(f"{args.command}: no SPEC given and no specs/*.yaml here")
     if args.command == "schema":
@@ -158,20 +166,29 @@ def _run(argv: list[str] | None) -> int:
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
+    networks, failed = _compile_all(args.specs, args.overrides)
     if args.command == "build":
-        return _build(args.specs, Path(args.output), args.check)
+        return 1 if failed else _build(networks, Path(args.output), args.check, args.overrides)
     if args.command == "render":
-        return _render(args.specs, args.block, args.format or ["svg"], Path(args.output),
-                       args.shapes)
-    return _check(args.specs, args.json, args.layers)
+        return 1 if failed else _render(networks, args.block, args.format or ["svg"],
+                                        Path(args.output), args.shapes)
+    return _check(networks, failed, args.json, args.layers)
 
 
-def _compile_all(paths: list[str]) -> tuple[list, bool]:
+def _override(text: str) -> str:
+    try:
+        split_override(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _compile_all(paths: list[str], overrides: list[str]) -> tuple[list, bool]:
     """The networks that compile, and whether any spec failed (its errors are printed)."""
     networks, failed = [], False
     for path in paths:
         try:
-            networks.append(compile_spec(path))
+            networks.append(compile_spec(path, overrides))
         except SpecError as e:
             failed = True
             for diagnostic in e.diagnostics:
@@ -212,22 +229,20 @@ def _write(files: dict[Path, str | bytes], summary: list[str]) -> int:
     return 0
 
 
-def _build(paths: list[str], folder: Path, check: bool) -> int:
+def _build(networks: list, folder: Path, check: bool, overrides: list[str]) -> int:
+    """Nothing is written unless every spec compiled (the caller checks)."""
     from .backends.torch import render
 
-    networks, failed = _compile_all(paths)
-    if failed:
-        return 1  # nothing is written unless every spec compiles
     sources = _merge([(n, {folder / f"{n.name}.py": n}) for n in networks])
     if sources is None:
         return 1
     files = {target: render(network) for target, network in sources.items()}
     if check:
-        return _check_fresh(files, sources, folder)
+        return _check_fresh(files, sources, folder, overrides)
     return _write(files, [f"wrote {target}" for target in files])
 
 
-def _render(paths: list[str], block: str | None, formats: list[str], folder: Path,
+def _render(networks: list, block: str | None, formats: list[str], folder: Path,
             shapes: bool) -> int:
     from .backends.graphviz import DotError, draw, figures
 
@@ -235,9 +250,6 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     if drawn and shutil.which("dot") is None:
         _error(f"error[E606]: {drawn[0]} output needs the graphviz `dot` program: install "
                "graphviz (Debian: apt-get install graphviz), or use --format dot")
-        return 1
-    networks, failed = _compile_all(paths)
-    if failed:
         return 1
     outputs = []
     for network in networks:
@@ -264,7 +276,8 @@ def _render(paths: list[str], block: str | None, formats: list[str], folder: Pat
     return _write(files, [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}"])
 
 
-def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path) -> int:
+def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path,
+                 overrides: list[str]) -> int:
     """Compares each file's bytes with what its spec generates now; a diff and E608, naming the
     command that updates it, for each that differs."""
     stale = 0
@@ -287,13 +300,12 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path)
                 current.decode(errors="replace").splitlines(True), content.splitlines(True),
                 fromfile=printable(str(target)), tofile=printable(f"{target} (from {spec})")))
         command = ["archc", "build", *(["-o", str(folder)] if folder != Path("generated") else []),
-                   spec]
+                   *(word for text in overrides for word in ("--set", text)), spec]
         _error(f"{target}: error[E608]: {state}: run `{' '.join(map(shell_quote, command))}`")
     return 1 if stale else 0
 
 
-def _check(paths: list[str], as_json: bool, layers: bool) -> int:
-    networks, failed = _compile_all(paths)
+def _check(networks: list, failed: bool, as_json: bool, layers: bool) -> int:
     reports = [report(network, layers) for network in networks]
     if as_json:
         print(json.dumps({"networks": reports}, indent=2))

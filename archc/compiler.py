@@ -14,9 +14,10 @@ from .spec.elaborate import elaborate
 from .spec.parse import parse_spec
 
 
-def compile_spec(path: str) -> Network:
-    """Load, parse, elaborate and shape-check a spec; raises SpecError listing every problem."""
-    parsed = parse_spec(path)
+def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Network:
+    """Load, parse, elaborate and shape-check a spec, with its bases and `--set` overrides
+    (KEY=VALUE, see spec/inherit.py); raises SpecError listing every problem."""
+    parsed = parse_spec(path, overrides)
     diags = Diagnostics()
     network = elaborate(parsed, diags)
     diags.raise_if_any()

@@ -61,6 +61,8 @@ CATALOGUE: dict[str, str] = {
     "E305": "block defined twice",
     "E306": "parameter listed twice",
     "E307": "too many included files",
+    "E308": "a base spec that cannot be extended",
+    "E309": "an override of something the base does not have",
     # names, parameters and blocks
     "E401": "unknown parameter",
     "E402": "unknown block",

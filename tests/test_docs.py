@@ -1,8 +1,10 @@
 """docs/spec-language.md is checked against archc itself.
 
 - every ```yaml block whose first line is `# complete spec` passes `archc check` (and every block
-  that looks like a network spec, with top-level `name:` and `layers:`, carries that mark or
-  `# bad spec`);
+  that looks like a network spec, with top-level `name:` and `layers:`, carries that mark,
+  `# bad spec`, or `# the file PATH`);
+- a ```yaml block whose first line is `# the file PATH` is that file of the repository, whole
+  (the variants under specs/variants/, which their own tests check);
 - every row of a table with the columns `compact` and `long form` gives the same layer both ways;
 - every ```yaml block marked `# bad spec` gives exactly the errors of the ```text block after it,
   with the doc's file name `bad.yaml` replaced by the path of the temporary file;
@@ -28,6 +30,8 @@ TEXT = DOC.read_text(encoding="utf-8")
 
 COMPLETE = "# complete spec"
 BAD = "# bad spec"
+THE_FILE = re.compile(r"# the file (\S+)")
+ROOT = Path(__file__).resolve().parent.parent
 BAD_NAME = "bad.yaml"  # the file name the doc's error messages show
 
 
@@ -130,10 +134,18 @@ def test_the_doc_has_examples_of_every_kind():
 def test_every_network_spec_in_the_doc_is_marked():
     for lang, body, line in FENCES:
         if lang == "yaml" and _looks_like_spec(body):
-            assert _first_line(body) in (COMPLETE, BAD), \
+            assert _first_line(body) in (COMPLETE, BAD) or THE_FILE.fullmatch(_first_line(body)), \
                 f"{DOC}:{line}: a network spec; start it with `{COMPLETE}` (or `{BAD}`)"
     for body, line in COMPLETE_SPECS:
         assert _looks_like_spec(body), f"{DOC}:{line}: `{COMPLETE}` needs top-level name and layers"
+
+
+def test_a_file_shown_whole_is_the_repositorys():
+    shown = [(m[1], body.split("\n", 1)[1], line) for lang, body, line in FENCES
+             if lang == "yaml" and (m := THE_FILE.fullmatch(_first_line(body)))]
+    assert shown, "the variants section shows a variant"
+    for path, body, line in shown:
+        assert (ROOT / path).read_text(encoding="utf-8") == body, f"{DOC}:{line}: not {path}"
 
 
 @pytest.mark.parametrize("body,line", COMPLETE_SPECS,

@@ -76,6 +76,9 @@ def error_code(err: dict) -> str:
 RESERVED_NAMES = frozenset({
     "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
     "in_channels", "in", "self", "torch", "nn", "super", "type", "GlobalAvgPool",
+    # timm's model contract, on every network class
+    "num_features", "feature_info", "pretrained_cfg", "get_classifier", "reset_classifier",
+    "forward_intermediates",
 })
 # nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
 # named like one would shadow it. The compiler does not import torch, hence the copy.
@@ -701,6 +704,8 @@ class Library(Node):
 class Spec(Library):
     """A network: input, body (`layers`, the features) and classifier `head`."""
 
+    extends: str | None = Field(None, description="a spec this one changes (a variant): a path "
+                                "relative to this file; the keys given here override its own")
     name: NetworkName
     input: Input
     num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)] = 1000

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import Diagnostics, Pos, SpecError, shown_chain
 from ..limits import MAX_INCLUDES
 from . import models as schema
+from .inherit import resolve
 from .load import MAX_BYTES, Mapping, Sequence, Unreadable, load_file, spec_file_size
 
 
@@ -23,17 +24,21 @@ class ParsedSpec:
     files: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
 
 
-def parse_spec(path: str) -> ParsedSpec:
+def parse_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> ParsedSpec:
+    """The spec at `path`, with the specs it extends merged in and then `overrides`
+    (`--set KEY=VALUE`, see inherit.py)."""
     diags = Diagnostics()
     raw = load_file(path)
-    if isinstance(raw, dict) and "blocks" in raw and not {"name", "input", "layers"} & set(raw):
+    if "blocks" in raw and not {"name", "input", "layers", "extends"} & set(raw):
         diags.error(raw.pos, "E211", "this file only defines blocks (it is meant to be "
                                      "included by a spec); a network spec needs `name`, `input` "
                                      "and `layers`")
         diags.raise_if_any()
+    raw = resolve(raw, path, list(overrides), diags)
+    diags.raise_if_any()
     spec = validate(schema.Spec, raw, diags)
     blocks: dict[str, tuple] = {}  # name -> (definition, position of its name)
-    files = {path: raw.sha256}
+    files = dict(raw.sources)
     if spec is not None:
         _add_blocks(blocks, spec.blocks, raw, diags)
     _resolve_includes(raw, path, blocks, files, diags)
@@ -56,7 +61,8 @@ def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
             waiting.pop()
             continue
         name, pos = item
-        target = os.path.normpath(os.path.join(os.path.dirname(chain[-1]), name))
+        # Relative to the file that names it (a base spec's includes are relative to the base).
+        target = os.path.normpath(os.path.join(os.path.dirname(pos.file), name))
         if target in chain:
             cycle = " -> ".join(chain[chain.index(target):] + [target])
             diags.error(pos, "E302", f"include cycle: {cycle}", "include")

@@ -173,8 +173,10 @@ class _Figure:
 def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> graphviz.Digraph:
     """The figure of one block definition, its parameters shown with their values."""
     definition = network.blocks[name]
-    instances = [inst for key, inst in network.shapes.instances.items() if key[0] == name]
+    keys = [key for key in network.shapes.instances if key[0] == name]
+    instances = [network.shapes.instances[key] for key in keys]
     args = _arguments(instances)
+    args["in"] = list(dict.fromkeys(key[2][0] for key in keys))  # its input channels
     shapes = instances[0].shapes if with_shapes and instances else {}
     title = definition.title if definition.title == name else f"{definition.title} ({name})"
     figure = _Figure(name, title)
@@ -233,11 +235,14 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, entry
                                   shape_of(ir.ordered_inputs(g, node)[1]), shape_of(node))
         elif calls is not None and isinstance(op, ir.BlockCall) and op.repeat == 1:
             (source,) = sources(node)
-            instance = network.shapes.instances[calls[node][0]]
-            ids[node] = _draw(figure, network.blocks[op.block].graph,
-                              {name: [value] for name, value in instance.args}, network,
+            key = calls[node][0]
+            instance = network.shapes.instances[key]
+            inner = {"in": [key[2][0]], **{name: [value] for name, value in instance.args}}
+            ids[node] = _draw(figure, network.blocks[op.block].graph, inner, network,
                               ids[source], instance.shapes if shapes else {}, instance.calls)
         else:
+            if len(args.get("in", ())) == 1:  # `in` is that number in every instance
+                op = ir.bind(op, {"in": args["in"][0]})
             ids[node] = figure.node(label(op, args, network.blocks), fillcolor=_fill(op))
             for u in sources(node):
                 figure.edge(ids[u], ids[node], shape_of(u))

@@ -4,13 +4,18 @@ The code is computed here as plain statements (constructor lines and forward lin
 templates/module.py.j2 lays them out. Every number comes from the IR: channel counts from shape
 inference (symbolic inside a block definition: `k`, `n + m + in_channels`), kernels, strides,
 pads and groups from the operations. Each operation has one emitter (`module`, below).
+The network class also gets timm's model contract (`Contract`, below), its numbers from the same
+shapes: feature_info's stages are the last top-level step at each resolution.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
+import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +35,9 @@ NAMES = {"in": "in_channels"}  # how generated code spells the IR's symbols
 ACTIVATION_CLASSES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "gelu": "GELU",
                       "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
 _INPLACE = ("relu", "relu6", "silu", "hardswish")
+# pretrained_cfg's values that a spec does not give: those of the Inception weights, as timm
+# has them for Inception-v3, Inception-v4 and Inception-ResNet-v2 (inputs scaled to [-1, 1]).
+PREPROCESSING = {"mean": 0.5, "std": 0.5, "crop_pct": 0.875, "interpolation": "bicubic"}
 
 
 def code(e: Expr) -> str:
@@ -148,6 +156,24 @@ def _conv_args(op: ir.Conv, cin: Expr, cout: Expr) -> list[str]:
 # ----------------------------------------------------------------------------- class models
 
 
+@dataclass(frozen=True)
+class Contract:
+    """What the template needs to write timm's contract methods of the network class."""
+
+    classifier: str | None  # the head's last linear, where the head is timm's classifier
+    pool: str | None  # that head's global pool
+    steps: list[str]  # the body's steps by module name, in forward order; [] where not a chain
+
+    @property
+    def steps_lines(self) -> list[str]:
+        """`steps = ("conv2d_1a", ...)`, filled up to the line length."""
+        names = ", ".join(json.dumps(name) for name in self.steps)
+        text = names + ("," if len(self.steps) == 1 else "") + ")"
+        return textwrap.wrap(text, MAX_LINE, initial_indent="        steps = (",
+                             subsequent_indent=" " * 17, break_long_words=False,
+                             break_on_hyphens=False)
+
+
 @dataclass
 class ClassCode:
     name: str
@@ -156,6 +182,7 @@ class ClassCode:
     noqa: str = ""  # a lint exemption for the constructor line, with its reason
     init: list[str] = field(default_factory=list)  # constructor body lines, indented by 8
     methods: list[tuple[str, list[str]]] = field(default_factory=list)  # (def line, body lines)
+    contract: Contract | None = None  # the network class's timm contract
 
     @property
     def constructor(self) -> list[str]:
@@ -303,10 +330,11 @@ class _Generator:
 
     # ---------------------------------------------------------------------------- forward
 
-    def forward_lines(self, g: nx.DiGraph) -> list[str]:
+    def forward_lines(self, g: nx.DiGraph, pre_logits: bool = False) -> list[str]:
         """The body of a forward: one line per module call, concat and residual add, each
         value in a local variable named after its unit or branch. Names come from one
-        Namespace; a value keeps its variable until no later line reads it."""
+        Namespace; a value keeps its variable until no later line reads it. With pre_logits,
+        the last line returns the last module's input when `pre_logits` is true."""
         residual = any(isinstance(g.nodes[n]["op"], ir.Add) for n in g)
         order = ir.topological(g)
         owners = {node: self.variable_owner(g, node, residual) for node in order}
@@ -353,6 +381,8 @@ class _Generator:
             else:
                 expr = f"self.{unit}({inputs[0]})"
                 done_units[unit] = name
+                if pre_logits and node == g.graph["output"]:
+                    expr = f"{inputs[0]} if pre_logits else {expr}"
             lines.append(f"        {name} = {expr}")
         last = lines[-1].split(" = ", 1)[1]
         lines[-1] = f"        return {last}"
@@ -436,19 +466,156 @@ class _Generator:
         net = self.network
         c, h, w = net.input_shape
         result = "num_classes scores" if len(net.head) > 1 else "features"
-        doc = f"{net.name}: {c} x {h} x {w} input -> {result}."
+        steps = self.body_steps()
+        classifier = self.classifier_head()
+        doc = f"{net.name}: {c} x {h} x {w} input -> {result}.\n\n" + \
+            self.contract_doc(steps is not None, classifier is not None)
+        pool, linear = classifier or (None, None)
         cls = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
+        features = code(self.channels["body"].nodes[net.body.graph["output"]])
         cls.init.append("        self.num_classes = num_classes")
+        cls.init.append(f"        self.num_features = {features}  # forward_features' channels")
         cls.init += self.module_lines(net.body, self.channels["body"])
         cls.init += self.module_lines(net.head, self.channels["head"])
+        if steps is not None:
+            cls.init += self.feature_info_lines(steps)
+        cls.init += self.pretrained_cfg(classifier)
+        cls.contract = Contract(linear, pool, [name for _, names in steps or [] for name in names])
         cls.methods.append(("def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(net.body)))
-        head_lines = self.forward_lines(net.head) if len(net.head) > 1 else ["        return x"]
-        cls.methods.append(("def forward_head(self, x: torch.Tensor) -> torch.Tensor:",
-                            head_lines))
+        if classifier is not None:
+            cls.methods.append(("def forward_head(self, x: torch.Tensor, pre_logits: bool = False)"
+                                " -> torch.Tensor:", self.forward_lines(net.head, pre_logits=True)))
+        else:
+            head_lines = self.forward_lines(net.head) if len(net.head) > 1 else \
+                ["        return x"]
+            cls.methods.append(("def forward_head(self, x: torch.Tensor) -> torch.Tensor:",
+                                head_lines))
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             ["        return self.forward_head(self.forward_features(x))"]))
         return cls
+
+    # ---------------------------------------------------------------------- timm's contract
+
+    @staticmethod
+    def chain(g: nx.DiGraph) -> list[str] | None:
+        """A graph's nodes after its input when each takes the one before it, and each has a
+        module of its own; else None."""
+        nodes = [n for n in ir.topological(g) if n != g.graph["input"]]
+        previous = g.graph["input"]
+        for node in nodes:
+            if list(g.predecessors(node)) != [previous] or not g.nodes[node]["paths"]:
+                return None
+            previous = node
+        return nodes
+
+    def body_steps(self) -> list[tuple[str, list[str]]] | None:
+        """Each top-level step of the body with the names of the modules that run it, in
+        forward order: its attribute, or, in an nn.Sequential group of several steps, its
+        members (`features.6` .. `features.9`). None where the body is not a chain of steps
+        with C x H x W outputs."""
+        g = self.network.body
+        nodes = self.chain(g)
+        if nodes is None or any(len(self.shapes.body[n]) != 3 for n in nodes):
+            return None
+        units = collections.Counter(g.nodes[n]["paths"][0][0] for n in nodes)
+        steps = []
+        for node in nodes:
+            paths = g.nodes[node]["paths"]
+            unit = paths[0][0]
+            names = [unit] if units[unit] == 1 else \
+                [".".join(str(p) for p in path) for path in paths]
+            steps.append((node, names))
+        return steps
+
+    def reduction(self, node: str) -> int:
+        """How many times smaller than the input a body node's output is, to a power of 2 as
+        timm reports it: 299 -> 17 is 16, 299 -> 8 is 32."""
+        _, height, width = self.network.input_shape
+        _, h, w = self.shapes.body[node]
+        return 2 ** max(0, round(math.log2(max(height / h, width / w))))
+
+    def feature_info_lines(self, steps: list[tuple[str, list[str]]]) -> list[str]:
+        """timm's feature_info: one stage per resolution, ending at its last top-level step."""
+        lines = ["        # timm's feature stages: the output of the last step at each resolution, "
+                 "`reduction`",
+                 "        # times smaller than the input.",
+                 "        self.feature_info = ["]
+        channels = self.channels["body"].nodes
+        reductions = [self.reduction(node) for node, _ in steps]
+        for i, (node, names) in enumerate(steps):
+            if i + 1 < len(steps) and reductions[i + 1] == reductions[i]:
+                continue  # the stage goes on
+            lines.append(f'            {{"num_chs": {code(channels[node])}, "reduction": '
+                         f'{reductions[i]}, "module": "{names[-1]}"}},')
+        return lines + ["        ]"]
+
+    def classifier_head(self) -> tuple[str, str] | None:
+        """(global pool, last linear) of a head that is timm's classifier: `avgpool global`,
+        dropouts, then a linear, each a module of its own; None for any other head."""
+        g = self.network.head
+        nodes = self.chain(g)
+        if not nodes or len(nodes) < 2 or any(len(g.nodes[n]["paths"][0]) != 1 for n in nodes):
+            return None
+        ops = [g.nodes[n]["op"] for n in nodes]
+        if not isinstance(ops[0], ir.GlobalAvgPool) or not isinstance(ops[-1], ir.Linear) or \
+                not all(isinstance(op, ir.Dropout) for op in ops[1:-1]):
+            return None
+        return g.nodes[nodes[0]]["paths"][0][0], g.nodes[nodes[-1]]["paths"][0][0]
+
+    def first_conv(self, g: nx.DiGraph, prefix: str = "") -> str | None:
+        """The module name of the first Conv2d the input meets, as timm's `first_conv`."""
+        for node in ir.topological(g):
+            data = g.nodes[node]
+            op = data["op"]
+            path = prefix + ".".join(str(p) for p in data["paths"][0]) if data["paths"] else ""
+            if isinstance(op, ir.Conv):
+                suffix = "" if op.bare else ".0" if op.layout == "sequential" else ".conv"
+                return path + suffix
+            if isinstance(op, ir.BlockCall):
+                inner = self.first_conv(self.network.blocks[op.block].graph, path + ".")
+                if inner is not None:
+                    return inner
+        return None
+
+    def pretrained_cfg(self, classifier: tuple[str, str] | None) -> list[str]:
+        """timm's pretrained_cfg: what the spec says, and the Inception weights' preprocessing,
+        which it does not say."""
+        net = self.network
+        channels = net.input_shape[0]
+        output = self.shapes.body[net.body.graph["output"]]
+        items: list[tuple[str, object]] = [("input_size", net.input_shape)]
+        if len(output) == 3:
+            items.append(("pool_size", output[1:]))
+        items += [("num_classes", net.num_classes),
+                  ("mean", (PREPROCESSING["mean"],) * channels),
+                  ("std", (PREPROCESSING["std"],) * channels),
+                  ("crop_pct", PREPROCESSING["crop_pct"]),
+                  ("interpolation", PREPROCESSING["interpolation"])]
+        first_conv = self.first_conv(net.body)
+        if first_conv is not None:
+            items.append(("first_conv", first_conv))
+        if classifier is not None:
+            items.append(("classifier", classifier[1]))
+        return ["        # As timm describes weights: the input they expect, and modules' names.",
+                "        self.pretrained_cfg = {",
+                *(f"            {json.dumps(key)}: {python_literal(value)},"
+                  for key, value in items),
+                "        }"]
+
+    @staticmethod
+    def contract_doc(features: bool, classifier: bool) -> str:
+        """The network class docstring's account of timm's contract."""
+        parts = ["num_features", *(["get_classifier", "reset_classifier"] if classifier else []),
+                 "forward_head" + ("(x, pre_logits)" if classifier else ""),
+                 *(["forward_intermediates", "feature_info"] if features else []),
+                 "pretrained_cfg"]
+        text = (f"timm's model contract ({', '.join(parts)}) lets code written for timm models "
+                "take this one. pretrained_cfg's mean, std, crop_pct and interpolation are not in "
+                "the spec: they are the Inception weights' (timm's defaults for Inception-v3, "
+                "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
+        return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
+                                        subsequent_indent="    ")) + "\n    "
 
 
 def _with_comment(text: str, comment: str, indent: int) -> list[str]:

@@ -1,0 +1,178 @@
+"""Variants: a spec that `extends:` another states only what differs, and `--set key=value` does
+the same from the command line. Both are resolved here, on the positioned data, before the
+language sees it: what is inherited keeps the base file's positions, what is overridden has the
+variant's, and nothing after parsing knows that a spec was inherited.
+
+How an override merges into its base:
+- a mapping merges key by key into a mapping (`input: {size: 224}` keeps the base's channels);
+- in `layers`, `head` and a block's `layers`, a mapping names the steps it changes
+  (`layers: {repeat_1: {repeat: 5}}`); a compact step it changes is first read into its long form
+  (`10 x Block35(scale=0.17)` -> block, args, repeat), so that one field of it can change;
+- any other value (a list, a string, a number) replaces the base's;
+- `include` lists add up: each file's includes are relative to that file.
+A step or block override that names nothing in the base is an error at the override.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import Diagnostics, Pos, shown_chain
+from ..limits import MAX_INCLUDES
+from .compact import compact_to_long
+from .load import Mapping, Sequence, Text, load_file, load_text
+
+STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
+
+
+def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics) -> Mapping:
+    """The spec at `path` with its bases merged in and then every `--set` override; the files
+    read for it are in `.sources` (path -> sha256), the spec first."""
+    raw = _extended(raw, path, [os.path.normpath(path)], diags)
+    for text in overrides:
+        raw = merge(raw, _set_override(text), "", diags)
+    return raw
+
+
+def split_override(text: str) -> tuple[list[str], str]:
+    """`a.b.c=value` -> (["a", "b", "c"], "value"); ValueError if it is not KEY=VALUE."""
+    path, equals, value = text.partition("=")
+    parts = path.strip().split(".")
+    if not equals or not all(parts):
+        raise ValueError(f"`{text}` is not KEY=VALUE (e.g. num_classes=10, "
+                         "layers.repeat_1.repeat=10)")
+    return parts, value
+
+
+def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics) -> Mapping:
+    base_name = raw.get("extends")
+    if base_name is None:
+        raw.sources = {path: raw.sha256}
+        return raw
+    pos = raw.value_pos["extends"]
+    target = os.path.normpath(os.path.join(os.path.dirname(path), str(base_name)))
+    problem = None
+    if not isinstance(base_name, str):
+        problem = "`extends` names the spec this one changes: a path, relative to this file"
+    elif target in chain:
+        problem = f"extends cycle: {shown_chain(chain + [target])}"
+    elif len(chain) > MAX_INCLUDES:
+        problem = f"more than {MAX_INCLUDES} specs extend each other ({shown_chain(chain)})"
+    elif not os.path.isfile(target):
+        problem = f"the base spec `{base_name}` is not a file (looked for {target})"
+    if problem:
+        diags.error(pos, "E308", problem, "extends")
+        diags.raise_if_any()
+    base = load_file(target)
+    if not {"name", "input", "layers"} & set(base):
+        diags.error(pos, "E308", f"`{base_name}` is not a network spec (a file of blocks is "
+                                 "included, not extended)", "extends")
+        diags.raise_if_any()
+    base = _extended(base, target, chain + [target], diags)
+    merged = merge(base, raw, "", diags)
+    merged.sources = {path: raw.sha256, **base.sources}
+    return merged
+
+
+def merge(base, over, key: str, diags: Diagnostics):
+    """`over` merged into `base` (see the module's docstring); `key` is where they are."""
+    if isinstance(over, Mapping) and isinstance(base, Sequence) and \
+            key.rsplit(".", 1)[-1] in STEP_LISTS:
+        return _merge_steps(base, over, key, diags)
+    if not (isinstance(over, Mapping) and isinstance(base, Mapping)):
+        return over
+    out = _copy(base)
+    out.pos = over.pos  # what the override changes is its own; what it keeps, the base's
+    for name, value in over.items():
+        where = f"{key}.{name}" if key else name
+        if name == "extends" and not key:
+            continue
+        if name == "include" and not key and isinstance(value, Sequence) and \
+                isinstance(base.get(name), Sequence):
+            value = _concat(base[name], value)
+        elif name in base:
+            value = merge(base[name], value, where, diags)
+        elif key == "blocks" and isinstance(value, Mapping) and "layers" not in value:
+            _unknown(diags, over.key_pos[name], f"no block `{name}` in the base to change "
+                     "(a new block needs its `layers`)", name, base, where)
+            continue
+        out[name] = value
+        out.key_pos[name] = over.key_pos[name]
+        out.value_pos[name] = over.value_pos[name]
+    return out
+
+
+def _merge_steps(base: Sequence, over: Mapping, key: str, diags: Diagnostics) -> Sequence:
+    out = Sequence(base)
+    out.pos, out.item_pos = base.pos, list(base.item_pos)
+    names = {next(iter(step)): i for i, step in enumerate(base)
+             if isinstance(step, Mapping) and len(step) == 1}
+    for name, value in over.items():
+        where = f"{key}.{name}"
+        if name not in names:
+            _unknown(diags, over.key_pos[name], f"no step `{name}` in the base's `{key}` to "
+                     "change", name, names, where)
+            continue
+        step = base[names[name]]
+        current = step[name]
+        if isinstance(value, Mapping) and isinstance(current, Text):
+            try:
+                current = _positioned(compact_to_long(current), current.pos)
+            except ValueError as e:
+                diags.error(current.pos, "E205", str(e), where)
+                continue
+        changed = _copy(step)
+        changed[name] = merge(current, value, where, diags)
+        changed.value_pos[name] = over.value_pos[name]
+        out[names[name]] = changed
+    return out
+
+
+def _positioned(value, pos: Pos):
+    """Data as the loader's positioned data, every node at `pos`."""
+    if isinstance(value, dict):
+        out = Mapping({k: _positioned(v, pos) for k, v in value.items()})
+        out.pos, out.key_pos, out.value_pos = pos, dict.fromkeys(value, pos), \
+            dict.fromkeys(value, pos)
+        return out
+    if isinstance(value, list):
+        seq = Sequence(_positioned(v, pos) for v in value)
+        seq.pos, seq.item_pos = pos, [pos] * len(seq)
+        return seq
+    if isinstance(value, str):
+        text = Text(value)
+        text.pos = pos
+        return text
+    return value
+
+
+def _copy(mapping: Mapping) -> Mapping:
+    out = Mapping(mapping)
+    out.pos = mapping.pos
+    out.key_pos, out.value_pos = dict(mapping.key_pos), dict(mapping.value_pos)
+    for attribute in ("sha256", "size", "sources"):
+        if hasattr(mapping, attribute):
+            setattr(out, attribute, getattr(mapping, attribute))
+    return out
+
+
+def _concat(first: Sequence, second: Sequence) -> Sequence:
+    out = Sequence([*first, *second])
+    out.pos, out.item_pos = second.pos, [*first.item_pos, *second.item_pos]
+    return out
+
+
+def _unknown(diags: Diagnostics, pos: Pos, message: str, name: str, known, where: str) -> None:
+    close = diags.close_match(name, list(known))
+    diags.error(pos, "E309", message + (f" (did you mean `{close}`?)" if close else ""), where)
+
+
+def _set_override(text: str) -> Mapping:
+    """`--set a.b.c=value` as the mapping {a: {b: {c: value}}}, all at the position
+    `--set TEXT`; the value is read as YAML (`10`, `0.2`, `conv 1x1 in linear`, `[224, 224]`)."""
+    pos = Pos(f"--set {text}")
+    parts, value_text = split_override(text)
+    value = load_text(f"value: {value_text}\n", pos.file)["value"]
+    for part in reversed(parts):
+        value = {part: value}
+    return _positioned(value, pos)

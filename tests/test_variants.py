@@ -1,0 +1,275 @@
+"""Variants: `extends:` and `--set`, and the variants under specs/variants/.
+
+Each variant's parameter count is checked against a count written out here from the published
+architecture (timm's inception_resnet_v2, REFERENCE.md's 55,843,464 for the released network),
+independent of archc; the variant that only changes residual scales is run against timm's model
+with those scales, and the 5/10/5 variant against timm's model with its repeats cut short.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from archc.compiler import compile_spec
+from archc.errors import SpecError
+from archc.ir.cost import CostModel
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ROOT / "specs" / "variants"
+
+
+def params(network) -> int:
+    return CostModel(network, network.shapes).total().params
+
+
+# ------------------------------------------------------- Inception-ResNet-v2's count by hand
+
+
+def conv(cin, cout, kh=1, kw=None):
+    """A conv unit: conv without bias, then BatchNorm's weight and bias."""
+    return kh * (kw or kh) * cin * cout + 2 * cout
+
+
+def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=False,
+                num_classes=1000):
+    """Inception-ResNet-v2 as timm builds it, counted layer by layer."""
+    total = conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 80) + conv(80, 192, 3)
+    total += (conv(192, 96) + conv(192, 48) + conv(48, 64, 5) + conv(192, 64) + conv(64, 96, 3)
+              + conv(96, 96, 3) + conv(192, 64))  # Mixed_5b: 320 channels
+    c = 320
+    block35 = (conv(c, 32) + conv(c, 32) + conv(32, 32, 3) + conv(c, 32) + conv(32, 48, 3)
+               + conv(48, 64, 3) + 128 * c + c)
+    total += repeats[0] * block35
+    k, l, m, n = reduction_a
+    total += conv(c, n, 3) + conv(c, k) + conv(k, l, 3) + conv(l, m, 3)
+    c = n + m + c
+    if plain_b:  # Inception-B: 1024 channels out
+        for cin in [c] + [1024] * (repeats[1] - 1):
+            total += (conv(cin, 384) + conv(cin, 192) + conv(192, 224, 1, 7)
+                      + conv(224, 256, 7, 1) + conv(cin, 192) + conv(192, 192, 7, 1)
+                      + conv(192, 224, 1, 7) + conv(224, 224, 7, 1) + conv(224, 256, 1, 7)
+                      + conv(cin, 128))
+        c = 1024
+    else:
+        block17 = (conv(c, 192) + conv(c, 128) + conv(128, 160, 1, 7) + conv(160, 192, 7, 1)
+                   + 384 * c + c)
+        total += repeats[1] * block17
+    total += (conv(c, 256) + conv(256, 384, 3) + conv(c, 256) + conv(256, 288, 3) + conv(c, 256)
+              + conv(256, 288, 3) + conv(288, 320, 3))  # Mixed_7a
+    c = 384 + 288 + 320 + c
+    block8 = (conv(c, 192) + conv(c, 192) + conv(192, 224, 1, 3) + conv(224, 256, 3, 1)
+              + 448 * c + c)
+    total += (repeats[2] + 1) * block8
+    total += conv(c, 1536) + 1536 * num_classes + num_classes
+    return total
+
+
+def test_the_count_by_hand_is_the_released_networks():
+    assert irv2_params() == 55_843_464  # REFERENCE.md
+    assert params(compile_spec(str(ROOT / "specs" / "inception_resnet_v2.yaml"))) == 55_843_464
+
+
+EXPECTED = {
+    "inception_resnet_v2_5_10_5": irv2_params(repeats=(5, 10, 4)),
+    "inception_resnet_v2_v4_reduction": irv2_params(reduction_a=(192, 224, 256, 384)),
+    "inception_resnet_v2_scale_0_3": irv2_params(),
+    "inception_resnet_v2_plain_b": irv2_params(plain_b=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_variant_is_short_and_has_its_count(name):
+    path = VARIANTS / f"{name}.yaml"
+    assert len(path.read_text().splitlines()) <= 25
+    network = compile_spec(str(path))
+    assert network.name == name
+    assert params(network) == EXPECTED[name]
+
+
+def test_every_variant_is_tested():
+    assert sorted(p.stem for p in VARIANTS.glob("*.yaml")) == sorted(EXPECTED)
+
+
+def test_inherited_layers_keep_the_base_files_lines():
+    network = compile_spec(str(VARIANTS / "inception_resnet_v2_v4_reduction.yaml"))
+    base = "specs/inception_resnet_v2.yaml"
+    assert network.body.nodes["conv2d_1a"]["pos"].file.endswith(base)
+    assert network.body.nodes["mixed_6a"]["pos"].file.endswith("v4_reduction.yaml")
+    assert [Path(path).name for path, _ in network.sources] == [
+        "inception_resnet_v2_v4_reduction.yaml", "inception_resnet_v2.yaml", "reduction_a.yaml"]
+
+
+# ------------------------------------------------------------------- against timm's models
+
+
+@pytest.fixture(scope="module")
+def timm_irv2():
+    timm = pytest.importorskip("timm")
+    return timm.create_model("inception_resnet_v2", pretrained=False).eval()
+
+
+def _randomise(model, seed=0):
+    torch = pytest.importorskip("torch")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
+
+
+@pytest.mark.parametrize("name", ["inception_resnet_v2_scale_0_3", "inception_resnet_v2_5_10_5"])
+def test_variants_equal_timms_model_changed_the_same_way(timm_irv2, name):
+    torch = pytest.importorskip("torch")
+    import copy
+
+    import archc
+
+    reference = copy.deepcopy(timm_irv2)
+    if name.endswith("scale_0_3"):
+        for block in [*reference.repeat, *reference.repeat_1, *reference.repeat_2]:
+            block.scale = 0.3
+    else:
+        reference.repeat = reference.repeat[:5]
+        reference.repeat_1 = reference.repeat_1[:10]
+        reference.repeat_2 = reference.repeat_2[:4]
+    _randomise(reference)
+    model = archc.build_model(VARIANTS / f"{name}.yaml").eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(1, 3, 107, 107, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = reference(x), model(x)
+        other = model(torch.randn(1, 3, 107, 107, generator=torch.Generator().manual_seed(2)))
+    assert not torch.allclose(got, other)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------ extends and --set
+
+BASE = """\
+name: base
+include: [lib/blocks.yaml]
+input: {channels: 3, size: 16}
+num_classes: 10
+blocks:
+  Res:
+    params: [scale]
+    residual: {scale: scale}
+    layers:
+      - b: conv 3x3 8
+      - proj: conv 1x1 in linear
+layers:
+  - stem: conv 3x3 16
+  - res: 2 x Res(scale=0.2)
+  - mix: Mix
+head:
+  - pool: avgpool global
+  - fc: linear num_classes
+"""
+LIBRARY = """\
+blocks:
+  Mix:
+    layers:
+      - concat:
+          a: conv 1x1 8
+          b: [conv 1x1 4, conv 3x3 8]
+"""
+
+
+@pytest.fixture
+def base(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.yaml").write_text(LIBRARY)
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "variants").mkdir()
+    return tmp_path
+
+
+def variant(folder: Path, text: str) -> str:
+    path = folder / "variants" / "v.yaml"
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def error_lines(path: str, overrides=()) -> list[str]:
+    with pytest.raises(SpecError) as raised:
+        compile_spec(path, overrides)
+    return [str(d) for d in raised.value.diagnostics]
+
+
+def test_a_variant_changes_only_what_it_says(base):
+    path = variant(base, """\
+        extends: ../base.yaml
+        name: v
+        input: {size: 32}
+        layers:
+          res: {repeat: 3, args: {scale: 0.5}}
+          stem: conv 3x3 24
+        """)
+    network = compile_spec(path)
+    assert (network.name, network.input_shape, network.num_classes) == ("v", (3, 32, 32), 10)
+    call = network.body.nodes["res.0"]["op"]
+    assert (call.repeat, dict(call.args)) == (3, {"scale": 0.5})
+    assert network.shapes.body["stem"] == (24, 32, 32)
+    assert network.shapes.body["mix"] == (16, 32, 32)  # the include, relative to the base
+
+
+def test_set_uses_the_same_paths(base):
+    network = compile_spec(str(base / "base.yaml"), ["num_classes=7", "input.size=24",
+                                                     "layers.res.repeat=4",
+                                                     "blocks.Res.layers.b=conv 3x3 12"])
+    assert network.num_classes == 7 and network.input_shape == (3, 24, 24)
+    assert network.body.nodes["res.0"]["op"].repeat == 4
+    assert network.shapes.head["fc"] == (7,)
+    block = network.blocks["Res"].graph
+    assert block.nodes["b"]["pos"].file == "--set blocks.Res.layers.b=conv 3x3 12"
+
+
+def test_an_override_of_nothing_is_located_with_a_hint(base):
+    path = variant(base, """\
+        extends: ../base.yaml
+        layers:
+          ress: {repeat: 3}
+        blocks:
+          Rse: {params: [scale]}
+        """)
+    assert error_lines(path) == [
+        f"{path}:3:3: error[E309]: no step `ress` in the base's `layers` to change (did you mean "
+        "`res`?) (layers.ress)",
+        f"{path}:5:3: error[E309]: no block `Rse` in the base to change (a new block needs its "
+        "`layers`) (did you mean `Res`?) (blocks.Rse)",
+    ]
+
+
+def test_errors_in_inherited_parts_point_at_the_base(base):
+    path = variant(base, """\
+        extends: ../base.yaml
+        blocks:
+          Res: {params: [scale, width]}
+        """)
+    assert error_lines(path) == [f"{base / 'base.yaml'}:14:10: error[E404]: block `Res` needs "
+                                 "`width` (layers[1].res)"]
+
+
+def test_a_bad_set_value_is_located_at_the_option(base):
+    assert error_lines(str(base / "base.yaml"), ["num_classes=ten"]) == [
+        "--set num_classes=ten: error[E203]: `num_classes` must be a valid integer, got 'ten' "
+        "(num_classes)"]
+
+
+@pytest.mark.parametrize("extends, message", [
+    ("missing.yaml", "the base spec `missing.yaml` is not a file"),
+    ("v.yaml", "extends cycle"),
+    ("../lib/blocks.yaml", "is not a network spec"),
+    ("[a, b]", "names the spec this one changes"),
+])
+def test_a_base_that_cannot_be_extended(base, extends, message):
+    path = variant(base, f"extends: {extends}\n")
+    (line,) = error_lines(path)
+    assert line.startswith(f"{path}:1:10: error[E308]: ") and message in line, line
