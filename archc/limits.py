@@ -13,3 +13,4 @@ MAX_BLOCK_DEPTH = 32  # blocks inside blocks; real networks nest two or three
 MAX_NUMBER = 10**15  # any number a spec writes or computes; exact in a float
 MAX_EXPR_SIZE = 255  # operations in one formula of generated code
 MAX_INCLUDES = 100  # files one spec includes, directly or through others
+MAX_EXTENDS = 16  # specs extending specs; variants of variants go two or three deep

@@ -264,7 +264,7 @@ def test_a_bad_set_value_is_located_at_the_option(base):
 
 
 @pytest.mark.parametrize("extends, message", [
-    ("missing.yaml", "the base spec `missing.yaml` is not a file"),
+    ("missing.yaml", "the base spec `missing.yaml`: no such file"),
     ("v.yaml", "extends cycle"),
     ("../lib/blocks.yaml", "is not a network spec"),
     ("[a, b]", "names the spec this one changes"),
@@ -273,3 +273,16 @@ def test_a_base_that_cannot_be_extended(base, extends, message):
     path = variant(base, f"extends: {extends}\n")
     (line,) = error_lines(path)
     assert line.startswith(f"{path}:1:10: error[E308]: ") and message in line, line
+
+
+def test_a_long_chain_of_variants_stops_at_the_bound(base):
+    from archc.limits import MAX_EXTENDS
+
+    for i in range(MAX_EXTENDS + 5):
+        parent = "../base.yaml" if i == 0 else f"v{i - 1}.yaml"
+        (base / "variants" / f"v{i}.yaml").write_text(f"extends: {parent}\nname: v{i}\n")
+    last = str(base / "variants" / f"v{MAX_EXTENDS + 4}.yaml")
+    (line,) = error_lines(last)
+    assert f"error[E308]: more than {MAX_EXTENDS} specs extend each other" in line
+    assert compile_spec(str(base / "variants" / f"v{MAX_EXTENDS - 1}.yaml")).name == \
+        f"v{MAX_EXTENDS - 1}"

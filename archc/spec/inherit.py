@@ -18,9 +18,18 @@ from __future__ import annotations
 import os
 
 from ..errors import Diagnostics, Pos, shown_chain
-from ..limits import MAX_INCLUDES
+from ..limits import MAX_EXTENDS
 from .compact import compact_to_long
-from .load import Mapping, Sequence, Text, load_file, load_text
+from .load import (
+    MAX_BYTES,
+    Mapping,
+    Sequence,
+    Text,
+    Unreadable,
+    load_file,
+    load_text,
+    spec_file_size,
+)
 
 STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
 
@@ -44,8 +53,12 @@ def split_override(text: str) -> tuple[list[str], str]:
     return parts, value
 
 
-def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics) -> Mapping:
+def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics,
+              size_in_all: int = 0) -> Mapping:
+    """`raw` merged into the spec it extends, recursively; every bound (the chain's length, the
+    bytes of all its files) is checked before the next file is read."""
     base_name = raw.get("extends")
+    size_in_all += raw.size
     if base_name is None:
         raw.sources = {path: raw.sha256}
         return raw
@@ -56,10 +69,15 @@ def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics) -> 
         problem = "`extends` names the spec this one changes: a path, relative to this file"
     elif target in chain:
         problem = f"extends cycle: {shown_chain(chain + [target])}"
-    elif len(chain) > MAX_INCLUDES:
-        problem = f"more than {MAX_INCLUDES} specs extend each other ({shown_chain(chain)})"
-    elif not os.path.isfile(target):
-        problem = f"the base spec `{base_name}` is not a file (looked for {target})"
+    elif len(chain) > MAX_EXTENDS:
+        problem = f"more than {MAX_EXTENDS} specs extend each other ({shown_chain(chain)})"
+    else:
+        try:
+            if size_in_all + spec_file_size(target) > MAX_BYTES:
+                problem = (f"the spec and the specs it extends are larger than "
+                           f"{MAX_BYTES // 2**20} MiB in all")
+        except Unreadable as e:
+            problem = f"the base spec `{base_name}`: {e.message} (looked for {target})"
     if problem:
         diags.error(pos, "E308", problem, "extends")
         diags.raise_if_any()
@@ -68,7 +86,7 @@ def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics) -> 
         diags.error(pos, "E308", f"`{base_name}` is not a network spec (a file of blocks is "
                                  "included, not extended)", "extends")
         diags.raise_if_any()
-    base = _extended(base, target, chain + [target], diags)
+    base = _extended(base, target, chain + [target], diags, size_in_all)
     merged = merge(base, raw, "", diags)
     merged.sources = {path: raw.sha256, **base.sources}
     return merged
