@@ -152,6 +152,9 @@ def _run(argv: list[str] | None) -> int:
                              metavar="KEY=VALUE", dest="overrides",
                              help="change the spec as a variant would, e.g. num_classes=10, "
                                   "input.size=224, layers.repeat_1.repeat=10 (repeatable)")
+        command.add_argument("--scale", metavar="NAME",
+                             help="build with this entry of the spec's `scales` (the same as "
+                                  "--set scale=NAME)")
 
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
@@ -166,6 +169,8 @@ def _run(argv: list[str] | None) -> int:
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
+    if getattr(args, "scale", None) is not None:
+        args.overrides.append(_override(f"scale={args.scale}"))
     networks, failed = _compile_all(args.specs, args.overrides)
     if args.command == "build":
         return 1 if failed else _build(networks, Path(args.output), args.check, args.overrides)

@@ -75,6 +75,7 @@ CATALOGUE: dict[str, str] = {
     "E409": "same padding with an even kernel",
     "E410": "unknown activation",
     "E411": "blocks nested too deeply",
+    "E412": "unknown scale",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",

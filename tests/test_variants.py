@@ -15,6 +15,7 @@ import pytest
 
 from archc.compiler import compile_spec
 from archc.errors import SpecError
+from archc.ir import expr as ex
 from archc.ir.cost import CostModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +35,23 @@ def conv(cin, cout, kh=1, kw=None):
 
 
 def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=False,
-                num_classes=1000):
-    """Inception-ResNet-v2 as timm builds it, counted layer by layer."""
-    total = conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 80) + conv(80, 192, 3)
-    total += (conv(192, 96) + conv(192, 48) + conv(48, 64, 5) + conv(192, 64) + conv(64, 96, 3)
-              + conv(96, 96, 3) + conv(192, 64))  # Mixed_5b: 320 channels
-    c = 320
-    block35 = (conv(c, 32) + conv(c, 32) + conv(32, 32, 3) + conv(c, 32) + conv(32, 48, 3)
-               + conv(48, 64, 3) + 128 * c + c)
+                num_classes=1000, width=1.0):
+    """Inception-ResNet-v2 as timm builds it, counted layer by layer; `width` multiplies every
+    filter count written as a number (exactly, for the widths tested: all stay multiples of 8)."""
+    def w(n):
+        assert (n * width) % 8 == 0
+        return int(n * width)
+
+    total = (conv(3, w(32), 3) + conv(w(32), w(32), 3) + conv(w(32), w(64), 3)
+             + conv(w(64), w(80)) + conv(w(80), w(192), 3))
+    c = w(192)
+    total += (conv(c, w(96)) + conv(c, w(48)) + conv(w(48), w(64), 5) + conv(c, w(64))
+              + conv(w(64), w(96), 3) + conv(w(96), w(96), 3) + conv(c, w(64)))  # Mixed_5b
+    c = w(96) + w(64) + w(96) + w(64)  # 320
+    block35 = (conv(c, w(32)) + conv(c, w(32)) + conv(w(32), w(32), 3) + conv(c, w(32))
+               + conv(w(32), w(48), 3) + conv(w(48), w(64), 3) + (w(32) + w(32) + w(64)) * c + c)
     total += repeats[0] * block35
-    k, l, m, n = reduction_a
+    k, l, m, n = map(w, reduction_a)
     total += conv(c, n, 3) + conv(c, k) + conv(k, l, 3) + conv(l, m, 3)
     c = n + m + c
     if plain_b:  # Inception-B: 1024 channels out
@@ -54,16 +62,17 @@ def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=F
                       + conv(cin, 128))
         c = 1024
     else:
-        block17 = (conv(c, 192) + conv(c, 128) + conv(128, 160, 1, 7) + conv(160, 192, 7, 1)
-                   + 384 * c + c)
+        block17 = (conv(c, w(192)) + conv(c, w(128)) + conv(w(128), w(160), 1, 7)
+                   + conv(w(160), w(192), 7, 1) + (w(192) + w(192)) * c + c)
         total += repeats[1] * block17
-    total += (conv(c, 256) + conv(256, 384, 3) + conv(c, 256) + conv(256, 288, 3) + conv(c, 256)
-              + conv(256, 288, 3) + conv(288, 320, 3))  # Mixed_7a
-    c = 384 + 288 + 320 + c
-    block8 = (conv(c, 192) + conv(c, 192) + conv(192, 224, 1, 3) + conv(224, 256, 3, 1)
-              + 448 * c + c)
+    total += (conv(c, w(256)) + conv(w(256), w(384), 3) + conv(c, w(256))
+              + conv(w(256), w(288), 3) + conv(c, w(256)) + conv(w(256), w(288), 3)
+              + conv(w(288), w(320), 3))  # Mixed_7a
+    c = w(384) + w(288) + w(320) + c
+    block8 = (conv(c, w(192)) + conv(c, w(192)) + conv(w(192), w(224), 1, 3)
+              + conv(w(224), w(256), 3, 1) + (w(192) + w(256)) * c + c)
     total += (repeats[2] + 1) * block8
-    total += conv(c, 1536) + 1536 * num_classes + num_classes
+    total += conv(c, w(1536)) + w(1536) * num_classes + num_classes
     return total
 
 
@@ -77,6 +86,8 @@ EXPECTED = {
     "inception_resnet_v2_v4_reduction": irv2_params(reduction_a=(192, 224, 256, 384)),
     "inception_resnet_v2_scale_0_3": irv2_params(),
     "inception_resnet_v2_plain_b": irv2_params(plain_b=True),
+    # width 0.5, depth 0.5: 10/20/9 repeats -> 5/10/4 (round(4.5) is 4), 10 classes
+    "inception_resnet_v2_small": irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10),
 }
 
 
@@ -286,3 +297,36 @@ def test_a_long_chain_of_variants_stops_at_the_bound(base):
     assert f"error[E308]: more than {MAX_EXTENDS} specs extend each other" in line
     assert compile_spec(str(base / "variants" / f"v{MAX_EXTENDS - 1}.yaml")).name == \
         f"v{MAX_EXTENDS - 1}"
+
+
+# ------------------------------------------------------------------------------------ scales
+
+
+@pytest.mark.parametrize("value, divisor, want", [
+    (60, 8, 64),    # 0.75 x 80: to the nearest multiple of 8
+    (12, 8, 16),    # halfway rounds up
+    (3, 8, 8),      # never below the divisor
+    (10, 8, 16),    # 8 would be more than 10% below 10
+    (48, 16, 48),
+])
+def test_filter_counts_round_as_timm_rounds_them(value, divisor, want):
+    from archc.spec.scale import make_divisible
+
+    assert make_divisible(value, divisor) == want  # timm.layers.make_divisible's rule
+
+
+def test_scale_on_the_command_line_is_the_spec_key():
+    base = str(ROOT / "specs" / "inception_resnet_v2.yaml")
+    network = compile_spec(base, ["scale=small", "num_classes=10"])
+    assert params(network) == irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10)
+    call = network.body.nodes["mixed_6a"]["op"]
+    assert dict(call.args) == {"k": 128, "l": 128, "m": 192, "n": 192}  # widths, scaled
+    assert dict(network.body.nodes["repeat.0"]["op"].args) == {"scale": 0.17}  # not a width
+    assert network.blocks["Block35"].graph.nodes["conv2d"]["op"].filters == ex.Sym("in")
+
+
+def test_an_unknown_scale_is_located_with_a_hint():
+    base = str(ROOT / "specs" / "inception_resnet_v2.yaml")
+    assert error_lines(base, ["scale=smal"]) == [
+        "--set scale=smal: error[E412]: no scale `smal` in `scales` (did you mean `small`? its "
+        "scales: `small`, `medium`) (scale)"]

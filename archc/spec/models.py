@@ -701,6 +701,15 @@ class Library(Node):
     blocks: dict[GlobalName, BlockDef] = {}
 
 
+class Scaling(Node):
+    """A width and depth multiplier (`scales: {s: {width: 0.5, depth: 0.33}}`)."""
+
+    width: Annotated[float, Field(gt=0, le=4)] = 1.0
+    depth: Annotated[float, Field(gt=0, le=4)] = 1.0
+    divisor: Annotated[int, Field(ge=1, le=64)] = Field(8, description="filter counts become "
+                                                        "multiples of this")
+
+
 class Spec(Library):
     """A network: input, body (`layers`, the features) and classifier `head`."""
 
@@ -712,6 +721,9 @@ class Spec(Library):
     settings: Settings = Settings()
     layers: Layers
     head: list[TopStep] = []
+    scales: dict[Name, Scaling] = Field({}, description="named width and depth multipliers")
+    scale: Name | None = Field(None, description="the entry of `scales` this network is built "
+                                                 "with (`--scale NAME` on the command line)")
 
 
 def json_schema() -> dict:

@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Diagnostics, Pos, SpecError, shown_chain
+from ..errors import Diagnostics, Pos, SpecError, listing, shown_chain
 from ..limits import MAX_INCLUDES
 from . import models as schema
 from .inherit import resolve
 from .load import MAX_BYTES, Mapping, Sequence, Unreadable, load_file, spec_file_size
+from .scale import scaled
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,18 @@ def parse_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Parsed
         _add_blocks(blocks, spec.blocks, raw, diags)
     _resolve_includes(raw, path, blocks, files, diags)
     diags.raise_if_any()
-    return ParsedSpec(path, spec, {name: block for name, (block, _) in blocks.items()},
-                      tuple(files.items()))
+    definitions = {name: block for name, (block, _) in blocks.items()}
+    if spec.scale is not None:
+        if spec.scale not in spec.scales:
+            close = diags.close_match(spec.scale, spec.scales)
+            hint = f"did you mean `{close}`? " if close else ""
+            diags.error(raw.value_pos["scale"], "E412", f"no scale `{spec.scale}` in `scales` "
+                                                        f"({hint}its scales: "
+                                                        f"{listing(spec.scales) or 'none'})",
+                        "scale")
+            diags.raise_if_any()
+        spec, definitions = scaled(spec, definitions, spec.scales[spec.scale])
+    return ParsedSpec(path, spec, definitions, tuple(files.items()))
 
 
 def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
