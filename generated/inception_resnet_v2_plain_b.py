@@ -4,7 +4,7 @@ Generated from these files, each with its sha256:
     specs/variants/inception_resnet_v2_plain_b.yaml
         2532ad288cfa917b3272facc08a370aacecab1f569200beb2917fcba05c3e6d6
     specs/inception_resnet_v2.yaml
-        4bf23032882a2d1816714f511b546164e7343067869d6808cc86b3d1d0a6edbf
+        6cb627452fc31c5c270c1459f4d5d90ecdcf726c5891de934ccb13f63d836f0a
     specs/common/reduction_a.yaml
         37fb5162b7a7d5ea19c05733b507c817275308480cf569e24b1a4fd05b53982a
 
@@ -68,20 +68,20 @@ class Mixed_5b(nn.Module):
 class Block35(nn.Module):
     """Inception-ResNet-A, a residual block: 320 x 35 x 35 -> 320 x 35 x 35."""
 
-    def __init__(self, scale: float):
+    def __init__(self, scale: float = 1.0):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvBnReLU(320, 32, 1)  # specs/inception_resnet_v2.yaml:50
+        self.branch0 = ConvBnReLU(320, 32, 1)  # specs/inception_resnet_v2.yaml:51
         self.branch1 = nn.Sequential(
-            ConvBnReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:51
-            ConvBnReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v2.yaml:51
+            ConvBnReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:52
+            ConvBnReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v2.yaml:52
         )
         self.branch2 = nn.Sequential(
-            ConvBnReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:52
-            ConvBnReLU(32, 48, 3, padding=1),  # specs/inception_resnet_v2.yaml:52
-            ConvBnReLU(48, 64, 3, padding=1),  # specs/inception_resnet_v2.yaml:52
+            ConvBnReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:53
+            ConvBnReLU(32, 48, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
+            ConvBnReLU(48, 64, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
         )
-        self.conv2d = nn.Conv2d(128, 320, 1)  # specs/inception_resnet_v2.yaml:53
+        self.conv2d = nn.Conv2d(128, 320, 1)  # specs/inception_resnet_v2.yaml:54
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,19 +158,19 @@ class Mixed_7a(nn.Module):
     def __init__(self):
         super().__init__()
         self.branch0 = nn.Sequential(
-            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:69
-            ConvBnReLU(256, 384, 3, stride=2),  # specs/inception_resnet_v2.yaml:69
+            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:71
+            ConvBnReLU(256, 384, 3, stride=2),  # specs/inception_resnet_v2.yaml:71
         )
         self.branch1 = nn.Sequential(
-            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:70
-            ConvBnReLU(256, 288, 3, stride=2),  # specs/inception_resnet_v2.yaml:70
+            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:72
+            ConvBnReLU(256, 288, 3, stride=2),  # specs/inception_resnet_v2.yaml:72
         )
         self.branch2 = nn.Sequential(
-            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:71
-            ConvBnReLU(256, 288, 3, padding=1),  # specs/inception_resnet_v2.yaml:71
-            ConvBnReLU(288, 320, 3, stride=2),  # specs/inception_resnet_v2.yaml:71
+            ConvBnReLU(1024, 256, 1),  # specs/inception_resnet_v2.yaml:73
+            ConvBnReLU(256, 288, 3, padding=1),  # specs/inception_resnet_v2.yaml:73
+            ConvBnReLU(288, 320, 3, stride=2),  # specs/inception_resnet_v2.yaml:73
         )
-        self.branch3 = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:72
+        self.branch3 = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:74
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch0 = self.branch0(x)
@@ -183,16 +183,16 @@ class Mixed_7a(nn.Module):
 class Block8(nn.Module):
     """Inception-ResNet-C, a residual block: 2016 x 8 x 8 -> 2016 x 8 x 8."""
 
-    def __init__(self, scale: float, activation: str):
+    def __init__(self, scale: float = 1.0, activation: str = "relu"):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvBnReLU(2016, 192, 1)  # specs/inception_resnet_v2.yaml:80
+        self.branch0 = ConvBnReLU(2016, 192, 1)  # specs/inception_resnet_v2.yaml:83
         self.branch1 = nn.Sequential(
-            ConvBnReLU(2016, 192, 1),  # specs/inception_resnet_v2.yaml:81
-            ConvBnReLU(192, 224, (1, 3), padding=(0, 1)),  # specs/inception_resnet_v2.yaml:81
-            ConvBnReLU(224, 256, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v2.yaml:81
+            ConvBnReLU(2016, 192, 1),  # specs/inception_resnet_v2.yaml:84
+            ConvBnReLU(192, 224, (1, 3), padding=(0, 1)),  # specs/inception_resnet_v2.yaml:84
+            ConvBnReLU(224, 256, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v2.yaml:84
         )
-        self.conv2d = nn.Conv2d(448, 2016, 1)  # specs/inception_resnet_v2.yaml:82
+        self.conv2d = nn.Conv2d(448, 2016, 1)  # specs/inception_resnet_v2.yaml:85
         self.act = nn.ReLU() if activation == "relu" else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,17 +217,17 @@ class InceptionResnetV2PlainB(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1536  # forward_features' channels
-        self.conv2d_1a = ConvBnReLU(3, 32, 3, stride=2)  # specs/inception_resnet_v2.yaml:85
-        self.conv2d_2a = ConvBnReLU(32, 32, 3)  # specs/inception_resnet_v2.yaml:86
-        self.conv2d_2b = ConvBnReLU(32, 64, 3, padding=1)  # specs/inception_resnet_v2.yaml:87
-        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:88
-        self.conv2d_3b = ConvBnReLU(64, 80, 1)  # specs/inception_resnet_v2.yaml:89
-        self.conv2d_4a = ConvBnReLU(80, 192, 3)  # specs/inception_resnet_v2.yaml:90
-        self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:91
-        self.mixed_5b = Mixed_5b()  # specs/inception_resnet_v2.yaml:92
-        # specs/inception_resnet_v2.yaml:93
+        self.conv2d_1a = ConvBnReLU(3, 32, 3, stride=2)  # specs/inception_resnet_v2.yaml:88
+        self.conv2d_2a = ConvBnReLU(32, 32, 3)  # specs/inception_resnet_v2.yaml:89
+        self.conv2d_2b = ConvBnReLU(32, 64, 3, padding=1)  # specs/inception_resnet_v2.yaml:90
+        self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:91
+        self.conv2d_3b = ConvBnReLU(64, 80, 1)  # specs/inception_resnet_v2.yaml:92
+        self.conv2d_4a = ConvBnReLU(80, 192, 3)  # specs/inception_resnet_v2.yaml:93
+        self.maxpool_5a = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:94
+        self.mixed_5b = Mixed_5b()  # specs/inception_resnet_v2.yaml:95
+        # specs/inception_resnet_v2.yaml:96
         self.repeat = nn.Sequential(*[Block35(scale=0.17) for _ in range(10)])
-        self.mixed_6a = ReductionA(k=256, l=256, m=384, n=384)  # specs/inception_resnet_v2.yaml:94
+        self.mixed_6a = ReductionA(k=256, l=256, m=384, n=384)  # specs/inception_resnet_v2.yaml:97
         self.repeat_1 = nn.Sequential(
             InceptionB(1088),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
             InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
@@ -250,14 +250,14 @@ class InceptionResnetV2PlainB(nn.Module):
             InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
             InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
         )
-        self.mixed_7a = Mixed_7a()  # specs/inception_resnet_v2.yaml:96
-        # specs/inception_resnet_v2.yaml:97
-        self.repeat_2 = nn.Sequential(*[Block8(scale=0.2, activation="relu") for _ in range(9)])
-        self.block8 = Block8(scale=1.0, activation="none")  # specs/inception_resnet_v2.yaml:98
-        self.conv2d_7b = ConvBnReLU(2016, 1536, 1)  # specs/inception_resnet_v2.yaml:99
-        self.global_pool = GlobalAvgPool()  # specs/inception_resnet_v2.yaml:102
-        self.head_drop = nn.Dropout(0.2)  # specs/inception_resnet_v2.yaml:103
-        self.classif = nn.Linear(1536, num_classes)  # specs/inception_resnet_v2.yaml:104
+        self.mixed_7a = Mixed_7a()  # specs/inception_resnet_v2.yaml:99
+        # specs/inception_resnet_v2.yaml:100
+        self.repeat_2 = nn.Sequential(*[Block8(scale=0.2) for _ in range(9)])
+        self.block8 = Block8(activation="none")  # specs/inception_resnet_v2.yaml:101
+        self.conv2d_7b = ConvBnReLU(2016, 1536, 1)  # specs/inception_resnet_v2.yaml:102
+        self.global_pool = GlobalAvgPool()  # specs/inception_resnet_v2.yaml:105
+        self.head_drop = nn.Dropout(0.2)  # specs/inception_resnet_v2.yaml:106
+        self.classif = nn.Linear(1536, num_classes)  # specs/inception_resnet_v2.yaml:107
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [

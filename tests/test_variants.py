@@ -330,3 +330,50 @@ def test_an_unknown_scale_is_located_with_a_hint():
     assert error_lines(base, ["scale=smal"]) == [
         "--set scale=smal: error[E412]: no scale `smal` in `scales` (did you mean `small`? its "
         "scales: `small`, `medium`) (scale)"]
+
+
+# ---------------------------------------------------------------- block parameter defaults
+
+DEFAULTS = """\
+name: defaults
+input: {channels: 3, size: 8}
+blocks:
+  Res:
+    params: [scale, width, activation]
+    defaults: {scale: 1.0, activation: relu}
+    residual: {scale: scale, activation: activation}
+    layers:
+      - a: conv 3x3 width
+      - proj: conv 1x1 in linear
+layers:
+  - stem: conv 3x3 16
+  - plain: Res(width=8)
+  - other: Res(width=8, scale=0.5, activation=none)
+"""
+
+
+def test_an_instance_may_leave_out_what_has_a_default(tmp_path):
+    from archc.backends.torch import render
+
+    (tmp_path / "spec.yaml").write_text(DEFAULTS)
+    network = compile_spec(str(tmp_path / "spec.yaml"))
+    assert dict(network.body.nodes["plain"]["op"].args) == \
+        {"scale": 1.0, "width": 8, "activation": "relu"}
+    source = render(network)
+    # a default before a required parameter: keyword-only, as the calls are
+    assert "def __init__(self, *, scale: float = 1.0, width: int, activation: str = \"relu\"):" \
+        in source
+    assert "self.plain = Res(width=8)" in source
+    assert "self.other = Res(scale=0.5, width=8, activation=\"none\")" in source
+    compile(source, "generated.py", "exec")
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ("{scale: 1.0, depth: 2}", "error[E403]: a default for `depth`, which is not a parameter"),
+    ("{scale: 2*width}", "error[E401]: the default of `scale` must be a number or an activation"),
+])
+def test_a_default_must_be_for_a_parameter_and_a_value(tmp_path, defaults, message):
+    (tmp_path / "spec.yaml").write_text(
+        DEFAULTS.replace("{scale: 1.0, activation: relu}", defaults))
+    lines = error_lines(str(tmp_path / "spec.yaml"))
+    assert any(message in line for line in lines), lines

@@ -54,6 +54,7 @@ class BlockDef:
     pos: Pos | None
     residual: bool
     title: str  # for figures: the spec's title, or the name
+    defaults: tuple[tuple[str, object], ...] = ()  # (parameter, value) an instance may leave out
 
 
 @dataclass(frozen=True)

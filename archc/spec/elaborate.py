@@ -66,8 +66,19 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
     builder = _Builder(known, params, {}, diags, settings, in_block=True)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
+    for param, value in block.defaults.items():
+        if param not in params:
+            diags.error(block.at("defaults"), "E403", f"a default for `{param}`, which is not a "
+                                                      f"parameter (parameters: "
+                                                      f"{listing(params) or 'none'})",
+                        f"{key}.defaults.{param}")
+        elif not isinstance(value, str) and ex.symbols(value):
+            diags.error(block.at("defaults"), "E401", f"the default of `{param}` must be a "
+                                                      "number or an activation, not an "
+                                                      "expression", f"{key}.defaults.{param}")
+    defaults = tuple((p, block.defaults[p]) for p in params if p in block.defaults)
     return ir.BlockDef(name, params, graph, block.pos, block.residual is not None,
-                       block.title or name)
+                       block.title or name, defaults)
 
 
 def _calls(graph: nx.DiGraph):
@@ -314,12 +325,13 @@ class _Builder:
                 self.diags.error(step.pos, "E403",
                                  f"block `{step.block}` has no parameter `{name}` "
                                            f"(its parameters: {known})", key)
-        missing = [p for p in params if p not in step.args]
+        missing = [p for p in params if p not in step.args and p not in definition.defaults]
         if missing:
             self.diags.error(step.pos, "E404", f"block `{step.block}` needs "
                                        f"{', '.join(f'`{p}`' for p in missing)}", key)
-        args = tuple((p, self.argument(step.args[p], step.pos, f"{key}.{p}"))
-                     for p in params if p in step.args)
+        given = {**definition.defaults, **step.args}  # every argument, defaults written in
+        args = tuple((p, self.argument(given[p], step.pos, f"{key}.{p}"))
+                     for p in params if p in given)
         return ir.BlockCall(step.block, args, step.repeat)
 
     def argument(self, value, pos, key: str):

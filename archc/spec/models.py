@@ -635,6 +635,8 @@ class BlockDef(Node):
 
     title: Title | None = Field(None, description="the paper's name, e.g. Inception-ResNet-A")
     params: list[GlobalName] = Field([], description="names the block's layers may use for numbers")
+    defaults: dict[Name, ArgValue] = Field({}, description="values of parameters that an "
+                                           "instance may leave out, e.g. {scale: 1.0}")
     layers: Layers
     residual: Residual | None = None
 

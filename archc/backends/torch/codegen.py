@@ -284,8 +284,9 @@ class _Generator:
     def _(self, op: ir.BlockCall, cin, cout):
         takes_channels = not ex.is_number(self.channels[op.block].input)
         args = [code(cin)] if takes_channels else []
-        args += [f"{name}={python_literal(value) if isinstance(value, str) else code(value)}"
-                 for name, value in op.args]
+        defaults = dict(self.network.blocks[op.block].defaults)
+        args += [f"{name}={_argument(value)}" for name, value in op.args  # but the defaults
+                 if name not in defaults or _argument(value) != _argument(defaults[name])]
         return f"{op.block}({', '.join(args)})"
 
     def module_lines(self, g: nx.DiGraph, channels: Channels) -> list[str]:
@@ -409,8 +410,15 @@ class _Generator:
         channels = self.channels[definition.name]
         kinds = self.param_kinds(definition)
         takes_channels = not ex.is_number(channels.input)
-        signature = (["in_channels: int"] if takes_channels else []) + \
-            [f"{p}: {kinds.get(p, 'int')}" for p in definition.params]
+        defaults = dict(definition.defaults)
+        params = [f"{p}: {kinds.get(p, 'int')}" + (f" = {_argument(defaults[p])}"
+                                                   if p in defaults else "")
+                  for p in definition.params]
+        first_default = next((i for i, p in enumerate(definition.params) if p in defaults), None)
+        if first_default is not None and any(p not in defaults
+                                             for p in definition.params[first_default:]):
+            params.insert(first_default, "*")  # keyword-only: a default before a required one
+        signature = (["in_channels: int"] if takes_channels else []) + params
         cls = ClassCode(definition.name, self.block_doc(definition), ", ".join(signature))
         ambiguous = [p for p in definition.params if p in ("l", "I", "O")]
         if ambiguous:
@@ -616,6 +624,11 @@ class _Generator:
                 "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
         return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
                                         subsequent_indent="    ")) + "\n    "
+
+
+def _argument(value) -> str:
+    """A block argument as generated code writes it: an activation's name or a number."""
+    return python_literal(value) if isinstance(value, str) else code(value)
 
 
 def _with_comment(text: str, comment: str, indent: int) -> list[str]:
