@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .compiler import compile_spec
-from .errors import SpecError, listing, printable
+from .errors import SpecError, close_match, listing, printable
 from .ir.cost import CostModel
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
 from .spec.inherit import split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
-SPEC_HELP = "spec files (default: specs/*.yaml)"
+SPEC_HELP = "spec files (default: specs/*.yaml and specs/variants/*.yaml)"
 T = TypeVar("T")
 
 
@@ -169,7 +169,7 @@ def _run(argv: list[str] | None) -> int:
 
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
-    if getattr(args, "scale", None) is not None:
+    if args.scale is not None:
         args.overrides.append(_override(f"scale={args.scale}"))
     networks, failed = _compile_all(args.specs, args.overrides)
     if args.command == "build":
@@ -259,8 +259,8 @@ def _render(networks: list, block: str | None, formats: list[str], folder: Path,
     outputs = []
     for network in networks:
         if block is not None and block not in network.blocks:
-            close = difflib.get_close_matches(block, list(network.blocks), n=1)
-            hint = f"did you mean `{close[0]}`? " if close else ""
+            close = close_match(block, network.blocks)
+            hint = f"did you mean `{close}`? " if close else ""
             known = listing(network.blocks, quote=False) or "none"
             _error(f"{network.source}: error[E607]: no block `{block}` in this network "
                    f"({hint}its blocks: {known})")

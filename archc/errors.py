@@ -134,6 +134,21 @@ MAX_HINTED = 50  # did-you-mean hints are looked for while a run has fewer error
 MAX_CANDIDATES = 500  # ... and among at most this many names
 
 
+def close_match(name: str, candidates) -> str | None:
+    """The candidate `name` was likely meant to be (difflib's), among at most MAX_CANDIDATES:
+    beyond that, comparing with every one costs more than a hint is worth."""
+    candidates = list(candidates)
+    if len(candidates) > MAX_CANDIDATES:
+        return None
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return close[0] if close else None
+
+
+def shortened(text: str, width: int = 40) -> str:
+    """`text`, cut to fit in a one-line message."""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def listing(names, quote: bool = True) -> str:
     """`a`, `b`, `c`: at most MAX_LISTED names, then how many more."""
     names = list(names)
@@ -171,13 +186,9 @@ class Diagnostics:
         self.items.append(Diagnostic(pos, code, message, key_path))
 
     def close_match(self, name: str, candidates) -> str | None:
-        """The candidate `name` was likely meant to be; its cost is bounded, so that a spec of
-        many wrong names and many definitions cannot make this quadratic."""
-        candidates = list(candidates)
-        if len(self.items) >= MAX_HINTED or len(candidates) > MAX_CANDIDATES:
-            return None
-        close = difflib.get_close_matches(name, candidates, n=1)
-        return close[0] if close else None
+        """close_match, while this run has few errors: a spec of many wrong names and many
+        definitions cannot make the hints quadratic."""
+        return close_match(name, candidates) if len(self.items) < MAX_HINTED else None
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -23,6 +23,8 @@ from archc.compiler import compile_spec  # noqa: E402
 from archc.errors import SpecError  # noqa: E402
 from archc.ir import graph as ir  # noqa: E402
 
+from .conftest import randomise_batchnorm  # noqa: E402
+
 # Names that the generated code's own renaming could produce or reuse.
 POOL = ["l", "l_", "l_1", "l__1", "I", "I_", "O_1", "x", "x_1", "out", "out_1", "a", "a_1",
         "branch1", "cat", "torch_"]
@@ -54,18 +56,6 @@ def interpret(graph, module, x, blocks):
             (path,) = data["paths"]
             values[node] = module.get_submodule(".".join(map(str, path)))(inputs[0])
     return values[graph.graph["output"]]
-
-
-def randomise(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
 
 
 @st.composite
@@ -127,7 +117,7 @@ def test_generated_forward_equals_the_ir(tmp_path, text):
         assert {d.code for d in e.diagnostics} == {"E405"}, str(e)
         return
     model = archc.build_model(network).eval()
-    randomise(model)
+    randomise_batchnorm(model, seed=0)
     x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = model.forward_head(interpret(network.body, model, x, network.blocks))

@@ -20,23 +20,12 @@ from torch import nn  # noqa: E402
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
 
+from .conftest import randomise_batchnorm  # noqa: E402
+
 SMALL = (2, 3, 32, 32)
 
 
 # -------------------------------------------------------------------------------- helpers
-
-
-def randomise_batchnorm(model, seed=1):
-    """Non-trivial BN statistics and affine parameters, so that eval mode tests them."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                size = module.num_features
-                module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(size, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(size, generator=generator) * 0.1)
 
 
 def init_conv_weights(model, seed=2):

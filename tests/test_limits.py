@@ -186,10 +186,9 @@ def test_many_misspelt_blocks_among_many_definitions(tmp_path):
 # ------------------------------------------------------------------------------ shapes
 
 
-def test_repeats_that_multiply_to_millions_of_layers_are_counted_before_inference(tmp_path):
-    """Each repeat widens the tensor, so no two of the 1000 x 1000 instances are alike:
-    inference would run them all."""
-    write(tmp_path, "spec.yaml", HEADER + textwrap.dedent("""\
+def growing(outer: int) -> str:
+    """`outer` x 1000 blocks that each add a channel: no two instances are alike."""
+    return HEADER + textwrap.dedent(f"""\
         blocks:
           Grow:
             layers:
@@ -200,8 +199,14 @@ def test_repeats_that_multiply_to_millions_of_layers_are_counted_before_inferenc
             layers:
               - g: 1000 x Grow
         layers:
-          - m: 1000 x Many
-        """))
+          - m: {outer} x Many
+        """)
+
+
+def test_repeats_that_multiply_to_millions_of_layers_are_counted_before_inference(tmp_path):
+    """Each repeat widens the tensor, so no two of the 1000 x 1000 instances are alike:
+    inference would run them all."""
+    write(tmp_path, "spec.yaml", growing(1000))
     stderr = within_budget("check", "spec.yaml", cwd=tmp_path)
     assert codes(stderr) == {"E508"}
     assert f"layers, more than archc's bound of {MAX_LAYERS:,}" in stderr
@@ -256,19 +261,7 @@ LARGEST = {
                                            for j in range(200)) for i in range(20)) +
     "layers:\n" + "".join(f"  - s{i}: 20 x B{i}\n" for i in range(20)),
     # Each repeat adds a channel: 49,000 instances, none like another, 98,000 layers.
-    "distinct_instances": HEADER + textwrap.dedent("""\
-        blocks:
-          Grow:
-            layers:
-              - concat:
-                  a: maxpool 1x1
-                  b: conv 1x1 1
-          Many:
-            layers:
-              - g: 1000 x Grow
-        layers:
-          - m: 49 x Many
-        """),
+    "distinct_instances": growing(49),
 }
 
 

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
 
-from .conftest import NETWORK_SPECS, SPECS  # noqa: E402
+from .conftest import NETWORK_SPECS, SPECS, randomise_batchnorm  # noqa: E402
 
 IDS = [p.stem for p in NETWORK_SPECS]
 SMALL = (2, 3, 75, 75)  # the smallest input all three accept: fast
@@ -71,18 +71,6 @@ def test_every_module_output_has_the_shape_the_ir_says(network):
 
 
 # ---------------------------------------------------------------------------------- timm
-
-
-def randomise_batchnorm(model):
-    """Non-trivial BN statistics and affine parameters, so that eval mode tests them."""
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])

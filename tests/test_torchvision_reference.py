@@ -9,7 +9,7 @@ torchvision = pytest.importorskip("torchvision")
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
 
-from .conftest import SPECS  # noqa: E402
+from .conftest import SPECS, randomise_batchnorm  # noqa: E402
 
 # torchvision's parameter counts without the auxiliary classifiers (the figures).
 PARAMS = {"inception_v3": 23_834_568, "googlenet": 6_624_904}
@@ -38,12 +38,7 @@ def randomise(model):
     for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
-        elif isinstance(module, torch.nn.BatchNorm2d):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.1)
+    randomise_batchnorm(model, seed=2)
 
 
 @pytest.mark.parametrize("name", NAMES)

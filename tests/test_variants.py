@@ -18,7 +18,8 @@ from archc.errors import SpecError
 from archc.ir import expr as ex
 from archc.ir.cost import CostModel
 
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ROOT, randomise_batchnorm
+
 VARIANTS = ROOT / "specs" / "variants"
 
 
@@ -122,19 +123,6 @@ def timm_irv2():
     return timm.create_model("inception_resnet_v2", pretrained=False).eval()
 
 
-def _randomise(model, seed=0):
-    torch = pytest.importorskip("torch")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-
-
 @pytest.mark.parametrize("name", ["inception_resnet_v2_scale_0_3", "inception_resnet_v2_5_10_5"])
 def test_variants_equal_timms_model_changed_the_same_way(timm_irv2, name):
     torch = pytest.importorskip("torch")
@@ -150,7 +138,7 @@ def test_variants_equal_timms_model_changed_the_same_way(timm_irv2, name):
         reference.repeat = reference.repeat[:5]
         reference.repeat_1 = reference.repeat_1[:10]
         reference.repeat_2 = reference.repeat_2[:4]
-    _randomise(reference)
+    randomise_batchnorm(reference, seed=0)
     model = archc.build_model(VARIANTS / f"{name}.yaml").eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(1, 3, 107, 107, generator=torch.Generator().manual_seed(1))

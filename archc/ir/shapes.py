@@ -298,8 +298,6 @@ class _Inference:
         """The number an expression has in this instance, or None after reporting why it has
         none (`what` names it, or makes its name). A wrong value is blamed on the block call
         where it was written, if it was."""
-        if type(e) is int and least <= e <= most:  # most values: checked fast
-            return e
         if callable(what):
             what = what()
         origin = node
@@ -350,10 +348,10 @@ class _Inference:
             return None, (0, 0)
 
         def value(e, what, least=1, most=MAX_NUMBER):
-            if type(e) is int and least <= e <= most:  # most values: checked fast
+            # Most values are whole numbers in range, checked here; the layer is described only
+            # for a message, since describing every layer costs more than inferring it.
+            if type(e) is int and least <= e <= most:
                 return e
-            # The layer is described only for a message: describing every layer costs more
-            # than inferring it.
             return self.value(e, lambda: f"{what} of `{op.describe()}`", node, bindings, least,
                               most=most)
 

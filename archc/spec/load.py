@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import Diagnostic, Pos, SpecError
+from ..errors import Diagnostic, Pos, SpecError, shortened
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Far above real specs (the largest bundled one has 5 KB, 276 nodes and 651 tokens), and low
@@ -132,13 +132,8 @@ def _fit(loader, node, pattern, what: str):
     match = pattern.match(text)
     if match is None:
         raise _BadValue(f"a value tagged !!{node.tag.rsplit(':', 1)[-1]} must be {what}, "
-                        f"got {_shown(text)!r}")
+                        f"got {shortened(text)!r}")
     return text, match
-
-
-def _shown(text: str, width: int = 40) -> str:
-    """`text`, cut to fit in a one-line message."""
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _construct_int(loader, node) -> int:
@@ -369,7 +364,7 @@ class _Builder:
     def build(self, node):
         if isinstance(node, yaml.ScalarNode):
             if node.tag not in _PLAIN_TAGS:
-                self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported: "
+                self.fail(node, "E109", f"YAML tag {shortened(node.tag, 80)!r} is not supported: "
                                         "use plain values")
             try:
                 value = self.loader.construct_object(node, deep=True)
@@ -386,7 +381,7 @@ class _Builder:
             return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
-                self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported")
+                self.fail(node, "E109", f"YAML tag {shortened(node.tag, 80)!r} is not supported")
             out = Sequence()
             out.pos = self.pos(node)
             out.item_pos = []
@@ -395,7 +390,7 @@ class _Builder:
                 out.item_pos.append(self.pos(item))
             return out
         if node.tag != "tag:yaml.org,2002:map":
-            self.fail(node, "E109", f"YAML tag {_shown(node.tag, 80)!r} is not supported")
+            self.fail(node, "E109", f"YAML tag {shortened(node.tag, 80)!r} is not supported")
         out = Mapping()
         out.pos = self.pos(node)
         out.key_pos, out.value_pos = {}, {}
@@ -411,7 +406,7 @@ class _Builder:
             if key in out:
                 first = out.key_pos[key]
                 self.fail(key_node, "E112",
-                          f"duplicate key `{_shown(key, 80)}` (first at line {first.line})")
+                          f"duplicate key `{shortened(key, 80)}` (first at line {first.line})")
             out.key_pos[key] = self.pos(key_node)
             out[key] = self.build(value_node)
             out.value_pos[key] = self.pos(value_node)

@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..errors import Pos, listing
+from ..errors import Pos, listing, shortened
 from ..ir import expr as ex
 from ..ir.ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from ..limits import (
@@ -493,8 +493,7 @@ def show_value(value: Any) -> str:
         return "a mapping" if isinstance(value, dict) else "a list"
     if value is None:
         return "nothing"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shortened(repr(value) if isinstance(value, str) else str(value))
 
 
 Compact = Annotated[

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Diagnostics, Pos, SpecError, listing, shown_chain
+from ..errors import Diagnostics, Pos, SpecError, close_match, listing, shown_chain
 from ..limits import MAX_INCLUDES
 from . import models as schema
 from .inherit import resolve
@@ -229,8 +228,8 @@ def _message(err: dict, key_path: str) -> str:
     if kind == "missing":
         return f"missing `{last}`"
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(last, [f for f in _FIELD_NAMES if f != last], n=1)
-        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        close = close_match(last, [f for f in _FIELD_NAMES if f != last])
+        hint = f" (did you mean `{close}`?)" if close else ""
         return f"unknown key `{last}`{hint}"
     if kind == "union_tag_invalid":
         return (f"unknown layer type `{err['ctx']['tag']}` "

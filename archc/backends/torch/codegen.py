@@ -420,7 +420,7 @@ class _Generator:
             params.insert(first_default, "*")  # keyword-only: a default before a required one
         signature = (["in_channels: int"] if takes_channels else []) + params
         cls = ClassCode(definition.name, self.block_doc(definition), ", ".join(signature))
-        ambiguous = [p for p in definition.params if p in ("l", "I", "O")]
+        ambiguous = [p for p in definition.params if is_ambiguous(p)]
         if ambiguous:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
         add = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.Add)), None)
