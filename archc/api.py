@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import operator
 import os
+import weakref
 
 from .backends.torch import render
 from .compiler import check, compile_spec
 from .errors import SpecError
 from .ir.graph import Network, class_name
 from .limits import MAX_CLASSES
+
+_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its Network
 
 
 def build_model(path_or_network, num_classes: int | None = None):
@@ -43,7 +46,17 @@ def build_model(path_or_network, num_classes: int | None = None):
     module = types.ModuleType(f"archc_generated_{network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
-    return getattr(module, class_name(network.name))(num_classes=network.num_classes)
+    model = getattr(module, class_name(network.name))(num_classes=network.num_classes)
+    _NETWORKS[model] = network
+    return model
+
+
+def network_of(model) -> Network | None:
+    """The compiled network a model was built from by build_model; None for any other."""
+    try:
+        return _NETWORKS.get(model)
+    except TypeError:  # not weakly referable, so not one of ours
+        return None
 
 
 def _network(path_or_network) -> Network:

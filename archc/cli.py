@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from .compiler import compile_spec
 from .errors import SpecError, close_match, listing, printable
-from .ir.cost import CostModel
+from .ir.cost import CostModel, human
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
 from .spec.inherit import split_override
@@ -156,9 +156,36 @@ def _run(argv: list[str] | None) -> int:
                              help="build with this entry of the spec's `scales` (the same as "
                                   "--set scale=NAME)")
 
+    diff = commands.add_parser("diff", help="compare two specs: each stage's shapes and costs, "
+                                            "and which trained tensors carry over")
+    diff.add_argument("a", type=_nonempty, metavar="A",
+                      help="the spec compared from (the one a checkpoint was trained as)")
+    diff.add_argument("b", type=_nonempty, metavar="B", help="the spec compared with (a variant)")
+    diff.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+    migrate = commands.add_parser("migrate", help="carry a checkpoint of spec A over to spec B: "
+                                                  "every tensor whose meaning is unchanged")
+    migrate.add_argument("checkpoint", type=_nonempty, metavar="CKPT",
+                         help="a state_dict of A, or a training checkpoint holding one: "
+                              "torch.save's format, or .safetensors")
+    migrate.add_argument("--from", dest="source", required=True, type=_nonempty, metavar="A",
+                         help="the spec the checkpoint was trained as")
+    migrate.add_argument("--to", dest="target", required=True, type=_nonempty, metavar="B",
+                         help="the spec to carry it to")
+    migrate.add_argument("-o", "--output", required=True, type=_nonempty, metavar="OUT",
+                         help="the state_dict of B to write: .safetensors, or torch.save's "
+                              "format for any other name")
+    migrate.add_argument("--seed", type=int, default=0,
+                         help="the seed of B's initialisation, for the tensors not carried "
+                              "(default 0)")
+
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
+    if args.command == "diff":
+        return _diff(args.a, args.b, args.json)
+    if args.command == "migrate":
+        return _migrate(args.checkpoint, args.source, args.target, args.output, args.seed)
     if args.command != "schema" and not args.specs:
         args.specs = [str(p) for folder in (Path("specs"), Path("specs/variants"))
                       for p in sorted(folder.glob("*.yaml"))]
@@ -310,6 +337,48 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path,
     return 1 if stale else 0
 
 
+def _diff(a: str, b: str, as_json: bool) -> int:
+    from .diff import compare, format_text, to_json
+
+    networks, failed = _compile_all([a, b], [])
+    if failed:
+        return 1
+    comparison = compare(*networks)
+    print(json.dumps(to_json(comparison), indent=2) if as_json else format_text(comparison))
+    return 0
+
+
+def _migrate(checkpoint: str, source: str, target: str, output: str, seed: int) -> int:
+    networks, failed = _compile_all([source, target], [])
+    if failed:
+        return 1
+    try:
+        from .weights import (
+            CheckpointError,
+            TransferError,
+            checkpoint_bytes,
+            read_checkpoint,
+            transfer,
+        )
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        _error("error[E703]: archc migrate needs torch, which is not installed: "
+               "pip install 'archc[torch]'")
+        return 1
+    try:
+        moved = transfer(read_checkpoint(checkpoint), networks[1], source=networks[0],
+                         seed=seed)
+        data = checkpoint_bytes(moved.state_dict, output)
+    except CheckpointError as e:
+        _error(str(e))
+        return 1
+    except TransferError as e:
+        _error(f"{checkpoint}: error[E702]: {e}")
+        return 1
+    return _write({Path(output): data}, [*moved.report().splitlines(), f"wrote {output}"])
+
+
 def _check(networks: list, failed: bool, as_json: bool, layers: bool) -> int:
     reports = [report(network, layers) for network in networks]
     if as_json:
@@ -342,13 +411,6 @@ def report(network, layers: bool = False) -> dict:
     }
 
 
-def _human(n: float) -> str:
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.2f} {suffix}"
-    return f"{n:g}"
-
-
 def format_report(r: dict) -> str:
     c, h, w = r["input"]
     lines = [f"{r['name']} ({printable(r['spec'])}): input {c} x {h} x {w}, "
@@ -357,14 +419,14 @@ def format_report(r: dict) -> str:
 
     def add(stage: dict, indent: str) -> None:
         rows.append((indent + stage["name"], stage["layer"], show(tuple(stage["output"])),
-                     f"{stage['params']:,}", _human(stage["macs"])))
+                     f"{stage['params']:,}", human(stage["macs"])))
         for layer in stage.get("layers", []):
             add(layer, indent + "  ")
 
     for stage in r["stages"]:
         add(stage, "")
     t = r["total"]
-    rows.append(("total", "", "", f"{t['params']:,}", _human(t["macs"])))
+    rows.append(("total", "", "", f"{t['params']:,}", human(t["macs"])))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for i, row in enumerate(rows):
         if i == len(rows) - 1:

@@ -248,6 +248,24 @@ def _failing_dot(tmp: Path, monkeypatch):
     yield
 
 
+def _saved(what: str):
+    """E701, E702: a torch.save file holding `what` (a Python expression), as tiny.pth."""
+    @contextlib.contextmanager
+    def situation(tmp: Path, monkeypatch):
+        torch = pytest.importorskip("torch")
+        torch.save(eval(what, {"torch": torch}), tmp / "tiny.pth")
+        yield
+    return situation
+
+
+@contextlib.contextmanager
+def _without_torch(tmp: Path, monkeypatch):
+    """E703: `import torch` fails as it does where torch is not installed."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "archc.weights", raising=False)
+    yield
+
+
 def _write(name: str, data: bytes | str | None = None, folder: bool = False):
     @contextlib.contextmanager
     def situation(tmp: Path, monkeypatch):
@@ -279,6 +297,9 @@ SITUATIONS = {
     "E608": _write("generated/tiny.py", "# an older version\n"),
     "E609": _full_stdout,
     "E610": _failing_dot,
+    "E701": _saved("torch.nn.Conv2d(3, 8, 3)"),
+    "E702": _saved("{'weight': torch.zeros(8, 3, 3, 3)}"),
+    "E703": _without_torch,
 }
 
 

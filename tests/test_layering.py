@@ -50,3 +50,19 @@ def test_the_torch_backend_does_no_channel_or_padding_arithmetic():
     code = [line for line in source.splitlines() if not line.lstrip().startswith("#")]
     arithmetic = re.compile(r"(//\s*2|\bk\s*-\s*1|kernel\[\d\]\s*-|\bsum\(|channels\s*\+)")
     assert [line for line in code if arithmetic.search(line)] == []
+
+
+def test_check_and_diff_run_without_importing_torch():
+    """The compiler core, and `archc diff`, which reads state_dicts from the IR, need no torch."""
+    import subprocess
+    import sys
+
+    script = ("import sys, contextlib, io\nfrom archc.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()):\n"
+              "    assert main(['check', 'specs/inception_resnet_v2.yaml']) == 0\n"
+              "    assert main(['diff', 'specs/inception_resnet_v2.yaml', "
+              "'specs/variants/inception_resnet_v2_small.yaml']) == 0\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

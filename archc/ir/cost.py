@@ -105,3 +105,11 @@ def path_label(paths: tuple) -> str:
     if len(paths) == 1:
         return first
     return f"{first}-{paths[-1][-1]}"
+
+
+def human(n: float) -> str:
+    """A large count in three significant figures: `13.16 G`, `19.18 M`."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.2f} {suffix}"
+    return f"{n:g}"

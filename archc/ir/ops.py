@@ -58,6 +58,7 @@ class Op:
     """Defaults: a layer that keeps its input's channels and size, and costs nothing."""
 
     module = True  # becomes a module (an attribute) in generated code
+    weighted = False  # holds trained tensors (weights, biases, statistics)
     rank = 3  # the input it needs: 3 (C x H x W), 1 (flat C) or 0 (either)
     counts: str | None = None  # what its channel count is called, if it sets one
 
@@ -146,6 +147,7 @@ class BatchNorm(Op):
     eps: float
     momentum: float
     rank = 0
+    weighted = True
 
     def cost(self, cin, cout, out, value):
         return 2 * cout, 0
@@ -170,6 +172,7 @@ class Conv(_Window):
     layout: str = "unit"  # "unit": .conv/.bn/.act; "sequential": .0/.1/.2
 
     counts = "the filter count"
+    weighted = True
 
     def channels(self, inputs):
         return inputs[0] if self.filters is None else self.filters
@@ -257,6 +260,7 @@ class Dropout(Op):
 class Linear(Op):
     features: Expr
     rank = 1
+    weighted = True
 
     counts = "the features"
 

@@ -1,0 +1,260 @@
+"""Two networks side by side (`archc diff A B`): each stage's output shape, parameters and MACs,
+and what becomes of each tensor of A's state_dict in B.
+
+A tensor of B is
+    carried          A has it, and its module has the same shapes and meaning (ir/lineage.py):
+                     A's trained values fit B as they are
+    meaning changed  A has it, its module has the same shapes, but it reads channels that
+                     changed: loading A's values would "succeed" and be wrong
+    shape changed    A has it, but its module's shapes changed (a BatchNorm's counter too)
+    new              A has no tensor of that name
+and a tensor of A that B lacks is gone. Statuses are the module's: its tensors carry together.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .backends.torch.state import Tensor, state_dict
+from .errors import MAX_LISTED
+from .ir.cost import CostModel, Row, human
+from .ir.graph import Network
+from .ir.lineage import INPUT, Module
+from .ir.shapes import show
+
+CARRIED, MEANING, SHAPE, NEW, GONE = "carried", "meaning changed", "shape changed", "new", "gone"
+STATUSES = (CARRIED, MEANING, SHAPE, NEW, GONE)
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    status: str
+    a: Tensor | None
+    b: Tensor | None
+    why: str = ""  # for a meaning changed: what it reads that changed
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Network
+    b: Network
+    changes: tuple[Change, ...]  # B's tensors in state_dict order, then A's gone ones
+
+    def of(self, status: str) -> list[Change]:
+        return [c for c in self.changes if c.status == status]
+
+    @property
+    def carried_fraction(self) -> float:
+        """The share of B's parameters (not buffers) that carry over from A."""
+        total = sum(c.b.numel for c in self.changes if c.b is not None and c.b.parameter)
+        carried = sum(c.b.numel for c in self.of(CARRIED) if c.b.parameter)
+        return carried / total if total else 1.0
+
+    def summary(self, status: str, limit: int = MAX_LISTED) -> str:
+        """The names of one status's tensors as a few patterns: `repeat_1.*.branch1.1-2.*`."""
+        chosen = {c.name for c in self.of(status)}
+        universe = [c.name for c in self.changes if (c.a if status == GONE else c.b) is not None]
+        found = patterns(chosen, universe)
+        shown = ", ".join(found[:limit])
+        return shown + (f" and {len(found) - limit:,} more" if len(found) > limit else "")
+
+
+def compare(a: Network, b: Network) -> Comparison:
+    old = state_dict(a)
+    new = state_dict(b)
+    before = {t.name: t for t in old}
+    modules = {t.module.path: t.module for t in old}
+    shapes_a = _module_tensors(old)
+    shapes_b = _module_tensors(new)
+    verdicts: dict[str, tuple[str, str]] = {}  # B's module path -> (status, why)
+    for tensor in new:
+        module = tensor.module
+        if module.path not in verdicts:
+            verdicts[module.path] = _verdict(module, modules.get(module.path), verdicts,
+                                             shapes_a.get(module.path), shapes_b[module.path])
+    changes = []
+    for tensor in new:
+        was = before.get(tensor.name)
+        if was is None:
+            changes.append(Change(tensor.name, NEW, None, tensor))
+        else:
+            status, why = verdicts[tensor.module.path]
+            changes.append(Change(tensor.name, status, was, tensor, why))
+    names = {t.name for t in new}
+    changes += [Change(t.name, GONE, t, None) for t in old if t.name not in names]
+    return Comparison(a, b, tuple(changes))
+
+
+def _module_tensors(tensors: list[Tensor]) -> dict[str, list[tuple[str, tuple]]]:
+    out: dict[str, list[tuple[str, tuple]]] = {}
+    for t in tensors:
+        out.setdefault(t.module.path, []).append((t.name, t.shape))
+    return out
+
+
+def _verdict(module: Module, was: Module | None, verdicts: dict[str, tuple[str, str]],
+             tensors_a, tensors_b) -> tuple[str, str]:
+    """(status, why) of a module of B that A has too (NEW for one it lacks): its tensors keep
+    their meaning when A's module is of the same kind and shapes, and reads the same channels,
+    each made by a module that carries over itself."""
+    if was is None:
+        return NEW, ""
+    if tensors_a != tensors_b:
+        return SHAPE, ""
+    if type(was.op) is not type(module.op) or getattr(was.op, "groups", 1) != \
+            getattr(module.op, "groups", 1):
+        return MEANING, f"another kind of layer: was `{was.op.describe()}`"
+    for origin, _ in module.reads:
+        if origin != INPUT and verdicts[origin][0] != CARRIED:
+            return MEANING, f"reads `{origin}`, which does not carry over"
+    if module.reads != was.reads:
+        return MEANING, "reads other channels"
+    return CARRIED, ""
+
+
+def patterns(chosen: set[str], universe: Iterable[str]) -> list[str]:
+    """Dotted names in `chosen` written as few patterns over the tree of `universe`: `x.*` for a
+    subtree all chosen, `*` or a range `5-9` for numbered children alike."""
+    tree: dict = {}
+    for name in universe:
+        node = tree
+        for part in name.split("."):
+            node = node.setdefault(part, {})
+
+    def walk(node: dict, prefix: str) -> tuple[list[str], bool]:
+        """(the patterns under node relative to it, whether all of it is chosen)"""
+        if not node:
+            return [], prefix in chosen
+        parts: list[tuple[str, list[str], bool]] = []
+        for key, child in node.items():
+            sub, full = walk(child, f"{prefix}.{key}" if prefix else key)
+            parts.append((key, sub, full))
+        if all(full for _, _, full in parts):
+            return [], True
+        out: list[str] = []
+        i = 0
+        while i < len(parts):
+            key, sub, full = parts[i]
+            j = i + 1
+            while key.isdigit() and j < len(parts) and parts[j][0].isdigit() and \
+                    int(parts[j][0]) == int(parts[j - 1][0]) + 1 and \
+                    (parts[j][1], parts[j][2]) == (sub, full):
+                j += 1
+            if full or sub:
+                label = key if j == i + 1 else "*" if j - i == len(parts) else \
+                    f"{key}-{parts[j - 1][0]}"
+                out += [f"{label}.*"] if full and node[key] else [label] if full else \
+                    [f"{label}.{s}" for s in sub]
+            i = j
+        return out, False
+
+    found, full = walk(tree, "")
+    return ["*"] if full and chosen else found
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def stages(comparison: Comparison) -> list[tuple[Row | None, Row | None]]:
+    """The two networks' top-level steps, aligned by name."""
+    rows_a = CostModel(comparison.a, comparison.a.shapes).stages()
+    rows_b = CostModel(comparison.b, comparison.b.shapes).stages()
+    matcher = difflib.SequenceMatcher(None, [r.node for r in rows_a], [r.node for r in rows_b],
+                                      autojunk=False)
+    aligned: list[tuple[Row | None, Row | None]] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            aligned += list(zip(rows_a[i1:i2], rows_b[j1:j2]))
+        else:
+            aligned += [(row, None) for row in rows_a[i1:i2]]
+            aligned += [(None, row) for row in rows_b[j1:j2]]
+    return aligned
+
+
+def to_json(comparison: Comparison) -> dict:
+    def side(network: Network) -> dict:
+        total = CostModel(network, network.shapes).total()
+        return {"spec": network.source, "name": network.name, "params": total.params,
+                "macs": total.macs}
+
+    def stage(row: Row | None) -> dict | None:
+        return None if row is None else {"name": row.name, "layer": row.layer,
+                                         "output": list(row.output), "params": row.cost.params,
+                                         "macs": row.cost.macs}
+
+    carried = _carried_per_stage(comparison)
+    return {
+        "a": side(comparison.a),
+        "b": side(comparison.b),
+        "stages": [{"a": stage(a), "b": stage(b),
+                    "tensors": None if b is None else dict(zip(("carried", "total"),
+                                                               carried.get(b.node, (0, 0))))}
+                   for a, b in stages(comparison)],
+        "tensors": [{"name": c.name, "status": c.status,
+                     "shape_a": None if c.a is None else list(c.a.shape),
+                     "shape_b": None if c.b is None else list(c.b.shape),
+                     **({"why": c.why} if c.why else {})} for c in comparison.changes],
+        "summary": {**{status.replace(" ", "_"): len(comparison.of(status))
+                       for status in STATUSES},
+                    "carried_params": round(comparison.carried_fraction, 6)},
+    }
+
+
+def _carried_per_stage(comparison: Comparison) -> dict[str, tuple[int, int]]:
+    counts: dict[str, tuple[int, int]] = {}
+    for c in comparison.changes:
+        if c.b is not None:
+            carried, total = counts.get(c.b.module.stage, (0, 0))
+            counts[c.b.module.stage] = (carried + (c.status == CARRIED), total + 1)
+    return counts
+
+
+def format_text(comparison: Comparison) -> str:
+    a, b = comparison.a, comparison.b
+    lines = [f"A: {a.name} ({a.source})", f"B: {b.name} ({b.source})", ""]
+    carried = _carried_per_stage(comparison)
+    rows = [("stage", "output A", "output B", "params A", "params B", "MACs A", "MACs B",
+             "tensors carried")]
+    for row_a, row_b in stages(comparison):
+        name = (row_b or row_a).name
+        if row_a and row_b and row_a.name != row_b.name:
+            name = f"{row_a.name} / {row_b.name}"
+        cells = [name]
+        for row in (row_a, row_b):
+            cells.append(show(row.output) if row else "-")
+        for row in (row_a, row_b):
+            cells.append(f"{row.cost.params:,}" if row else "-")
+        for row in (row_a, row_b):
+            cells.append(human(row.cost.macs) if row else "-")
+        count = carried.get(row_b.node) if row_b else None
+        cells.append(f"{count[0]:,} of {count[1]:,}" if count else "-")
+        rows.append(tuple(cells))
+    total_a = CostModel(a, a.shapes).total()
+    total_b = CostModel(b, b.shapes).total()
+    kept = len(comparison.of(CARRIED))
+    size = sum(1 for c in comparison.changes if c.b is not None)
+    rows.append(("total", "", "", f"{total_a.params:,}", f"{total_b.params:,}",
+                 human(total_a.macs), human(total_b.macs), f"{kept:,} of {size:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        if i == len(rows) - 1:
+            lines.append("  ".join("-" * width for width in widths))
+        lines.append("  ".join([row[0].ljust(widths[0])] +
+                               [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
+    lines += ["", f"state_dict: {sum(1 for c in comparison.changes if c.a):,} tensors in A, "
+                  f"{size:,} in B"]
+    for status in STATUSES:
+        count = len(comparison.of(status))
+        if not count:
+            continue
+        text = f"  {status:<16}{count:>6,}"
+        if status == CARRIED:
+            text += f" ({comparison.carried_fraction:.1%} of B's parameters)"
+        lines.append(f"{text}: {comparison.summary(status)}")
+    if comparison.of(MEANING):
+        lines.append("  (meaning changed: same name and shape, but reading channels that "
+                     "changed, so A's values would load and be wrong)")
+    return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""Weight transfer: a checkpoint trained as spec A, into a model of spec B. Every tensor whose
+meaning is unchanged (diff.py) is carried; the others keep B's initialisation. Needs torch."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from .api import build_model, network_of
+from .backends.torch.state import state_dict as expected_tensors
+from .compiler import compile_spec
+from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patterns
+from .errors import listing, printable, shortened
+from .ir.graph import Network
+
+MAX_SHOWN = 5  # name patterns shown in an error message
+# The keys under which training scripts keep the model's weights in a checkpoint (timm's
+# train.py, torchvision's references, archc train), and DistributedDataParallel's name prefix.
+WRAPPERS = ("state_dict", "model")
+DDP_PREFIX = "module."
+
+
+class TransferError(ValueError):
+    """A checkpoint that is not a state_dict of the source spec."""
+
+
+@dataclass(frozen=True)
+class Transfer:
+    comparison: Comparison
+    model: torch.nn.Module  # B's model, holding the carried tensors
+    unwrapped: str = ""  # how the state_dict was found in the checkpoint, if it was wrapped
+
+    @property
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+    def report(self, limit: int = 4) -> str:
+        """A few lines: what was carried, what was initialised, what was left out."""
+        c = self.comparison
+        size = sum(1 for change in c.changes if change.b is not None)
+        lines = [f"carried {len(c.of(CARRIED)):,} of {size:,} tensors, "
+                 f"{c.carried_fraction:.1%} of the parameters"
+                 + (f" ({self.unwrapped})" if self.unwrapped else "")]
+        for status, what in ((MEANING, "initialised, meaning changed"),
+                             (SHAPE, "initialised, shape changed"), (NEW, "new"),
+                             (GONE, f"left out, not in {c.b.name}")):
+            count = len(c.of(status))
+            if count:
+                lines.append(f"{what}: {count:,} ({c.summary(status, limit)})")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+def transfer(checkpoint: Mapping, target, *, source, seed: int = 0) -> Transfer:
+    """Carry a checkpoint of `source` into a model of `target`.
+
+    checkpoint: a state_dict of the source spec's model (or a training checkpoint that holds
+        one under "state_dict" or "model"; a DistributedDataParallel `module.` prefix is
+        taken off).
+    target: the spec to carry it to (a path or a compiled Network), or a model built by
+        archc.build_model, which receives the carried tensors.
+    source: the spec the checkpoint was trained as (a path or a compiled Network).
+    seed: the seed of a new model's initialisation, for the tensors that are not carried.
+
+    Returns a Transfer: `.model` (B's model), `.state_dict`, `.report()`. Raises TransferError
+    for a checkpoint that is not a state_dict of the source spec, and SpecError for a spec that
+    does not compile.
+    """
+    a = _compiled(source, "source")
+    model = target if isinstance(target, torch.nn.Module) else None
+    b = network_of(model) if model is not None else _compiled(target, "target")
+    if b is None:
+        raise TypeError("transfer() takes as its target a spec, or a model built by "
+                        "archc.build_model (a generated module does not know its spec: pass "
+                        "the spec, then load `.state_dict` into it)")
+    weights, unwrapped = unwrap(checkpoint)
+    _check_belongs(weights, a, b)
+    comparison = compare(a, b)
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(b)
+    state = model.state_dict()
+    state.update({c.name: weights[c.name] for c in comparison.of(CARRIED) if c.name in weights})
+    model.load_state_dict(state, strict=True)
+    return Transfer(comparison, model, unwrapped)
+
+
+def _compiled(spec, role: str) -> Network:
+    if isinstance(spec, Network):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        return compile_spec(os.fspath(spec))
+    raise TypeError(f"transfer() takes as its {role} a spec path or an archc Network, not "
+                    f"{type(spec).__name__}")
+
+
+def unwrap(checkpoint) -> tuple[dict[str, torch.Tensor], str]:
+    """(the state_dict a checkpoint holds, how it was found: "" when it is one). Raises
+    TransferError for anything that is not a mapping of names to tensors."""
+    how = []
+    if isinstance(checkpoint, Mapping):
+        for key in WRAPPERS:
+            if isinstance(checkpoint.get(key), Mapping):
+                how.append(f"from checkpoint[{key!r}]")
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, Mapping):
+        raise TransferError(f"the checkpoint is a {type(checkpoint).__name__}, not a state_dict "
+                            "(a dict of tensor names to tensors)")
+    names = list(checkpoint)
+    odd = [name for name in names if not isinstance(name, str)
+           or not isinstance(checkpoint[name], torch.Tensor)]
+    if odd:
+        shown = listing(shortened(printable(repr(name)), 60) for name in odd)
+        raise TransferError(f"the checkpoint is not a state_dict: {len(odd):,} of its "
+                            f"{len(names):,} entries {_are(len(odd))} not a tensor under a name "
+                            f"({shown})")
+    if names and all(name.startswith(DDP_PREFIX) for name in names):
+        checkpoint = {name[len(DDP_PREFIX):]: value for name, value in checkpoint.items()}
+        how.append(f"`{DDP_PREFIX}` taken off the names")
+    return dict(checkpoint), ", ".join(how)
+
+
+def _check_belongs(weights: dict[str, torch.Tensor], a: Network, b: Network) -> None:
+    problems = _mismatch(weights, a)
+    if not problems:
+        return
+    hint = ""
+    if a is not b and not _mismatch(weights, b):
+        hint = f"; it is a state_dict of {b.name} already"
+    raise TransferError(f"the checkpoint is not a state_dict of {a.name} ({a.source}): "
+                        f"{'; '.join(problems)}{hint}")
+
+
+def _mismatch(weights: dict[str, torch.Tensor], network: Network) -> list[str]:
+    """What keeps a state_dict from loading strictly into the network's model, in a few
+    bounded phrases; [] when it loads."""
+    expected = {t.name: t.shape for t in expected_tensors(network)}
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    reshaped = [_bounded(f"{name} is {list(weights[name].shape)}, not {list(shape)}")
+                for name, shape in expected.items()
+                if name in weights and tuple(weights[name].shape) != shape]
+    # torch loads a state_dict without BatchNorm's counters (as converted weights often are)
+    if all(name.endswith(".num_batches_tracked") for name in missing) and not unexpected \
+            and not reshaped:
+        return []
+    problems = []
+    if missing:
+        shown = _names(missing, expected)
+        problems.append(f"{len(missing):,} of its {len(expected):,} tensors "
+                        f"{_are(len(missing))} missing ({_bounded(shown)})")
+    if unexpected:
+        shown = _names(unexpected, weights)
+        problems.append(f"{len(unexpected):,} {_are(len(unexpected))} not in its model "
+                        f"({_bounded(shown)})")
+    if reshaped:
+        verb = "has" if len(reshaped) == 1 else "have"
+        problems.append(f"{len(reshaped):,} {verb} another shape ({'; '.join(reshaped[:3])}"
+                        f"{'; ...' if len(reshaped) > 3 else ''})")
+    return problems
+
+
+def _names(chosen: list[str], universe) -> str:
+    """A few patterns for the chosen names; when they are all of them, the first few names."""
+    found = patterns(set(chosen), universe)
+    if found == ["*"] and len(chosen) <= 3:
+        return ", ".join(chosen)
+    if found == ["*"]:
+        return "all: " + ", ".join(chosen[:3]) + (", ..." if len(chosen) > 3 else "")
+    return ", ".join(found[:MAX_SHOWN]) + (", ..." if len(found) > MAX_SHOWN else "")
+
+
+def _are(count: int) -> str:
+    return "is" if count == 1 else "are"
+
+
+def _bounded(text: str) -> str:
+    return shortened(printable(text), 200)
+
+
+# --------------------------------------------------------------------------- checkpoint files
+
+
+class CheckpointError(Exception):
+    """A checkpoint file that cannot be read: `path: error[CODE]: message`."""
+
+    def __init__(self, path: str, code: str, message: str):
+        super().__init__(printable(f"{path}: error[{code}]: {message}"))
+
+
+def read_checkpoint(path: str):
+    """What a checkpoint file holds: torch.save's format (loaded with weights_only, so that it
+    runs no code), or safetensors' by its `.safetensors` name."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CheckpointError(path, "E101", "the file does not exist") from None
+    except OSError as e:
+        raise CheckpointError(path, "E103", f"the file cannot be read: {e.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CheckpointError(path, "E102", "the path is a folder, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(path, "E115", "the path is not a regular file")
+    try:
+        if path.endswith(".safetensors"):
+            return _safetensors(path).load_file(path, device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (IsADirectoryError, PermissionError) as e:
+        raise CheckpointError(path, "E103", f"the file cannot be read: {e.strerror}") from None
+    except CheckpointError:
+        raise
+    except Exception as e:  # torch and safetensors raise many kinds for a bad file
+        raise CheckpointError(path, "E701", _load_failure(e, path)) from None
+
+
+def _safetensors(path: str):
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise CheckpointError(path, "E703", "a .safetensors file needs the safetensors package, "
+                                            "which is not installed: pip install "
+                                            "'archc[torch]'") from None
+    return safetensors.torch
+
+
+def _load_failure(error: Exception, path: str) -> str:
+    text = str(error)
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if "Weights only load failed" in text:
+        what = f" (`{unsafe.group(1)}`)" if unsafe else ""
+        return (f"it holds Python objects other than tensors{what}, which archc does not "
+                "unpickle, since unpickling can run any code: save the model's state_dict()")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    kind = "safetensors file" if path.endswith(".safetensors") else "file torch.save wrote"
+    return f"not a {kind} ({type(error).__name__}: {shortened(first, 200)})"
+
+
+def checkpoint_bytes(state: dict[str, torch.Tensor], path: str) -> bytes:
+    """A state_dict in the format the output's name asks for: safetensors for `.safetensors`,
+    torch.save's for any other."""
+    if path.endswith(".safetensors"):
+        return _safetensors(path).save({name: t.contiguous() for name, t in state.items()})
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
