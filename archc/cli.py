@@ -175,7 +175,7 @@ def _run(argv: list[str] | None) -> int:
     migrate.add_argument("-o", "--output", required=True, type=_nonempty, metavar="OUT",
                          help="the state_dict of B to write: .safetensors, or torch.save's "
                               "format for any other name")
-    migrate.add_argument("--seed", type=int, default=0,
+    migrate.add_argument("--seed", type=_seed, default=0,
                          help="the seed of B's initialisation, for the tensors not carried "
                               "(default 0)")
 
@@ -205,6 +205,16 @@ def _run(argv: list[str] | None) -> int:
         return 1 if failed else _render(networks, args.block, args.format or ["svg"],
                                         Path(args.output), args.shapes)
     return _check(networks, failed, args.json, args.layers)
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r:.40}") from None
+    if not 0 <= seed < 2**63:
+        raise argparse.ArgumentTypeError("must be in 0 .. 2**63 - 1")
+    return seed
 
 
 def _override(text: str) -> str:

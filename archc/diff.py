@@ -24,6 +24,7 @@ from .ir.graph import Network
 from .ir.lineage import INPUT, Module
 from .ir.shapes import show
 
+MAX_DEPTH = 32  # name parts a pattern looks into
 CARRIED, MEANING, SHAPE, NEW, GONE = "carried", "meaning changed", "shape changed", "new", "gone"
 STATUSES = (CARRIED, MEANING, SHAPE, NEW, GONE)
 
@@ -121,7 +122,7 @@ def patterns(chosen: set[str], universe: Iterable[str]) -> list[str]:
     tree: dict = {}
     for name in universe:
         node = tree
-        for part in name.split("."):
+        for part in name.split(".", MAX_DEPTH):  # a checkpoint's names may be anything
             node = node.setdefault(part, {})
 
     def walk(node: dict, prefix: str) -> tuple[list[str], bool]:

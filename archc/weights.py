@@ -90,7 +90,12 @@ def transfer(checkpoint: Mapping, target, *, source, seed: int = 0) -> Transfer:
             model = build_model(b)
     state = model.state_dict()
     state.update({c.name: weights[c.name] for c in comparison.of(CARRIED) if c.name in weights})
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as e:  # names and shapes fit: a tensor that cannot be copied
+        first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise TransferError(f"the checkpoint's tensors cannot be copied into {b.name}'s model: "
+                            f"{_bounded(first)}") from None
     return Transfer(comparison, model, unwrapped)
 
 
@@ -150,9 +155,11 @@ def _mismatch(weights: dict[str, torch.Tensor], network: Network) -> list[str]:
     reshaped = [_bounded(f"{name} is {list(weights[name].shape)}, not {list(shape)}")
                 for name, shape in expected.items()
                 if name in weights and tuple(weights[name].shape) != shape]
+    unusable = [_bounded(f"{name} {problem}") for name in expected if name in weights
+                for problem in [_unusable(name, weights[name])] if problem]
     # torch loads a state_dict without BatchNorm's counters (as converted weights often are)
     if all(name.endswith(".num_batches_tracked") for name in missing) and not unexpected \
-            and not reshaped:
+            and not reshaped and not unusable:
         return []
     problems = []
     if missing:
@@ -167,7 +174,20 @@ def _mismatch(weights: dict[str, torch.Tensor], network: Network) -> list[str]:
         verb = "has" if len(reshaped) == 1 else "have"
         problems.append(f"{len(reshaped):,} {verb} another shape ({'; '.join(reshaped[:3])}"
                         f"{'; ...' if len(reshaped) > 3 else ''})")
+    if unusable:
+        problems.append(f"{len(unusable):,} cannot be loaded ({'; '.join(unusable[:3])}"
+                        f"{'; ...' if len(unusable) > 3 else ''})")
     return problems
+
+
+def _unusable(name: str, tensor: torch.Tensor) -> str:
+    """Why a tensor of the right name and shape cannot stand for the model's; "" if it can."""
+    if tensor.is_meta:
+        return "holds no data (a meta tensor)"
+    if name.endswith(".num_batches_tracked"):
+        ok = not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+        return "" if ok else f"is {tensor.dtype}, not an integer"
+    return "" if tensor.is_floating_point() else f"is {tensor.dtype}, not floating point"
 
 
 def _names(chosen: list[str], universe) -> str:

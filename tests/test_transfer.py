@@ -202,6 +202,17 @@ def test_what_is_not_a_state_dict_is_refused(checkpoint, message):
         archc.transfer(checkpoint, variant("5_10_5"), source=IRV2)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.to(torch.complex64), "is torch.complex64, not floating point"),
+    (lambda t: torch.empty(t.shape, device="meta"), "holds no data (a meta tensor)"),
+])
+def test_tensors_that_cannot_stand_for_the_weights_are_refused(timm_weights, change, message):
+    weights = dict(timm_weights, **{"classif.weight": change(timm_weights["classif.weight"])})
+    with pytest.raises(TransferError, match=re.escape(f"1 cannot be loaded (classif.weight "
+                                                      f"{message})")):
+        archc.transfer(weights, variant("scale_0_3"), source=IRV2)
+
+
 # --------------------------------------------------------------------- the commands
 
 
@@ -234,6 +245,13 @@ def test_migrate_refuses_a_checkpoint_of_another_spec_and_writes_nothing(tmp_pat
     assert code == 1 and not out.exists()
     assert len(err) == 1 and err[0].startswith(f"{checkpoint}: error[E702]: the checkpoint is "
                                                "not a state_dict of inception_resnet_v2")
+
+
+@pytest.mark.parametrize("seed", ["-1", "1e3", str(2**64)])
+def test_a_bad_seed_is_a_usage_error(tmp_path, seed, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["migrate", "--from", IRV2, "--to", IRV2, "x.pth", "-o", "y.pth", "--seed", seed])
+    assert info.value.code == 2 and "--seed" in capsys.readouterr().err
 
 
 def test_diff_reports_stages_side_by_side(capsys):
@@ -273,6 +291,7 @@ def test_a_spec_error_in_diff_is_located(tmp_path, capsys):
     (["a.0.x.w", "a.0.y.w", "a.1.x.w", "a.1.y.w"], ["a.0.y.w", "a.1.y.w"], ["a.*.y.*"]),
     (["a.w", "a.b"], ["a.w"], ["a.w"]),
     (["a.w", "b.w"], ["a.w", "b.w"], ["*"]),
+    (["." * 100_000, "b"], ["b"], ["b"]),  # a hostile checkpoint's names cost no recursion
 ])
 def test_name_patterns(names, chosen, want):
     assert patterns(set(chosen), names) == want
