@@ -7,6 +7,7 @@ import operator
 import os
 import weakref
 
+from . import passes
 from .backends.torch import render
 from .compiler import check, compile_spec
 from .errors import SpecError
@@ -16,9 +17,11 @@ from .limits import MAX_CLASSES
 _NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its Network
 
 
-def build_model(path_or_network, num_classes: int | None = None):
+def build_model(path_or_network, num_classes: int | None = None, deploy: bool = False):
     """The nn.Module of a spec (a path, or an already compiled network), built by executing the
-    same generated source that `archc build` writes; num_classes defaults to the spec's.
+    same generated source that `archc build` writes; num_classes defaults to the spec's. With
+    deploy, the inference module that `archc build --deploy` writes: load a trained model's
+    weights into it with its `load_trained(state_dict)`.
 
     Raises TypeError or ValueError for a bad argument, SpecError for a spec that does not
     compile, and ValueError (with the located diagnostics) for a num_classes the spec's shapes
@@ -40,14 +43,19 @@ def build_model(path_or_network, num_classes: int | None = None):
             raise ValueError(f"num_classes={num_classes} does not fit this spec: {error}") \
                 from error
         network = checked
-    source = render(network)
-    filename = f"<archc {network.source}>"
+    if not isinstance(deploy, bool):
+        raise TypeError(f"deploy must be True or False, not {deploy!r:.80}")
+    built = passes.deploy(network) if deploy else network
+    source = render(built, deploy=deploy)
+    filename = f"<archc {network.source}{' --deploy' if deploy else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"archc_generated_{network.name}")
     module.__file__ = filename
     exec(compile(source, filename, "exec"), module.__dict__)
-    model = getattr(module, class_name(network.name))(num_classes=network.num_classes)
-    _NETWORKS[model] = network
+    name = f"{network.name}_deploy" if deploy else network.name
+    model = getattr(module, class_name(name))(num_classes=network.num_classes)
+    if not deploy:
+        _NETWORKS[model] = network
     return model
 
 

@@ -135,6 +135,9 @@ def _run(argv: list[str] | None) -> int:
                        help="the folder to write <name>.py into (default: generated)")
     build.add_argument("--check", action="store_true",
                        help="write nothing; fail with a diff if the files are not up to date")
+    build.add_argument("--deploy", action="store_true",
+                       help="write the inference modules, <name>_deploy.py: BatchNorm and "
+                            "residual scales folded into the convs, channels_last")
 
     render = commands.add_parser("render", help="draw the paper's block diagrams and overviews")
     render.add_argument("specs", nargs="*", type=_nonempty, metavar="SPEC", help=SPEC_HELP)
@@ -200,7 +203,8 @@ def _run(argv: list[str] | None) -> int:
         args.overrides.append(_override(f"scale={args.scale}"))
     networks, failed = _compile_all(args.specs, args.overrides)
     if args.command == "build":
-        return 1 if failed else _build(networks, Path(args.output), args.check, args.overrides)
+        return 1 if failed else _build(networks, Path(args.output), args.check, args.overrides,
+                                       args.deploy)
     if args.command == "render":
         return 1 if failed else _render(networks, args.block, args.format or ["svg"],
                                         Path(args.output), args.shapes)
@@ -271,16 +275,23 @@ def _write(files: dict[Path, str | bytes], summary: list[str]) -> int:
     return 0
 
 
-def _build(networks: list, folder: Path, check: bool, overrides: list[str]) -> int:
+def _build(networks: list, folder: Path, check: bool, overrides: list[str],
+           deploy: bool) -> int:
     """Nothing is written unless every spec compiled (the caller checks)."""
     from .backends.torch import render
+    from .passes import deploy as inference
 
-    sources = _merge([(n, {folder / f"{n.name}.py": n}) for n in networks])
+    suffix = "_deploy" if deploy else ""
+    sources = _merge([(n, {folder / f"{n.name}{suffix}.py": n}) for n in networks])
     if sources is None:
         return 1
-    files = {target: render(network) for target, network in sources.items()}
+    files = {target: render(inference(network), deploy=True) if deploy else render(network)
+             for target, network in sources.items()}
     if check:
-        return _check_fresh(files, sources, folder, overrides)
+        options = [*(["-o", str(folder)] if folder != Path("generated") else []),
+                   *(["--deploy"] if deploy else []),
+                   *(word for text in overrides for word in ("--set", text))]
+        return _check_fresh(files, sources, options)
     return _write(files, [f"wrote {target}" for target in files])
 
 
@@ -318,8 +329,7 @@ def _render(networks: list, block: str | None, formats: list[str], folder: Path,
     return _write(files, [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}"])
 
 
-def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path,
-                 overrides: list[str]) -> int:
+def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list[str]) -> int:
     """Compares each file's bytes with what its spec generates now; a diff and E608, naming the
     command that updates it, for each that differs."""
     stale = 0
@@ -341,8 +351,7 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], folder: Path,
             sys.stdout.writelines(difflib.unified_diff(
                 current.decode(errors="replace").splitlines(True), content.splitlines(True),
                 fromfile=printable(str(target)), tofile=printable(f"{target} (from {spec})")))
-        command = ["archc", "build", *(["-o", str(folder)] if folder != Path("generated") else []),
-                   *(word for text in overrides for word in ("--set", text)), spec]
+        command = ["archc", "build", *options, spec]
         _error(f"{target}: error[E608]: {state}: run `{' '.join(map(shell_quote, command))}`")
     return 1 if stale else 0
 

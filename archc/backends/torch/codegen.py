@@ -83,6 +83,7 @@ class ConvUnit:
     act: str  # an activation's name, or "param" for one chosen by the constructor's argument
     groups: bool  # whether the constructor takes groups
     bias: bool  # whether the constructor takes bias
+    biased: bool = False  # every conv of this unit has a bias (deploy): it takes no argument
 
     @property
     def name(self) -> str:
@@ -91,7 +92,7 @@ class ConvUnit:
 
     @property
     def doc(self) -> str:
-        parts = ["Conv2d" if self.bias else "Conv2d without bias"]
+        parts = ["Conv2d" if self.bias or self.biased else "Conv2d without bias"]
         if self.norm:
             parts.append("BatchNorm2d")
         if self.act == "param":
@@ -111,7 +112,7 @@ class ConvUnit:
     def init(self) -> list[str]:
         args = "in_channels, out_channels, kernel_size, stride, padding"
         args += ", groups=groups" if self.groups else ""
-        args += ", bias=bias" if self.bias else ", bias=False"
+        args += ", bias=bias" if self.bias else "" if self.biased else ", bias=False"
         lines = wrap(f"        self.conv = nn.Conv2d({args})")
         if self.norm:
             lines.append(f"        self.bn = {batchnorm('out_channels', self.norm)}")
@@ -196,8 +197,9 @@ class ClassCode:
 
 
 class _Generator:
-    def __init__(self, network: ir.Network):
+    def __init__(self, network: ir.Network, deploy: bool = False):
         self.network = network
+        self.deploy = deploy  # an inference module of passes.deploy's network
         self.shapes = network.shapes
         self.channels = network.shapes.channels
         self.units: dict[str, ConvUnit] = {}
@@ -231,15 +233,17 @@ class _Generator:
                 parts.append(self.activation(op.act, inplace=True))
             return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
         act = "param" if isinstance(op.act, Sym) else op.act
-        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias)
+        biased = self.deploy  # passes.fold_bn gives every conv a bias
+        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased)
         known = self.units.get(unit.name)
         if known is not None and known.norm != unit.norm:
             raise ValueError(f"conv units {unit.name} with different BatchNorm settings")
         if known is not None:
-            unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias)
+            unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias,
+                            biased)
         self.units[unit.name] = unit
         self.uses_activation_table |= act == "param"
-        if op.bias:
+        if op.bias and not biased:
             args.append("bias=True")
         if act == "param":
             args.append(f"activation={op.act.name}")
@@ -424,14 +428,55 @@ class _Generator:
         if ambiguous:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
         add = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.Add)), None)
-        if add is not None and not ex.is_number(add.scale):
-            cls.init.append(f"        self.scale = {code(add.scale)}")
+        scale = _symbolic_scale(g)
+        if scale is not None:
+            cls.init.append(f"        self.scale = {code(scale)}")
         cls.init += self.module_lines(g, channels)
         if add is not None:
             cls.init += self.residual_activation(definition.name, add)
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
+        if self.deploy:
+            cls.methods.append(self.load_method(g, f"a trained {definition.name}"))
         return cls
+
+    # ---------------------------------------------------------------------- deploy weights
+
+    def load_method(self, g: nx.DiGraph, what: str) -> tuple[str, list[str]]:
+        """`load_trained`: this module's weights from a trained state_dict, as the passes'
+        `trained` parts say (BatchNorm folded, residual scales multiplied in)."""
+        lines = textwrap.wrap(f"Loads the weights of {what}: a state_dict, its names under "
+                              "`prefix`.", MAX_LINE - 3, initial_indent='        """',
+                              subsequent_indent="        ")
+        lines[-1] += '"""'
+        if len(lines) > 1:
+            lines[-1:] = [lines[-1][:-3], '        """']
+        for node in ir.topological(g):
+            data = g.nodes[node]
+            op = data["op"]
+            if isinstance(op, ir.BlockCall):
+                lines += self.load_blocks(data["paths"])
+            elif "trained" in data:
+                module = _attribute(data["paths"][0])
+                if isinstance(op, ir.Conv):
+                    target = module if op.bare else f"{module}.conv"
+                    parts = ", ".join(_folded(part) for part in data["trained"])
+                    lines += wrap(f"        load_conv({target}, {parts})")
+                else:
+                    key = _dotted(data["trained"][0].path) + "."
+                    lines.append(f'        load_copy({module}, state, prefix + "{key}")')
+        return ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor], "
+                'prefix: str = "") -> None:', lines)
+
+    @staticmethod
+    def load_blocks(paths: tuple) -> list[str]:
+        if len(paths) == 1:
+            return [f"        {_attribute(paths[0])}.load_trained(state, prefix + "
+                    f'"{_dotted(paths[0])}.")']
+        unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
+        span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
+        return [f"        for i in range({span}):",
+                f'            self.{unit}[i].load_trained(state, f"{{prefix}}{unit}.{{i}}.")']
 
     def residual_activation(self, block: str, add: ir.Add) -> list[str]:
         if not isinstance(add.act, Sym):
@@ -451,6 +496,8 @@ class _Generator:
             for act in (getattr(op, "act", None), getattr(op, "function", None)):
                 if isinstance(act, Sym):
                     kinds[act.name] = "str"
+            for part in g.nodes[node].get("trained", ()):
+                kinds.update({name: "float" for name in ex.symbols(part.scale)})
             if isinstance(op, ir.Add):
                 kinds.update({name: "float" for name in ex.symbols(op.scale)})
             elif isinstance(op, ir.BlockCall):
@@ -479,7 +526,14 @@ class _Generator:
         doc = f"{net.name}: {c} x {h} x {w} input -> {result}.\n\n" + \
             self.contract_doc(steps is not None, classifier is not None)
         pool, linear = classifier or (None, None)
-        cls = ClassCode(ir.class_name(net.name), doc, f"num_classes: int = {net.num_classes}")
+        if self.deploy:
+            text = (f"{self.name}: {c} x {h} x {w} input -> {result}, for inference: BatchNorm "
+                    "and residual scales are folded into the convs, tensors are channels_last. "
+                    f"It takes a trained {ir.class_name(net.name)}'s weights with "
+                    "from_trained(state_dict) and refuses .train().")
+            doc = "\n    ".join(textwrap.wrap(text, MAX_LINE - 7)) + "\n\n" + \
+                self.contract_doc(steps is not None, classifier is not None)
+        cls = ClassCode(ir.class_name(self.name), doc, f"num_classes: int = {net.num_classes}")
         features = code(self.channels["body"].nodes[net.body.graph["output"]])
         cls.init.append("        self.num_classes = num_classes")
         cls.init.append(f"        self.num_features = {features}  # forward_features' channels")
@@ -489,8 +543,13 @@ class _Generator:
             cls.init += self.feature_info_lines(steps)
         cls.init += self.pretrained_cfg(classifier)
         cls.contract = Contract(linear, pool, [name for _, names in steps or [] for name in names])
+        features_lines = self.forward_lines(net.body)
+        if self.deploy:
+            cls.init += ["        self.to(memory_format=torch.channels_last)",
+                         "        self.eval()"]
+            features_lines.insert(0, "        x = x.contiguous(memory_format=torch.channels_last)")
         cls.methods.append(("def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
-                            self.forward_lines(net.body)))
+                            features_lines))
         if classifier is not None:
             cls.methods.append(("def forward_head(self, x: torch.Tensor, pre_logits: bool = False)"
                                 " -> torch.Tensor:", self.forward_lines(net.head, pre_logits=True)))
@@ -501,7 +560,37 @@ class _Generator:
                                 head_lines))
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             ["        return self.forward_head(self.forward_features(x))"]))
+        if self.deploy:
+            cls.methods += self.deploy_methods()
         return cls
+
+    @property
+    def name(self) -> str:
+        """The generated network's name: the spec's, and `_deploy` for the inference module."""
+        return f"{self.network.name}_deploy" if self.deploy else self.network.name
+
+    def deploy_methods(self) -> list[tuple[str, list[str]]]:
+        net = self.network
+        trained, deploy = ir.class_name(net.name), ir.class_name(self.name)
+        body = self.load_method(net.body, f"a trained {trained}")
+        head = self.load_method(net.head, "")[1][1:]
+        load = (body[0], body[1] + head)
+        convert = ("@classmethod\n    def from_trained(\n        cls, state_dict: dict[str, "
+                   f'torch.Tensor], num_classes: int = {net.num_classes}\n    ) -> "{deploy}":',
+                   ['        """This model with the weights of a trained '
+                    f'{trained}."""',
+                    "        model = cls(num_classes)",
+                    "        model.load_trained(state_dict)",
+                    "        return model"])
+        refuse = (f'def train(self, mode: bool = True) -> "{deploy}":',
+                  ["        if mode:",
+                   "            raise RuntimeError(",
+                   f'                "{deploy} is for inference (BatchNorm is folded into its "',
+                   f'                "convs): train {trained}, then convert its weights with "',
+                   f'                "{deploy}.from_trained(state_dict)"',
+                   "            )",
+                   "        return super().train(False)"])
+        return [load, convert, refuse]
 
     # ---------------------------------------------------------------------- timm's contract
 
@@ -626,6 +715,45 @@ class _Generator:
                                         subsequent_indent="    ")) + "\n    "
 
 
+def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
+    """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
+    weights, the one its weights are multiplied by."""
+    for node in g:
+        data = g.nodes[node]
+        scales = [data["op"].scale] if isinstance(data["op"], ir.Add) else \
+            [part.scale for part in data.get("trained", ())]
+        for scale in scales:
+            if not ex.is_number(scale):
+                return scale
+    return None
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _attribute(path: tuple) -> str:
+    """`self.branch1[0]` for ("branch1", 0)."""
+    return "self." + path[0] + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
+                                       for p in path[1:])
+
+
+def _folded(part) -> str:
+    """The call that computes a part's weight and bias from the trained state_dict."""
+    op = part.op
+    args = [f'prefix + "{_dotted(part.path)}."']
+    if op.bare:
+        args.append('conv=""')
+    elif op.layout == "sequential":
+        args += ['conv="0."', 'bn="1."']
+    if op.norm is not None:
+        args.append(f"eps={op.norm.eps!r}")
+    if part.scale != 1:
+        args.append("scale=self.scale" if not ex.is_number(part.scale) else
+                    f"scale={python_literal(part.scale)}")
+    return f"folded(state, {', '.join(args)})"
+
+
 def _argument(value) -> str:
     """A block argument as generated code writes it: an activation's name or a number."""
     return python_literal(value) if isinstance(value, str) else code(value)
@@ -673,9 +801,10 @@ def _shape(shape: tuple) -> str:
     return " x ".join(str(d) for d in shape)
 
 
-def render(network: ir.Network) -> str:
-    """The generated module's source for a checked network."""
-    generator = _Generator(network)
+def render(network: ir.Network, deploy: bool = False) -> str:
+    """The generated module's source for a checked network; with deploy, the inference module
+    of a network passes.deploy has rewritten."""
+    generator = _Generator(network, deploy)
     classes = [generator.block_class(d) for d in network.blocks.values()]
     classes.append(generator.network_class())
     env = jinja2.Environment(
@@ -695,7 +824,8 @@ def render(network: ir.Network) -> str:
                           for name in used] if generator.uses_activation_table else [],
         global_pool=generator.uses_global_pool,
         classes=classes,
-        class_name=ir.class_name(network.name),
+        name=generator.name,
+        deploy=deploy,
     )
 
 

@@ -1,0 +1,61 @@
+"""IR -> IR rewrites for fast inference (`archc build --deploy`), one per file.
+
+Each pass takes a checked network and returns a network with the same function, with its
+precondition checked node by node; ir/verify.py runs after each, and shape inference after all.
+Where weights change, a pass says how in the node's `trained` attribute: the parts of the
+trained model its weights come from (`Part`), which the deploy module's generated
+`load_trained` computes from a trained state_dict. Passes never import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import networkx as nx
+
+from ..ir import graph as ir
+from ..ir.expr import Expr
+from ..ir.verify import verify
+
+
+@dataclass(frozen=True)
+class Part:
+    """A run of a deploy module's output channels, made from one module of the trained model:
+    its weights (a conv's with its BatchNorm folded in), times `scale`."""
+
+    path: tuple  # the trained module's attribute path within its graph: ("branch1", 0)
+    op: ir.Op  # the trained module's operation: a Conv, Linear or BatchNorm
+    scale: Expr = 1
+
+
+GraphPass = Callable[[nx.DiGraph, ir.Network], None]  # rewrites an unfrozen copy in place
+
+
+def rewrite(network: ir.Network, change: GraphPass) -> ir.Network:
+    """The network with `change` applied to a copy of every graph (body, head, each block),
+    verified; its shapes are inferred again by the caller."""
+    def copy(g: nx.DiGraph) -> nx.DiGraph:
+        g = nx.DiGraph(g)  # a thawed copy; node attribute dicts are new, their values shared
+        change(g, network)
+        return nx.freeze(g)
+
+    blocks = {name: dataclasses.replace(block, graph=copy(block.graph))
+              for name, block in network.blocks.items()}
+    out = dataclasses.replace(network, blocks=MappingProxyType(blocks), body=copy(network.body),
+                              head=copy(network.head), shapes=None)
+    verify(out)
+    return out
+
+
+def deploy(network: ir.Network) -> ir.Network:
+    """The inference network: every pass, in order, then shapes inferred and checked again."""
+    from ..compiler import check
+    from . import fold_bn, fold_scale
+
+    out = network
+    for step in (fold_bn, fold_scale):
+        out = rewrite(out, step.run)
+    return check(out)

@@ -1,0 +1,24 @@
+"""BatchNorm folded into the conv before it: conv(x) * g / sqrt(v + eps) + (b - m * g / sqrt(v +
+eps)) is one conv with a bias. Precondition: none (every conv unit, with or without a
+BatchNorm, becomes a conv with a bias). Weight transform: each weighted module's `trained` part
+names the trained conv and its BatchNorm; a linear layer's and a lone BatchNorm's weights are
+copied as they are."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import networkx as nx
+
+from ..ir import graph as ir
+from . import Part
+
+
+def run(g: nx.DiGraph, network: ir.Network) -> None:
+    for _, data in g.nodes(data=True):
+        op = data["op"]
+        if not op.weighted:
+            continue
+        data["trained"] = (Part(data["paths"][0], op),)
+        if isinstance(op, ir.Conv):
+            data["op"] = dataclasses.replace(op, norm=None, bias=True, layout="unit")

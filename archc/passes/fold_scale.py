@@ -1,0 +1,30 @@
+"""A residual's constant scale folded into its branch's last conv: shortcut + s * conv(x) is
+shortcut + conv'(x), with conv' = s x conv's weight and bias. Precondition: the add's residual
+input is a conv without an activation (after fold_bn: a conv with a bias) that nothing else
+reads. Weight transform: that conv's parts are scaled by s (a number, or the block's
+parameter)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import networkx as nx
+
+from ..ir import expr as ex
+from ..ir import graph as ir
+
+
+def run(g: nx.DiGraph, network: ir.Network) -> None:
+    for node in list(g.nodes):
+        add = g.nodes[node]["op"]
+        if not isinstance(add, ir.Add) or add.scale == 1:
+            continue
+        branch = ir.ordered_inputs(g, node)[1]
+        conv = g.nodes[branch]["op"]
+        if not isinstance(conv, ir.Conv) or conv.act != "none" or conv.norm is not None \
+                or g.out_degree(branch) != 1 or "trained" not in g.nodes[branch]:
+            continue
+        g.nodes[branch]["trained"] = tuple(
+            dataclasses.replace(part, scale=ex.binop("*", part.scale, add.scale))
+            for part in g.nodes[branch]["trained"])
+        g.nodes[node]["op"] = dataclasses.replace(add, scale=1)

@@ -1,0 +1,112 @@
+"""`archc build --deploy`: the inference modules (archc/passes/), proven equal to the trained
+modules they are converted from.
+
+Each trained model gets variance-preserving conv weights (He's normal init) and random BatchNorm
+statistics and affine weights, so that every layer's weights reach the output: with PyTorch's
+default init the signal fades within a few layers and outputs hardly depend on the input. The
+comparison is relative to the output's size, as float32 rounding grows with it; each test
+checks first that the output depends on the input by far more than the tolerance.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import archc  # noqa: E402
+from archc.cli import main  # noqa: E402
+
+from .conftest import ROOT, SPECS, randomise_batchnorm  # noqa: E402
+
+ALL_SPECS = sorted(SPECS.glob("*.yaml")) + sorted((SPECS / "variants").glob("*.yaml"))
+TOLERANCE = 1e-4  # of the largest output value
+
+
+def trained_model(spec):
+    torch.manual_seed(0)
+    model = archc.build_model(spec)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    randomise_batchnorm(model)
+    return model.eval()
+
+
+def assert_equal_outputs(trained, deploy, shape):
+    torch.manual_seed(1)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        want = trained.forward_features(x)
+        got = deploy.forward_features(x)
+        logits_want, logits_got = trained.forward_head(want), deploy.forward_head(got)
+    scale = want.abs().max()
+    assert (want[0] - want[1]).abs().max() > 100 * TOLERANCE * scale  # it sees the input
+    assert (got - want).abs().max() <= TOLERANCE * scale
+    assert (logits_got - logits_want).abs().max() <= TOLERANCE * logits_want.abs().max()
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda p: p.stem)
+def test_the_deploy_module_computes_what_the_trained_one_does(spec):
+    network = archc.compile_spec(str(spec))
+    trained = trained_model(network)
+    deploy = archc.build_model(network, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    assert_equal_outputs(trained, deploy, network.input_shape)
+
+
+def test_the_comparison_sees_a_wrong_weight():
+    """The same comparison fails when one BatchNorm of the trained model changes after the
+    conversion: the deploy module's equality is not that of two constant outputs."""
+    spec = str(SPECS / "inception_resnet_v2.yaml")
+    trained = trained_model(spec)
+    deploy = archc.build_model(spec, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    with torch.no_grad():
+        trained.repeat_1[7].branch1[1].bn.running_var.mul_(1.5)
+    with pytest.raises(AssertionError):
+        assert_equal_outputs(trained, deploy, (3, 299, 299))
+
+
+def test_the_generated_file_converts_a_trained_state_dict(tmp_path):
+    """generated/<name>_deploy.py on its own: from_trained, channels_last, and no training."""
+    import importlib.util
+
+    path = ROOT / "generated" / "inception_v4_deploy.py"
+    spec = importlib.util.spec_from_file_location("inception_v4_deploy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    trained = trained_model(str(SPECS / "inception_v4.yaml"))
+    deploy = module.InceptionV4Deploy.from_trained(trained.state_dict())
+    assert not deploy.training and not any(m.training for m in deploy.modules())
+    assert deploy.features[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert_equal_outputs(trained, deploy, (3, 299, 299))
+    with pytest.raises(RuntimeError, match="InceptionV4Deploy is for inference .* train "
+                                           "InceptionV4, then convert its weights"):
+        deploy.train()
+    assert deploy.eval() is deploy
+
+
+def test_residual_scales_are_folded_away():
+    """Inception-ResNet-v2's deploy forward multiplies by no residual scale: the scale is in the
+    projection's weights."""
+    source = (ROOT / "generated" / "inception_resnet_v2_deploy.py").read_text()
+    assert "self.scale *" not in source and "* out" not in source
+    assert "nn.BatchNorm2d" not in source
+    assert 'load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", ' \
+           'scale=self.scale))' in source
+
+
+def test_build_deploy_writes_the_inference_module(tmp_path, capsys, chdir_root):
+    spec = "specs/inception_v4.yaml"
+    assert main(["build", "--deploy", "-o", str(tmp_path), spec]) == 0
+    assert (tmp_path / "inception_v4_deploy.py").read_text() == \
+        (ROOT / "generated" / "inception_v4_deploy.py").read_text()
+    (tmp_path / "inception_v4_deploy.py").write_text("# old\n")
+    assert main(["build", "--check", "--deploy", "-o", str(tmp_path), spec]) == 1
+    assert f"run `archc build -o {tmp_path} --deploy {spec}`" in capsys.readouterr().err
+
+
+def test_build_model_deploy_checks_its_argument():
+    with pytest.raises(TypeError, match="deploy must be True or False"):
+        archc.build_model(str(SPECS / "inception_v4.yaml"), deploy="yes")
