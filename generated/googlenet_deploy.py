@@ -11,6 +11,10 @@ This module needs only torch: copy it anywhere.
 import torch
 from torch import nn
 
+# oneDNN's fused convolutions (as torch.compile's CPU code uses them), where this torch has them.
+ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                          "_convolution_pointwise")
+
 
 class ConvReLU(nn.Module):
     """Conv2d -> ReLU."""
@@ -21,7 +25,7 @@ class ConvReLU(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x))
+        return fused(self.conv, x)
 
 
 def folded(
@@ -43,6 +47,22 @@ def folded(
         weight = weight * factor.reshape(-1, 1, 1, 1)
         bias = (bias - state[key + bn + "running_mean"]) * factor + state[key + bn + "bias"]
     return weight * scale, bias * scale
+
+
+def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
+          relu: bool = True) -> torch.Tensor:
+    """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
+    float32 (oneDNN), as separate ops elsewhere."""
+    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+        args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+        act = "relu" if relu else "none"
+        if shortcut is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+        return torch.ops.mkldnn._convolution_pointwise.binary(
+            x, shortcut, *args, "add", None, act if relu else None, [], None
+        )
+    out = conv(x) if shortcut is None else conv(x) + shortcut
+    return torch.relu_(out) if relu else out
 
 
 def load_conv(conv: nn.Conv2d, *parts: tuple[torch.Tensor, torch.Tensor]) -> None:

@@ -15,6 +15,10 @@ This module needs only torch: copy it anywhere.
 import torch
 from torch import nn
 
+# oneDNN's fused convolutions (as torch.compile's CPU code uses them), where this torch has them.
+ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                          "_convolution_pointwise")
+
 
 class ConvReLU(nn.Module):
     """Conv2d -> ReLU."""
@@ -25,7 +29,7 @@ class ConvReLU(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv(x))
+        return fused(self.conv, x)
 
 
 def folded(
@@ -47,6 +51,22 @@ def folded(
         weight = weight * factor.reshape(-1, 1, 1, 1)
         bias = (bias - state[key + bn + "running_mean"]) * factor + state[key + bn + "bias"]
     return weight * scale, bias * scale
+
+
+def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
+          relu: bool = True) -> torch.Tensor:
+    """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
+    float32 (oneDNN), as separate ops elsewhere."""
+    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+        args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+        act = "relu" if relu else "none"
+        if shortcut is None:
+            return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+        return torch.ops.mkldnn._convolution_pointwise.binary(
+            x, shortcut, *args, "add", None, act if relu else None, [], None
+        )
+    out = conv(x) if shortcut is None else conv(x) + shortcut
+    return torch.relu_(out) if relu else out
 
 
 def load_conv(conv: nn.Conv2d, *parts: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -126,15 +146,13 @@ class Block35(nn.Module):
             ConvReLU(48, 64, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
         )
         self.conv2d = nn.Conv2d(128, 320, 1)  # specs/inception_resnet_v2.yaml:54
-        self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch0 = self.branch0(x)
         branch1 = self.branch1(x)
         branch2 = self.branch2(x)
         out = torch.cat((branch0, branch1, branch2), 1)
-        out = self.conv2d(out)
-        return self.act(x + out)
+        return fused(self.conv2d, out, x)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
@@ -189,14 +207,12 @@ class Block17(nn.Module):
             ConvReLU(160, 192, (7, 1), padding=(3, 0)),  # specs/inception_resnet_v2.yaml:64
         )
         self.conv2d = nn.Conv2d(384, 1088, 1)  # specs/inception_resnet_v2.yaml:65
-        self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch0 = self.branch0(x)
         branch1 = self.branch1(x)
         out = torch.cat((branch0, branch1), 1)
-        out = self.conv2d(out)
-        return self.act(x + out)
+        return fused(self.conv2d, out, x)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
@@ -260,14 +276,13 @@ class Block8(nn.Module):
             ConvReLU(224, 256, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v2.yaml:84
         )
         self.conv2d = nn.Conv2d(448, 2080, 1)  # specs/inception_resnet_v2.yaml:85
-        self.act = nn.ReLU() if activation == "relu" else nn.Identity()
+        self.relu = activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch0 = self.branch0(x)
         branch1 = self.branch1(x)
         out = torch.cat((branch0, branch1), 1)
-        out = self.conv2d(out)
-        return self.act(x + out)
+        return fused(self.conv2d, out, x, relu=self.relu)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:

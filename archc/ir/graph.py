@@ -33,6 +33,7 @@ from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     BlockCall,
     Concat,
     Conv,
+    ConvAdd,
     Dropout,
     GlobalAvgPool,
     Input,

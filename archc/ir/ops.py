@@ -215,6 +215,29 @@ class Conv(_Window):
 
 
 @dataclass(frozen=True)
+class ConvAdd(Op):
+    """act(conv(x) + shortcut), one fused call in deploy modules (passes/fuse_add.py): input 0
+    is the conv's, input 1 the shortcut, of the conv's output shape."""
+
+    conv: Conv
+    act: str | Sym
+    counts = "the filter count"
+    weighted = True
+
+    def channels(self, inputs):
+        return self.conv.channels(inputs[:1])
+
+    def size(self, inputs, value):
+        return self.conv.size(inputs[:1], value)
+
+    def cost(self, cin, cout, out, value):
+        return self.conv.cost(cin, cout, out, value)
+
+    def describe(self):
+        return f"{self.conv.describe()} + shortcut"
+
+
+@dataclass(frozen=True)
 class Pool(_Window):
     kind: str  # "max" or "avg"
     kernel: tuple[Expr, Expr]

@@ -40,7 +40,7 @@ def _graph(g: nx.DiGraph, where: str, network: ir.Network) -> None:
         inputs = len(orders)
         if isinstance(op, ir.Concat):
             check(inputs >= 2, f"{node}: a concat of {inputs} inputs")
-        elif isinstance(op, ir.Add):
+        elif isinstance(op, (ir.Add, ir.ConvAdd)):
             check(inputs == 2, f"{node}: an add of {inputs} inputs")
         elif not isinstance(op, ir.Input):
             check(inputs == 1, f"{node}: a layer with {inputs} inputs")

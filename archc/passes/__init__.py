@@ -31,21 +31,24 @@ class Part:
     scale: Expr = 1
 
 
-GraphPass = Callable[[nx.DiGraph, ir.Network], None]  # rewrites an unfrozen copy in place
+# A pass's change to one graph: (an unfrozen copy to rewrite in place, the block it defines or
+# None for the body and the head, the checked network the passes started from, for its shapes)
+GraphPass = Callable[[nx.DiGraph, "str | None", ir.Network], None]
 
 
-def rewrite(network: ir.Network, change: GraphPass) -> ir.Network:
+def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network) -> ir.Network:
     """The network with `change` applied to a copy of every graph (body, head, each block),
     verified; its shapes are inferred again by the caller."""
-    def copy(g: nx.DiGraph) -> nx.DiGraph:
+    def copy(g: nx.DiGraph, block: str | None) -> nx.DiGraph:
         g = nx.DiGraph(g)  # a thawed copy; node attribute dicts are new, their values shared
-        change(g, network)
+        change(g, block, checked)
         return nx.freeze(g)
 
-    blocks = {name: dataclasses.replace(block, graph=copy(block.graph))
+    blocks = {name: dataclasses.replace(block, graph=copy(block.graph, name))
               for name, block in network.blocks.items()}
-    out = dataclasses.replace(network, blocks=MappingProxyType(blocks), body=copy(network.body),
-                              head=copy(network.head), shapes=None)
+    out = dataclasses.replace(network, blocks=MappingProxyType(blocks),
+                              body=copy(network.body, None), head=copy(network.head, None),
+                              shapes=None)
     verify(out)
     return out
 
@@ -53,9 +56,9 @@ def rewrite(network: ir.Network, change: GraphPass) -> ir.Network:
 def deploy(network: ir.Network) -> ir.Network:
     """The inference network: every pass, in order, then shapes inferred and checked again."""
     from ..compiler import check
-    from . import fold_bn, fold_scale
+    from . import fold_bn, fold_scale, fuse_add
 
     out = network
-    for step in (fold_bn, fold_scale):
-        out = rewrite(out, step.run)
+    for step in (fold_bn, fold_scale, fuse_add):
+        out = rewrite(out, step.run, network)
     return check(out)

@@ -14,7 +14,7 @@ from ..ir import graph as ir
 from . import Part
 
 
-def run(g: nx.DiGraph, network: ir.Network) -> None:
+def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for _, data in g.nodes(data=True):
         op = data["op"]
         if not op.weighted:

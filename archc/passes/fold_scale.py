@@ -14,7 +14,7 @@ from ..ir import expr as ex
 from ..ir import graph as ir
 
 
-def run(g: nx.DiGraph, network: ir.Network) -> None:
+def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(g.nodes):
         add = g.nodes[node]["op"]
         if not isinstance(add, ir.Add) or add.scale == 1:

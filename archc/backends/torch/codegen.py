@@ -84,6 +84,7 @@ class ConvUnit:
     groups: bool  # whether the constructor takes groups
     bias: bool  # whether the constructor takes bias
     biased: bool = False  # every conv of this unit has a bias (deploy): it takes no argument
+    fused: bool = False  # forward runs conv and ReLU as one call where it can (deploy)
 
     @property
     def name(self) -> str:
@@ -128,6 +129,8 @@ class ConvUnit:
 
     @property
     def forward(self) -> str:
+        if self.fused:
+            return "fused(self.conv, x)"
         out = "self.conv(x)"
         if self.norm:
             out = f"self.bn({out})"
@@ -234,13 +237,14 @@ class _Generator:
             return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
         act = "param" if isinstance(op.act, Sym) else op.act
         biased = self.deploy  # passes.fold_bn gives every conv a bias
-        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased)
+        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased,
+                        fused=biased and act == "relu" and op.norm is None)
         known = self.units.get(unit.name)
         if known is not None and known.norm != unit.norm:
             raise ValueError(f"conv units {unit.name} with different BatchNorm settings")
         if known is not None:
             unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias,
-                            biased)
+                            biased, unit.fused)
         self.units[unit.name] = unit
         self.uses_activation_table |= act == "param"
         if op.bias and not biased:
@@ -248,6 +252,10 @@ class _Generator:
         if act == "param":
             args.append(f"activation={op.act.name}")
         return f"{unit.name}({', '.join(args)})"
+
+    @module.register
+    def _(self, op: ir.ConvAdd, cin, cout):
+        return self.module(op.conv, cin, cout)
 
     @module.register
     def _(self, op: ir.Pool, cin, cout):
@@ -340,7 +348,7 @@ class _Generator:
         value in a local variable named after its unit or branch. Names come from one
         Namespace; a value keeps its variable until no later line reads it. With pre_logits,
         the last line returns the last module's input when `pre_logits` is true."""
-        residual = any(isinstance(g.nodes[n]["op"], ir.Add) for n in g)
+        residual = any(isinstance(g.nodes[n]["op"], (ir.Add, ir.ConvAdd)) for n in g)
         order = ir.topological(g)
         owners = {node: self.variable_owner(g, node, residual) for node in order}
         namespace = Namespace()
@@ -383,6 +391,11 @@ class _Generator:
                     f"{shortcut} + {scale} * {branch}"
                 if op.act != "none":
                     expr = f"self.act({expr})"
+            elif isinstance(op, ir.ConvAdd):
+                relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
+                    ", relu=self.relu"
+                expr = f"fused(self.{unit}, {inputs[0]}, {inputs[1]}{relu})"
+                done_units[unit] = name
             else:
                 expr = f"self.{unit}({inputs[0]})"
                 done_units[unit] = name
@@ -434,6 +447,10 @@ class _Generator:
         cls.init += self.module_lines(g, channels)
         if add is not None:
             cls.init += self.residual_activation(definition.name, add)
+        fused = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.ConvAdd)),
+                     None)
+        if fused is not None and isinstance(fused.act, Sym):
+            cls.init.append(f'        self.relu = {fused.act.name} == "relu"')
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
         if self.deploy:
@@ -458,6 +475,8 @@ class _Generator:
                 lines += self.load_blocks(data["paths"])
             elif "trained" in data:
                 module = _attribute(data["paths"][0])
+                if isinstance(op, ir.ConvAdd):
+                    op = op.conv
                 if isinstance(op, ir.Conv):
                     target = module if op.bare else f"{module}.conv"
                     parts = ", ".join(_folded(part) for part in data["trained"])

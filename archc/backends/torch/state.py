@@ -57,6 +57,11 @@ def _(op: ir.Conv, cin, cout):
 
 
 @tensors.register
+def _(op: ir.ConvAdd, cin, cout):
+    return tensors(op.conv, cin, cout)
+
+
+@tensors.register
 def _(op: ir.BatchNorm, cin, cout):
     return [("weight", (cout,), True), ("bias", (cout,), True),
             ("running_mean", (cout,), False), ("running_var", (cout,), False),

@@ -1,0 +1,41 @@
+"""A residual tail, act(shortcut + conv(x)), as one conv that adds and activates (ConvAdd), which
+deploy modules run as one fused call where the device has one. Precondition: the add's scale is
+1 (fold_scale ran), its residual input is a conv with a bias and no activation that nothing else
+reads, and its activation is ReLU or none (a block parameter only where every instance gives
+one of these). Weights are unchanged: the conv's `trained` parts move with it."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from ..ir import graph as ir
+from ..ir.expr import Sym
+
+FUSED = ("relu", "none")  # the activations a fused call applies after the add
+
+
+def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
+    for node in list(g.nodes):
+        add = g.nodes[node]["op"]
+        if not isinstance(add, ir.Add) or add.scale != 1 or not _fusable(add.act, block, network):
+            continue
+        shortcut, branch = ir.ordered_inputs(g, node)
+        conv = g.nodes[branch]["op"]
+        if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1:
+            continue
+        data = g.nodes[node]
+        data.update(op=ir.ConvAdd(conv, add.act), paths=g.nodes[branch]["paths"],
+                    trained=g.nodes[branch]["trained"], pos=g.nodes[branch]["pos"])
+        (source,) = g.predecessors(branch)
+        g.remove_node(branch)
+        g.remove_edge(shortcut, node)
+        g.add_edge(source, node, order=0)
+        g.add_edge(shortcut, node, order=1)
+
+
+def _fusable(act, block: str | None, network: ir.Network) -> bool:
+    if not isinstance(act, Sym):
+        return act in FUSED
+    values = {value for key, instance in network.shapes.instances.items() if key[0] == block
+              for name, value in instance.args if name == act.name}
+    return bool(values) and values <= set(FUSED)

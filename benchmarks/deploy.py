@@ -1,0 +1,105 @@
+"""archc's deploy modules against timm's models, eager and compiled, in one process.
+
+    python benchmarks/deploy.py [--device cpu|cuda] [--batch 1 8 64 256] [--rounds 20]
+                                [--threads N] [--no-compile]
+
+For Inception-v4 and Inception-ResNet-v2: timm eager, timm + torch.compile, archc deploy (from
+timm's weights, converted by the generated load_trained) and archc deploy + torch.compile, all
+channels_last, in bfloat16 on a GPU and float32 on the CPU. Outputs are checked against timm's
+before anything is timed (exit status 1 if they differ). Each variant's time is the median of
+the rounds; ratios are timm eager's time over the variant's, per round, as the median and
+interquartile range (timing.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import timm
+import torch
+from timing import environment, interleaved, ratio, realistic
+
+import archc
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORKS = {"inception_v4": "specs/inception_v4.yaml",
+            "inception_resnet_v2": "specs/inception_resnet_v2.yaml"}
+TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 5e-2}  # of the largest logit
+
+
+def models(name: str, device: str, dtype: torch.dtype, compile_them: bool) -> dict:
+    reference = realistic(timm.create_model(name, pretrained=False)).eval()
+    deploy = archc.build_model(ROOT / NETWORKS[name], deploy=True)
+    deploy.load_trained(reference.state_dict())
+    out = {}
+    for label, model in (("timm", reference), ("deploy", deploy)):
+        model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        out[label] = model
+        if compile_them:
+            out[f"{label} + compile"] = torch.compile(model)
+    return out
+
+
+def check(variants: dict, x: torch.Tensor, dtype: torch.dtype) -> bool:
+    with torch.no_grad():
+        want = variants["timm"](x).float()
+        ok = True
+        for label, model in variants.items():
+            error = ((model(x).float() - want).abs().max() / want.abs().max()).item()
+            if error > TOLERANCE[dtype]:
+                print(f"  {label}: output differs from timm's by {error:.2e} of its largest value")
+                ok = False
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, nargs="+")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gpu = args.device == "cuda"
+    if gpu:
+        torch.backends.cudnn.benchmark = True
+    dtype = torch.bfloat16 if gpu else torch.float32
+    batches = args.batch or ([1, 8, 64, 256] if gpu else [1, 8])
+    print(f"{environment(args.device)}, timm {timm.__version__}, {str(dtype)[6:]}, "
+          f"channels_last, {args.rounds} rounds")
+    print("ratio: timm eager's time over the variant's, median [interquartile range]")
+    ok = True
+    for name in args.networks:
+        torch.manual_seed(0)
+        variants = models(name, args.device, dtype, args.compile)
+        for batch in batches:
+            x = torch.randn(batch, 3, 299, 299, device=args.device, dtype=dtype)
+            x = x.contiguous(memory_format=torch.channels_last)
+            if not check(variants, x, dtype):
+                ok = False
+                continue
+
+            def step(model, x=x):
+                def run():
+                    with torch.no_grad():
+                        model(x)
+                return run
+
+            times = interleaved({label: step(m) for label, m in variants.items()}, args.rounds,
+                                args.device)
+            cells = []
+            for label in variants:
+                median, q1, q3 = ratio(times, "timm", label)
+                ms = sorted(times[label])[len(times[label]) // 2] * 1000
+                cells.append(f"{label} {ms:.1f} ms {median:.2f} [{q1:.2f}, {q3:.2f}]")
+            print(f"{name:<20} batch {batch:<4} " + " | ".join(cells))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
