@@ -99,36 +99,45 @@ class Inception(nn.Module):
         pool_proj: int,
     ):
         super().__init__()
-        self.branch1 = ConvReLU(in_channels, ch1x1, 1)  # specs/googlenet.yaml:30
-        self.branch2 = nn.Sequential(
-            ConvReLU(in_channels, ch3x3red, 1),  # specs/googlenet.yaml:31
-            ConvReLU(ch3x3red, ch3x3, 3, padding=1),  # specs/googlenet.yaml:31
-        )
-        self.branch3 = nn.Sequential(
-            ConvReLU(in_channels, ch5x5red, 1),  # specs/googlenet.yaml:32
-            ConvReLU(ch5x5red, ch5x5, 3, padding=1),  # specs/googlenet.yaml:32
-        )
+        # where the parts of merged convs end, for forward
+        self.ch1x1 = ch1x1
+        self.ch3x3red = ch3x3red
+        self.ch5x5red = ch5x5red
         self.branch4 = nn.Sequential(
             nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),  # specs/googlenet.yaml:33
             ConvReLU(in_channels, pool_proj, 1),  # specs/googlenet.yaml:33
         )
+        # specs/googlenet.yaml:30
+        self.conv1x1 = ConvReLU(in_channels, ch1x1 + ch3x3red + ch5x5red, 1)
+        self.branch2 = nn.Sequential(
+            ConvReLU(ch3x3red, ch3x3, 3, padding=1),  # specs/googlenet.yaml:31
+        )
+        self.branch3 = nn.Sequential(
+            ConvReLU(ch5x5red, ch5x5, 3, padding=1),  # specs/googlenet.yaml:32
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        branch3 = self.branch3(x)
         branch4 = self.branch4(x)
-        return torch.cat((branch1, branch2, branch3, branch4), 1)
+        conv1x1 = self.conv1x1(x)
+        branch1 = conv1x1[:, :self.ch1x1]
+        branch2 = conv1x1[:, self.ch1x1:self.ch1x1 + self.ch3x3red]
+        branch2_1 = self.branch2(branch2)
+        branch3 = conv1x1[:, self.ch1x1 + self.ch3x3red:self.ch1x1 + self.ch3x3red + self.ch5x5red]
+        branch3_1 = self.branch3(branch3)
+        return torch.cat((branch1, branch2_1, branch3_1, branch4), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Inception: a state_dict, its names under `prefix`."""
-        load_conv(self.branch1.conv, folded(state, prefix + "branch1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch3[0].conv, folded(state, prefix + "branch3.0.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
         load_conv(self.branch4[1].conv, folded(state, prefix + "branch4.1.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch1.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+            folded(state, prefix + "branch3.0.", eps=0.001),
+        )
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch3[0].conv, folded(state, prefix + "branch3.1.", eps=0.001))
 
 
 class GooglenetDeploy(nn.Module):

@@ -93,23 +93,24 @@ class InceptionResNetA(nn.Module):
     def __init__(self, scale: float):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(256, 32, 1)  # specs/inception_resnet_v1.yaml:21
+        self.conv1x1 = ConvReLU(256, 96, 1)  # specs/inception_resnet_v1.yaml:21
         self.branch1 = nn.Sequential(
-            ConvReLU(256, 32, 1),  # specs/inception_resnet_v1.yaml:22
             ConvReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v1.yaml:22
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(256, 32, 1),  # specs/inception_resnet_v1.yaml:23
             ConvReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v1.yaml:23
             ConvReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v1.yaml:23
         )
         self.conv2d = nn.Conv2d(96, 256, 1)  # specs/inception_resnet_v1.yaml:24
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        out = torch.cat((branch0, branch1, branch2), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :32]
+        branch1 = conv1x1[:, 32:64]
+        branch1_1 = self.branch1(branch1)
+        branch2 = conv1x1[:, 64:96]
+        branch2_1 = self.branch2(branch2)
+        out = torch.cat((branch0, branch1_1, branch2_1), 1)
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
@@ -117,12 +118,15 @@ class InceptionResNetA(nn.Module):
         """Loads the weights of a trained InceptionResNetA: a state_dict, its names under
         `prefix`.
         """
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 
@@ -160,18 +164,19 @@ class InceptionResNetB(nn.Module):
     def __init__(self, scale: float):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(896, 128, 1)  # specs/inception_resnet_v1.yaml:32
+        self.conv1x1 = ConvReLU(896, 256, 1)  # specs/inception_resnet_v1.yaml:32
         self.branch1 = nn.Sequential(
-            ConvReLU(896, 128, 1),  # specs/inception_resnet_v1.yaml:33
             ConvReLU(128, 128, (1, 7), padding=(0, 3)),  # specs/inception_resnet_v1.yaml:33
             ConvReLU(128, 128, (7, 1), padding=(3, 0)),  # specs/inception_resnet_v1.yaml:33
         )
         self.conv2d = nn.Conv2d(256, 896, 1)  # specs/inception_resnet_v1.yaml:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        out = torch.cat((branch0, branch1), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :128]
+        branch1 = conv1x1[:, 128:256]
+        branch1_1 = self.branch1(branch1)
+        out = torch.cat((branch0, branch1_1), 1)
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
@@ -179,10 +184,13 @@ class InceptionResNetB(nn.Module):
         """Loads the weights of a trained InceptionResNetB: a state_dict, its names under
         `prefix`.
         """
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 
@@ -192,37 +200,42 @@ class ReductionB(nn.Module):
     def __init__(self):
         super().__init__()
         self.branch0 = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v1.yaml:40
+        self.conv1x1 = ConvReLU(896, 768, 1)  # specs/inception_resnet_v1.yaml:41
         self.branch1 = nn.Sequential(
-            ConvReLU(896, 256, 1),  # specs/inception_resnet_v1.yaml:41
             ConvReLU(256, 384, 3, stride=2),  # specs/inception_resnet_v1.yaml:41
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(896, 256, 1),  # specs/inception_resnet_v1.yaml:42
             ConvReLU(256, 256, 3, stride=2),  # specs/inception_resnet_v1.yaml:42
         )
         self.branch3 = nn.Sequential(
-            ConvReLU(896, 256, 1),  # specs/inception_resnet_v1.yaml:43
             ConvReLU(256, 256, 3, padding=1),  # specs/inception_resnet_v1.yaml:43
             ConvReLU(256, 256, 3, stride=2),  # specs/inception_resnet_v1.yaml:43
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        branch3 = self.branch3(x)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        conv1x1 = self.conv1x1(x)
+        branch1 = conv1x1[:, :256]
+        branch1_1 = self.branch1(branch1)
+        branch2 = conv1x1[:, 256:512]
+        branch2_1 = self.branch2(branch2)
+        branch3 = conv1x1[:, 512:768]
+        branch3_1 = self.branch3(branch3)
+        return torch.cat((branch0, branch1_1, branch2_1, branch3_1), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained ReductionB: a state_dict, its names under `prefix`."""
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch3[0].conv, folded(state, prefix + "branch3.0.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
-        load_conv(self.branch3[2].conv, folded(state, prefix + "branch3.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+            folded(state, prefix + "branch3.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch3[0].conv, folded(state, prefix + "branch3.1.", eps=0.001))
+        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.2.", eps=0.001))
 
 
 class InceptionResNetC(nn.Module):
@@ -231,18 +244,19 @@ class InceptionResNetC(nn.Module):
     def __init__(self, scale: float):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(1792, 192, 1)  # specs/inception_resnet_v1.yaml:51
+        self.conv1x1 = ConvReLU(1792, 384, 1)  # specs/inception_resnet_v1.yaml:51
         self.branch1 = nn.Sequential(
-            ConvReLU(1792, 192, 1),  # specs/inception_resnet_v1.yaml:52
             ConvReLU(192, 192, (1, 3), padding=(0, 1)),  # specs/inception_resnet_v1.yaml:52
             ConvReLU(192, 192, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v1.yaml:52
         )
         self.conv2d = nn.Conv2d(384, 1792, 1)  # specs/inception_resnet_v1.yaml:53
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        out = torch.cat((branch0, branch1), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :192]
+        branch1 = conv1x1[:, 192:384]
+        branch1_1 = self.branch1(branch1)
+        out = torch.cat((branch0, branch1_1), 1)
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
@@ -250,10 +264,13 @@ class InceptionResNetC(nn.Module):
         """Loads the weights of a trained InceptionResNetC: a state_dict, its names under
         `prefix`.
         """
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 

@@ -94,39 +94,44 @@ class Mixed_5b(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.branch0 = ConvReLU(192, 96, 1)  # specs/inception_resnet_v2.yaml:39
+        self.conv1x1 = nn.Conv2d(192, 272, 1)  # specs/inception_resnet_v2.yaml:39
         self.branch1 = nn.Sequential(
-            ConvReLU(192, 48, 1),  # specs/inception_resnet_v2.yaml:40
             ConvReLU(48, 64, 5, padding=2),  # specs/inception_resnet_v2.yaml:40
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(192, 64, 1),  # specs/inception_resnet_v2.yaml:41
             ConvReLU(64, 96, 3, padding=1),  # specs/inception_resnet_v2.yaml:41
             ConvReLU(96, 96, 3, padding=1),  # specs/inception_resnet_v2.yaml:41
         )
         self.branch3 = nn.Sequential(
             # specs/inception_resnet_v2.yaml:42
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvReLU(192, 64, 1),  # specs/inception_resnet_v2.yaml:42
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        branch3 = self.branch3(x)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = torch.relu(conv1x1[:, :96])
+        branch1 = torch.relu(conv1x1[:, 96:144])
+        branch1_1 = self.branch1(branch1)
+        branch2 = torch.relu(conv1x1[:, 144:208])
+        branch2_1 = self.branch2(branch2)
+        branch3 = conv1x1[:, 208:272]
+        branch3_1 = self.branch3(branch3)
+        branch3 = torch.relu(branch3_1)
+        return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Mixed_5b: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
+        load_conv(
+            self.conv1x1,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+            folded(state, prefix + "branch3.1.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
 
 
 class Block35(nn.Module):
@@ -135,34 +140,38 @@ class Block35(nn.Module):
     def __init__(self, scale: float = 1.0):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(320, 32, 1)  # specs/inception_resnet_v2.yaml:51
+        self.conv1x1 = ConvReLU(320, 96, 1)  # specs/inception_resnet_v2.yaml:51
         self.branch1 = nn.Sequential(
-            ConvReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:52
             ConvReLU(32, 32, 3, padding=1),  # specs/inception_resnet_v2.yaml:52
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(320, 32, 1),  # specs/inception_resnet_v2.yaml:53
             ConvReLU(32, 48, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
             ConvReLU(48, 64, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
         )
         self.conv2d = nn.Conv2d(128, 320, 1)  # specs/inception_resnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        out = torch.cat((branch0, branch1, branch2), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :32]
+        branch1 = conv1x1[:, 32:64]
+        branch1_1 = self.branch1(branch1)
+        branch2 = conv1x1[:, 64:96]
+        branch2_1 = self.branch2(branch2)
+        out = torch.cat((branch0, branch1_1, branch2_1), 1)
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Block35: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 
@@ -200,27 +209,31 @@ class Block17(nn.Module):
     def __init__(self, scale: float = 1.0):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(1088, 192, 1)  # specs/inception_resnet_v2.yaml:63
+        self.conv1x1 = ConvReLU(1088, 320, 1)  # specs/inception_resnet_v2.yaml:63
         self.branch1 = nn.Sequential(
-            ConvReLU(1088, 128, 1),  # specs/inception_resnet_v2.yaml:64
             ConvReLU(128, 160, (1, 7), padding=(0, 3)),  # specs/inception_resnet_v2.yaml:64
             ConvReLU(160, 192, (7, 1), padding=(3, 0)),  # specs/inception_resnet_v2.yaml:64
         )
         self.conv2d = nn.Conv2d(384, 1088, 1)  # specs/inception_resnet_v2.yaml:65
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        out = torch.cat((branch0, branch1), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :192]
+        branch1 = conv1x1[:, 192:320]
+        branch1_1 = self.branch1(branch1)
+        out = torch.cat((branch0, branch1_1), 1)
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Block17: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 
@@ -229,38 +242,43 @@ class Mixed_7a(nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.branch3 = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:74
+        self.conv1x1 = ConvReLU(1088, 768, 1)  # specs/inception_resnet_v2.yaml:71
         self.branch0 = nn.Sequential(
-            ConvReLU(1088, 256, 1),  # specs/inception_resnet_v2.yaml:71
             ConvReLU(256, 384, 3, stride=2),  # specs/inception_resnet_v2.yaml:71
         )
         self.branch1 = nn.Sequential(
-            ConvReLU(1088, 256, 1),  # specs/inception_resnet_v2.yaml:72
             ConvReLU(256, 288, 3, stride=2),  # specs/inception_resnet_v2.yaml:72
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(1088, 256, 1),  # specs/inception_resnet_v2.yaml:73
             ConvReLU(256, 288, 3, padding=1),  # specs/inception_resnet_v2.yaml:73
             ConvReLU(288, 320, 3, stride=2),  # specs/inception_resnet_v2.yaml:73
         )
-        self.branch3 = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:74
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
         branch3 = self.branch3(x)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :256]
+        branch0_1 = self.branch0(branch0)
+        branch1 = conv1x1[:, 256:512]
+        branch1_1 = self.branch1(branch1)
+        branch2 = conv1x1[:, 512:768]
+        branch2_1 = self.branch2(branch2)
+        return torch.cat((branch0_1, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Mixed_7a: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.0.", eps=0.001))
-        load_conv(self.branch0[1].conv, folded(state, prefix + "branch0.1.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+        )
+        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.1.", eps=0.001))
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
 
 
 class Block8(nn.Module):
@@ -269,9 +287,8 @@ class Block8(nn.Module):
     def __init__(self, scale: float = 1.0, activation: str = "relu"):
         super().__init__()
         self.scale = scale
-        self.branch0 = ConvReLU(2080, 192, 1)  # specs/inception_resnet_v2.yaml:83
+        self.conv1x1 = ConvReLU(2080, 384, 1)  # specs/inception_resnet_v2.yaml:83
         self.branch1 = nn.Sequential(
-            ConvReLU(2080, 192, 1),  # specs/inception_resnet_v2.yaml:84
             ConvReLU(192, 224, (1, 3), padding=(0, 1)),  # specs/inception_resnet_v2.yaml:84
             ConvReLU(224, 256, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v2.yaml:84
         )
@@ -279,18 +296,23 @@ class Block8(nn.Module):
         self.relu = activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        out = torch.cat((branch0, branch1), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :192]
+        branch1 = conv1x1[:, 192:384]
+        branch1_1 = self.branch1(branch1)
+        out = torch.cat((branch0, branch1_1), 1)
         return fused(self.conv2d, out, x, relu=self.relu)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Block8: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
         load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
 
 

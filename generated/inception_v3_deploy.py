@@ -90,36 +90,38 @@ class InceptionA(nn.Module):
 
     def __init__(self, in_channels: int, pool_features: int):
         super().__init__()
-        self.branch1x1 = ConvReLU(in_channels, 64, 1)  # specs/inception_v3.yaml:27
-        self.branch5x5_1 = ConvReLU(in_channels, 48, 1)  # specs/inception_v3.yaml:29
-        self.branch5x5_2 = ConvReLU(48, 64, 5, padding=2)  # specs/inception_v3.yaml:30
-        self.branch3x3dbl_1 = ConvReLU(in_channels, 64, 1)  # specs/inception_v3.yaml:32
-        self.branch3x3dbl_2 = ConvReLU(64, 96, 3, padding=1)  # specs/inception_v3.yaml:33
-        self.branch3x3dbl_3 = ConvReLU(96, 96, 3, padding=1)  # specs/inception_v3.yaml:34
         self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)  # specs/inception_v3.yaml:36
         self.branch_pool = ConvReLU(in_channels, pool_features, 1)  # specs/inception_v3.yaml:37
+        self.conv1x1 = ConvReLU(in_channels, 176, 1)  # specs/inception_v3.yaml:27
+        self.branch5x5_2 = ConvReLU(48, 64, 5, padding=2)  # specs/inception_v3.yaml:30
+        self.branch3x3dbl_2 = ConvReLU(64, 96, 3, padding=1)  # specs/inception_v3.yaml:33
+        self.branch3x3dbl_3 = ConvReLU(96, 96, 3, padding=1)  # specs/inception_v3.yaml:34
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)
-        branch5x5_1 = self.branch5x5_1(x)
-        branch5x5_2 = self.branch5x5_2(branch5x5_1)
-        branch3x3dbl_1 = self.branch3x3dbl_1(x)
-        branch3x3dbl_2 = self.branch3x3dbl_2(branch3x3dbl_1)
-        branch3x3dbl_3 = self.branch3x3dbl_3(branch3x3dbl_2)
         avg_pool = self.avg_pool(x)
         branch_pool = self.branch_pool(avg_pool)
+        conv1x1 = self.conv1x1(x)
+        branch1x1 = conv1x1[:, :64]
+        branch5x5 = conv1x1[:, 64:112]
+        branch5x5_2 = self.branch5x5_2(branch5x5)
+        branch3x3dbl = conv1x1[:, 112:176]
+        branch3x3dbl_2 = self.branch3x3dbl_2(branch3x3dbl)
+        branch3x3dbl_3 = self.branch3x3dbl_3(branch3x3dbl_2)
         return torch.cat((branch1x1, branch5x5_2, branch3x3dbl_3, branch_pool), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionA: a state_dict, its names under `prefix`."""
-        load_conv(self.branch1x1.conv, folded(state, prefix + "branch1x1.", eps=0.001))
-        load_conv(self.branch5x5_1.conv, folded(state, prefix + "branch5x5_1.", eps=0.001))
+        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch1x1.", eps=0.001),
+            folded(state, prefix + "branch5x5_1.", eps=0.001),
+            folded(state, prefix + "branch3x3dbl_1.", eps=0.001),
+        )
         load_conv(self.branch5x5_2.conv, folded(state, prefix + "branch5x5_2.", eps=0.001))
-        load_conv(self.branch3x3dbl_1.conv, folded(state, prefix + "branch3x3dbl_1.", eps=0.001))
         load_conv(self.branch3x3dbl_2.conv, folded(state, prefix + "branch3x3dbl_2.", eps=0.001))
         load_conv(self.branch3x3dbl_3.conv, folded(state, prefix + "branch3x3dbl_3.", eps=0.001))
-        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
 
 
 class InceptionB(nn.Module):
@@ -155,46 +157,50 @@ class InceptionC(nn.Module):
 
     def __init__(self, c7: int):
         super().__init__()
-        self.branch1x1 = ConvReLU(768, 192, 1)  # specs/inception_v3.yaml:53
-        self.branch7x7_1 = ConvReLU(768, c7, 1)  # specs/inception_v3.yaml:55
+        # where the parts of merged convs end, for forward
+        self.c7 = c7
+        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)  # specs/inception_v3.yaml:65
+        self.branch_pool = ConvReLU(768, 192, 1)  # specs/inception_v3.yaml:66
+        self.conv1x1 = ConvReLU(768, 2 * c7 + 192, 1)  # specs/inception_v3.yaml:53
         self.branch7x7_2 = ConvReLU(c7, c7, (1, 7), padding=(0, 3))  # specs/inception_v3.yaml:56
         self.branch7x7_3 = ConvReLU(c7, 192, (7, 1), padding=(3, 0))  # specs/inception_v3.yaml:57
-        self.branch7x7dbl_1 = ConvReLU(768, c7, 1)  # specs/inception_v3.yaml:59
         self.branch7x7dbl_2 = ConvReLU(c7, c7, (7, 1), padding=(3, 0))  # specs/inception_v3.yaml:60
         self.branch7x7dbl_3 = ConvReLU(c7, c7, (1, 7), padding=(0, 3))  # specs/inception_v3.yaml:61
         self.branch7x7dbl_4 = ConvReLU(c7, c7, (7, 1), padding=(3, 0))  # specs/inception_v3.yaml:62
         # specs/inception_v3.yaml:63
         self.branch7x7dbl_5 = ConvReLU(c7, 192, (1, 7), padding=(0, 3))
-        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)  # specs/inception_v3.yaml:65
-        self.branch_pool = ConvReLU(768, 192, 1)  # specs/inception_v3.yaml:66
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)
-        branch7x7_1 = self.branch7x7_1(x)
-        branch7x7_2 = self.branch7x7_2(branch7x7_1)
+        avg_pool = self.avg_pool(x)
+        branch_pool = self.branch_pool(avg_pool)
+        conv1x1 = self.conv1x1(x)
+        branch1x1 = conv1x1[:, :192]
+        branch7x7 = conv1x1[:, 192:self.c7 + 192]
+        branch7x7_2 = self.branch7x7_2(branch7x7)
         branch7x7_3 = self.branch7x7_3(branch7x7_2)
-        branch7x7dbl_1 = self.branch7x7dbl_1(x)
-        branch7x7dbl_2 = self.branch7x7dbl_2(branch7x7dbl_1)
+        branch7x7dbl = conv1x1[:, self.c7 + 192:2 * self.c7 + 192]
+        branch7x7dbl_2 = self.branch7x7dbl_2(branch7x7dbl)
         branch7x7dbl_3 = self.branch7x7dbl_3(branch7x7dbl_2)
         branch7x7dbl_4 = self.branch7x7dbl_4(branch7x7dbl_3)
         branch7x7dbl_5 = self.branch7x7dbl_5(branch7x7dbl_4)
-        avg_pool = self.avg_pool(x)
-        branch_pool = self.branch_pool(avg_pool)
         return torch.cat((branch1x1, branch7x7_3, branch7x7dbl_5, branch_pool), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionC: a state_dict, its names under `prefix`."""
-        load_conv(self.branch1x1.conv, folded(state, prefix + "branch1x1.", eps=0.001))
-        load_conv(self.branch7x7_1.conv, folded(state, prefix + "branch7x7_1.", eps=0.001))
+        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch1x1.", eps=0.001),
+            folded(state, prefix + "branch7x7_1.", eps=0.001),
+            folded(state, prefix + "branch7x7dbl_1.", eps=0.001),
+        )
         load_conv(self.branch7x7_2.conv, folded(state, prefix + "branch7x7_2.", eps=0.001))
         load_conv(self.branch7x7_3.conv, folded(state, prefix + "branch7x7_3.", eps=0.001))
-        load_conv(self.branch7x7dbl_1.conv, folded(state, prefix + "branch7x7dbl_1.", eps=0.001))
         load_conv(self.branch7x7dbl_2.conv, folded(state, prefix + "branch7x7dbl_2.", eps=0.001))
         load_conv(self.branch7x7dbl_3.conv, folded(state, prefix + "branch7x7dbl_3.", eps=0.001))
         load_conv(self.branch7x7dbl_4.conv, folded(state, prefix + "branch7x7dbl_4.", eps=0.001))
         load_conv(self.branch7x7dbl_5.conv, folded(state, prefix + "branch7x7dbl_5.", eps=0.001))
-        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
 
 
 class InceptionD(nn.Module):
@@ -202,32 +208,35 @@ class InceptionD(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.branch3x3_1 = ConvReLU(768, 192, 1)  # specs/inception_v3.yaml:72
+        self.max_pool = nn.MaxPool2d(3, stride=2)  # specs/inception_v3.yaml:79
+        self.conv1x1 = ConvReLU(768, 384, 1)  # specs/inception_v3.yaml:72
         self.branch3x3_2 = ConvReLU(192, 320, 3, stride=2)  # specs/inception_v3.yaml:73
-        self.branch7x7x3_1 = ConvReLU(768, 192, 1)  # specs/inception_v3.yaml:75
         # specs/inception_v3.yaml:76
         self.branch7x7x3_2 = ConvReLU(192, 192, (1, 7), padding=(0, 3))
         # specs/inception_v3.yaml:77
         self.branch7x7x3_3 = ConvReLU(192, 192, (7, 1), padding=(3, 0))
         self.branch7x7x3_4 = ConvReLU(192, 192, 3, stride=2)  # specs/inception_v3.yaml:78
-        self.max_pool = nn.MaxPool2d(3, stride=2)  # specs/inception_v3.yaml:79
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch3x3_1 = self.branch3x3_1(x)
-        branch3x3_2 = self.branch3x3_2(branch3x3_1)
-        branch7x7x3_1 = self.branch7x7x3_1(x)
-        branch7x7x3_2 = self.branch7x7x3_2(branch7x7x3_1)
+        max_pool = self.max_pool(x)
+        conv1x1 = self.conv1x1(x)
+        branch3x3 = conv1x1[:, :192]
+        branch3x3_2 = self.branch3x3_2(branch3x3)
+        branch7x7x3 = conv1x1[:, 192:384]
+        branch7x7x3_2 = self.branch7x7x3_2(branch7x7x3)
         branch7x7x3_3 = self.branch7x7x3_3(branch7x7x3_2)
         branch7x7x3_4 = self.branch7x7x3_4(branch7x7x3_3)
-        max_pool = self.max_pool(x)
         return torch.cat((branch3x3_2, branch7x7x3_4, max_pool), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionD: a state_dict, its names under `prefix`."""
-        load_conv(self.branch3x3_1.conv, folded(state, prefix + "branch3x3_1.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch3x3_1.", eps=0.001),
+            folded(state, prefix + "branch7x7x3_1.", eps=0.001),
+        )
         load_conv(self.branch3x3_2.conv, folded(state, prefix + "branch3x3_2.", eps=0.001))
-        load_conv(self.branch7x7x3_1.conv, folded(state, prefix + "branch7x7x3_1.", eps=0.001))
         load_conv(self.branch7x7x3_2.conv, folded(state, prefix + "branch7x7x3_2.", eps=0.001))
         load_conv(self.branch7x7x3_3.conv, folded(state, prefix + "branch7x7x3_3.", eps=0.001))
         load_conv(self.branch7x7x3_4.conv, folded(state, prefix + "branch7x7x3_4.", eps=0.001))
@@ -238,46 +247,48 @@ class InceptionE(nn.Module):
 
     def __init__(self, in_channels: int):
         super().__init__()
-        self.branch1x1 = ConvReLU(in_channels, 320, 1)  # specs/inception_v3.yaml:84
-        self.branch3x3_1 = ConvReLU(in_channels, 384, 1)  # specs/inception_v3.yaml:86
+        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)  # specs/inception_v3.yaml:97
+        self.branch_pool = ConvReLU(in_channels, 192, 1)  # specs/inception_v3.yaml:98
+        self.conv1x1 = ConvReLU(in_channels, 1152, 1)  # specs/inception_v3.yaml:84
         self.branch3x3_2a = ConvReLU(384, 384, (1, 3), padding=(0, 1))  # specs/inception_v3.yaml:88
         self.branch3x3_2b = ConvReLU(384, 384, (3, 1), padding=(1, 0))  # specs/inception_v3.yaml:89
-        self.branch3x3dbl_1 = ConvReLU(in_channels, 448, 1)  # specs/inception_v3.yaml:91
         self.branch3x3dbl_2 = ConvReLU(448, 384, 3, padding=1)  # specs/inception_v3.yaml:92
         # specs/inception_v3.yaml:94
         self.branch3x3dbl_3a = ConvReLU(384, 384, (1, 3), padding=(0, 1))
         # specs/inception_v3.yaml:95
         self.branch3x3dbl_3b = ConvReLU(384, 384, (3, 1), padding=(1, 0))
-        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)  # specs/inception_v3.yaml:97
-        self.branch_pool = ConvReLU(in_channels, 192, 1)  # specs/inception_v3.yaml:98
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch1x1 = self.branch1x1(x)
-        branch3x3_1 = self.branch3x3_1(x)
-        branch3x3_2a = self.branch3x3_2a(branch3x3_1)
-        branch3x3_2b = self.branch3x3_2b(branch3x3_1)
+        avg_pool = self.avg_pool(x)
+        branch_pool = self.branch_pool(avg_pool)
+        conv1x1 = self.conv1x1(x)
+        branch1x1 = conv1x1[:, :320]
+        branch3x3 = conv1x1[:, 320:704]
+        branch3x3_2a = self.branch3x3_2a(branch3x3)
+        branch3x3_2b = self.branch3x3_2b(branch3x3)
         branch3x3 = torch.cat((branch3x3_2a, branch3x3_2b), 1)
-        branch3x3dbl_1 = self.branch3x3dbl_1(x)
-        branch3x3dbl_2 = self.branch3x3dbl_2(branch3x3dbl_1)
+        branch3x3dbl = conv1x1[:, 704:1152]
+        branch3x3dbl_2 = self.branch3x3dbl_2(branch3x3dbl)
         branch3x3dbl_3a = self.branch3x3dbl_3a(branch3x3dbl_2)
         branch3x3dbl_3b = self.branch3x3dbl_3b(branch3x3dbl_2)
         branch3x3dbl = torch.cat((branch3x3dbl_3a, branch3x3dbl_3b), 1)
-        avg_pool = self.avg_pool(x)
-        branch_pool = self.branch_pool(avg_pool)
         return torch.cat((branch1x1, branch3x3, branch3x3dbl, branch_pool), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionE: a state_dict, its names under `prefix`."""
-        load_conv(self.branch1x1.conv, folded(state, prefix + "branch1x1.", eps=0.001))
-        load_conv(self.branch3x3_1.conv, folded(state, prefix + "branch3x3_1.", eps=0.001))
+        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch1x1.", eps=0.001),
+            folded(state, prefix + "branch3x3_1.", eps=0.001),
+            folded(state, prefix + "branch3x3dbl_1.", eps=0.001),
+        )
         load_conv(self.branch3x3_2a.conv, folded(state, prefix + "branch3x3_2a.", eps=0.001))
         load_conv(self.branch3x3_2b.conv, folded(state, prefix + "branch3x3_2b.", eps=0.001))
-        load_conv(self.branch3x3dbl_1.conv, folded(state, prefix + "branch3x3dbl_1.", eps=0.001))
         load_conv(self.branch3x3dbl_2.conv, folded(state, prefix + "branch3x3dbl_2.", eps=0.001))
         load_conv(self.branch3x3dbl_3a.conv, folded(state, prefix + "branch3x3dbl_3a.", eps=0.001))
         load_conv(self.branch3x3dbl_3b.conv, folded(state, prefix + "branch3x3dbl_3b.", eps=0.001))
-        load_conv(self.branch_pool.conv, folded(state, prefix + "branch_pool.", eps=0.001))
 
 
 class InceptionV3Deploy(nn.Module):

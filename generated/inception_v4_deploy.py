@@ -111,31 +111,36 @@ class Mixed4a(nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.conv1x1 = ConvReLU(160, 128, 1)  # specs/inception_v4.yaml:30
         self.branch0 = nn.Sequential(
-            ConvReLU(160, 64, 1),  # specs/inception_v4.yaml:30
             ConvReLU(64, 96, 3),  # specs/inception_v4.yaml:30
         )
         self.branch1 = nn.Sequential(
-            ConvReLU(160, 64, 1),  # specs/inception_v4.yaml:31
             ConvReLU(64, 64, (1, 7), padding=(0, 3)),  # specs/inception_v4.yaml:31
             ConvReLU(64, 64, (7, 1), padding=(3, 0)),  # specs/inception_v4.yaml:31
             ConvReLU(64, 96, 3),  # specs/inception_v4.yaml:31
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        return torch.cat((branch0, branch1), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :64]
+        branch0_1 = self.branch0(branch0)
+        branch1 = conv1x1[:, 64:128]
+        branch1_1 = self.branch1(branch1)
+        return torch.cat((branch0_1, branch1_1), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained Mixed4a: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.0.", eps=0.001))
-        load_conv(self.branch0[1].conv, folded(state, prefix + "branch0.1.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.branch1[3].conv, folded(state, prefix + "branch1.3.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.1.", eps=0.001))
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.3.", eps=0.001))
 
 
 class Mixed5a(nn.Module):
@@ -162,39 +167,44 @@ class InceptionA(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.branch0 = ConvReLU(384, 96, 1)  # specs/inception_v4.yaml:43
+        self.conv1x1 = nn.Conv2d(384, 320, 1)  # specs/inception_v4.yaml:43
         self.branch1 = nn.Sequential(
-            ConvReLU(384, 64, 1),  # specs/inception_v4.yaml:44
             ConvReLU(64, 96, 3, padding=1),  # specs/inception_v4.yaml:44
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(384, 64, 1),  # specs/inception_v4.yaml:45
             ConvReLU(64, 96, 3, padding=1),  # specs/inception_v4.yaml:45
             ConvReLU(96, 96, 3, padding=1),  # specs/inception_v4.yaml:45
         )
         self.branch3 = nn.Sequential(
             # specs/inception_v4.yaml:46
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvReLU(384, 96, 1),  # specs/inception_v4.yaml:46
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        branch3 = self.branch3(x)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = torch.relu(conv1x1[:, :96])
+        branch1 = torch.relu(conv1x1[:, 96:160])
+        branch1_1 = self.branch1(branch1)
+        branch2 = torch.relu(conv1x1[:, 160:224])
+        branch2_1 = self.branch2(branch2)
+        branch3 = conv1x1[:, 224:320]
+        branch3_1 = self.branch3(branch3)
+        branch3 = torch.relu(branch3_1)
+        return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionA: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
+        load_conv(
+            self.conv1x1,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+            folded(state, prefix + "branch3.1.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
 
 
 class ReductionA(nn.Module):
@@ -230,14 +240,12 @@ class InceptionB(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.branch0 = ConvReLU(1024, 384, 1)  # specs/inception_v4.yaml:52
+        self.conv1x1 = nn.Conv2d(1024, 896, 1)  # specs/inception_v4.yaml:52
         self.branch1 = nn.Sequential(
-            ConvReLU(1024, 192, 1),  # specs/inception_v4.yaml:53
             ConvReLU(192, 224, (1, 7), padding=(0, 3)),  # specs/inception_v4.yaml:53
             ConvReLU(224, 256, (7, 1), padding=(3, 0)),  # specs/inception_v4.yaml:53
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(1024, 192, 1),  # specs/inception_v4.yaml:54
             ConvReLU(192, 192, (7, 1), padding=(3, 0)),  # specs/inception_v4.yaml:54
             ConvReLU(192, 224, (1, 7), padding=(0, 3)),  # specs/inception_v4.yaml:54
             ConvReLU(224, 224, (7, 1), padding=(3, 0)),  # specs/inception_v4.yaml:54
@@ -246,29 +254,36 @@ class InceptionB(nn.Module):
         self.branch3 = nn.Sequential(
             # specs/inception_v4.yaml:55
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvReLU(1024, 128, 1),  # specs/inception_v4.yaml:55
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
-        branch2 = self.branch2(x)
-        branch3 = self.branch3(x)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = torch.relu(conv1x1[:, :384])
+        branch1 = torch.relu(conv1x1[:, 384:576])
+        branch1_1 = self.branch1(branch1)
+        branch2 = torch.relu(conv1x1[:, 576:768])
+        branch2_1 = self.branch2(branch2)
+        branch3 = conv1x1[:, 768:896]
+        branch3_1 = self.branch3(branch3)
+        branch3 = torch.relu(branch3_1)
+        return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionB: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.0.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.2.", eps=0.001))
-        load_conv(self.branch2[3].conv, folded(state, prefix + "branch2.3.", eps=0.001))
-        load_conv(self.branch2[4].conv, folded(state, prefix + "branch2.4.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
+        load_conv(
+            self.conv1x1,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+            folded(state, prefix + "branch2.0.", eps=0.001),
+            folded(state, prefix + "branch3.1.", eps=0.001),
+        )
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
+        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+        load_conv(self.branch2[2].conv, folded(state, prefix + "branch2.3.", eps=0.001))
+        load_conv(self.branch2[3].conv, folded(state, prefix + "branch2.4.", eps=0.001))
 
 
 class ReductionB(nn.Module):
@@ -276,33 +291,38 @@ class ReductionB(nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.branch2 = nn.MaxPool2d(3, stride=2)  # specs/inception_v4.yaml:63
+        self.conv1x1 = ConvReLU(1024, 448, 1)  # specs/inception_v4.yaml:61
         self.branch0 = nn.Sequential(
-            ConvReLU(1024, 192, 1),  # specs/inception_v4.yaml:61
             ConvReLU(192, 192, 3, stride=2),  # specs/inception_v4.yaml:61
         )
         self.branch1 = nn.Sequential(
-            ConvReLU(1024, 256, 1),  # specs/inception_v4.yaml:62
             ConvReLU(256, 256, (1, 7), padding=(0, 3)),  # specs/inception_v4.yaml:62
             ConvReLU(256, 320, (7, 1), padding=(3, 0)),  # specs/inception_v4.yaml:62
             ConvReLU(320, 320, 3, stride=2),  # specs/inception_v4.yaml:62
         )
-        self.branch2 = nn.MaxPool2d(3, stride=2)  # specs/inception_v4.yaml:63
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1 = self.branch1(x)
         branch2 = self.branch2(x)
-        return torch.cat((branch0, branch1, branch2), 1)
+        conv1x1 = self.conv1x1(x)
+        branch0 = conv1x1[:, :192]
+        branch0_1 = self.branch0(branch0)
+        branch1 = conv1x1[:, 192:448]
+        branch1_1 = self.branch1(branch1)
+        return torch.cat((branch0_1, branch1_1, branch2), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained ReductionB: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.0.", eps=0.001))
-        load_conv(self.branch0[1].conv, folded(state, prefix + "branch0.1.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.branch1[3].conv, folded(state, prefix + "branch1.3.", eps=0.001))
+        load_conv(
+            self.conv1x1.conv,
+            folded(state, prefix + "branch0.0.", eps=0.001),
+            folded(state, prefix + "branch1.0.", eps=0.001),
+        )
+        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.1.", eps=0.001))
+        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
+        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.3.", eps=0.001))
 
 
 class InceptionC(nn.Module):
@@ -310,11 +330,9 @@ class InceptionC(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.branch0 = ConvReLU(1536, 256, 1)  # specs/inception_v4.yaml:69
-        self.branch1_0 = ConvReLU(1536, 384, 1)  # specs/inception_v4.yaml:71
+        self.conv1x1 = nn.Conv2d(1536, 1280, 1)  # specs/inception_v4.yaml:69
         self.branch1_1a = ConvReLU(384, 256, (1, 3), padding=(0, 1))  # specs/inception_v4.yaml:73
         self.branch1_1b = ConvReLU(384, 256, (3, 1), padding=(1, 0))  # specs/inception_v4.yaml:74
-        self.branch2_0 = ConvReLU(1536, 384, 1)  # specs/inception_v4.yaml:76
         self.branch2_1 = ConvReLU(384, 448, (3, 1), padding=(1, 0))  # specs/inception_v4.yaml:77
         self.branch2_2 = ConvReLU(448, 512, (1, 3), padding=(0, 1))  # specs/inception_v4.yaml:78
         self.branch2_3a = ConvReLU(512, 256, (1, 3), padding=(0, 1))  # specs/inception_v4.yaml:80
@@ -322,37 +340,42 @@ class InceptionC(nn.Module):
         self.branch3 = nn.Sequential(
             # specs/inception_v4.yaml:82
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
-            ConvReLU(1536, 256, 1),  # specs/inception_v4.yaml:82
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch0 = self.branch0(x)
-        branch1_0 = self.branch1_0(x)
-        branch1_1a = self.branch1_1a(branch1_0)
-        branch1_1b = self.branch1_1b(branch1_0)
+        conv1x1 = self.conv1x1(x)
+        branch0 = torch.relu(conv1x1[:, :256])
+        branch1 = torch.relu(conv1x1[:, 256:640])
+        branch1_1a = self.branch1_1a(branch1)
+        branch1_1b = self.branch1_1b(branch1)
         branch1 = torch.cat((branch1_1a, branch1_1b), 1)
-        branch2_0 = self.branch2_0(x)
-        branch2_1 = self.branch2_1(branch2_0)
+        branch2 = torch.relu(conv1x1[:, 640:1024])
+        branch2_1 = self.branch2_1(branch2)
         branch2_2 = self.branch2_2(branch2_1)
         branch2_3a = self.branch2_3a(branch2_2)
         branch2_3b = self.branch2_3b(branch2_2)
         branch2 = torch.cat((branch2_3a, branch2_3b), 1)
-        branch3 = self.branch3(x)
+        branch3 = conv1x1[:, 1024:1280]
+        branch3_1 = self.branch3(branch3)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1, branch2, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
         """Loads the weights of a trained InceptionC: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1_0.conv, folded(state, prefix + "branch1_0.", eps=0.001))
+        load_conv(
+            self.conv1x1,
+            folded(state, prefix + "branch0.", eps=0.001),
+            folded(state, prefix + "branch1_0.", eps=0.001),
+            folded(state, prefix + "branch2_0.", eps=0.001),
+            folded(state, prefix + "branch3.1.", eps=0.001),
+        )
         load_conv(self.branch1_1a.conv, folded(state, prefix + "branch1_1a.", eps=0.001))
         load_conv(self.branch1_1b.conv, folded(state, prefix + "branch1_1b.", eps=0.001))
-        load_conv(self.branch2_0.conv, folded(state, prefix + "branch2_0.", eps=0.001))
         load_conv(self.branch2_1.conv, folded(state, prefix + "branch2_1.", eps=0.001))
         load_conv(self.branch2_2.conv, folded(state, prefix + "branch2_2.", eps=0.001))
         load_conv(self.branch2_3a.conv, folded(state, prefix + "branch2_3a.", eps=0.001))
         load_conv(self.branch2_3b.conv, folded(state, prefix + "branch2_3b.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.1.", eps=0.001))
 
 
 class InceptionV4Deploy(nn.Module):

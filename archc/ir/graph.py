@@ -40,6 +40,7 @@ from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     Linear,
     Op,
     Pool,
+    Slice,
     bind,
 )
 
@@ -81,8 +82,11 @@ _ORDERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def topological(graph: nx.DiGraph) -> list[str]:
     """Nodes in data-flow order, ties broken by insertion order (deterministic). Computed once
-    per graph: IR graphs are frozen."""
-    if graph not in _ORDERS:
-        index = {n: i for i, n in enumerate(graph.nodes)}
-        _ORDERS[graph] = list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
-    return _ORDERS[graph]
+    per frozen graph (IR graphs are frozen; a pass's working copy is not)."""
+    if graph in _ORDERS:
+        return _ORDERS[graph]
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    order = list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
+    if nx.is_frozen(graph):
+        _ORDERS[graph] = order
+    return order

@@ -337,6 +337,30 @@ class Concat(Op):
 
 
 @dataclass(frozen=True)
+class Slice(Op):
+    """`width` channels of its input from `start` on, then a ReLU if `relu`: one sibling's part
+    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy."""
+
+    start: Expr
+    width: Expr
+    relu: bool = False
+    module = False
+    rank = 0
+    counts = "the channels"
+
+    @property
+    def stop(self) -> Expr:
+        return ex.total([self.start, self.width])
+
+    def channels(self, inputs):
+        return self.width
+
+    def describe(self):
+        text = f"channels {ex.to_text(self.start)}:{ex.to_text(self.stop)}"
+        return text + (" relu" if self.relu else "")
+
+
+@dataclass(frozen=True)
 class Add(Op):
     """The residual sum: act(shortcut + scale * residual); input 0 is the shortcut."""
 

@@ -208,6 +208,14 @@ class _Generator:
         self.units: dict[str, ConvUnit] = {}
         self.uses_global_pool = False
         self.uses_activation_table = False
+        self.graph_channels = {id(network.body): self.channels["body"],
+                               id(network.head): self.channels["head"],
+                               **{id(b.graph): self.channels[name]
+                                  for name, b in network.blocks.items()}}
+
+    def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
+        """A node's output channels as generated code writes them (symbolic in a block)."""
+        return self.graph_channels[id(g)].nodes[node]
 
     # ---------------------------------------------------------------------------- modules
 
@@ -391,6 +399,14 @@ class _Generator:
                     f"{shortcut} + {scale} * {branch}"
                 if op.act != "none":
                     expr = f"self.act({expr})"
+            elif isinstance(op, ir.Slice):
+                channels = self.channels_of(g, ir.ordered_inputs(g, node)[0])
+                expr = inputs[0]
+                if op.start != 0 or op.stop != channels:
+                    start = "" if op.start == 0 else _attribute_code(op.start)
+                    expr = f"{expr}[:, {start}:{_attribute_code(op.stop)}]"
+                if op.relu:
+                    expr = f"torch.relu({expr})"
             elif isinstance(op, ir.ConvAdd):
                 relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
                     ", relu=self.relu"
@@ -444,6 +460,12 @@ class _Generator:
         scale = _symbolic_scale(g)
         if scale is not None:
             cls.init.append(f"        self.scale = {code(scale)}")
+        bounds = sorted({NAMES.get(name, name) for n in g if isinstance(g.nodes[n]["op"], ir.Slice)
+                         for e in (g.nodes[n]["op"].start, g.nodes[n]["op"].stop)
+                         for name in ex.symbols(e)})
+        if bounds:
+            cls.init.append("        # where the parts of merged convs end, for forward")
+            cls.init += [f"        self.{name} = {name}" for name in bounds]
         cls.init += self.module_lines(g, channels)
         if add is not None:
             cls.init += self.residual_activation(definition.name, add)
@@ -745,6 +767,11 @@ def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
             if not ex.is_number(scale):
                 return scale
     return None
+
+
+def _attribute_code(e: Expr) -> str:
+    """An expression of a block's parameters, read from the attributes that keep them."""
+    return ex.to_text(e, {name: f"self.{NAMES.get(name, name)}" for name in ex.symbols(e)})
 
 
 def _dotted(path: tuple) -> str:
