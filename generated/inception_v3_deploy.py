@@ -266,13 +266,14 @@ class InceptionE(nn.Module):
         branch3x3 = conv1x1[:, 320:704]
         branch3x3_2a = self.branch3x3_2a(branch3x3)
         branch3x3_2b = self.branch3x3_2b(branch3x3)
-        branch3x3 = torch.cat((branch3x3_2a, branch3x3_2b), 1)
         branch3x3dbl = conv1x1[:, 704:1152]
         branch3x3dbl_2 = self.branch3x3dbl_2(branch3x3dbl)
         branch3x3dbl_3a = self.branch3x3dbl_3a(branch3x3dbl_2)
         branch3x3dbl_3b = self.branch3x3dbl_3b(branch3x3dbl_2)
-        branch3x3dbl = torch.cat((branch3x3dbl_3a, branch3x3dbl_3b), 1)
-        return torch.cat((branch1x1, branch3x3, branch3x3dbl, branch_pool), 1)
+        return torch.cat(
+            (branch1x1, branch3x3_2a, branch3x3_2b, branch3x3dbl_3a, branch3x3dbl_3b, branch_pool),
+            1,
+        )
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:

@@ -348,17 +348,15 @@ class InceptionC(nn.Module):
         branch1 = torch.relu(conv1x1[:, 256:640])
         branch1_1a = self.branch1_1a(branch1)
         branch1_1b = self.branch1_1b(branch1)
-        branch1 = torch.cat((branch1_1a, branch1_1b), 1)
         branch2 = torch.relu(conv1x1[:, 640:1024])
         branch2_1 = self.branch2_1(branch2)
         branch2_2 = self.branch2_2(branch2_1)
         branch2_3a = self.branch2_3a(branch2_2)
         branch2_3b = self.branch2_3b(branch2_2)
-        branch2 = torch.cat((branch2_3a, branch2_3b), 1)
         branch3 = conv1x1[:, 1024:1280]
         branch3_1 = self.branch3(branch3)
         branch3 = torch.relu(branch3_1)
-        return torch.cat((branch0, branch1, branch2, branch3), 1)
+        return torch.cat((branch0, branch1_1a, branch1_1b, branch2_3a, branch2_3b, branch3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:

@@ -420,7 +420,7 @@ class _Generator:
             lines.append(f"        {name} = {expr}")
         last = lines[-1].split(" = ", 1)[1]
         lines[-1] = f"        return {last}"
-        return lines
+        return [part for line in lines for part in wrap(line)]
 
     @staticmethod
     def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
