@@ -52,8 +52,10 @@ def folded(
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
-    float32 (oneDNN), as separate ops elsewhere."""
-    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+    float32 (oneDNN), as separate ops elsewhere and under torch.compile, which fuses them its
+    own way."""
+    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 \
+            and not torch.compiler.is_compiling():
         args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         act = "relu" if relu else "none"
         if shortcut is None:

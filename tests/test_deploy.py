@@ -110,3 +110,19 @@ def test_build_deploy_writes_the_inference_module(tmp_path, capsys, chdir_root):
 def test_build_model_deploy_checks_its_argument():
     with pytest.raises(TypeError, match="deploy must be True or False"):
         archc.build_model(str(SPECS / "inception_v4.yaml"), deploy="yes")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("spec", ["inception_v4", "inception_resnet_v2"])
+def test_the_deploy_module_computes_what_the_trained_one_does_on_a_gpu(spec):
+    path = str(SPECS / f"{spec}.yaml")
+    network = archc.compile_spec(path)
+    torch.backends.cudnn.allow_tf32 = False  # float32 as on the CPU
+    trained = trained_model(path).cuda()
+    deploy = archc.build_model(network, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    x = torch.randn(2, *network.input_shape, device="cuda")
+    with torch.no_grad():
+        want, got = trained.forward_features(x), deploy.cuda().forward_features(x)
+    assert (got - want).abs().max() <= TOLERANCE * want.abs().max()
