@@ -56,14 +56,14 @@ def folded(
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
-    float32 (oneDNN), as separate ops elsewhere and under torch.compile, which fuses them its
-    own way."""
-    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 \
-            and not torch.compiler.is_compiling():
-        args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
-        act = "relu" if relu else "none"
-        if shortcut is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+    float32 (oneDNN), as separate ops elsewhere. Under torch.compile a conv with a shortcut is
+    left to the compiler, which fuses the add with what follows it too."""
+    onednn = ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
+    args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+    act = "relu" if relu else "none"
+    if onednn and shortcut is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+    if onednn and not torch.compiler.is_compiling():
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, shortcut, *args, "add", None, act if relu else None, [], None
         )
@@ -111,14 +111,14 @@ class Mixed_5b(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu_(conv1x1[:, :96])
-        branch1 = torch.relu_(conv1x1[:, 96:144])
+        branch0 = torch.relu(conv1x1[:, :96])
+        branch1 = torch.relu(conv1x1[:, 96:144])
         branch1_1 = self.branch1(branch1)
-        branch2 = torch.relu_(conv1x1[:, 144:208])
+        branch2 = torch.relu(conv1x1[:, 144:208])
         branch2_1 = self.branch2(branch2)
         branch3 = conv1x1[:, 208:272]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu_(branch3_1)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
@@ -235,14 +235,14 @@ class InceptionB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu_(conv1x1[:, :384])
-        branch1 = torch.relu_(conv1x1[:, 384:576])
+        branch0 = torch.relu(conv1x1[:, :384])
+        branch1 = torch.relu(conv1x1[:, 384:576])
         branch1_1 = self.branch1(branch1)
-        branch2 = torch.relu_(conv1x1[:, 576:768])
+        branch2 = torch.relu(conv1x1[:, 576:768])
         branch2_1 = self.branch2(branch2)
         branch3 = conv1x1[:, 768:896]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu_(branch3_1)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()

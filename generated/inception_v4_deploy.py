@@ -54,14 +54,14 @@ def folded(
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
-    float32 (oneDNN), as separate ops elsewhere and under torch.compile, which fuses them its
-    own way."""
-    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32 \
-            and not torch.compiler.is_compiling():
-        args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
-        act = "relu" if relu else "none"
-        if shortcut is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+    float32 (oneDNN), as separate ops elsewhere. Under torch.compile a conv with a shortcut is
+    left to the compiler, which fuses the add with what follows it too."""
+    onednn = ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
+    args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+    act = "relu" if relu else "none"
+    if onednn and shortcut is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
+    if onednn and not torch.compiler.is_compiling():
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, shortcut, *args, "add", None, act if relu else None, [], None
         )
@@ -184,14 +184,14 @@ class InceptionA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu_(conv1x1[:, :96])
-        branch1 = torch.relu_(conv1x1[:, 96:160])
+        branch0 = torch.relu(conv1x1[:, :96])
+        branch1 = torch.relu(conv1x1[:, 96:160])
         branch1_1 = self.branch1(branch1)
-        branch2 = torch.relu_(conv1x1[:, 160:224])
+        branch2 = torch.relu(conv1x1[:, 160:224])
         branch2_1 = self.branch2(branch2)
         branch3 = conv1x1[:, 224:320]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu_(branch3_1)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
@@ -260,14 +260,14 @@ class InceptionB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu_(conv1x1[:, :384])
-        branch1 = torch.relu_(conv1x1[:, 384:576])
+        branch0 = torch.relu(conv1x1[:, :384])
+        branch1 = torch.relu(conv1x1[:, 384:576])
         branch1_1 = self.branch1(branch1)
-        branch2 = torch.relu_(conv1x1[:, 576:768])
+        branch2 = torch.relu(conv1x1[:, 576:768])
         branch2_1 = self.branch2(branch2)
         branch3 = conv1x1[:, 768:896]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu_(branch3_1)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
@@ -346,18 +346,18 @@ class InceptionC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu_(conv1x1[:, :256])
-        branch1 = torch.relu_(conv1x1[:, 256:640])
+        branch0 = torch.relu(conv1x1[:, :256])
+        branch1 = torch.relu(conv1x1[:, 256:640])
         branch1_1a = self.branch1_1a(branch1)
         branch1_1b = self.branch1_1b(branch1)
-        branch2 = torch.relu_(conv1x1[:, 640:1024])
+        branch2 = torch.relu(conv1x1[:, 640:1024])
         branch2_1 = self.branch2_1(branch2)
         branch2_2 = self.branch2_2(branch2_1)
         branch2_3a = self.branch2_3a(branch2_2)
         branch2_3b = self.branch2_3b(branch2_2)
         branch3 = conv1x1[:, 1024:1280]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu_(branch3_1)
+        branch3 = torch.relu(branch3_1)
         return torch.cat((branch0, branch1_1a, branch1_1b, branch2_3a, branch2_3b, branch3), 1)
 
     @torch.no_grad()

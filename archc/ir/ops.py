@@ -339,8 +339,7 @@ class Concat(Op):
 @dataclass(frozen=True)
 class Slice(Op):
     """`width` channels of its input from `start` on, then a ReLU if `relu`: one sibling's part
-    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy; it must
-    be the only reader of its channels, since its ReLU is applied in place."""
+    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy."""
 
     start: Expr
     width: Expr

@@ -405,8 +405,8 @@ class _Generator:
                 if op.start != 0 or op.stop != channels:
                     start = "" if op.start == 0 else _attribute_code(op.start)
                     expr = f"{expr}[:, {start}:{_attribute_code(op.stop)}]"
-                if op.relu:  # in place: each slice is its channels' only reader
-                    expr = f"torch.relu_({expr})"
+                if op.relu:  # not in place: torch.compile copies views written in place
+                    expr = f"torch.relu({expr})"
             elif isinstance(op, ir.ConvAdd):
                 relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
                     ", relu=self.relu"
