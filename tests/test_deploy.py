@@ -126,3 +126,34 @@ def test_the_deploy_module_computes_what_the_trained_one_does_on_a_gpu(spec):
     with torch.no_grad():
         want, got = trained.forward_features(x), deploy.cuda().forward_features(x)
     assert (got - want).abs().max() <= TOLERANCE * want.abs().max()
+
+
+def test_attributes_the_deploy_module_adds_take_no_module_name(tmp_path):
+    """A deploy block keeps a merged conv's part bounds (block parameters) and whether its
+    fused residual applies a ReLU as attributes; a module with the same name keeps its own."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text("""\
+name: clash
+input: {size: 16}
+blocks:
+  Res:
+    params: [activation, c1]
+    residual: {scale: 1.0, activation: activation}
+    layers:
+      - concat:
+          b1: conv 1x1 c1
+          b2: conv 1x1 8
+      - c1: conv 3x3 16
+      - relu: conv 3x3 16
+      - conv2d: conv 1x1 in linear
+layers:
+  - stem: conv 3x3 16
+  - a: Res(activation=relu, c1=8)
+  - b: Res(activation=none, c1=8)
+""")
+    network = archc.compile_spec(str(spec))
+    trained = trained_model(network)
+    deploy = archc.build_model(network, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    assert isinstance(deploy.a.c1, torch.nn.Module) and isinstance(deploy.a.relu, torch.nn.Module)
+    assert_equal_outputs(trained, deploy, network.input_shape)

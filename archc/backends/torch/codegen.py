@@ -208,10 +208,15 @@ class _Generator:
         self.units: dict[str, ConvUnit] = {}
         self.uses_global_pool = False
         self.uses_activation_table = False
+        self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
         self.graph_channels = {id(network.body): self.channels["body"],
                                id(network.head): self.channels["head"],
                                **{id(b.graph): self.channels[name]
                                   for name, b in network.blocks.items()}}
+
+    def kept(self, g: nx.DiGraph) -> _Attributes:
+        """The attributes a graph's module keeps for its forward (deploy)."""
+        return self.attributes.setdefault(id(g), _Attributes(g))
 
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
         """A node's output channels as generated code writes them (symbolic in a block)."""
@@ -403,13 +408,14 @@ class _Generator:
                 channels = self.channels_of(g, ir.ordered_inputs(g, node)[0])
                 expr = inputs[0]
                 if op.start != 0 or op.stop != channels:
-                    start = "" if op.start == 0 else _attribute_code(op.start)
-                    expr = f"{expr}[:, {start}:{_attribute_code(op.stop)}]"
+                    kept = self.kept(g)
+                    start = "" if op.start == 0 else kept.code(op.start)
+                    expr = f"{expr}[:, {start}:{kept.code(op.stop)}]"
                 if op.relu:  # not in place: torch.compile copies views written in place
                     expr = f"torch.relu({expr})"
             elif isinstance(op, ir.ConvAdd):
                 relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
-                    ", relu=self.relu"
+                    f", relu=self.{self.kept(g).of('relu')}"
                 expr = f"fused(self.{unit}, {inputs[0]}, {inputs[1]}{relu})"
                 done_units[unit] = name
             else:
@@ -460,19 +466,21 @@ class _Generator:
         scale = _symbolic_scale(g)
         if scale is not None:
             cls.init.append(f"        self.scale = {code(scale)}")
-        bounds = sorted({NAMES.get(name, name) for n in g if isinstance(g.nodes[n]["op"], ir.Slice)
+        attributes = self.kept(g)
+        bounds = sorted({name for n in g if isinstance(g.nodes[n]["op"], ir.Slice)
                          for e in (g.nodes[n]["op"].start, g.nodes[n]["op"].stop)
                          for name in ex.symbols(e)})
         if bounds:
             cls.init.append("        # where the parts of merged convs end, for forward")
-            cls.init += [f"        self.{name} = {name}" for name in bounds]
+            cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
+                         for name in bounds]
         cls.init += self.module_lines(g, channels)
         if add is not None:
             cls.init += self.residual_activation(definition.name, add)
         fused = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.ConvAdd)),
                      None)
         if fused is not None and isinstance(fused.act, Sym):
-            cls.init.append(f'        self.relu = {fused.act.name} == "relu"')
+            cls.init.append(f'        self.{attributes.of("relu")} = {fused.act.name} == "relu"')
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
         if self.deploy:
@@ -769,9 +777,28 @@ def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     return None
 
 
-def _attribute_code(e: Expr) -> str:
-    """An expression of a block's parameters, read from the attributes that keep them."""
-    return ex.to_text(e, {name: f"self.{NAMES.get(name, name)}" for name in ex.symbols(e)})
+class _Attributes:
+    """The attributes a deploy block keeps for its forward (a merged conv's part bounds, whether
+    its fused residual applies a ReLU), named so as not to take a module's name."""
+
+    def __init__(self, g: nx.DiGraph):
+        self.taken = {path[0] for n in g for path in g.nodes[n]["paths"]} | {"scale", "act"}
+        self.names: dict[str, str] = {}
+
+    def of(self, name: str) -> str:
+        if name not in self.names:
+            base = NAMES.get(name, name)
+            attribute, n = base, 1
+            while attribute in self.taken:
+                n += 1
+                attribute = f"{base}_{n}"
+            self.taken.add(attribute)
+            self.names[name] = attribute
+        return self.names[name]
+
+    def code(self, e: Expr) -> str:
+        """An expression of the block's parameters, read from the attributes that keep them."""
+        return ex.to_text(e, {name: f"self.{self.of(name)}" for name in ex.symbols(e)})
 
 
 def _dotted(path: tuple) -> str:
