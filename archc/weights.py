@@ -21,7 +21,7 @@ from .ir.graph import Network
 
 MAX_SHOWN = 5  # name patterns shown in an error message
 # The keys under which training scripts keep the model's weights in a checkpoint (timm's
-# train.py, torchvision's references, archc train), and DistributedDataParallel's name prefix.
+# train.py, torchvision's references), and DistributedDataParallel's name prefix.
 WRAPPERS = ("state_dict", "model")
 DDP_PREFIX = "module."
 
