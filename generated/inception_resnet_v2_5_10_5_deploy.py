@@ -71,6 +71,12 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
     return torch.relu_(out) if relu else out
 
 
+def relu_slice(x: torch.Tensor) -> torch.Tensor:
+    """The ReLU of a merged conv's slice: in place (the slice is its channels' only reader),
+    except under torch.compile, which would copy a view written in place."""
+    return torch.relu(x) if torch.compiler.is_compiling() else torch.relu_(x)
+
+
 def load_conv(conv: nn.Conv2d, *parts: tuple[torch.Tensor, torch.Tensor]) -> None:
     """A conv's weight and bias, its output channels made of these parts in order."""
     conv.weight.copy_(torch.cat([weight for weight, _ in parts]))
@@ -111,14 +117,14 @@ class Mixed_5b(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
-        branch0 = torch.relu(conv1x1[:, :96])
-        branch1 = torch.relu(conv1x1[:, 96:144])
+        branch0 = relu_slice(conv1x1[:, :96])
+        branch1 = relu_slice(conv1x1[:, 96:144])
         branch1_1 = self.branch1(branch1)
-        branch2 = torch.relu(conv1x1[:, 144:208])
+        branch2 = relu_slice(conv1x1[:, 144:208])
         branch2_1 = self.branch2(branch2)
         branch3 = conv1x1[:, 208:272]
         branch3_1 = self.branch3(branch3)
-        branch3 = torch.relu(branch3_1)
+        branch3 = relu_slice(branch3_1)
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()

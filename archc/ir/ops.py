@@ -339,7 +339,8 @@ class Concat(Op):
 @dataclass(frozen=True)
 class Slice(Op):
     """`width` channels of its input from `start` on, then a ReLU if `relu`: one sibling's part
-    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy."""
+    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy: it must
+    be the only reader of its channels, whose ReLU may be applied in place."""
 
     start: Expr
     width: Expr

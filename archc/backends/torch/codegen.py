@@ -209,6 +209,7 @@ class _Generator:
         self.uses_global_pool = False
         self.uses_activation_table = False
         self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
+        self.uses_relu_slice = False
         self.graph_channels = {id(network.body): self.channels["body"],
                                id(network.head): self.channels["head"],
                                **{id(b.graph): self.channels[name]
@@ -411,8 +412,9 @@ class _Generator:
                     kept = self.kept(g)
                     start = "" if op.start == 0 else kept.code(op.start)
                     expr = f"{expr}[:, {start}:{kept.code(op.stop)}]"
-                if op.relu:  # not in place: torch.compile copies views written in place
-                    expr = f"torch.relu({expr})"
+                if op.relu:
+                    expr = f"relu_slice({expr})"
+                    self.uses_relu_slice = True
             elif isinstance(op, ir.ConvAdd):
                 relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
                     f", relu=self.{self.kept(g).of('relu')}"
@@ -896,6 +898,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
                           for name in used] if generator.uses_activation_table else [],
         global_pool=generator.uses_global_pool,
+        relu_slice=generator.uses_relu_slice,
         classes=classes,
         name=generator.name,
         deploy=deploy,
