@@ -172,12 +172,14 @@ def _mismatch(weights: dict[str, torch.Tensor], network: Network) -> list[str]:
                         f"({_bounded(shown)})")
     if reshaped:
         verb = "has" if len(reshaped) == 1 else "have"
-        problems.append(f"{len(reshaped):,} {verb} another shape ({'; '.join(reshaped[:3])}"
-                        f"{'; ...' if len(reshaped) > 3 else ''})")
+        problems.append(f"{len(reshaped):,} {verb} another shape ({_examples(reshaped)})")
     if unusable:
-        problems.append(f"{len(unusable):,} cannot be loaded ({'; '.join(unusable[:3])}"
-                        f"{'; ...' if len(unusable) > 3 else ''})")
+        problems.append(f"{len(unusable):,} cannot be loaded ({_examples(unusable)})")
     return problems
+
+
+def _examples(items: list[str]) -> str:
+    return "; ".join(items[:3]) + ("; ..." if len(items) > 3 else "")
 
 
 def _unusable(name: str, tensor: torch.Tensor) -> str:

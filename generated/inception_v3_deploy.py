@@ -61,7 +61,7 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
         return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
     if onednn and not torch.compiler.is_compiling():
         return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, shortcut, *args, "add", None, act if relu else None, [], None
+            x, shortcut, *args, "add", None, "relu" if relu else None, [], None
         )
     out = conv(x) if shortcut is None else conv(x) + shortcut
     return torch.relu_(out) if relu else out

@@ -101,7 +101,7 @@ def path_label(paths: tuple) -> str:
     """`features.6` for one module, `features.6-9` for a run of repeated ones."""
     if not paths:
         return ""
-    first = ".".join(str(p) for p in paths[0])
+    first = ir.dotted(paths[0])
     if len(paths) == 1:
         return first
     return f"{first}-{paths[-1][-1]}"

@@ -72,6 +72,11 @@ class Network:
     shapes: Shapes | None = None  # filled in by shape inference
 
 
+def dotted(path: tuple) -> str:
+    """An attribute path as generated code and state_dict names write it: `branch1.0`."""
+    return ".".join(str(part) for part in path)
+
+
 def ordered_inputs(graph: nx.DiGraph, node: str) -> list[str]:
     """A node's inputs in concat order."""
     return sorted(graph.predecessors(node), key=lambda u: graph.edges[u, node]["order"])

@@ -62,7 +62,7 @@ class _Walk:
             op = data["op"]
             inputs = [made[u] for u in ir.ordered_inputs(g, node)]
             here = node if stage is None else stage
-            paths = [prefix + ".".join(str(part) for part in path) for path in data["paths"]]
+            paths = [prefix + ir.dotted(path) for path in data["paths"]]
             if isinstance(op, ir.Input):
                 made[node] = entry
             elif isinstance(op, ir.Concat):

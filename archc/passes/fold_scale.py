@@ -21,8 +21,8 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
             continue
         branch = ir.ordered_inputs(g, node)[1]
         conv = g.nodes[branch]["op"]
-        if not isinstance(conv, ir.Conv) or conv.act != "none" or conv.norm is not None \
-                or g.out_degree(branch) != 1 or "trained" not in g.nodes[branch]:
+        if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
+                or "trained" not in g.nodes[branch]:
             continue
         g.nodes[branch]["trained"] = tuple(
             dataclasses.replace(part, scale=ex.binop("*", part.scale, add.scale))

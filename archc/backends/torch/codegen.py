@@ -27,6 +27,7 @@ from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.shapes import Channels
 from .names import Namespace, is_ambiguous
+from .state import unit_prefixes
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_LINE = 100
@@ -84,7 +85,6 @@ class ConvUnit:
     groups: bool  # whether the constructor takes groups
     bias: bool  # whether the constructor takes bias
     biased: bool = False  # every conv of this unit has a bias (deploy): it takes no argument
-    fused: bool = False  # forward runs conv and ReLU as one call where it can (deploy)
 
     @property
     def name(self) -> str:
@@ -126,6 +126,11 @@ class ConvUnit:
     @property
     def constructor(self) -> list[str]:
         return wrap(f"    def __init__(self, {self.signature}):")
+
+    @property
+    def fused(self) -> bool:
+        """Whether forward runs conv, bias and ReLU as one call where it can (deploy)."""
+        return self.biased and self.act == "relu" and self.norm is None
 
     @property
     def forward(self) -> str:
@@ -251,14 +256,13 @@ class _Generator:
             return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
         act = "param" if isinstance(op.act, Sym) else op.act
         biased = self.deploy  # passes.fold_bn gives every conv a bias
-        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased,
-                        fused=biased and act == "relu" and op.norm is None)
+        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased)
         known = self.units.get(unit.name)
         if known is not None and known.norm != unit.norm:
             raise ValueError(f"conv units {unit.name} with different BatchNorm settings")
         if known is not None:
             unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias,
-                            biased, unit.fused)
+                            biased)
         self.units[unit.name] = unit
         self.uses_activation_table |= act == "param"
         if op.bias and not biased:
@@ -486,20 +490,29 @@ class _Generator:
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
         if self.deploy:
-            cls.methods.append(self.load_method(g, f"a trained {definition.name}"))
+            cls.methods.append(self.load_method(f"a trained {definition.name}",
+                                                self.load_lines(g)))
         return cls
 
     # ---------------------------------------------------------------------- deploy weights
 
-    def load_method(self, g: nx.DiGraph, what: str) -> tuple[str, list[str]]:
-        """`load_trained`: this module's weights from a trained state_dict, as the passes'
-        `trained` parts say (BatchNorm folded, residual scales multiplied in)."""
-        lines = textwrap.wrap(f"Loads the weights of {what}: a state_dict, its names under "
-                              "`prefix`.", MAX_LINE - 3, initial_indent='        """',
-                              subsequent_indent="        ")
-        lines[-1] += '"""'
-        if len(lines) > 1:
-            lines[-1:] = [lines[-1][:-3], '        """']
+    @staticmethod
+    def load_method(what: str, body: list[str]) -> tuple[str, list[str]]:
+        """`load_trained`: a module's weights from a trained state_dict (`load_lines`)."""
+        doc = textwrap.wrap(f"Loads the weights of {what}: a state_dict, its names under "
+                            "`prefix`.", MAX_LINE - 3, initial_indent='        """',
+                            subsequent_indent="        ")
+        if len(doc) == 1:
+            doc[0] += '"""'
+        else:
+            doc.append('        """')
+        return ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor], "
+                'prefix: str = "") -> None:', doc + body)
+
+    def load_lines(self, g: nx.DiGraph) -> list[str]:
+        """The statements that load a graph's weights, as the passes' `trained` parts say
+        (BatchNorm folded, residual scales multiplied in)."""
+        lines = []
         for node in ir.topological(g):
             data = g.nodes[node]
             op = data["op"]
@@ -514,16 +527,15 @@ class _Generator:
                     parts = ", ".join(_folded(part) for part in data["trained"])
                     lines += wrap(f"        load_conv({target}, {parts})")
                 else:
-                    key = _dotted(data["trained"][0].path) + "."
+                    key = ir.dotted(data["trained"][0].path) + "."
                     lines.append(f'        load_copy({module}, state, prefix + "{key}")')
-        return ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor], "
-                'prefix: str = "") -> None:', lines)
+        return lines
 
     @staticmethod
     def load_blocks(paths: tuple) -> list[str]:
         if len(paths) == 1:
             return [f"        {_attribute(paths[0])}.load_trained(state, prefix + "
-                    f'"{_dotted(paths[0])}.")']
+                    f'"{ir.dotted(paths[0])}.")']
         unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
         span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
         return [f"        for i in range({span}):",
@@ -623,9 +635,8 @@ class _Generator:
     def deploy_methods(self) -> list[tuple[str, list[str]]]:
         net = self.network
         trained, deploy = ir.class_name(net.name), ir.class_name(self.name)
-        body = self.load_method(net.body, f"a trained {trained}")
-        head = self.load_method(net.head, "")[1][1:]
-        load = (body[0], body[1] + head)
+        load = self.load_method(f"a trained {trained}",
+                                self.load_lines(net.body) + self.load_lines(net.head))
         convert = ("@classmethod\n    def from_trained(\n        cls, state_dict: dict[str, "
                    f'torch.Tensor], num_classes: int = {net.num_classes}\n    ) -> "{deploy}":',
                    ['        """This model with the weights of a trained '
@@ -672,7 +683,7 @@ class _Generator:
             paths = g.nodes[node]["paths"]
             unit = paths[0][0]
             names = [unit] if units[unit] == 1 else \
-                [".".join(str(p) for p in path) for path in paths]
+                [ir.dotted(path) for path in paths]
             steps.append((node, names))
         return steps
 
@@ -718,8 +729,7 @@ class _Generator:
             op = data["op"]
             path = prefix + ".".join(str(p) for p in data["paths"][0]) if data["paths"] else ""
             if isinstance(op, ir.Conv):
-                suffix = "" if op.bare else ".0" if op.layout == "sequential" else ".conv"
-                return path + suffix
+                return path + ("." + unit_prefixes(op)[0]).rstrip(".")
             if isinstance(op, ir.BlockCall):
                 inner = self.first_conv(self.network.blocks[op.block].graph, path + ".")
                 if inner is not None:
@@ -784,27 +794,18 @@ class _Attributes:
     its fused residual applies a ReLU), named so as not to take a module's name."""
 
     def __init__(self, g: nx.DiGraph):
-        self.taken = {path[0] for n in g for path in g.nodes[n]["paths"]} | {"scale", "act"}
+        modules = {path[0] for n in g for path in g.nodes[n]["paths"]}
+        self.namespace = Namespace(taken=modules | {"scale", "act"})
         self.names: dict[str, str] = {}
 
     def of(self, name: str) -> str:
         if name not in self.names:
-            base = NAMES.get(name, name)
-            attribute, n = base, 1
-            while attribute in self.taken:
-                n += 1
-                attribute = f"{base}_{n}"
-            self.taken.add(attribute)
-            self.names[name] = attribute
+            self.names[name] = self.namespace.create(NAMES.get(name, name))
         return self.names[name]
 
     def code(self, e: Expr) -> str:
         """An expression of the block's parameters, read from the attributes that keep them."""
         return ex.to_text(e, {name: f"self.{self.of(name)}" for name in ex.symbols(e)})
-
-
-def _dotted(path: tuple) -> str:
-    return ".".join(str(p) for p in path)
 
 
 def _attribute(path: tuple) -> str:
@@ -816,11 +817,12 @@ def _attribute(path: tuple) -> str:
 def _folded(part) -> str:
     """The call that computes a part's weight and bias from the trained state_dict."""
     op = part.op
-    args = [f'prefix + "{_dotted(part.path)}."']
-    if op.bare:
-        args.append('conv=""')
-    elif op.layout == "sequential":
-        args += ['conv="0."', 'bn="1."']
+    args = [f'prefix + "{ir.dotted(part.path)}."']
+    conv, bn = unit_prefixes(op)
+    if (conv, bn) != ("conv.", "bn."):  # `folded`'s defaults
+        args.append(f'conv="{conv}"')
+        if op.norm is not None:
+            args.append(f'bn="{bn}"')
     if op.norm is not None:
         args.append(f"eps={op.norm.eps!r}")
     if part.scale != 1:

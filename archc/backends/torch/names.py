@@ -14,8 +14,8 @@ class Namespace:
     """Issues unique local names: a candidate as it is when it is free, else with `_1`, `_2`...
     (as torch.fx's `_Namespace` does); `l`, `I` and `O` become `l_`, `I_`, `O_`, or `l_1`..."""
 
-    def __init__(self) -> None:
-        self._taken = set(_RESERVED)
+    def __init__(self, taken=()) -> None:
+        self._taken = set(_RESERVED) | set(taken)
 
     def create(self, candidate: str) -> str:
         name = candidate + "_" if candidate in _AMBIGUOUS else candidate

@@ -6,6 +6,7 @@ and `.1`, a bare nn.Conv2d's own `.weight`."""
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from ...ir import graph as ir
@@ -21,10 +22,7 @@ class Tensor:
 
     @property
     def numel(self) -> int:
-        count = 1
-        for side in self.shape:
-            count *= side
-        return count
+        return math.prod(self.shape)
 
 
 def state_dict(network: ir.Network) -> list[Tensor]:
@@ -40,18 +38,23 @@ def tensors(op: ir.Op, cin: int, cout: int) -> list[tuple[str, tuple[int, ...], 
     raise TypeError(f"no tensors known for {op!r}")
 
 
+def unit_prefixes(op: ir.Conv) -> tuple[str, str]:
+    """Where a conv unit's Conv2d and BatchNorm keep their tensors within it: `conv.` and `bn.`
+    (a unit class), `0.` and `1.` (an nn.Sequential), or the module itself (a bare Conv2d)."""
+    if op.bare:
+        return "", ""
+    return ("0.", "1.") if op.layout == "sequential" else ("conv.", "bn.")
+
+
 @tensors.register
 def _(op: ir.Conv, cin, cout):
     groups = cin if op.groups is None else op.groups
-    conv = [("weight", (cout, cin // groups, *op.kernel), True)]
+    conv_prefix, bn_prefix = unit_prefixes(op)
+    parts = [(conv_prefix + "weight", (cout, cin // groups, *op.kernel), True)]
     if op.bias:
-        conv.append(("bias", (cout,), True))
-    if op.bare:
-        return conv
-    conv_name, bn_name = ("0", "1") if op.layout == "sequential" else ("conv", "bn")
-    parts = [(f"{conv_name}.{name}", shape, parameter) for name, shape, parameter in conv]
+        parts.append((conv_prefix + "bias", (cout,), True))
     if op.norm is not None:
-        parts += [(f"{bn_name}.{name}", shape, parameter)
+        parts += [(bn_prefix + name, shape, parameter)
                   for name, shape, parameter in tensors(op.norm, cout, cout)]
     return parts
 
