@@ -245,8 +245,14 @@ def format_text(comparison: Comparison) -> str:
             lines.append("  ".join("-" * width for width in widths))
         lines.append("  ".join([row[0].ljust(widths[0])] +
                                [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
-    lines += ["", f"state_dict: {sum(1 for c in comparison.changes if c.a):,} tensors in A, "
-                  f"{size:,} in B"]
+    return "\n".join([*lines, "", format_summary(comparison)])
+
+
+def format_summary(comparison: Comparison) -> str:
+    """What becomes of A's state_dict in B: a line per status, with name patterns."""
+    size = sum(1 for c in comparison.changes if c.b is not None)
+    lines = [f"state_dict: {sum(1 for c in comparison.changes if c.a):,} tensors in A, "
+             f"{size:,} in B"]
     for status in STATUSES:
         count = len(comparison.of(status))
         if not count:

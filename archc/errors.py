@@ -53,6 +53,7 @@ CATALOGUE: dict[str, str] = {
     "E213": "a spec that is not a mapping",
     "E214": "a kernel size that cannot be read",
     "E215": "an expression that cannot be read",
+    "E216": "per-channel values that do not match the input's channels",
     # includes and definitions
     "E301": "included file not found",
     "E302": "include cycle",

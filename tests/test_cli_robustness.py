@@ -111,6 +111,8 @@ def test_a_real_sigint_during_a_build(tmp_path):
     (out / "tiny.py").write_text("old\n")
     code = (
         "import os, signal, sys\n"
+        # A shell without job control starts background jobs with SIGINT ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from archc.cli import main, shell_quote\n"
         "real = os.replace\n"
         "def replace(*args):\n"

@@ -1,6 +1,7 @@
 """The IR on its own: expressions, window arithmetic, symbolic channels and the verifier."""
 
 import dataclasses
+import shutil
 
 import networkx as nx
 import pytest
@@ -8,12 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archc
+from archc.compiler import compile_spec
 from archc.ir import expr as ex
 from archc.ir.ops import window
 from archc.ir.verify import IRError, verify
 from archc.spec.expr import parse_expr
 
-from .conftest import NETWORK_SPECS, SPECS
+from .conftest import NETWORK_SPECS, ROOT, SPECS
 
 
 @pytest.mark.parametrize("text, values, expected", [
@@ -82,3 +84,19 @@ def test_the_verifier_finds_a_broken_graph():
     body.remove_edge(next(iter(body.predecessors(last))), last)
     with pytest.raises(IRError, match="a layer with 0 inputs|a node the input does not reach"):
         verify(dataclasses.replace(network, body=body))
+
+
+def test_the_fingerprint_ignores_layout_names_and_comments_not_numbers(tmp_path):
+    from archc.ir.graph import fingerprint
+
+    base = (ROOT / "specs/inception_resnet_v2.yaml").read_text(encoding="utf-8")
+    (tmp_path / "common").mkdir()
+    shutil.copy(ROOT / "specs/common/reduction_a.yaml", tmp_path / "common")
+    copy = tmp_path / "copy.yaml"
+    copy.write_text("# a comment that moves every line\n\n"
+                    + base.replace("name: inception_resnet_v2", "name: renamed"), encoding="utf-8")
+    original = fingerprint(compile_spec(str(ROOT / "specs/inception_resnet_v2.yaml")))
+    assert fingerprint(compile_spec(str(copy))) == original
+    for override in ["num_classes=10", "input.size=224", "input.mean=0.4",
+                     "layers.repeat.args.scale=0.2"]:
+        assert fingerprint(compile_spec(str(copy), [override])) != original, override

@@ -298,3 +298,14 @@ def test_timms_feature_wrapper_and_data_config_take_the_models(network, model):
     assert config["input_size"] == network.input_shape
     assert (config["mean"], config["std"]) == ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     assert (config["interpolation"], config["crop_pct"]) == ("bicubic", 0.875)
+
+
+def test_the_specs_normalisation_reaches_pretrained_cfg(tmp_path):
+    """ImageNet's per-channel mean (torchvision's weights) and one std for every channel."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: tiny\n"
+                    "input: {size: 8, mean: [0.485, 0.456, 0.406], std: 0.25}\n"
+                    "layers:\n  - conv: conv 3x3 8\n  - pool: avgpool global\n"
+                    "head:\n  - fc: linear 4\n", encoding="utf-8")
+    cfg = archc.build_model(spec).pretrained_cfg
+    assert (cfg["mean"], cfg["std"]) == ((0.485, 0.456, 0.406), (0.25, 0.25, 0.25))

@@ -16,6 +16,7 @@ add, 0 is the shortcut and 1 the residual branch). graph.graph holds `input` and
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -65,11 +66,31 @@ class Network:
     source: str  # the spec's path as given
     sources: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
     input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]  # the input's normalisation, (x - mean) / std, one per channel
+    std: tuple[float, ...]
     num_classes: int
     blocks: MappingProxyType  # name -> BlockDef, the blocks the network uses, in first-use order
     body: nx.DiGraph  # forward_features
     head: nx.DiGraph  # forward_head
     shapes: Shapes | None = None  # filled in by shape inference
+
+
+def fingerprint(network: Network) -> str:
+    """A sha256 of what the network computes and how its weights are named: the same for two
+    specs that differ only in their name, files, layout and comments. Node ids are the spec's
+    layer names; positions, key paths and titles, which only locate and label, are left out."""
+    def graph_text(graph: nx.DiGraph) -> list[str]:
+        return [*(f"{n} {graph.nodes[n]['op']!r} {graph.nodes[n]['paths']!r}"
+                  for n in topological(graph)),
+                *(f"{u} -> {v} {graph.edges[u, v]['order']}" for u, v in sorted(graph.edges)),
+                f"{graph.graph['input']} => {graph.graph['output']}"]
+
+    lines = [f"{network.input_shape} {network.mean} {network.std} {network.num_classes}"]
+    for name, block in network.blocks.items():
+        lines += [f"block {name} {block.params} {block.defaults} {block.residual}",
+                  *graph_text(block.graph)]
+    lines += ["body", *graph_text(network.body), "head", *graph_text(network.head)]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def dotted(path: tuple) -> str:

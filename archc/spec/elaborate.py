@@ -52,6 +52,8 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
         source=parsed.path,
         sources=parsed.files,
         input_shape=spec.input.shape,
+        mean=spec.input.normalisation[0],
+        std=spec.input.normalisation[1],
         num_classes=spec.num_classes,
         blocks=MappingProxyType({name: defs[name] for name in _used_blocks(defs, body, head)}),
         body=body,

@@ -648,7 +648,28 @@ def _size(value: Any) -> tuple[int, int]:
                f"must be a side from 1 to {MAX_INPUT} or [height, width], got {show_value(value)}")
 
 
+def _per_channel(value: Any) -> tuple[float, ...]:
+    """A number for every channel, or a list of one number per channel (checked by Input)."""
+    values = value if isinstance(value, list) else [value]
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
+                      for v in values):
+        return tuple(float(v) for v in values)
+    raise fail("E203", f"must be a number or a list of one number per channel, "
+                       f"got {show_value(value)}")
+
+
+PerChannel = Annotated[
+    tuple[float, ...],
+    PlainValidator(_per_channel),
+    WithJsonSchema({"anyOf": [{"type": "number"},
+                              {"type": "array", "minItems": 1, "items": {"type": "number"}}]}),
+]
+
+
 class Input(Node):
+    """The input a network takes: its channels, its size and how images are normalised for it,
+    (x - mean) / std per channel (the Inception weights': 0.5 and 0.5, inputs in [-1, 1])."""
+
     channels: Count = 3
     size: Annotated[
         tuple[int, int],
@@ -663,9 +684,28 @@ class Input(Node):
         }),
     ]
 
+    mean: PerChannel = Field((0.5,), description="a number, or one per channel")
+    std: PerChannel = Field((0.5,), description="a number, or one per channel (above zero)")
+
+    @model_validator(mode="after")
+    def _one_per_channel(self) -> Input:
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if len(values) not in (1, self.channels):
+                raise fail("E216", f"`{name}` has {len(values)} values, the input has "
+                                   f"{self.channels} channel{'s' if self.channels != 1 else ''}")
+        if min(self.std) <= 0:
+            raise fail("E204", f"`std` must be above zero, got {show_value(min(self.std))}")
+        return self
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.channels, *self.size)
+
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(mean, std), one value per channel."""
+        return tuple(tuple(v * (self.channels // len(v))) for v in (self.mean, self.std))
 
 
 class BatchNormSettings(Node):

@@ -37,8 +37,8 @@ ACTIVATION_CLASSES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "gelu": 
                       "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
 _INPLACE = ("relu", "relu6", "silu", "hardswish")
 # pretrained_cfg's values that a spec does not give: those of the Inception weights, as timm
-# has them for Inception-v3, Inception-v4 and Inception-ResNet-v2 (inputs scaled to [-1, 1]).
-PREPROCESSING = {"mean": 0.5, "std": 0.5, "crop_pct": 0.875, "interpolation": "bicubic"}
+# has them for Inception-v3, Inception-v4 and Inception-ResNet-v2.
+PREPROCESSING = {"crop_pct": 0.875, "interpolation": "bicubic"}
 
 
 def code(e: Expr) -> str:
@@ -740,14 +740,13 @@ class _Generator:
         """timm's pretrained_cfg: what the spec says, and the Inception weights' preprocessing,
         which it does not say."""
         net = self.network
-        channels = net.input_shape[0]
         output = self.shapes.body[net.body.graph["output"]]
         items: list[tuple[str, object]] = [("input_size", net.input_shape)]
         if len(output) == 3:
             items.append(("pool_size", output[1:]))
         items += [("num_classes", net.num_classes),
-                  ("mean", (PREPROCESSING["mean"],) * channels),
-                  ("std", (PREPROCESSING["std"],) * channels),
+                  ("mean", net.mean),
+                  ("std", net.std),
                   ("crop_pct", PREPROCESSING["crop_pct"]),
                   ("interpolation", PREPROCESSING["interpolation"])]
         first_conv = self.first_conv(net.body)
@@ -769,8 +768,8 @@ class _Generator:
                  *(["forward_intermediates", "feature_info"] if features else []),
                  "pretrained_cfg"]
         text = (f"timm's model contract ({', '.join(parts)}) lets code written for timm models "
-                "take this one. pretrained_cfg's mean, std, crop_pct and interpolation are not in "
-                "the spec: they are the Inception weights' (timm's defaults for Inception-v3, "
+                "take this one. pretrained_cfg's crop_pct and interpolation are not in the "
+                "spec: they are the Inception weights' (timm's defaults for Inception-v3, "
                 "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
         return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
                                         subsequent_indent="    ")) + "\n    "
