@@ -182,9 +182,22 @@ def _run(argv: list[str] | None) -> int:
                          help="the seed of B's initialisation, for the tensors not carried "
                               "(default 0)")
 
+    _train_parser(commands)
+
+    plot = commands.add_parser("plot", help="draw training curves of runs (archc train): top-1 "
+                                            "error and loss against epochs, in one figure")
+    plot.add_argument("runs", nargs="+", type=_nonempty, metavar="RUN",
+                      help="run folders, each with the metrics.csv archc train writes")
+    plot.add_argument("-o", "--output", default="curves.png", type=_figure_name, metavar="FILE",
+                      help="the figure to write: .png (default curves.png), .svg or .pdf")
+
     commands.add_parser("schema", help="print the JSON Schema of the spec language")
 
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return _train(args)
+    if args.command == "plot":
+        return _plot(args.runs, args.output)
     if args.command == "diff":
         return _diff(args.a, args.b, args.json)
     if args.command == "migrate":
@@ -209,6 +222,116 @@ def _run(argv: list[str] | None) -> int:
         return 1 if failed else _render(networks, args.block, args.format or ["svg"],
                                         Path(args.output), args.shapes)
     return _check(networks, failed, args.json, args.layers)
+
+
+def _train_parser(commands) -> None:
+    """`archc train`'s options. Their defaults are archc.train.Options': an option left out is
+    not in the namespace, so that a resumed run can tell what was given anew."""
+    from .runs import Options
+
+    defaults = Options(spec="")
+
+    def default(name: str) -> str:
+        value = getattr(defaults, name)
+        return "none" if value is None else str(value)
+
+    train = commands.add_parser(
+        "train", argument_default=argparse.SUPPRESS,
+        help="train a spec's model on an image folder (or random data); under torchrun "
+             "--nproc_per_node N, on N processes with DistributedDataParallel",
+        description="Defaults follow the paper (RMSProp, decay 0.9, epsilon 1.0, learning rate "
+                    "0.045 times 0.94 every two epochs, gradient clipping) and timm (label "
+                    "smoothing 0.1). Each epoch writes RUN/checkpoint.pt and RUN/metrics.csv.")
+    train.add_argument("spec", type=_nonempty, metavar="SPEC", help="the spec to train")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--data", type=_nonempty, metavar="DIR",
+                        help="an image folder: DIR/train/<class>/*, DIR/val/<class>/*")
+    source.add_argument("--synthetic", action="store_true",
+                        help="random images made on the device: a smoke test and a throughput "
+                             "figure")
+    train.add_argument("--set", action="append", type=_override, metavar="KEY=VALUE",
+                       dest="overrides", help="change the spec as a variant would "
+                                              "(e.g. num_classes=10; repeatable)")
+    train.add_argument("--out", type=_nonempty, metavar="RUN",
+                       help="the run folder (default: runs/<network name>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in the run folder from its last epoch, with its "
+                            "options")
+    train.add_argument("--init-from", type=_nonempty, metavar="CKPT",
+                       help="start from a checkpoint's weights, each tensor whose meaning is "
+                            "unchanged (as archc migrate carries them)")
+    train.add_argument("--init-spec", type=_nonempty, metavar="SPEC",
+                       help="the spec CKPT was trained as (default: the one an archc train "
+                            "checkpoint records, else SPEC)")
+    numbers = [("epochs", _count, "N", "epochs"), ("batch_size", _count, "N",
+                                                   "images per step, over all processes"),
+               ("lr", _rate, "LR", "learning rate"),
+               ("lr_decay", _rate, "F", "the step schedule's factor"),
+               ("decay_epochs", _count, "N", "epochs between the step schedule's decays"),
+               ("momentum", _rate, "F", "momentum"),
+               ("weight_decay", _rate, "F", "weight decay of conv and linear weights"),
+               ("label_smoothing", _fraction, "F", "label smoothing"),
+               ("min_crop", _fraction, "F",
+                "the smallest random crop, as a fraction of an image's area"),
+               ("workers", _whole, "N", "data loading processes"),
+               ("steps", _count, "N", "batches per epoch with --synthetic"),
+               ("seed", _seed, "N", "the seed of the initialisation and data order")]
+    for name, kind, metavar, what in numbers:
+        train.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=metavar,
+                           help=f"{what} (default {default(name)})")
+    train.add_argument("--clip-grad", type=_optional_rate, metavar="NORM",
+                       help=f"clip the gradients' norm to NORM, or `none` "
+                            f"(default {default('clip_grad')})")
+    train.add_argument("--optimizer", choices=("rmsprop", "sgd"),
+                       help="rmsprop (default) or sgd (Nesterov momentum)")
+    train.add_argument("--schedule", choices=("step", "cosine"),
+                       help="step (default: times --lr-decay every --decay-epochs) or cosine")
+    train.add_argument("--precision", choices=("bf16", "fp16", "fp32"),
+                       help="autocast precision (default bf16 on CUDA, fp32 on the CPU)")
+    train.add_argument("--device", choices=("cpu", "cuda"),
+                       help="default: cuda when there is a GPU")
+    train.add_argument("--compile", action="store_true", help="run the model with torch.compile")
+    train.add_argument("--no-progress", action="store_false", dest="progress",
+                       help="no progress bar (each epoch still prints a line)")
+
+
+def _number(text: str, low: float, high: float, whole: bool) -> float | int:
+    try:
+        value = int(text) if whole else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be {'a whole number' if whole else 'a number'}, not {text!r:.40}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g}")
+    return value
+
+
+def _count(text: str) -> int:
+    return _number(text, 1, 10**9, whole=True)
+
+
+def _whole(text: str) -> int:
+    return _number(text, 0, 1024, whole=True)
+
+
+def _rate(text: str) -> float:
+    return _number(text, 0, 1e6, whole=False)
+
+
+def _fraction(text: str) -> float:
+    return _number(text, 0, 1, whole=False)
+
+
+def _optional_rate(text: str) -> float | None:
+    return None if text == "none" else _rate(text)
+
+
+def _figure_name(text: str) -> str:
+    from .plot import FORMATS
+
+    if Path(_nonempty(text)).suffix.lstrip(".").lower() not in FORMATS:
+        raise argparse.ArgumentTypeError(f"must end in .{', .'.join(FORMATS)}")
+    return text
 
 
 def _seed(text: str) -> int:
@@ -354,6 +477,61 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list
         command = ["archc", "build", *options, spec]
         _error(f"{target}: error[E608]: {state}: run `{' '.join(map(shell_quote, command))}`")
     return 1 if stale else 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Runs archc.train. Every process of a torchrun job runs this; rank 0 prints the errors
+    found before training starts, which every process finds alike."""
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "spec")}
+    try:
+        from .train import DataError, TrainError, train
+        from .weights import CheckpointError
+    except ModuleNotFoundError as e:
+        if e.name not in ("torch", "torchvision", "tqdm"):
+            raise
+        _error(f"error[E703]: archc train needs {e.name}, which is not installed: "
+               "pip install 'archc[train]'")
+        return 1
+    try:
+        train(args.spec, **given)
+    except SpecError as e:
+        for diagnostic in e.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        return 1
+    except (TrainError, DataError, CheckpointError) as e:
+        _error(str(e))
+        for line in getattr(e, "detail", "").splitlines():
+            print(printable(line), file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:
+        if e.name not in ("torchvision", "PIL"):
+            raise
+        _error(f"error[E703]: archc train --data needs {e.name}, which is not installed: "
+               "pip install 'archc[train]'")
+        return 1
+    except KeyboardInterrupt:
+        _error("archc: interrupted; the run folder holds the last finished epoch "
+               "(continue with --resume)")
+        return 130
+    return 0
+
+
+def _plot(runs: list[str], output: str) -> int:
+    from .runs import RunError
+
+    try:
+        from .plot import plot
+        data = plot(runs, output)
+    except ModuleNotFoundError as e:
+        if e.name != "matplotlib":
+            raise
+        _error("error[E703]: archc plot needs matplotlib, which is not installed: "
+               "pip install 'archc[train]'")
+        return 1
+    except RunError as e:
+        _error(str(e))
+        return 1
+    return _write({Path(output): data}, [f"wrote {output}"])
 
 
 def _diff(a: str, b: str, as_json: bool) -> int:

@@ -306,6 +306,6 @@ def test_the_specs_normalisation_reaches_pretrained_cfg(tmp_path):
     spec.write_text("name: tiny\n"
                     "input: {size: 8, mean: [0.485, 0.456, 0.406], std: 0.25}\n"
                     "layers:\n  - conv: conv 3x3 8\n  - pool: avgpool global\n"
-                    "head:\n  - fc: linear 4\n", encoding="utf-8")
+                    "head:\n  - fc: linear num_classes\n", encoding="utf-8")
     cfg = archc.build_model(spec).pretrained_cfg
     assert (cfg["mean"], cfg["std"]) == ((0.485, 0.456, 0.406), (0.25, 0.25, 0.25))

@@ -1,0 +1,55 @@
+"""`archc plot`: training curves of several runs in one figure, top-1 error and loss against
+epochs, as the paper's Figures 21-26 compare a residual network with its plain twin. Reads each
+run folder's metrics.csv (archc train); needs matplotlib."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from .runs import read_metrics
+
+FORMATS = ("png", "svg", "pdf")
+# Without these, matplotlib writes its version and the date into the file: the same curves
+# would not give the same bytes.
+METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
+            "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
+def figure(runs: dict[str, list[dict]]):
+    """Top-1 error (validation; training without it) and loss, both against epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (error, loss) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for label, rows in runs.items():
+        epochs = [row["epoch"] for row in rows]
+        val = all(row["val_top1"] is not None for row in rows)
+        top1 = [row["val_top1" if val else "train_top1"] for row in rows]
+        (line,) = error.plot(epochs, [100 * (1 - t) for t in top1], marker=".",
+                             label=f"{label} ({'val' if val else 'train'})")
+        loss.plot(epochs, [row["train_loss"] for row in rows], color=line.get_color(),
+                  label=f"{label} (train)")
+        if val:
+            loss.plot(epochs, [row["val_loss"] for row in rows], color=line.get_color(),
+                      linestyle="--", label=f"{label} (val)")
+    error.set(xlabel="epoch", ylabel="top-1 error (%)", title="Top-1 error")
+    loss.set(xlabel="epoch", ylabel="loss", title="Loss")
+    for axes in (error, loss):
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    return fig
+
+
+def plot(runs: list[str], output: str) -> bytes:
+    """The figure's file content, in the format output's suffix names (one of FORMATS)."""
+    fmt = Path(output).suffix.lstrip(".").lower()
+    fig = figure({run: read_metrics(run) for run in runs})
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=120, metadata=METADATA[fmt])
+    plt.close(fig)
+    return buffer.getvalue()

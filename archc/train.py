@@ -1,0 +1,545 @@
+"""`archc train`: a spec's model trained on an image folder (or on random data), on one device or,
+under torchrun, on several with DistributedDataParallel. Only rank 0 writes: after each epoch
+the run folder's checkpoint.pt (everything a resumed run needs) and metrics.csv, together and
+atomically. Needs torch and torchvision."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .api import build_model
+from .backends.torch.codegen import PREPROCESSING
+from .compiler import compile_spec
+from .diff import compare, format_summary
+from .errors import printable
+from .ir.graph import Network, fingerprint
+from .output import write_all
+from .runs import CHECKPOINT, METRICS, Options, metrics_text
+from .weights import TransferError, read_checkpoint, transfer
+
+FORMAT = "archc-train-1"  # the checkpoint's `format`
+SYNC_EVERY = 20  # steps between the progress bar's updates, which wait for the device
+# What a resumed run may change: where the data is and how it is read and shown, and how long
+# the run goes on. Everything else would make it another run.
+RESUMABLE = ("data", "epochs", "workers", "progress", "out", "resume", "device", "compile")
+
+
+class TrainError(Exception):
+    """A problem with the data, the run folder or the options: `where: error[CODE]: message`,
+    then `detail` (more lines) if any."""
+
+    def __init__(self, where, code: str, message: str, detail: str = ""):
+        super().__init__(printable(f"{where}: error[{code}]: {message}"))
+        self.detail = detail
+
+
+class DataError(Exception):
+    """An image that cannot be read: `path: error[E805]: message`. A DataLoader worker passes
+    on only a traceback's text, whose last line is the message."""
+
+    @classmethod
+    def unwrapped(cls, error: Exception) -> DataError:
+        return cls(str(error).strip().splitlines()[-1].split("DataError: ", 1)[-1])
+
+
+@dataclass
+class Run:
+    model: nn.Module  # the trained model, unwrapped (no DDP, not compiled)
+    history: list[dict]  # one row of COLUMNS per epoch
+    folder: Path
+
+
+def options_for(given: dict, stored: dict) -> Options:
+    """A resumed run's options: those it was started with, where only RESUMABLE ones may be
+    given anew."""
+    changed = [name for name, value in given.items()
+               if name not in RESUMABLE and name != "spec" and stored.get(name) != value]
+    if changed:
+        shown = ", ".join(f"--{n.replace('_', '-')} {given[n]!r} (the run's: {stored.get(n)!r})"
+                          for n in changed)
+        raise TrainError(given.get("out") or stored["out"], "E806",
+                         f"a resumed run keeps its options, and these differ: {shown}; start a "
+                         "new run (another --out) with --init-from to change them")
+    known = {f.name for f in dataclasses.fields(Options)}
+    merged = {**{k: v for k, v in stored.items() if k in known}, **given}
+    return Options(**{**merged, "overrides": tuple(merged["overrides"])})
+
+
+# ----------------------------------------------------------------------------------- the data
+
+
+class Seeded(torch.utils.data.Dataset):
+    """A dataset whose random augmentation depends only on (seed, epoch, index): the same
+    images whatever the number of processes and DataLoader workers, and after a resume."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(((self.seed * 1_000_003 + self.epoch) * 1_000_003 + index) % 2**63)
+            return self.dataset[index]
+
+
+def _load_image(mode: str, path: str):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise DataError(printable(f"{path}: error[E805]: the image cannot be read: {reason}")) \
+            from None
+
+
+def _image_folders(options: Options, network: Network):
+    """The train and val datasets of an ImageFolder root, checked against the spec."""
+    import functools
+
+    from torchvision import datasets, transforms
+
+    root = Path(options.data)
+    if not root.is_dir():
+        raise TrainError(root, "E801", "the data folder does not exist" if not root.exists()
+                         else "the data path is not a folder")
+    channels, height, width = network.input_shape
+    if channels not in (1, 3):
+        raise TrainError(network.source, "E802", f"the network takes {channels}-channel "
+                         "inputs; image files give 1 (greyscale) or 3 (RGB)")
+    normalise = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32),
+                 transforms.Normalize(network.mean, network.std)]
+    bicubic = transforms.InterpolationMode.BICUBIC
+    resize = tuple(round(side / PREPROCESSING["crop_pct"]) for side in (height, width))
+    steps = {
+        "train": [transforms.RandomResizedCrop((height, width), scale=(options.min_crop, 1.0),
+                                               interpolation=bicubic, antialias=True),
+                  transforms.RandomHorizontalFlip()],
+        "val": [transforms.Resize(resize, interpolation=bicubic, antialias=True),
+                transforms.CenterCrop((height, width))],
+    }
+    loader = functools.partial(_load_image, "RGB" if channels == 3 else "L")
+    parts = {}
+    for part, augment in steps.items():
+        folder = root / part
+        if not folder.is_dir():
+            raise TrainError(folder, "E801", f"an image folder needs {part}/<class>/<images> "
+                             "(torchvision's ImageFolder layout), and this is not a folder")
+        try:
+            parts[part] = datasets.ImageFolder(str(folder), transforms.Compose(augment + normalise),
+                                               loader=loader)
+        except FileNotFoundError as e:  # no class folders, or a class without images
+            raise TrainError(folder, "E801", printable(str(e)).rstrip(".")) from None
+    train, val = parts["train"], parts["val"]
+    if train.classes != val.classes:
+        only = sorted(set(train.classes) ^ set(val.classes))
+        raise TrainError(root, "E801", "train/ and val/ have different classes "
+                         f"({', '.join(only[:5])}{', ...' if len(only) > 5 else ''} in one only)")
+    if len(train.classes) != network.num_classes:
+        raise TrainError(network.source, "E802",
+                         f"the data has {len(train.classes)} classes, the network "
+                         f"{network.num_classes}: train with --set num_classes="
+                         f"{len(train.classes)}")
+    return train, val
+
+
+class Synthetic:
+    """Random images and labels made once on the device: a data loader that costs nothing, for
+    smoke tests and throughput."""
+
+    def __init__(self, network: Network, batch: int, steps: int, device, seed: int):
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.images = torch.randn(batch, *network.input_shape, generator=generator).to(device)
+        self.labels = torch.randint(network.num_classes, (batch,), generator=generator).to(device)
+        self.steps = steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator:
+        return iter([(self.images, self.labels)] * self.steps)
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+class _Process:
+    """This process's place: rank and world size under torchrun (one process otherwise)."""
+
+    def __init__(self, device_kind: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, values: list[float], device) -> list[float]:
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        if self.world > 1:
+            dist.all_reduce(tensor)
+        return tensor.tolist()
+
+    def gather(self, value) -> list:
+        if self.world == 1:
+            return [value]
+        out = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def train(spec: str, **given) -> Run:
+    """Trains spec's model as the keyword arguments (Options' fields) say; a resumed run
+    (resume=True) takes the options it was started with. Raises TrainError, DataError,
+    CheckpointError and SpecError for the user's mistakes."""
+    given = {"spec": spec, **given}
+    if "overrides" in given:
+        given["overrides"] = tuple(given["overrides"])
+    options = Options(**given)
+    network = compile_spec(spec, options.overrides)
+    folder = Path(options.out or f"runs/{network.name}")
+    options = dataclasses.replace(options, out=str(folder))
+    checkpoint = _checkpoint(options, folder)
+    if checkpoint is not None:
+        options = options_for(given, checkpoint["options"])
+        network = compile_spec(spec, options.overrides)
+        _check_same_network(checkpoint, network, folder / CHECKPOINT, spec)
+    if not (options.data or options.synthetic):
+        raise TrainError(spec, "E806", "train on what? give --data DIR (an image folder) or "
+                                       "--synthetic")
+    device = torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device", "E806", "CUDA was asked for and there is no GPU here")
+    process = _Process(device.type)
+    try:
+        return _train(options, network, folder, checkpoint, process, device)
+    finally:
+        process.close()
+
+
+def _train(options: Options, network: Network, folder: Path, checkpoint: dict | None,
+           process: _Process, device: torch.device) -> Run:
+    if device.type == "cuda":
+        device = torch.device("cuda", process.local_rank)
+        torch.cuda.set_device(device)
+    if options.batch_size % process.world:
+        raise TrainError("--batch-size", "E806", f"{options.batch_size} images do not divide "
+                         f"among {process.world} processes")
+    batch = options.batch_size // process.world
+
+    torch.manual_seed(options.seed)  # the same initial weights in every process
+    model = build_model(network)
+    if options.init_from and checkpoint is None:
+        moved = _initialise(model, options, network)
+        if process.main:
+            print(f"{options.init_from}: {moved.report()}")
+    layout = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    model.to(device, memory_format=layout)
+    wrapped: nn.Module = model
+    if process.world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if options.compile:
+        wrapped = torch.compile(wrapped)
+
+    optimizer = _optimizer(options, model)
+    scheduler = _scheduler(options, optimizer)
+    precision = options.precision or ("bf16" if device.type == "cuda" else "fp32")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+
+    if options.synthetic:
+        train_data = Synthetic(network, batch, options.steps, device, options.seed)
+        val_data, sampler = None, None
+    else:
+        train_set, val_set = _image_folders(options, network)
+        train_data, val_data, sampler = _loaders(options, train_set, val_set, batch, process,
+                                                 device)
+    history: list[dict] = []
+    start = 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        scaler.load_state_dict(checkpoint["scaler"])
+        history, start = list(checkpoint["history"]), checkpoint["epoch"]
+        _set_rng(checkpoint["rng"], process)
+    else:
+        torch.manual_seed(options.seed + process.rank)  # dropout differs between processes
+
+    for epoch in range(start, options.epochs):
+        began = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            train_data.dataset.epoch = epoch
+        loss, top1, images = _train_epoch(wrapped, train_data, optimizer, scaler, criterion,
+                                          options, dtype, layout, device, process, epoch)
+        seconds = time.perf_counter() - began
+        scheduler.step()
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss, "train_top1": top1,
+               "val_loss": None, "val_top1": None, "val_top5": None,
+               "images_per_s": images / seconds, "seconds": None}
+        if val_data is not None:
+            row["val_loss"], row["val_top1"], row["val_top5"] = _evaluate(
+                model, val_data, criterion, dtype, layout, device, process)
+        row["seconds"] = time.perf_counter() - began
+        history.append(row)
+        rng = process.gather(_rng())
+        if process.main:
+            print(_epoch_line(row, options.epochs))
+            _save(folder, network, options, epoch + 1, model, optimizer, scheduler, scaler,
+                  rng, history)
+    return Run(model, history, folder)
+
+
+def _checkpoint(options: Options, folder: Path) -> dict | None:
+    """The checkpoint a resumed run continues from (None for a new run), after checking that
+    the run folder fits what was asked."""
+    path = folder / CHECKPOINT
+    if not options.resume:
+        if path.exists():
+            raise TrainError(folder, "E803", "the run folder already holds a checkpoint: "
+                             "continue it with --resume, or train into another --out")
+        return None
+    if not path.exists():
+        raise TrainError(folder, "E803", f"there is no {CHECKPOINT} here to resume")
+    checkpoint = read_checkpoint(str(path))
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise TrainError(path, "E803", "not a checkpoint that archc train wrote")
+    return checkpoint
+
+
+def _check_same_network(checkpoint: dict, network: Network, path: Path, spec: str) -> None:
+    if checkpoint["fingerprint"] == fingerprint(network):
+        return
+    trained = _recorded_network(checkpoint)
+    raise TrainError(path, "E804", f"the checkpoint is of another network than {spec} "
+                     f"({trained.name}, trained as {checkpoint['spec']['path']}); what archc "
+                     "diff says becomes of its tensors:",
+                     detail=format_summary(compare(trained, network)) + "\nResume with the "
+                     "spec it was trained as, or start a new run from its weights with "
+                     "--init-from.")
+
+
+def _initialise(model: nn.Module, options: Options, network: Network):
+    """Carries what keeps its meaning from options.init_from (archc's weight transfer)."""
+    checkpoint = read_checkpoint(options.init_from)
+    if options.init_spec:
+        source = compile_spec(options.init_spec)
+    elif isinstance(checkpoint, dict) and checkpoint.get("format") == FORMAT:
+        source = _recorded_network(checkpoint)
+    else:
+        source = network
+    try:
+        return transfer(checkpoint, model, source=source)
+    except TransferError as e:
+        hint = "" if options.init_spec else " (name the spec it was trained as with --init-spec)"
+        raise TrainError(options.init_from, "E702", f"{e}{hint}") from None
+
+
+def _loaders(options: Options, train_set, val_set, batch: int, process: _Process, device):
+    """Each process reads its share: a DistributedSampler over the training images (the same
+    order for any number of processes: batch b of all processes together is batch b of one
+    process with their global batch) and every world-th validation image."""
+    from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+    seeded = Seeded(train_set, options.seed)
+    sampler = DistributedSampler(seeded, num_replicas=process.world, rank=process.rank,
+                                 shuffle=True, seed=options.seed, drop_last=True)
+    if len(sampler) < batch:
+        raise TrainError(options.data, "E806", f"{len(train_set)} training images do not fill "
+                         f"one batch of {options.batch_size}: lower --batch-size")
+    common = {"num_workers": options.workers, "pin_memory": device.type == "cuda"}
+    train = DataLoader(seeded, batch_size=batch, sampler=sampler, drop_last=True, **common)
+    shard = Subset(val_set, range(process.rank, len(val_set), process.world))
+    return train, DataLoader(shard, batch_size=batch, **common), sampler
+
+
+def _optimizer(options: Options, model: nn.Module) -> torch.optim.Optimizer:
+    decayed = [p for p in model.parameters() if p.ndim > 1]
+    plain = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decayed, "weight_decay": options.weight_decay},
+              {"params": plain, "weight_decay": 0.0}]
+    if options.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=options.lr, momentum=options.momentum, nesterov=True)
+    # TensorFlow's RMSProp, which the paper used, adds epsilon inside the square root; torch's
+    # outside: with epsilon 1.0 both divide small gradients by about 1.
+    return torch.optim.RMSprop(groups, lr=options.lr, alpha=0.9, eps=1.0,
+                               momentum=options.momentum)
+
+
+def _scheduler(options: Options, optimizer):
+    if options.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(options.epochs, 1))
+    return torch.optim.lr_scheduler.StepLR(optimizer, options.decay_epochs, options.lr_decay)
+
+
+def _train_epoch(model, data, optimizer, scaler, criterion, options: Options, dtype, layout,
+                 device, process: _Process, epoch: int) -> tuple[float, float, int]:
+    """(mean loss, top-1 accuracy, images seen by all processes) of one epoch."""
+    from tqdm import tqdm
+
+    model.train()
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, images
+    bar = tqdm(total=len(data), desc=f"epoch {epoch + 1}/{options.epochs}", unit="batch",
+               leave=False, dynamic_ncols=True, file=sys.stderr,
+               disable=not (options.progress and process.main))
+    began = time.perf_counter()
+    try:
+        for step, (images, labels) in enumerate(_batches(data), 1):
+            images = images.to(device, non_blocking=True, memory_format=layout)
+            labels = labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                logits = model(images)
+                loss = criterion(logits, labels)
+            scaler.scale(loss).backward()
+            if options.clip_grad is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), options.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            totals += torch.stack([loss.detach().double() * len(labels),
+                                   (logits.argmax(1) == labels).sum().double(),
+                                   torch.tensor(len(labels), dtype=torch.float64, device=device)])
+            if step % SYNC_EVERY == 0 or step == len(data):
+                loss_sum, _, seen = totals.tolist()
+                _check_finite(loss_sum, epoch, step)
+                rate = seen * process.world / (time.perf_counter() - began)
+                bar.set_postfix_str(f"loss {loss_sum / seen:.3f}, {rate:,.0f} images/s")
+            bar.update()
+    finally:
+        bar.close()
+    loss_sum, correct, seen = process.sum(totals.tolist(), device)
+    return loss_sum / seen, correct / seen, int(seen)
+
+
+def _batches(data):
+    """The loader's batches, with an unreadable image's message freed of the traceback a
+    worker process wraps it in."""
+    try:
+        yield from data
+    except DataError as e:
+        raise DataError.unwrapped(e) from None
+
+
+def _check_finite(loss_sum: float, epoch: int, step: int) -> None:
+    if not math.isfinite(loss_sum):
+        raise TrainError(f"epoch {epoch + 1}, step {step}", "E807",
+                         f"the loss became {loss_sum} (training diverged): lower --lr, or keep "
+                         "--clip-grad on")
+
+
+@torch.no_grad()
+def _evaluate(model, data, criterion, dtype, layout, device,
+              process: _Process) -> tuple[float, float, float]:
+    """(mean loss, top-1, top-5 accuracy) over the whole validation set, all processes'
+    shares together. Runs the unwrapped model, whose forward needs no other process."""
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, images
+    for images, labels in _batches(data):
+        images = images.to(device, non_blocking=True, memory_format=layout)
+        labels = labels.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(images)
+        loss = criterion(logits.float(), labels)
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = best == labels[:, None]
+        totals += torch.stack([loss.double() * len(labels), hits[:, 0].sum().double(),
+                               hits.any(1).sum().double(),
+                               torch.tensor(len(labels), dtype=torch.float64, device=device)])
+    loss_sum, top1, top5, seen = process.sum(totals.tolist(), device)
+    return loss_sum / seen, top1 / seen, top5 / seen
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    text = (f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}, "
+            f"top-1 {row['train_top1']:.1%}")
+    if row["val_loss"] is not None:
+        text += (f"; val loss {row['val_loss']:.4f}, top-1 {row['val_top1']:.1%}, "
+                 f"top-5 {row['val_top5']:.1%}")
+    return text + f"; {row['images_per_s']:,.1f} images/s, {row['seconds']:.1f} s"
+
+
+# ------------------------------------------------------------------------------- checkpoints
+
+
+def _rng() -> dict:
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
+
+
+def _set_rng(states: list[dict], process: _Process) -> None:
+    """Each process takes up its own random state; with another number of processes than the
+    run had, each starts afresh (the run goes on, no longer bit for bit the same)."""
+    if len(states) != process.world:
+        torch.manual_seed(random.randrange(2**63) + process.rank)
+        return
+    state = states[process.rank]
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _spec_record(network: Network) -> dict:
+    """The spec's files, so that a checkpoint can say how its network differs from another:
+    each file's text by its path relative to their common folder."""
+    paths = [os.path.abspath(path) for path, _ in network.sources]
+    top = os.path.commonpath([os.path.dirname(p) for p in paths])
+    files = {os.path.relpath(p, top): Path(p).read_text(encoding="utf-8") for p in paths}
+    return {"path": network.source, "root": os.path.relpath(paths[0], top), "files": files}
+
+
+def _recorded_network(checkpoint: dict) -> Network:
+    """The network a checkpoint was trained as, compiled from the spec files it records."""
+    record, options = checkpoint["spec"], checkpoint["options"]
+    with tempfile.TemporaryDirectory(prefix="archc-spec-") as folder:
+        for name, text in record["files"].items():
+            path = Path(folder, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        network = compile_spec(str(Path(folder, record["root"])), options["overrides"])
+    return dataclasses.replace(network, source=record["path"])
+
+
+def _save(folder: Path, network: Network, options: Options, epoch: int, model, optimizer,
+          scheduler, scaler, rng: list[dict], history: list[dict]) -> None:
+    """checkpoint.pt and metrics.csv, both or neither (output.write_all)."""
+    state = {"format": FORMAT, "network": network.name, "fingerprint": fingerprint(network),
+             "spec": _spec_record(network), "options": dataclasses.asdict(options),
+             "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rng,
+             "history": history}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_all({folder / CHECKPOINT: buffer.getvalue(), folder / METRICS: metrics_text(history)})
+
+
