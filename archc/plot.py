@@ -46,10 +46,15 @@ def figure(runs: dict[str, list[dict]]):
 def plot(runs: list[str], output: str) -> bytes:
     """The figure's file content, in the format output's suffix names (one of FORMATS)."""
     fmt = Path(output).suffix.lstrip(".").lower()
-    fig = figure({run: read_metrics(run) for run in runs})
+    rows = {run: read_metrics(run) for run in runs}
+    import matplotlib
+
+    # The salt of the ids an svg gives its paths, random by default.
+    with matplotlib.rc_context({"svg.hashsalt": "archc"}):
+        fig = figure(rows)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=120, metadata=METADATA[fmt])
     from matplotlib import pyplot as plt
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=120, metadata=METADATA[fmt])
     plt.close(fig)
     return buffer.getvalue()

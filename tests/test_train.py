@@ -1,0 +1,247 @@
+"""archc train and archc plot: learning on a tiny image folder made here, exact resumption,
+refusals of checkpoints and options that do not fit, weight transfer at the start, synthetic
+data, and the curves. The multi-process run is in test_train_ddp.py."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from archc import train as training  # noqa: E402
+from archc.cli import main  # noqa: E402
+
+from .shapes import CLASSES, make_folder  # noqa: E402
+
+TINY = """\
+name: tiny_resnet
+input: {size: 32}
+num_classes: 3
+blocks:
+  Block:
+    params: [scale]
+    residual: {scale: scale, activation: relu}
+    layers:
+      - concat:
+          branch0: conv 1x1 16
+          branch1: [conv 1x1 16, conv 3x3 16]
+      - conv2d: conv 1x1 in linear
+layers:
+  - stem: conv 3x3 32 /2
+  - repeat: 2 x Block(scale=0.2)
+  - pool: avgpool global
+head:
+  - fc: linear num_classes
+"""
+FAST = ["--batch-size", "16", "--workers", "0", "--min-crop", "0.5", "--lr", "0.01",
+        "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("shapes"))
+
+
+@pytest.fixture
+def spec(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+def metrics(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+
+
+def test_a_small_spec_learns_the_shapes(spec, data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "6", "--out", str(run),
+                 *FAST]) == 0
+    rows = metrics(run)
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 7))
+    chance = 1 / len(CLASSES)
+    assert float(rows[-1]["val_top1"]) >= 0.8 > 2 * chance
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    # the step schedule: 0.94 every two epochs, from --lr
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.01 * 0.94 ** (e // 2)
+                                                            for e in range(6)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("epoch 6/6: train loss ") and "val loss" in out[-1]
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_weights(spec, data, tmp_path,
+                                                                      monkeypatch, capsys):
+    common = ["train", str(spec), "--data", str(data), "--epochs", "3", *FAST]
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    assert main([*common, "--out", str(whole)]) == 0
+
+    real, saved = training.write_all, []
+
+    def interrupt_after_two_epochs(files):
+        real(files)
+        saved.append(files)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(training, "write_all", interrupt_after_two_epochs)
+    assert main([*common, "--out", str(broken)]) == 130
+    assert "continue with --resume" in capsys.readouterr().err
+    monkeypatch.setattr(training, "write_all", real)
+    assert len(metrics(broken)) == 2
+
+    assert main(["train", str(spec), "--resume", "--out", str(broken), "--no-progress"]) == 0
+    expected, got = weights(whole), weights(broken)
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    def results(run):  # the metrics without the timings
+        return [{k: v for k, v in row.items() if k not in ("images_per_s", "seconds")}
+                for row in metrics(run)]
+    assert results(broken) == results(whole)
+
+
+def test_a_checkpoint_of_another_spec_is_refused_with_the_diff(spec, data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(run),
+                 *FAST]) == 0
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(TINY.replace("branch0: conv 1x1 16", "branch0: conv 1x1 24"))
+    before = (run / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", str(wider), "--resume", "--out", str(run), "--epochs", "2"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "error[E804]" in err[0] and "tiny_resnet" in err[0]
+    # branch0 is wider, so the block's last conv reads more channels: both change shape
+    assert err[1] == "state_dict: 48 tensors in A, 48 in B"
+    assert any(line.split()[:2] == ["shape", "changed"] and "repeat.*.branch0.*" in line
+               and "repeat.*.conv2d.*" in line for line in err)
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_copy_of_the_spec_with_comments_resumes(spec, data, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(run),
+                 *FAST]) == 0
+    copy = tmp_path / "elsewhere" / "copy.yaml"
+    copy.parent.mkdir()
+    copy.write_text("# moved and commented\n" + TINY)
+    assert main(["train", str(copy), "--resume", "--out", str(run), "--epochs", "2",
+                 "--no-progress"]) == 0
+    assert len(metrics(run)) == 2
+
+
+def test_init_from_carries_what_keeps_its_meaning(spec, data, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(first),
+                 *FAST]) == 0
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(TINY.replace("branch0: conv 1x1 16", "branch0: conv 1x1 24"))
+    second = tmp_path / "second"
+    # a learning rate of 0 leaves the weights as they started
+    assert main(["train", str(wider), "--data", str(data), "--epochs", "1", "--out",
+                 str(second), "--init-from", str(first / "checkpoint.pt"),
+                 *FAST, "--lr", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "carried 32 of 48 tensors" in out
+    old, new = weights(first), weights(second)
+    for name in ["stem.conv.weight", "repeat.0.branch1.1.conv.weight", "fc.weight"]:
+        assert torch.equal(old[name], new[name]), name
+    assert old["repeat.0.branch0.conv.weight"].shape != new["repeat.0.branch0.conv.weight"].shape
+
+
+def test_synthetic_data_gives_a_throughput(spec, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--synthetic", "--steps", "3", "--epochs", "2",
+                 "--batch-size", "4", "--out", str(run), "--no-progress"]) == 0
+    rows = metrics(run)
+    assert len(rows) == 2 and float(rows[0]["images_per_s"]) > 0
+    assert rows[0]["val_top1"] == ""
+
+
+def errors(args: list[str], capsys) -> list[str]:
+    assert main(args) == 1
+    return capsys.readouterr().err.splitlines()
+
+
+def test_data_that_does_not_fit(spec, data, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "run"), *FAST]
+    missing = tmp_path / "nothing"
+    assert errors(["train", str(spec), "--data", str(missing), *out], capsys) == \
+        [f"{missing}: error[E801]: the data folder does not exist"]
+    half = tmp_path / "half"
+    (half / "train" / "a").mkdir(parents=True)
+    assert errors(["train", str(spec), "--data", str(half), *out], capsys)[0].startswith(
+        f"{half / 'train'}: error[E801]: ")
+    ten = tmp_path / "ten.yaml"
+    ten.write_text(TINY.replace("num_classes: 3", "num_classes: 10"))
+    assert errors(["train", str(ten), "--data", str(data), *out], capsys) == [
+        f"{ten}: error[E802]: the data has 3 classes, the network 10: train with "
+        "--set num_classes=3"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unreadable_image_is_named(spec, data, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    bad = broken / "train" / "disc" / "000.png"
+    bad.write_bytes(b"not a png")
+    for workers in ("0", "1"):
+        err = errors(["train", str(spec), "--data", str(broken), "--out",
+                      str(tmp_path / f"run{workers}"), *FAST, "--workers", workers], capsys)
+        assert len(err) == 1 and err[0].startswith(f"{bad}: error[E805]: the image cannot be "
+                                                   "read"), err
+
+
+def test_run_folders_and_options_that_do_not_fit(spec, data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert errors(["train", str(spec), "--resume", "--out", str(run)], capsys) == \
+        [f"{run}: error[E803]: there is no checkpoint.pt here to resume"]
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(run),
+                 *FAST]) == 0
+    capsys.readouterr()
+    assert errors(["train", str(spec), "--data", str(data), "--out", str(run)], capsys) == \
+        [f"{run}: error[E803]: the run folder already holds a checkpoint: continue it with "
+         "--resume, or train into another --out"]
+    err = errors(["train", str(spec), "--resume", "--out", str(run), "--lr", "0.5"], capsys)
+    assert err == [f"{run}: error[E806]: a resumed run keeps its options, and these differ: "
+                   "--lr 0.5 (the run's: 0.01); start a new run (another --out) with "
+                   "--init-from to change them"]
+    assert errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "big"),
+                   *FAST, "--batch-size", "100"], capsys) == \
+        [f"{data}: error[E806]: 72 training images do not fill one batch of 100: lower "
+         "--batch-size"]
+
+
+def test_a_diverging_run_stops_with_a_located_error(spec, data, tmp_path, capsys):
+    err = errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run"),
+                  *FAST, "--optimizer", "sgd", "--lr", "1e6", "--clip-grad", "none"], capsys)
+    assert len(err) == 1 and "error[E807]: the loss became nan" in err[0], err
+
+
+def test_plot_draws_several_runs(spec, tmp_path, capsys):
+    runs = []
+    for name in ("a", "b"):
+        run = tmp_path / name
+        assert main(["train", str(spec), "--synthetic", "--steps", "2", "--epochs", "2",
+                     "--batch-size", "4", "--out", str(run), "--no-progress"]) == 0
+        runs.append(str(run))
+    for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")):
+        figure = tmp_path / f"curves{suffix}"
+        assert main(["plot", *runs, "-o", str(figure)]) == 0
+        assert figure.read_bytes().startswith(magic)
+    again = tmp_path / "again.svg"
+    assert main(["plot", *runs, "-o", str(again)]) == 0
+    assert again.read_bytes() == (tmp_path / "curves.svg").read_bytes()
+    capsys.readouterr()
+    assert errors(["plot", str(tmp_path / "nothing")], capsys) == [
+        f"{tmp_path / 'nothing'}: error[E808]: no metrics.csv here: not a run folder of archc "
+        "train, or no epoch has finished"]
