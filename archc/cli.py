@@ -500,8 +500,8 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     except (TrainError, DataError, CheckpointError) as e:
         _error(str(e))
-        for line in getattr(e, "detail", "").splitlines():
-            print(printable(line), file=sys.stderr)
+        for line in getattr(e, "detail", "").splitlines():  # information, as archc diff's
+            print(printable(line))
         return 1
     except ModuleNotFoundError as e:
         if e.name not in ("torchvision", "PIL"):

@@ -102,6 +102,15 @@ CATALOGUE: dict[str, str] = {
     "E701": "a checkpoint that cannot be loaded",
     "E702": "a checkpoint that is not a state_dict of the source spec",
     "E703": "a package archc needs is not installed",
+    # training and its runs
+    "E801": "a data folder that is not an image folder",
+    "E802": "data that does not fit the spec",
+    "E803": "a run folder that cannot be used",
+    "E804": "a checkpoint of another network",
+    "E805": "an image that cannot be read",
+    "E806": "training options that cannot be used",
+    "E807": "training diverged",
+    "E808": "a run folder without metrics",
 }
 
 

@@ -39,8 +39,8 @@ RESUMABLE = ("data", "epochs", "workers", "progress", "out", "resume", "device",
 
 
 class TrainError(Exception):
-    """A problem with the data, the run folder or the options: `where: error[CODE]: message`,
-    then `detail` (more lines) if any."""
+    """A problem with the data, the run folder or the options: `where: error[CODE]: message`;
+    `detail`, if any, is information for standard output (archc diff's summary)."""
 
     def __init__(self, where, code: str, message: str, detail: str = ""):
         super().__init__(printable(f"{where}: error[{code}]: {message}"))
@@ -430,7 +430,7 @@ def _train_epoch(model, data, optimizer, scaler, criterion, options: Options, dt
                                    torch.tensor(len(labels), dtype=torch.float64, device=device)])
             if step % SYNC_EVERY == 0 or step == len(data):
                 loss_sum, _, seen = totals.tolist()
-                _check_finite(loss_sum, epoch, step)
+                _check_finite(loss_sum, options.out, epoch, step)
                 rate = seen * process.world / (time.perf_counter() - began)
                 bar.set_postfix_str(f"loss {loss_sum / seen:.3f}, {rate:,.0f} images/s")
             bar.update()
@@ -449,11 +449,11 @@ def _batches(data):
         raise DataError.unwrapped(e) from None
 
 
-def _check_finite(loss_sum: float, epoch: int, step: int) -> None:
+def _check_finite(loss_sum: float, folder: str, epoch: int, step: int) -> None:
     if not math.isfinite(loss_sum):
-        raise TrainError(f"epoch {epoch + 1}, step {step}", "E807",
-                         f"the loss became {loss_sum} (training diverged): lower --lr, or keep "
-                         "--clip-grad on")
+        raise TrainError(folder, "E807", f"the loss became {loss_sum} in epoch {epoch + 1}, "
+                         f"step {step}: training diverged; lower --lr, or keep --clip-grad on "
+                         "(the run folder keeps the last finished epoch)")
 
 
 @torch.no_grad()

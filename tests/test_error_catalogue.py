@@ -266,6 +266,32 @@ def _without_torch(tmp: Path, monkeypatch):
     yield
 
 
+def _image_folder(broken: bool = False):
+    """E802, E805: data/, a small folder of three classes of images (tests/shapes.py); with
+    broken, one file is not an image."""
+    @contextlib.contextmanager
+    def situation(tmp: Path, monkeypatch):
+        pytest.importorskip("torchvision")
+        from .shapes import make_folder
+
+        make_folder(tmp / "data", train=2, val=1, size=8)
+        if broken:
+            (tmp / "data" / "train" / "disc" / "000.png").write_bytes(b"not a png\n")
+        yield
+    return situation
+
+
+@contextlib.contextmanager
+def _run_of_another_spec(tmp: Path, monkeypatch):
+    """E804: run/, a run of other.yaml, which has a wider conv than spec.yaml."""
+    pytest.importorskip("torch")
+    spec = (tmp / "spec.yaml").read_text(encoding="utf-8")
+    (tmp / "other.yaml").write_text(spec.replace("conv 3x3 8", "conv 3x3 16"), encoding="utf-8")
+    assert main(["train", "other.yaml", "--synthetic", "--out", "run", "--epochs", "1",
+                 "--steps", "1", "--no-progress"]) == 0
+    yield
+
+
 def _write(name: str, data: bytes | str | None = None, folder: bool = False):
     @contextlib.contextmanager
     def situation(tmp: Path, monkeypatch):
@@ -300,6 +326,9 @@ SITUATIONS = {
     "E701": _saved("torch.nn.Conv2d(3, 8, 3)"),
     "E702": _saved("{'weight': torch.zeros(8, 3, 3, 3)}"),
     "E703": _without_torch,
+    "E802": _image_folder(),
+    "E804": _run_of_another_spec,
+    "E805": _image_folder(broken=True),
 }
 
 

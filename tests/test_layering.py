@@ -53,7 +53,8 @@ def test_the_torch_backend_does_no_channel_or_padding_arithmetic():
 
 
 def test_check_and_diff_run_without_importing_torch():
-    """The compiler core, and `archc diff`, which reads state_dicts from the IR, need no torch."""
+    """The compiler core, `archc diff`, which reads state_dicts from the IR, and `archc plot`,
+    which reads training runs' metrics, need no torch."""
     import subprocess
     import sys
 
@@ -62,6 +63,8 @@ def test_check_and_diff_run_without_importing_torch():
               "    assert main(['check', 'specs/inception_resnet_v2.yaml']) == 0\n"
               "    assert main(['diff', 'specs/inception_resnet_v2.yaml', "
               "'specs/variants/inception_resnet_v2_small.yaml']) == 0\n"
+              "with contextlib.redirect_stderr(io.StringIO()):\n"
+              "    assert main(['plot', 'no-such-run']) == 1\n"
               "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent,
                             capture_output=True, text=True, check=True)
