@@ -207,6 +207,10 @@ class _Process:
         dist.all_gather_object(out, value)
         return out
 
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -266,7 +270,7 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
     if options.compile:
         wrapped = torch.compile(wrapped)
 
-    optimizer = _optimizer(options, model)
+    optimizer = make_optimizer(options, model)
     scheduler = _scheduler(options, optimizer)
     precision = options.precision or ("bf16" if device.type == "cuda" else "fp32")
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
@@ -315,6 +319,7 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
             print(_epoch_line(row, options.epochs))
             _save(folder, network, options, epoch + 1, model, optimizer, scheduler, scaler,
                   rng, history)
+    process.barrier()  # no process leaves while rank 0 still writes
     return Run(model, history, folder)
 
 
@@ -381,7 +386,7 @@ def _loaders(options: Options, train_set, val_set, batch: int, process: _Process
     return train, DataLoader(shard, batch_size=batch, **common), sampler
 
 
-def _optimizer(options: Options, model: nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(options: Options, model: nn.Module) -> torch.optim.Optimizer:
     decayed = [p for p in model.parameters() if p.ndim > 1]
     plain = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decayed, "weight_decay": options.weight_decay},
@@ -415,16 +420,8 @@ def _train_epoch(model, data, optimizer, scaler, criterion, options: Options, dt
         for step, (images, labels) in enumerate(_batches(data), 1):
             images = images.to(device, non_blocking=True, memory_format=layout)
             labels = labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(images)
-                loss = criterion(logits, labels)
-            scaler.scale(loss).backward()
-            if options.clip_grad is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), options.clip_grad)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
+            loss, logits = step_once(model, images, labels, optimizer, scaler, criterion,
+                                     options.clip_grad, dtype)
             totals += torch.stack([loss.detach().double() * len(labels),
                                    (logits.argmax(1) == labels).sum().double(),
                                    torch.tensor(len(labels), dtype=torch.float64, device=device)])
@@ -438,6 +435,22 @@ def _train_epoch(model, data, optimizer, scaler, criterion, options: Options, dt
         bar.close()
     loss_sum, correct, seen = process.sum(totals.tolist(), device)
     return loss_sum / seen, correct / seen, int(seen)
+
+
+def step_once(model, images, labels, optimizer, scaler, criterion, clip_grad: float | None,
+              dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch (autocast to dtype unless None); (loss, logits)."""
+    with torch.autocast(images.device.type, dtype=dtype, enabled=dtype is not None):
+        logits = model(images)
+        loss = criterion(logits, labels)
+    scaler.scale(loss).backward()
+    if clip_grad is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    return loss, logits
 
 
 def _batches(data):

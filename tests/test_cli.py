@@ -114,3 +114,11 @@ def test_without_specs_and_no_specs_folder_is_a_usage_error(tmp_path, monkeypatc
         main(["check"])
     assert raised.value.code == 2
     assert "no SPEC given and no specs/*.yaml here" in capsys.readouterr().err
+
+
+def test_python_dash_m_archc_is_the_command(tmp_path):
+    """`python -m archc`, which `torchrun ... -m archc train` runs in each process."""
+    result = subprocess.run([sys.executable, "-m", "archc", "check",
+                             str(ROOT / "specs/inception_v4.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "42,679,816" in result.stdout, result.stderr

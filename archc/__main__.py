@@ -1,0 +1,7 @@
+"""`python -m archc`, which torchrun runs as `torchrun ... -m archc train ...`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
