@@ -227,7 +227,7 @@ def _run(argv: list[str] | None) -> int:
 def _train_parser(commands) -> None:
     """`archc train`'s options. Their defaults are archc.train.Options': an option left out is
     not in the namespace, so that a resumed run can tell what was given anew."""
-    from .runs import Options
+    from .runs import CHOICES, Options
 
     defaults = Options(spec="")
 
@@ -282,13 +282,13 @@ def _train_parser(commands) -> None:
     train.add_argument("--clip-grad", type=_optional_rate, metavar="NORM",
                        help=f"clip the gradients' norm to NORM, or `none` "
                             f"(default {default('clip_grad')})")
-    train.add_argument("--optimizer", choices=("rmsprop", "sgd"),
+    train.add_argument("--optimizer", choices=CHOICES["optimizer"],
                        help="rmsprop (default) or sgd (Nesterov momentum)")
-    train.add_argument("--schedule", choices=("step", "cosine"),
+    train.add_argument("--schedule", choices=CHOICES["schedule"],
                        help="step (default: times --lr-decay every --decay-epochs) or cosine")
-    train.add_argument("--precision", choices=("bf16", "fp16", "fp32"),
+    train.add_argument("--precision", choices=CHOICES["precision"],
                        help="autocast precision (default bf16 on CUDA, fp32 on the CPU)")
-    train.add_argument("--device", choices=("cpu", "cuda"),
+    train.add_argument("--device", choices=CHOICES["device"],
                        help="default: cuda when there is a GPU")
     train.add_argument("--compile", action="store_true", help="run the model with torch.compile")
     train.add_argument("--no-progress", action="store_false", dest="progress",
@@ -480,8 +480,7 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Runs archc.train. Every process of a torchrun job runs this; rank 0 prints the errors
-    found before training starts, which every process finds alike."""
+    """Runs archc.train; every process of a torchrun job runs this."""
     given = {k: v for k, v in vars(args).items() if k not in ("command", "spec")}
     try:
         from .train import DataError, TrainError, train
@@ -492,16 +491,21 @@ def _train(args: argparse.Namespace) -> int:
         _error(f"error[E703]: archc train needs {e.name}, which is not installed: "
                "pip install 'archc[train]'")
         return 1
+    # Under torchrun every process finds the same mistakes; one says so. An image is read by
+    # one process only, which says so itself.
+    first = os.environ.get("RANK", "0") == "0"
     try:
         train(args.spec, **given)
     except SpecError as e:
-        for diagnostic in e.diagnostics:
-            print(diagnostic, file=sys.stderr)
+        if first:
+            for diagnostic in e.diagnostics:
+                print(diagnostic, file=sys.stderr)
         return 1
-    except (TrainError, DataError, CheckpointError) as e:
-        _error(str(e))
-        for line in getattr(e, "detail", "").splitlines():  # information, as archc diff's
-            print(printable(line))
+    except (TrainError, DataError, CheckpointError, OutputError) as e:
+        if first or isinstance(e, DataError):
+            _error(str(e))
+            for line in getattr(e, "detail", "").splitlines():  # information, as diff's is
+                print(printable(line))
         return 1
     except ModuleNotFoundError as e:
         if e.name not in ("torchvision", "PIL"):

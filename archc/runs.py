@@ -17,6 +17,11 @@ COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "v
            "images_per_s", "seconds")
 
 
+# The options that take one of a few words.
+CHOICES = {"optimizer": ("rmsprop", "sgd"), "schedule": ("step", "cosine"),
+           "precision": ("bf16", "fp16", "fp32"), "device": ("cpu", "cuda")}
+
+
 @dataclass(frozen=True)
 class Options:
     """`archc train`'s options; the defaults are the paper's where it gives them (Section 4:
@@ -50,6 +55,12 @@ class Options:
     seed: int = 0
     steps: int = 50  # batches per epoch with synthetic data
     progress: bool = True
+
+    def __post_init__(self):
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed and not (value is None and name in ("precision", "device")):
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r:.40}")
 
 
 class RunError(Exception):

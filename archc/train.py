@@ -32,6 +32,8 @@ from .runs import CHECKPOINT, METRICS, Options, metrics_text
 from .weights import TransferError, read_checkpoint, transfer
 
 FORMAT = "archc-train-1"  # the checkpoint's `format`
+KEYS = ("fingerprint", "spec", "options", "epoch", "model", "optimizer", "scheduler", "scaler",
+        "rng", "history")
 SYNC_EVERY = 20  # steps between the progress bar's updates, which wait for the device
 # What a resumed run may change: where the data is and how it is read and shown, and how long
 # the run goes on. Everything else would make it another run.
@@ -228,6 +230,7 @@ def train(spec: str, **given) -> Run:
     folder = Path(options.out or f"runs/{network.name}")
     options = dataclasses.replace(options, out=str(folder))
     checkpoint = _checkpoint(options, folder)
+    _check_writable(folder)
     if checkpoint is not None:
         options = options_for(given, checkpoint["options"])
         network = compile_spec(spec, options.overrides)
@@ -337,7 +340,21 @@ def _checkpoint(options: Options, folder: Path) -> dict | None:
     checkpoint = read_checkpoint(str(path))
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise TrainError(path, "E803", "not a checkpoint that archc train wrote")
+    missing = [key for key in KEYS if key not in checkpoint]
+    if missing:
+        raise TrainError(path, "E803", f"a damaged checkpoint: it has no {', '.join(missing)}")
     return checkpoint
+
+
+def _check_writable(folder: Path) -> None:
+    """Before any training: the run folder, or the folder it will be made in, can be written."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TrainError(existing, "E803", "the run folder cannot be made: this is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainError(existing, "E803", "the run folder cannot be written: no permission")
 
 
 def _check_same_network(checkpoint: dict, network: Network, path: Path, spec: str) -> None:
@@ -552,7 +569,10 @@ def _save(folder: Path, network: Network, options: Options, epoch: int, model, o
              "history": history}
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainError(folder, "E803", f"the run folder cannot be made: {e.strerror}") from None
     write_all({folder / CHECKPOINT: buffer.getvalue(), folder / METRICS: metrics_text(history)})
 
 

@@ -222,6 +222,35 @@ def test_run_folders_and_options_that_do_not_fit(spec, data, tmp_path, capsys):
          "--batch-size"]
 
 
+def test_run_folders_that_cannot_be_written_or_read(spec, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("notes\n")
+    for out in (blocker, blocker / "run"):
+        assert errors(["train", str(spec), "--synthetic", "--out", str(out)], capsys) == \
+            [f"{blocker}: error[E803]: the run folder cannot be made: this is not a folder"]
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    torch.save({"format": training.FORMAT, "model": {}}, damaged / "checkpoint.pt")
+    err = errors(["train", str(spec), "--resume", "--out", str(damaged)], capsys)
+    assert err == [f"{damaged / 'checkpoint.pt'}: error[E803]: a damaged checkpoint: it has no "
+                   "fingerprint, spec, options, epoch, optimizer, scheduler, scaler, rng, history"]
+    (damaged / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    err = errors(["train", str(spec), "--resume", "--out", str(damaged)], capsys)
+    assert len(err) == 1 and "error[E701]" in err[0]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_gpu_in_bfloat16(spec, data, tmp_path):
+    run = tmp_path / "run"
+    result = training.train(str(spec), data=str(data), epochs=6, out=str(run), batch_size=16,
+                            workers=2, min_crop=0.5, lr=0.01, progress=False)
+    assert next(result.model.parameters()).is_cuda
+    assert result.history[-1]["val_top1"] >= 0.8
+    assert main(["train", str(spec), "--synthetic", "--steps", "3", "--epochs", "1", "--out",
+                 str(tmp_path / "compiled"), "--compile", "--no-progress"]) == 0
+
+
 def test_a_diverging_run_stops_with_a_located_error(spec, data, tmp_path, capsys):
     err = errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run"),
                   *FAST, "--optimizer", "sgd", "--lr", "1e6", "--clip-grad", "none"], capsys)
