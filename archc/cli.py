@@ -252,6 +252,8 @@ def _train_parser(commands) -> None:
     train.add_argument("--set", action="append", type=_override, metavar="KEY=VALUE",
                        dest="overrides", help="change the spec as a variant would "
                                               "(e.g. num_classes=10; repeatable)")
+    train.add_argument("--scale", metavar="NAME",
+                       help="train this entry of the spec's `scales` (as --set scale=NAME)")
     train.add_argument("--out", type=_nonempty, metavar="RUN",
                        help="the run folder (default: runs/<network name>)")
     train.add_argument("--resume", action="store_true",
@@ -481,7 +483,9 @@ def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list
 
 def _train(args: argparse.Namespace) -> int:
     """Runs archc.train; every process of a torchrun job runs this."""
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "spec")}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "spec", "scale")}
+    if "scale" in args:
+        given["overrides"] = [*given.get("overrides", []), _override(f"scale={args.scale}")]
     try:
         from .train import DataError, TrainError, train
         from .weights import CheckpointError

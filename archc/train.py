@@ -36,7 +36,8 @@ KEYS = ("fingerprint", "spec", "options", "epoch", "model", "optimizer", "schedu
         "rng", "history")
 SYNC_EVERY = 20  # steps between the progress bar's updates, which wait for the device
 # What a resumed run may change: where the data is and how it is read and shown, and how long
-# the run goes on. Everything else would make it another run.
+# the run goes on (unless its cosine schedule depends on it). Anything else would make it
+# another run.
 RESUMABLE = ("data", "epochs", "workers", "progress", "out", "resume", "device", "compile")
 
 
@@ -68,11 +69,13 @@ class Run:
 def options_for(given: dict, stored: dict) -> Options:
     """A resumed run's options: those it was started with, where only RESUMABLE ones may be
     given anew."""
+    resumable = [n for n in RESUMABLE if n != "epochs" or stored.get("schedule") != "cosine"]
     changed = [name for name, value in given.items()
-               if name not in RESUMABLE and name != "spec" and stored.get(name) != value]
+               if name not in resumable and name != "spec" and stored.get(name) != value]
     if changed:
-        shown = ", ".join(f"--{n.replace('_', '-')} {given[n]!r} (the run's: {stored.get(n)!r})"
-                          for n in changed)
+        shown = ", ".join(f"--{n.replace('_', '-')} {given[n]!r} (the run's: {stored.get(n)!r}"
+                          + (", which its cosine schedule ends at" if n == "epochs" else "")
+                          + ")" for n in changed)
         raise TrainError(given.get("out") or stored["out"], "E806",
                          f"a resumed run keeps its options, and these differ: {shown}; start a "
                          "new run (another --out) with --init-from to change them")
@@ -257,6 +260,13 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
         raise TrainError("--batch-size", "E806", f"{options.batch_size} images do not divide "
                          f"among {process.world} processes")
     batch = options.batch_size // process.world
+    if options.synthetic:
+        train_data = Synthetic(network, batch, options.steps, device, options.seed)
+        val_data, sampler = None, None
+    else:
+        train_set, val_set = _image_folders(options, network)
+        train_data, val_data, sampler = _loaders(options, train_set, val_set, batch, process,
+                                                 device)
 
     torch.manual_seed(options.seed)  # the same initial weights in every process
     model = build_model(network)
@@ -280,13 +290,6 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
 
-    if options.synthetic:
-        train_data = Synthetic(network, batch, options.steps, device, options.seed)
-        val_data, sampler = None, None
-    else:
-        train_set, val_set = _image_folders(options, network)
-        train_data, val_data, sampler = _loaders(options, train_set, val_set, batch, process,
-                                                 device)
     history: list[dict] = []
     start = 0
     if checkpoint is not None:
@@ -299,6 +302,9 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
     else:
         torch.manual_seed(options.seed + process.rank)  # dropout differs between processes
 
+    if start >= options.epochs and process.main:
+        print(f"{folder}: the run has done its {start} epoch{'s' if start != 1 else ''}; train "
+              "it further with --resume --epochs N")
     for epoch in range(start, options.epochs):
         began = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]

@@ -275,3 +275,21 @@ def test_plot_draws_several_runs(spec, tmp_path, capsys):
     assert errors(["plot", str(tmp_path / "nothing")], capsys) == [
         f"{tmp_path / 'nothing'}: error[E808]: no metrics.csv here: not a run folder of archc "
         "train, or no epoch has finished"]
+
+
+def test_the_cosine_schedule_and_its_fixed_length(spec, tmp_path, capsys):
+    import math
+
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--synthetic", "--steps", "1", "--epochs", "4",
+                 "--batch-size", "2", "--optimizer", "sgd", "--schedule", "cosine", "--lr",
+                 "0.01", "--out", str(run), "--no-progress"]) == 0
+    assert [float(r["lr"]) for r in metrics(run)] == pytest.approx(
+        [0.01 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])
+    assert main(["train", str(spec), "--resume", "--out", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == \
+        f"{run}: the run has done its 4 epochs; train it further with --resume --epochs N"
+    err = errors(["train", str(spec), "--resume", "--out", str(run), "--epochs", "6"], capsys)
+    assert err == [f"{run}: error[E806]: a resumed run keeps its options, and these differ: "
+                   "--epochs 6 (the run's: 4, which its cosine schedule ends at); start a new "
+                   "run (another --out) with --init-from to change them"]
