@@ -286,6 +286,7 @@ def test_the_cosine_schedule_and_its_fixed_length(spec, tmp_path, capsys):
                  "0.01", "--out", str(run), "--no-progress"]) == 0
     assert [float(r["lr"]) for r in metrics(run)] == pytest.approx(
         [0.01 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)], rel=1e-5)  # 6 digits
+    capsys.readouterr()
     assert main(["train", str(spec), "--resume", "--out", str(run)]) == 0
     assert capsys.readouterr().out.strip() == \
         f"{run}: the run has done its 4 epochs; train it further with --resume --epochs N"
