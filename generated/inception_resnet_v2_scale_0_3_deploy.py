@@ -12,12 +12,19 @@ Edit the spec (the first file), not this file, and run `archc build --deploy` on
 This module needs only torch: copy it anywhere.
 """
 
+import weakref
+
 import torch
 from torch import nn
 
 # oneDNN's fused convolutions (as torch.compile's CPU code uses them), where this torch has them.
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
                                                           "_convolution_pointwise")
+# Each conv's weight in oneDNN's own layout, made on its first call for an input shape, as
+# torch.compile's freezing prepacks weights: this saves the reordering that oneDNN otherwise
+# does on every call, for a second copy of the weights. Kept apart from the modules, so that
+# state_dict, copies and pickles hold only the plain weights.
+PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class ConvReLU(nn.Module):
@@ -30,6 +37,13 @@ class ConvReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return fused(self.conv, x)
+
+
+class Conv(nn.Conv2d):
+    """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self, x, relu=False)
 
 
 def folded(
@@ -53,21 +67,44 @@ def folded(
     return weight * scale, bias * scale
 
 
+def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """conv's weight in oneDNN's layout for inputs of x's shape (PACKED), made again when the
+    weight is changed in place (its version counter) or replaced."""
+    weight = conv.weight
+    if weight.is_inference():  # made under torch.inference_mode: it has no version counter
+        return weight
+    key = (weight.data_ptr(), weight._version, x.shape)
+    entry = PACKED.get(conv)
+    if entry is None or entry[0] != key:
+        with torch.no_grad():
+            entry = key, torch.ops.mkldnn._reorder_convolution_weight(
+                weight.detach(), conv.padding, conv.stride, conv.dilation, conv.groups, x.shape
+            )
+        PACKED[conv] = entry
+    return entry[1]
+
+
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
-    float32 (oneDNN), as separate ops elsewhere. Under torch.compile a conv with a shortcut is
-    left to the compiler, which fuses the add with what follows it too."""
-    onednn = ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32
-    args = (conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
-    act = "relu" if relu else "none"
-    if onednn and shortcut is None:
-        return torch.ops.mkldnn._convolution_pointwise(x, *args, act, [], "")
-    if onednn and not torch.compiler.is_compiling():
-        return torch.ops.mkldnn._convolution_pointwise.binary(
-            x, shortcut, *args, "add", None, "relu" if relu else None, [], None
-        )
-    out = conv(x) if shortcut is None else conv(x) + shortcut
+    float32 (oneDNN, with packed weights), as separate ops elsewhere. Under torch.compile the
+    weights are the plain ones, and a conv with a shortcut is left to the compiler, which fuses
+    the add with what follows it too."""
+    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+        compiling = torch.compiler.is_compiling()
+        weight = conv.weight if compiling else packed(conv, x)
+        args = (weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
+        if shortcut is None:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, *args, "relu" if relu else "none", [], ""
+            )
+        if not compiling:
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, shortcut, *args, "add", None, "relu" if relu else None, [], None
+            )
+    out = nn.functional.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
+                               conv.dilation, conv.groups)
+    out = out if shortcut is None else out + shortcut
     return torch.relu_(out) if relu else out
 
 
@@ -102,7 +139,7 @@ class Mixed_5b(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv1x1 = nn.Conv2d(192, 272, 1)  # specs/inception_resnet_v2.yaml:39
+        self.conv1x1 = Conv(192, 272, 1)  # specs/inception_resnet_v2.yaml:39
         self.branch1 = nn.Sequential(
             ConvReLU(48, 64, 5, padding=2),  # specs/inception_resnet_v2.yaml:40
         )
@@ -156,7 +193,7 @@ class Block35(nn.Module):
             ConvReLU(32, 48, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
             ConvReLU(48, 64, 3, padding=1),  # specs/inception_resnet_v2.yaml:53
         )
-        self.conv2d = nn.Conv2d(128, 320, 1)  # specs/inception_resnet_v2.yaml:54
+        self.conv2d = Conv(128, 320, 1)  # specs/inception_resnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
@@ -222,7 +259,7 @@ class Block17(nn.Module):
             ConvReLU(128, 160, (1, 7), padding=(0, 3)),  # specs/inception_resnet_v2.yaml:64
             ConvReLU(160, 192, (7, 1), padding=(3, 0)),  # specs/inception_resnet_v2.yaml:64
         )
-        self.conv2d = nn.Conv2d(384, 1088, 1)  # specs/inception_resnet_v2.yaml:65
+        self.conv2d = Conv(384, 1088, 1)  # specs/inception_resnet_v2.yaml:65
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv1x1 = self.conv1x1(x)
@@ -300,7 +337,7 @@ class Block8(nn.Module):
             ConvReLU(192, 224, (1, 3), padding=(0, 1)),  # specs/inception_resnet_v2.yaml:84
             ConvReLU(224, 256, (3, 1), padding=(1, 0)),  # specs/inception_resnet_v2.yaml:84
         )
-        self.conv2d = nn.Conv2d(448, 2080, 1)  # specs/inception_resnet_v2.yaml:85
+        self.conv2d = Conv(448, 2080, 1)  # specs/inception_resnet_v2.yaml:85
         self.relu = activation == "relu"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -68,6 +68,38 @@ def test_the_comparison_sees_a_wrong_weight():
         assert_equal_outputs(trained, deploy, (3, 299, 299))
 
 
+def test_packed_weights_follow_the_weights_they_were_made_from():
+    """The oneDNN copies of the weights (packed on the first call) are made again when the
+    weights change in place or are replaced, and are not part of state_dict or copies."""
+    import copy
+
+    spec = str(SPECS / "inception_v4.yaml")
+    first, second = trained_model(spec), trained_model(spec)
+    with torch.no_grad():
+        for module in second.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.mul_(-1)
+    deploy = archc.build_model(spec, deploy=True).eval()
+    deploy.load_trained(first.state_dict())
+    assert_equal_outputs(first, deploy, (3, 75, 75))
+    keys = set(deploy.state_dict())
+    deploy.load_trained(second.state_dict())  # copies into the same weights, in place
+    assert_equal_outputs(second, deploy, (3, 75, 75))
+    twin = copy.deepcopy(deploy)
+    twin.load_state_dict({k: v.clone() for k, v in deploy.state_dict().items()})
+    assert set(deploy.state_dict()) == keys
+    with torch.no_grad():
+        conv = deploy.features[0].conv
+        conv.weight = torch.nn.Parameter(conv.weight * 2)  # replaced
+    with pytest.raises(AssertionError):
+        assert_equal_outputs(second, deploy, (3, 75, 75))
+    assert_equal_outputs(second, twin, (3, 75, 75))
+    x = torch.randn(2, 3, 75, 75)
+    with torch.no_grad():  # channels_last inputs after NCHW ones of the same shape
+        assert torch.allclose(twin(x.contiguous(memory_format=torch.channels_last)), twin(x),
+                              rtol=1e-4, atol=1e-4)
+
+
 def test_the_generated_file_converts_a_trained_state_dict(tmp_path):
     """generated/<name>_deploy.py on its own: from_trained, channels_last, and no training."""
     import importlib.util

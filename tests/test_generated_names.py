@@ -23,7 +23,7 @@ from archc.compiler import compile_spec  # noqa: E402
 from archc.errors import SpecError  # noqa: E402
 from archc.ir import graph as ir  # noqa: E402
 
-from .conftest import randomise_batchnorm  # noqa: E402
+from .conftest import NETWORK_SPECS, randomise_batchnorm  # noqa: E402
 
 # Names that the generated code's own renaming could produce or reuse.
 POOL = ["l", "l_", "l_1", "l__1", "I", "I_", "O_1", "x", "x_1", "out", "out_1", "a", "a_1",
@@ -146,3 +146,42 @@ def test_l_and_l_underscore_are_two_variables(tmp_path):
     with torch.no_grad():
         want = torch.cat((model.l(x), model.l_(x)), 1)
         torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+
+
+def test_no_block_can_take_a_name_the_generated_modules_define(tmp_path):
+    """A block becomes a class at the top level of the generated module, where a helper of the
+    same name (a conv unit, a deploy module's `fused`, the activation table) would be replaced
+    by it. The names are read from the generated modules themselves, trained and deploy."""
+    import ast
+
+    from archc.backends.torch import render
+    from archc.passes import deploy
+
+    activation = tmp_path / "activation.yaml"
+    activation.write_text("name: act\ninput: {size: 8}\nblocks:\n  B:\n    params: [f]\n"
+                          "    layers:\n      - c: {type: conv, kernel: 1, filters: 4, "
+                          "activation: f}\nlayers:\n  - b: B(f=silu)\n  - g: conv 1x1 4 linear\n",
+                          encoding="utf-8")
+    defined, blocks = set(), set()
+    for path in [*NETWORK_SPECS, activation]:
+        network = compile_spec(str(path))
+        blocks |= {*network.blocks, ir.class_name(network.name),
+                   ir.class_name(f"{network.name}_deploy")}
+        for source in (render(network), render(deploy(network), deploy=True)):
+            for node in ast.parse(source).body:
+                if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                    defined.add(node.name)
+                elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    defined |= {t.id for t in targets if isinstance(t, ast.Name)}
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    helpers = sorted(defined - blocks)
+    assert {"fused", "folded", "ConvBnReLU", "ACTIVATIONS", "torch"} <= set(helpers)
+    for name in helpers:
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(f"name: net\ninput: {{size: 8}}\nblocks:\n  {name}:\n    layers:\n"
+                        f"      - c: conv 1x1 4\nlayers:\n  - b: {name}\n", encoding="utf-8")
+        with pytest.raises(SpecError) as error:
+            compile_spec(str(spec))
+        assert "error[E209]" in str(error.value), name

@@ -97,8 +97,13 @@ MODULE_ATTRIBUTES = frozenset({
 })
 
 
-# The helper classes generated code defines for conv units: ConvBnReLU, ConvBn, ConvSiLU...
-CONV_UNIT_CLASS = re.compile(r"Conv(Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish|Act)|ConvBn")
+# The helper classes generated code defines for conv units: ConvBnReLU, ConvBn, ConvSiLU...,
+# and Conv (a deploy module's conv with nothing after it).
+CONV_UNIT_CLASS = re.compile(r"Conv((Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish|Act)|Bn)?")
+# The other names generated modules define at their top level, which a block's class would
+# replace: the activation table, and the deploy modules' helpers.
+HELPERS = frozenset({"ACTIVATIONS", "ONEDNN", "PACKED", "weakref", "folded", "fused", "packed",
+                     "relu_slice", "load_conv", "load_copy"})
 
 
 def check_name(name: str) -> str:
@@ -136,6 +141,8 @@ def check_global_name(name: str) -> str:
         raise fail("E209", f"`{name}` is an activation and cannot name a block or parameter")
     if CONV_UNIT_CLASS.fullmatch(name):
         raise fail("E209", f"`{name}` is reserved for the conv units of generated code")
+    if name in HELPERS:
+        raise fail("E209", f"`{name}` is reserved for a helper of generated code")
     return name
 
 

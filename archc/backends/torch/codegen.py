@@ -215,6 +215,7 @@ class _Generator:
         self.uses_activation_table = False
         self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
         self.uses_relu_slice = False
+        self.uses_plain_conv = False  # the deploy module's Conv
         self.graph_channels = {id(network.body): self.channels["body"],
                                id(network.head): self.channels["head"],
                                **{id(b.graph): self.channels[name]
@@ -245,6 +246,9 @@ class _Generator:
     def _(self, op: ir.Conv, cin, cout):
         args = _conv_args(op, cin, cout)
         conv2d = f"nn.Conv2d({', '.join(args if op.bias else [*args, 'bias=False'])})"
+        if op.bare and self.deploy and op.layout == "unit":  # biased: passes.fold_bn
+            self.uses_plain_conv = True
+            return f"Conv({', '.join(args)})"
         if op.bare:
             return conv2d
         if op.layout == "sequential":
@@ -900,6 +904,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
                           for name in used] if generator.uses_activation_table else [],
         global_pool=generator.uses_global_pool,
         relu_slice=generator.uses_relu_slice,
+        plain_conv=generator.uses_plain_conv,
         classes=classes,
         name=generator.name,
         deploy=deploy,
