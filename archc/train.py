@@ -26,6 +26,7 @@ from .backends.torch.codegen import PREPROCESSING
 from .compiler import compile_spec
 from .diff import compare, format_summary
 from .errors import printable
+from .ir.cost import CostModel
 from .ir.graph import Network, fingerprint
 from .output import write_all
 from .runs import CHECKPOINT, METRICS, Options, metrics_text
@@ -247,6 +248,10 @@ def train(spec: str, **given) -> Run:
     process = _Process(device.type)
     try:
         return _train(options, network, folder, checkpoint, process, device)
+    except torch.OutOfMemoryError:
+        raise TrainError(folder, "E806", f"out of memory on the GPU with batches of "
+                         f"{options.batch_size // process.world} images per process: lower "
+                         "--batch-size") from None
     finally:
         process.close()
 
@@ -260,6 +265,8 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
         raise TrainError("--batch-size", "E806", f"{options.batch_size} images do not divide "
                          f"among {process.world} processes")
     batch = options.batch_size // process.world
+    if device.type == "cpu":
+        _check_memory(network, batch, folder)
     if options.synthetic:
         train_data = Synthetic(network, batch, options.steps, device, options.seed)
         val_data, sampler = None, None
@@ -330,6 +337,21 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
                   rng, history)
     process.barrier()  # no process leaves while rank 0 still writes
     return Run(model, history, folder)
+
+
+def _check_memory(network: Network, batch: int, folder: Path) -> None:
+    """Refuses a batch whose activations alone would not fit in the memory free now: the
+    operating system would kill the process, with no error to show. Training keeps about two
+    float32 values per value of a forward pass (the activations and their gradients)."""
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not Linux: nothing to go by
+        return
+    needed = 2 * 4 * batch * CostModel(network, network.shapes).total().activations
+    if needed > free:
+        raise TrainError(folder, "E806", f"a batch of {batch} images needs about "
+                         f"{needed / 2**30:,.1f} GiB for its activations, and {free / 2**30:,.1f} "
+                         "GiB of memory are free: lower --batch-size")
 
 
 def _checkpoint(options: Options, folder: Path) -> dict | None:

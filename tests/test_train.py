@@ -251,6 +251,18 @@ def test_training_on_a_gpu_in_bfloat16(spec, data, tmp_path):
                  str(tmp_path / "compiled"), "--compile", "--no-progress"]) == 0
 
 
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_it_is_made(spec, tmp_path,
+                                                                         capsys):
+    """tiny_resnet's activations (archc check: about 0.08 M values per image at 32 x 32) times
+    ten million images is terabytes: refused before anything is allocated, which would get the
+    process killed by the operating system rather than an error."""
+    err = errors(["train", str(spec), "--synthetic", "--batch-size", "10000000", "--out",
+                  str(tmp_path / "run")], capsys)
+    assert len(err) == 1 and err[0].startswith(f"{tmp_path / 'run'}: error[E806]: a batch of "
+                                               "10000000 images needs about ")
+    assert err[0].endswith("GiB of memory are free: lower --batch-size")
+
+
 def test_a_diverging_run_stops_with_a_located_error(spec, data, tmp_path, capsys):
     err = errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run"),
                   *FAST, "--optimizer", "sgd", "--lr", "1e6", "--clip-grad", "none"], capsys)
