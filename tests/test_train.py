@@ -306,3 +306,14 @@ def test_the_cosine_schedule_and_its_fixed_length(spec, tmp_path, capsys):
     assert err == [f"{run}: error[E806]: a resumed run keeps its options, and these differ: "
                    "--epochs 6 (the run's: 4, which its cosine schedule ends at); start a new "
                    "run (another --out) with --init-from to change them"]
+
+
+def test_init_from_a_state_dict_of_another_spec_says_which(spec, tmp_path, capsys):
+    other = tmp_path / "other.pth"
+    torch.save({"weight": torch.zeros(8, 3, 3, 3)}, other)
+    err = errors(["train", str(spec), "--synthetic", "--out", str(tmp_path / "run"),
+                  "--init-from", str(other)], capsys)
+    assert len(err) == 1 and err[0].startswith(f"{other}: error[E702]: the checkpoint is not "
+                                               "a state_dict of tiny_resnet")
+    assert err[0].endswith("(name the spec it was trained as with --init-spec)")
+    assert not (tmp_path / "run").exists()
