@@ -44,7 +44,7 @@ class Options:
     lr_decay: float = 0.94
     decay_epochs: int = 2
     momentum: float = 0.9
-    weight_decay: float = 4e-5  # on conv and linear weights, not biases or BatchNorm
+    weight_decay: float = 4e-5  # TF-Slim's Inception models'; not on biases or BatchNorm
     label_smoothing: float = 0.1
     clip_grad: float | None = 2.0  # the largest gradient norm; None: no clipping
     min_crop: float = 0.08  # the smallest random crop, as a fraction of the image's area
