@@ -490,11 +490,7 @@ def _train(args: argparse.Namespace) -> int:
         from .train import DataError, TrainError, train
         from .weights import CheckpointError
     except ModuleNotFoundError as e:
-        if e.name not in ("torch", "torchvision", "tqdm"):
-            raise
-        _error(f"error[E703]: archc train needs {e.name}, which is not installed: "
-               "pip install 'archc[train]'")
-        return 1
+        return _not_installed(e, "train")
     # Under torchrun every process finds the same mistakes; one says so. An image is read by
     # one process only, which says so itself.
     first = os.environ.get("RANK", "0") == "0"
@@ -512,11 +508,7 @@ def _train(args: argparse.Namespace) -> int:
                 print(printable(line))
         return 1
     except ModuleNotFoundError as e:
-        if e.name not in ("torchvision", "PIL"):
-            raise
-        _error(f"error[E703]: archc train --data needs {e.name}, which is not installed: "
-               "pip install 'archc[train]'")
-        return 1
+        return _not_installed(e, "train")
     except KeyboardInterrupt:
         _error("archc: interrupted; the run folder holds the last finished epoch "
                "(continue with --resume)")
@@ -531,15 +523,28 @@ def _plot(runs: list[str], output: str) -> int:
         from .plot import plot
         data = plot(runs, output)
     except ModuleNotFoundError as e:
-        if e.name != "matplotlib":
-            raise
-        _error("error[E703]: archc plot needs matplotlib, which is not installed: "
-               "pip install 'archc[train]'")
-        return 1
+        return _not_installed(e, "plot")
     except RunError as e:
         _error(str(e))
         return 1
     return _write({Path(output): data}, [f"wrote {output}"])
+
+
+# The packages the commands that run models need beyond the compiler's, and the extra of
+# archc's that installs them.
+NEEDS = {"migrate": (("torch",), "torch"),
+         "train": (("torch", "torchvision", "tqdm", "PIL"), "train"),
+         "plot": (("matplotlib",), "train")}
+
+
+def _not_installed(error: ModuleNotFoundError, command: str) -> int:
+    """E703 for a package the command needs; any other missing module is archc's own bug."""
+    packages, extra = NEEDS[command]
+    if error.name not in packages:
+        raise error
+    _error(f"error[E703]: archc {command} needs {error.name}, which is not installed: "
+           f"pip install 'archc[{extra}]'")
+    return 1
 
 
 def _diff(a: str, b: str, as_json: bool) -> int:
@@ -566,11 +571,7 @@ def _migrate(checkpoint: str, source: str, target: str, output: str, seed: int) 
             transfer,
         )
     except ModuleNotFoundError as e:
-        if e.name != "torch":
-            raise
-        _error("error[E703]: archc migrate needs torch, which is not installed: "
-               "pip install 'archc[torch]'")
-        return 1
+        return _not_installed(e, "migrate")
     try:
         moved = transfer(read_checkpoint(checkpoint), networks[1], source=networks[0],
                          seed=seed)

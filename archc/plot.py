@@ -18,12 +18,11 @@ METADATA = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None},
 
 def figure(runs: dict[str, list[dict]]):
     """Top-1 error (validation; training without it) and loss, both against epochs."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figures, no GUI backend
+    from matplotlib.ticker import MaxNLocator
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, (error, loss) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    error, loss = fig.subplots(1, 2)
     for label, rows in runs.items():
         epochs = [row["epoch"] for row in rows]
         val = all(row["val_top1"] is not None for row in rows)
@@ -31,13 +30,14 @@ def figure(runs: dict[str, list[dict]]):
         (line,) = error.plot(epochs, [100 * (1 - t) for t in top1], marker=".",
                              label=f"{label} ({'val' if val else 'train'})")
         loss.plot(epochs, [row["train_loss"] for row in rows], color=line.get_color(),
-                  label=f"{label} (train)")
+                  marker=".", label=f"{label} (train)")
         if val:
             loss.plot(epochs, [row["val_loss"] for row in rows], color=line.get_color(),
-                      linestyle="--", label=f"{label} (val)")
+                      marker=".", linestyle="--", label=f"{label} (val)")
     error.set(xlabel="epoch", ylabel="top-1 error (%)", title="Top-1 error")
     loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     for axes in (error, loss):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
     return fig
@@ -51,10 +51,6 @@ def plot(runs: list[str], output: str) -> bytes:
 
     # The salt of the ids an svg gives its paths, random by default.
     with matplotlib.rc_context({"svg.hashsalt": "archc"}):
-        fig = figure(rows)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt, dpi=120, metadata=METADATA[fmt])
-    from matplotlib import pyplot as plt
-
-    plt.close(fig)
+        figure(rows).savefig(buffer, format=fmt, dpi=120, metadata=METADATA[fmt])
     return buffer.getvalue()

@@ -82,7 +82,7 @@ def options_for(given: dict, stored: dict) -> Options:
                          "new run (another --out) with --init-from to change them")
     known = {f.name for f in dataclasses.fields(Options)}
     merged = {**{k: v for k, v in stored.items() if k in known}, **given}
-    return Options(**{**merged, "overrides": tuple(merged["overrides"])})
+    return Options(**merged)
 
 
 # ----------------------------------------------------------------------------------- the data
