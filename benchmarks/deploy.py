@@ -5,10 +5,12 @@
 
 For Inception-v4 and Inception-ResNet-v2: timm eager, timm + torch.compile, archc deploy (from
 timm's weights, converted by the generated load_trained) and archc deploy + torch.compile, all
-channels_last, in bfloat16 on a GPU and float32 on the CPU. Outputs are checked against timm's
-before anything is timed (exit status 1 if they differ). Each variant's time is the median of
-the rounds; ratios are timm eager's time over the variant's, per round, as the median and
-interquartile range (timing.py).
+channels_last, in bfloat16 on a GPU and float32 on the CPU. On a GPU also: the deploy module
+with its convs as separate ops (cuDNN's fused calls off, to see what they bring), and timm and
+the deploy module replayed as CUDA graphs (one per input shape, captured on first use). Outputs
+are checked against timm's before anything is timed (exit status 1 if they differ). Each
+variant's time is the median of the rounds; ratios are timm eager's time over the variant's, per
+round, as the median and interquartile range (timing.py).
 """
 
 from __future__ import annotations
@@ -33,13 +35,50 @@ def models(name: str, device: str, dtype: torch.dtype, compile_them: bool) -> di
     reference = realistic(timm.create_model(name, pretrained=False)).eval()
     deploy = archc.build_model(ROOT / NETWORKS[name], deploy=True)
     deploy.load_trained(reference.state_dict())
+    eager = {"timm": reference, "deploy": deploy}
+    if device == "cuda":
+        # Each build_model has a module of its own: this one's convs run as separate ops.
+        unfused = archc.build_model(ROOT / NETWORKS[name], deploy=True)
+        unfused.load_state_dict(deploy.state_dict())
+        type(unfused).forward.__globals__["CUDNN"] = False
+        eager["deploy, unfused"] = unfused
     out = {}
-    for label, model in (("timm", reference), ("deploy", deploy)):
-        model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-        out[label] = model
+    for label, model in eager.items():
+        out[label] = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+    for label in ("timm", "deploy"):
         if compile_them:
-            out[f"{label} + compile"] = torch.compile(model)
+            out[f"{label} + compile"] = torch.compile(out[label])
+        if device == "cuda":
+            out[f"{label} + CUDA graph"] = Graphed(out[label])
     return out
+
+
+class Graphed:
+    """model(x) replayed as a CUDA graph, captured on the first call for x's shape (after
+    warm-up runs on a side stream, as torch.cuda.graphs asks); it returns the graph's output
+    tensor, overwritten by the next call."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.graphs: dict[torch.Size, tuple] = {}
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape not in self.graphs:
+            static_x = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.no_grad(), torch.cuda.stream(side):
+                for _ in range(3):
+                    self.model(static_x)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.no_grad(), torch.cuda.graph(graph):
+                static_y = self.model(static_x)
+            self.graphs[x.shape] = graph, static_x, static_y
+        graph, static_x, static_y = self.graphs[x.shape]
+        static_x.copy_(x)
+        graph.replay()
+        return static_y
 
 
 def check(variants: dict, x: torch.Tensor, dtype: torch.dtype) -> bool:

@@ -20,6 +20,9 @@ from torch import nn
 # oneDNN's fused convolutions (as torch.compile's CPU code uses them), where this torch has them.
 ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
                                                           "_convolution_pointwise")
+# cuDNN's fused convolutions on CUDA (conv + bias + ReLU, and conv + bias + add + ReLU), as
+# torch.jit.freeze uses them.
+CUDNN = torch.backends.cudnn.is_available()
 # Each conv's weight in oneDNN's own layout, made on its first call for an input shape, as
 # torch.compile's freezing prepacks weights: this saves the reordering that oneDNN otherwise
 # does on every call, for a second copy of the weights. Kept apart from the modules, so that
@@ -86,12 +89,14 @@ def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
 
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
-    """relu(conv(x) + shortcut), the add and the ReLU where given, in one call on the CPU in
-    float32 (oneDNN, with packed weights), as separate ops elsewhere. Under torch.compile the
-    weights are the plain ones, and a conv with a shortcut is left to the compiler, which fuses
+    """relu(conv(x) + shortcut), the add and the ReLU where given, in one call where the device
+    has one: oneDNN's (with packed weights) on the CPU in float32, cuDNN's on CUDA when there is
+    a ReLU. Elsewhere, and under autocast, the ops run one by one. Under torch.compile the
+    weights are the plain ones and a conv with a shortcut is left to the compiler, which fuses
     the add with what follows it too."""
-    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
-        compiling = torch.compiler.is_compiling()
+    compiling = torch.compiler.is_compiling()
+    if x.device.type == "cpu" and ONEDNN and x.dtype == torch.float32 \
+            and not torch.is_autocast_enabled("cpu"):
         weight = conv.weight if compiling else packed(conv, x)
         args = (weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         if shortcut is None:
@@ -102,6 +107,12 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, shortcut, *args, "add", None, "relu" if relu else None, [], None
             )
+    if x.device.type == "cuda" and CUDNN and torch.backends.cudnn.enabled and relu \
+            and not compiling and not torch.is_autocast_enabled("cuda"):
+        args = (conv.stride, conv.padding, conv.dilation, conv.groups)
+        if shortcut is None:
+            return torch.cudnn_convolution_relu(x, conv.weight, conv.bias, *args)
+        return torch.cudnn_convolution_add_relu(x, conv.weight, shortcut, 1.0, conv.bias, *args)
     out = nn.functional.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding,
                                conv.dilation, conv.groups)
     out = out if shortcut is None else out + shortcut

@@ -144,20 +144,94 @@ def test_build_model_deploy_checks_its_argument():
         archc.build_model(str(SPECS / "inception_v4.yaml"), deploy="yes")
 
 
+class OnCUDA(torch.Tensor):
+    """A CPU tensor that says it is on CUDA, so that a deploy module takes its CUDA path, and
+    runs cuDNN's fused convolutions by their definition: relu(conv(x) + bias + alpha * z)."""
+
+    calls: list[str] = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func == torch.Tensor.device.__get__:
+            return torch.device("cuda")
+        if func is torch.cudnn_convolution_relu:
+            x, weight, bias, stride, padding, dilation, groups = args
+            shortcut, alpha = None, 0
+        elif func is torch.cudnn_convolution_add_relu:
+            x, weight, shortcut, alpha, bias, stride, padding, dilation, groups = args
+        else:
+            return super().__torch_function__(func, types, args, kwargs or {})
+        cls.calls.append(func.__name__)
+        with torch._C.DisableTorchFunctionSubclass():
+            out = torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)
+            if shortcut is not None:
+                out = out + alpha * shortcut
+            return torch.relu(out).as_subclass(cls)
+
+
+@pytest.mark.parametrize("spec, residuals", [("inception_v4", 0), ("inception_resnet_v2", 39)])
+def test_on_cuda_convs_run_as_cudnn_fused_calls(spec, residuals, monkeypatch):
+    """On CUDA every conv + ReLU is one cudnn_convolution_relu, and every residual tail with a
+    ReLU one cudnn_convolution_add_relu (Inception-ResNet-v2: 10 A, 20 B and 9 of its 10 C
+    blocks), with the arguments in cuDNN's order: the outputs are the trained module's."""
+    path = str(SPECS / f"{spec}.yaml")
+    network = archc.compile_spec(path)
+    trained = trained_model(network)
+    deploy = archc.build_model(network, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    conv_relus = sum(type(m).__name__ == "ConvReLU" for m in deploy.modules())
+    monkeypatch.setattr(OnCUDA, "calls", [])
+    torch.manual_seed(1)
+    x = torch.randn(2, *network.input_shape)
+    with torch.no_grad():
+        want = trained.forward_features(x)
+        got = deploy.forward_features(x.as_subclass(OnCUDA)).as_subclass(torch.Tensor)
+    assert OnCUDA.calls.count("cudnn_convolution_relu") == conv_relus > 0
+    assert OnCUDA.calls.count("cudnn_convolution_add_relu") == residuals
+    assert (want[0] - want[1]).abs().max() > 100 * TOLERANCE * want.abs().max()
+    assert (got - want).abs().max() <= TOLERANCE * want.abs().max()
+    OnCUDA.calls.clear()
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+        deploy.forward_features(x.as_subclass(OnCUDA))
+    assert OnCUDA.calls == []
+
+
+def test_autocast_is_honoured():
+    """Under autocast the deploy module's convs run in autocast's dtype, as the trained
+    module's do, rather than in float32 through a fused call."""
+    spec = str(SPECS / "inception_resnet_v2.yaml")
+    trained = trained_model(spec)
+    deploy = archc.build_model(spec, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    x = torch.randn(2, 3, 75, 75)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        want, got = trained.forward_features(x), deploy.forward_features(x)
+    assert want.dtype == got.dtype == torch.bfloat16
+    assert (got - want).float().abs().max() <= 5e-2 * want.float().abs().max()
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("spec", ["inception_v4", "inception_resnet_v2"])
-def test_the_deploy_module_computes_what_the_trained_one_does_on_a_gpu(spec):
+def test_the_deploy_module_computes_what_the_trained_one_does_on_a_gpu(spec, monkeypatch):
     path = str(SPECS / f"{spec}.yaml")
     network = archc.compile_spec(path)
-    torch.backends.cudnn.allow_tf32 = False  # float32 as on the CPU
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # float32 as on the CPU
     trained = trained_model(path).cuda()
     deploy = archc.build_model(network, deploy=True)
     deploy.load_trained(trained.state_dict())
+    deploy.cuda()
     x = torch.randn(2, *network.input_shape, device="cuda")
     with torch.no_grad():
-        want, got = trained.forward_features(x), deploy.cuda().forward_features(x)
-    assert (got - want).abs().max() <= TOLERANCE * want.abs().max()
+        want, got = trained.forward_features(x), deploy.forward_features(x)
+        assert (got - want).abs().max() <= TOLERANCE * want.abs().max()
+        # bfloat16 (cuDNN's fused calls), and autocast (separate ops), within bfloat16's error
+        got = deploy.to(torch.bfloat16).forward_features(x.to(torch.bfloat16)).float()
+        assert (got - want).abs().max() <= 5e-2 * want.abs().max()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            got = deploy.float().forward_features(x)
+        assert got.dtype == torch.bfloat16
+        assert (got.float() - want).abs().max() <= 5e-2 * want.abs().max()
 
 
 def test_attributes_the_deploy_module_adds_take_no_module_name(tmp_path):
