@@ -5,7 +5,7 @@ Generated from these files, each with its sha256:
         83f0eca8a5bf8ac2ac8569466c5a44c0e6f4ad3ea3f9b83dd4776643fc7fcb97
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
-This module needs only torch: copy it anywhere.
+This module needs only torch (2.4 or newer): copy it anywhere.
 """
 
 import weakref

@@ -9,7 +9,7 @@ Generated from these files, each with its sha256:
         37fb5162b7a7d5ea19c05733b507c817275308480cf569e24b1a4fd05b53982a
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
-This module needs only torch: copy it anywhere.
+This module needs only torch (2.4 or newer): copy it anywhere.
 """
 
 import weakref

@@ -5,7 +5,7 @@ Generated from these files, each with its sha256:
         f2cf0bd2070a4bbeb742ffd2e4f5d5b18270046708f1628698c3731e9abbaf66
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
-This module needs only torch: copy it anywhere.
+This module needs only torch (2.4 or newer): copy it anywhere.
 """
 
 import weakref
