@@ -80,12 +80,14 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call where the device
     has one: oneDNN's (with packed weights) on the CPU in float32, cuDNN's on CUDA when there is
-    a ReLU. Elsewhere, and under autocast, the ops run one by one. Under torch.compile the
-    weights are the plain ones and a conv with a shortcut is left to the compiler, which fuses
-    the add with what follows it too."""
+    a ReLU. The ops run one by one elsewhere, and where autograd records them or autocast is on:
+    the fused calls have no gradients and ignore autocast. Under torch.compile the weights are
+    the plain ones and a conv with a shortcut is left to the compiler, which fuses the add with
+    what follows it too."""
     compiling = torch.compiler.is_compiling()
-    if x.device.type == "cpu" and ONEDNN and x.dtype == torch.float32 \
-            and not torch.is_autocast_enabled("cpu"):
+    one_by_one = torch.is_autocast_enabled(x.device.type) or (
+        torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
+    if not one_by_one and x.device.type == "cpu" and ONEDNN and x.dtype == torch.float32:
         weight = conv.weight if compiling else packed(conv, x)
         args = (weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         if shortcut is None:
@@ -96,8 +98,8 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, shortcut, *args, "add", None, "relu" if relu else None, [], None
             )
-    if x.device.type == "cuda" and CUDNN and torch.backends.cudnn.enabled and relu \
-            and not compiling and not torch.is_autocast_enabled("cuda"):
+    if not one_by_one and x.device.type == "cuda" and CUDNN and torch.backends.cudnn.enabled \
+            and relu and not compiling:
         args = (conv.stride, conv.padding, conv.dilation, conv.groups)
         if shortcut is None:
             return torch.cudnn_convolution_relu(x, conv.weight, conv.bias, *args)
@@ -259,6 +261,8 @@ class GooglenetDeploy(nn.Module):
         }
         self.to(memory_format=torch.channels_last)
         self.eval()
+        # No autograd graph unless the input asks for one.
+        self.requires_grad_(False)
 
     def get_classifier(self) -> nn.Module:
         return self.fc

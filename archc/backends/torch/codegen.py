@@ -613,7 +613,9 @@ class _Generator:
         features_lines = self.forward_lines(net.body)
         if self.deploy:
             cls.init += ["        self.to(memory_format=torch.channels_last)",
-                         "        self.eval()"]
+                         "        self.eval()",
+                         "        # No autograd graph unless the input asks for one.",
+                         "        self.requires_grad_(False)"]
             features_lines.insert(0, "        x = x.contiguous(memory_format=torch.channels_last)")
         cls.methods.append(("def forward_features(self, x: torch.Tensor) -> torch.Tensor:",
                             features_lines))
