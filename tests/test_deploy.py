@@ -292,3 +292,42 @@ layers:
     deploy.load_trained(trained.state_dict())
     assert isinstance(deploy.a.c1, torch.nn.Module) and isinstance(deploy.a.relu, torch.nn.Module)
     assert_equal_outputs(trained, deploy, network.input_shape)
+
+
+# Steps whose deploy modules were once wrong or failed to build: layers after a swapped pool's
+# 1x1 conv in the same list (its ReLU came after the whole list), a residual branch that is an
+# unnamed list (its last conv's fused add was lost), and a residual of one conv, which reads
+# what the shortcut is (the add lost an input). Each: a residual block's settings and layers, or
+# None and a step of the body.
+SHAPES = {
+    "pool, 1x1, 3x3 in a concat branch":
+        (None, "concat: {a: [avgpool 3x3, conv 1x1 4, conv 3x3 4], b: conv 1x1 4}"),
+    "pool, 1x1, 1x1 in a list": (None, "m: [avgpool 3x3, conv 1x1 4, conv 1x1 4]"),
+    "pool, linear 1x1, 3x3 in a list": (None, "m: [avgpool 3x3, conv 1x1 4 linear, conv 3x3 4]"),
+    "residual list": ("{scale: 0.5}", "body: [conv 1x1 8, conv 1x1 8 linear]"),
+    "residual list, scale 1, no activation":
+        ("{scale: 1.0, activation: none}", "body: [conv 1x1 8, conv 1x1 8 noact]"),
+    "residual list, downsampling shortcut":
+        ("{scale: 0.5, shortcut: [{downsample: [conv 1x1 8 noact]}]}",
+         "body: [conv 1x1 8, conv 1x1 8 linear]"),
+    "residual of one conv": ("{scale: 0.5}", "proj: conv 3x3 in linear"),
+    "residual of one depthwise conv": ("{scale: 1.0}", "proj: dwconv 3x3 linear"),
+    "residual of a list of one conv": ("{scale: 0.5}", "proj: [conv 1x1 8 linear]"),
+}
+
+
+@pytest.mark.parametrize("residual, step", SHAPES.values(), ids=SHAPES.keys())
+def test_deploy_modules_of_steps_in_lists_and_residuals(residual, step, tmp_path):
+    spec = tmp_path / "net.yaml"
+    if residual is None:
+        spec.write_text(f"name: net\ninput: {{size: 9}}\nlayers:\n  - stem: conv 3x3 8\n"
+                        f"  - {step}\n")
+    else:
+        spec.write_text(f"name: net\ninput: {{size: 8}}\nblocks:\n  Res:\n"
+                        f"    residual: {residual}\n    layers:\n      - {step}\n"
+                        "layers:\n  - stem: conv 3x3 8\n  - blocks: 2 x Res\n")
+    network = archc.compile_spec(str(spec))
+    trained = trained_model(network)
+    deploy = archc.build_model(network, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    assert_equal_outputs(trained, deploy, network.input_shape)

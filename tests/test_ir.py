@@ -86,6 +86,24 @@ def test_the_verifier_finds_a_broken_graph():
         verify(dataclasses.replace(network, body=body))
 
 
+def test_the_verifier_finds_a_node_inside_a_sequential_group():
+    """Generated code calls an nn.Sequential group once: a node between two of its members
+    (here a ReLU slice between the first two convs of Mixed4a's branch1) would run after it."""
+    from archc.ir.ops import Slice
+
+    network = archc.compile_spec(str(SPECS / "inception_v4.yaml"))
+    block = network.blocks["Mixed4a"]
+    g = nx.DiGraph(block.graph)
+    first, second = "branch1.0", "branch1.1"
+    g.remove_edge(first, second)
+    g.add_node("relu", **{**g.nodes[first], "op": Slice(0, 64, relu=True), "paths": ()})
+    g.add_edge(first, "relu", order=0)
+    g.add_edge("relu", second, order=0)
+    blocks = {**network.blocks, "Mixed4a": dataclasses.replace(block, graph=g)}
+    with pytest.raises(IRError, match="the module branch1 is not a chain: branch1.0 -> branch1.1"):
+        verify(dataclasses.replace(network, blocks=blocks))
+
+
 def test_the_fingerprint_ignores_layout_names_and_comments_not_numbers(tmp_path):
     from archc.ir.graph import fingerprint
 

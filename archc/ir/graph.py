@@ -116,3 +116,20 @@ def topological(graph: nx.DiGraph) -> list[str]:
     if nx.is_frozen(graph):
         _ORDERS[graph] = order
     return order
+
+
+def module_of(graph: nx.DiGraph, node: str) -> str | None:
+    """The attribute of the module that runs a node in generated code (a unit, or an
+    nn.Sequential group of which it is a member), or None for a node without one."""
+    paths = graph.nodes[node]["paths"]
+    return paths[0][0] if paths else None
+
+
+def modules(graph: nx.DiGraph) -> dict[str, list[str]]:
+    """Each module's attribute and the nodes it runs, in data-flow order."""
+    out: dict[str, list[str]] = {}
+    for node in topological(graph):
+        if graph.nodes[node]["paths"]:
+            out.setdefault(module_of(graph, node), []).append(node)
+    return out
+

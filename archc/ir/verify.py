@@ -55,6 +55,12 @@ def _graph(g: nx.DiGraph, where: str, network: ir.Network) -> None:
         if isinstance(op, ir.Conv):
             check(op.filters is None or _is_expr(op.filters), f"{node}: filters {op.filters!r}")
             check(op.layout in ("unit", "sequential"), f"{node}: layout {op.layout!r}")
+    # The nodes of one module (a unit, or an nn.Sequential group's members) run as one call in
+    # generated code: they must be a chain that nothing enters or leaves halfway.
+    for unit, members in ir.modules(g).items():
+        for before, after in zip(members, members[1:]):
+            check(set(g.successors(before)) == {after} and set(g.predecessors(after)) == {before},
+                  f"the module {unit} is not a chain: {before} -> {after}")
 
 
 def _is_expr(e) -> bool:

@@ -1,7 +1,8 @@
 """A residual tail, act(shortcut + conv(x)), as one conv that adds and activates (ConvAdd), which
 deploy modules run as one fused call where the device has one. Precondition: the add's scale is
 1 (fold_scale ran), its residual input is a conv with a bias and no activation that nothing else
-reads, and its activation is ReLU or none (a block parameter only where every instance gives
+reads, a module of its own (not in an nn.Sequential group) that does not read the shortcut
+itself, and its activation is ReLU or none (a block parameter only where every instance gives
 one of these). Weights are unchanged: the conv's `trained` parts move with it."""
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
             continue
         shortcut, branch = ir.ordered_inputs(g, node)
         conv = g.nodes[branch]["op"]
-        if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1:
+        if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
+                or len(ir.modules(g)[ir.module_of(g, branch)]) != 1:
+            continue
+        (source,) = g.predecessors(branch)
+        if source == shortcut:  # conv(x) + x: a graph has one edge from x to the add
             continue
         data = g.nodes[node]
         data.update(op=ir.ConvAdd(conv, add.act), paths=g.nodes[branch]["paths"],
                     trained=g.nodes[branch]["trained"], pos=g.nodes[branch]["pos"])
-        (source,) = g.predecessors(branch)
         g.remove_node(branch)
         g.remove_edge(shortcut, node)
         g.add_edge(source, node, order=0)

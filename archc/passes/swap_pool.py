@@ -3,8 +3,9 @@ then the pool, then the conv's activation. A 1x1 conv with a bias is affine per 
 such a pool averages positions with weights that sum to 1, so the two commute exactly; the conv
 then reads the block's input like its siblings and can join them (merge_siblings). Precondition:
 the pool is an average with stride 1 whose padding is not counted (or that has none), the conv
-is 1x1 with stride 1, a bias (fold_bn ran), no groups, and ReLU or no activation, and nothing
-else reads the pool. Weights are unchanged."""
+is 1x1 with stride 1, a bias (fold_bn ran), no groups, and ReLU or no activation (ReLU only
+where the conv is the last of its nn.Sequential group), and nothing else reads the pool.
+Weights are unchanged."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
                 and conv.padding == ((0, 0), (0, 0)) and conv.groups == 1 and conv.bias
                 and conv.norm is None and conv.act in ("relu", "none")):
             continue
+        module = ir.module_of(g, conv_node)
+        if conv.act == "relu" and any(ir.module_of(g, v) == module
+                                      for v in g.successors(conv_node)):
+            continue  # the ReLU would fall inside an nn.Sequential group, which runs as one call
         pool_data, conv_data = g.nodes[pool_node], g.nodes[conv_node]
         # The conv takes the pool's place (and its position in a sequential group), and the
         # pool the conv's; the activation goes to a slice of the pool's output that is all of it.

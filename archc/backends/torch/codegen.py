@@ -325,12 +325,8 @@ class _Generator:
 
     def module_lines(self, g: nx.DiGraph, channels: Channels) -> list[str]:
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
-        units: dict[str, list[str]] = {}
-        for node in ir.topological(g):
-            if g.nodes[node]["paths"]:
-                units.setdefault(g.nodes[node]["paths"][0][0], []).append(node)
         lines = []
-        for name, nodes in units.items():
+        for name, nodes in ir.modules(g).items():
             items = []  # (code, comment) of each module or run of repeated modules
             for node in nodes:
                 data = g.nodes[node]
@@ -392,7 +388,7 @@ class _Generator:
             inputs = [var[u] for u in ir.ordered_inputs(g, node)]
             for u in g.predecessors(node):
                 unread[u].discard(node)
-            unit = data["paths"][0][0] if data["paths"] else None
+            unit = ir.module_of(g, node)
             if unit in done_units:  # a later member of an nn.Sequential: the call is made
                 var[node] = done_units[unit]
                 holder[var[node]] = node
