@@ -185,3 +185,33 @@ def test_no_block_can_take_a_name_the_generated_modules_define(tmp_path):
         with pytest.raises(SpecError) as error:
             compile_spec(str(spec))
         assert "error[E209]" in str(error.value), name
+
+
+def test_no_layer_can_take_the_name_of_a_generated_method(tmp_path):
+    """A layer becomes an attribute of its block's or network's class, where a method of the
+    same name (forward_head, a deploy module's load_trained and from_trained) would be replaced
+    by it. The names are read from the generated classes themselves, trained and deploy."""
+    import ast
+
+    from archc.backends.torch import render
+    from archc.passes import deploy
+
+    methods = set()
+    for path in NETWORK_SPECS:
+        network = compile_spec(str(path))
+        for source in (render(network), render(deploy(network), deploy=True)):
+            methods |= {item.name for node in ast.parse(source).body
+                        if isinstance(node, ast.ClassDef)
+                        for item in node.body if isinstance(item, ast.FunctionDef)}
+    methods = sorted(name for name in methods if not name.startswith("__"))
+    assert {"forward_head", "load_trained", "from_trained", "train"} <= set(methods)
+    for name in methods:
+        for layers in (f"layers:\n  - {name}: conv 1x1 4\n",
+                       f"blocks:\n  B:\n    layers:\n      - {name}: conv 1x1 4\n"
+                       "layers:\n  - b: B\n"):
+            spec = tmp_path / "net.yaml"
+            spec.write_text(f"name: net\ninput: {{size: 8}}\n{layers}", encoding="utf-8")
+            with pytest.raises(SpecError) as error:
+                compile_spec(str(spec))
+            assert "error[E209]" in str(error.value), name
+

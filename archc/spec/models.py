@@ -79,6 +79,8 @@ RESERVED_NAMES = frozenset({
     # timm's model contract, on every network class
     "num_features", "feature_info", "pretrained_cfg", "get_classifier", "reset_classifier",
     "forward_intermediates",
+    # the deploy modules' conversion from trained weights, on their blocks and networks
+    "load_trained", "from_trained",
 })
 # nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
 # named like one would shadow it. The compiler does not import torch, hence the copy.
