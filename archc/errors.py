@@ -87,6 +87,7 @@ CATALOGUE: dict[str, str] = {
     "E507": "the head does not end in num_classes",
     "E508": "the network is larger than archc's bounds",
     "E509": "channels that do not divide into a conv's groups",
+    "E510": "a pool's padding more than half its window",
     # output
     "E601": "output folder does not exist",
     "E602": "output path is not a folder",

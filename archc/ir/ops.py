@@ -246,6 +246,17 @@ class Pool(_Window):
     ceil_mode: bool = False
     count_pad: bool = False  # average pools: the padding counts in the average
 
+    def size(self, inputs, value):
+        numbers = self.numbers(value)
+        if numbers is not None:
+            kernel, _, pads = numbers
+            for k, side in zip(kernel, pads):
+                if max(side) > k // 2:
+                    raise ShapeError("E510", f"{self.describe()}: padding {max(side)} is more "
+                                             f"than half the window ({k}): PyTorch's pools take "
+                                             f"at most {k // 2}")
+        return super().size(inputs, value)
+
     def describe(self):
         return f"{self.kind}pool {self.window_text()}"
 

@@ -366,7 +366,9 @@ class _Inference:
             if size is not None:
                 size = op.size([size], value)
         except ShapeError as e:
-            if not self.size_error:
+            if e.code != "E501":  # not about the input's size
+                self.error(node, e.code, e.message)
+            elif not self.size_error:
                 self.size_error = True
                 self.error(node, e.code, e.message + self.input_hint())
             size = (None, None)
