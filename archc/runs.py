@@ -15,6 +15,7 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
            "images_per_s", "seconds")
+VALIDATION = ("val_loss", "val_top1", "val_top5")  # empty in a run without validation data
 
 
 # The options that take one of a few words.
@@ -96,10 +97,20 @@ def read_metrics(run: str) -> list[dict[str, float | None]]:
         raise RunError(path, f"not the metrics archc train writes (columns {', '.join(COLUMNS)})")
     rows = []
     for line, row in enumerate(reader, 2):
+        where = f"{path}:{line}"
+        if None in row or None in row.values():  # more cells than columns, or fewer
+            cells = len(row.get(None, ())) + sum(v is not None for k, v in row.items() if k)
+            raise RunError(where, f"a row of {cells} cells, not {len(COLUMNS)}")
         try:
-            rows.append({k: float(v) if v else None for k, v in row.items()})
-        except (TypeError, ValueError):
-            raise RunError(f"{path}:{line}", "a row that is not numbers") from None
+            values = {k: float(v) if v else None for k, v in row.items()}
+        except ValueError:
+            raise RunError(where, "a row that is not numbers") from None
+        missing = [k for k in COLUMNS if values[k] is None and k not in VALIDATION]
+        if missing:
+            raise RunError(where, f"a row without {', '.join(missing)}")
+        if len({values[k] is None for k in VALIDATION}) > 1:
+            raise RunError(where, f"a row with some of {', '.join(VALIDATION)}, not all")
+        rows.append(values)
     if not rows:
         raise RunError(path, "no epoch has finished")
     return rows

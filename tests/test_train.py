@@ -289,6 +289,27 @@ def test_plot_draws_several_runs(spec, tmp_path, capsys):
         "train, or no epoch has finished"]
 
 
+@pytest.mark.parametrize("row, message", [
+    ("2,0.045", "a row of 2 cells, not 9"),  # a file cut short
+    ("2,0.045,2.0,0.5,1.0,0.5,0.9,10,1,7", "a row of 10 cells, not 9"),
+    (",0.045,2.0,0.5,,,,10,1", "a row without epoch"),
+    ("2,0.045,2.0,,,,,10,1", "a row without train_top1"),
+    ("2,0.045,2.0,0.5,1.0,,,10,1", "a row with some of val_loss, val_top1, val_top5, not all"),
+    ("2,0.045,2.0,half,,,,10,1", "a row that is not numbers"),
+])
+def test_plot_refuses_a_damaged_metrics_file(row, message, tmp_path, capsys):
+    """Every row archc train writes has every column but the validation ones, which are all
+    empty without validation data (the first row here)."""
+    from archc.runs import COLUMNS
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text(f"{','.join(COLUMNS)}\n1,0.045,2.0,0.5,,,,10,1\n{row}\n")
+    assert errors(["plot", str(run), "-o", str(tmp_path / "c.png")], capsys) == [
+        f"{run / 'metrics.csv'}:3: error[E808]: {message}"]
+    assert not (tmp_path / "c.png").exists()
+
+
 def test_the_cosine_schedule_and_its_fixed_length(spec, tmp_path, capsys):
     import math
 
