@@ -26,6 +26,7 @@ from .backends.torch.codegen import PREPROCESSING
 from .compiler import compile_spec
 from .diff import compare, format_summary
 from .errors import printable
+from .ir import graph as ir
 from .ir.cost import CostModel
 from .ir.graph import Network, fingerprint
 from .output import write_all
@@ -265,6 +266,10 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
         raise TrainError("--batch-size", "E806", f"{options.batch_size} images do not divide "
                          f"among {process.world} processes")
     batch = options.batch_size // process.world
+    if batch == 1 and (single := _single_value_batchnorm(network)):
+        raise TrainError("--batch-size", "E806", f"a batch of 1 image per process gives the "
+                         f"BatchNorm of {single} one value per channel (a 1 x 1 map), from "
+                         "which it cannot compute statistics: raise --batch-size")
     if device.type == "cpu":
         _check_memory(network, batch, folder)
     if options.synthetic:
@@ -337,6 +342,21 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
                   rng, history)
     process.barrier()  # no process leaves while rank 0 still writes
     return Run(model, history, folder)
+
+
+def _single_value_batchnorm(network: Network) -> str | None:
+    """The key of a layer whose BatchNorm sees one value per channel of each image (a 1 x 1 map
+    or a flat input), or None."""
+    graphs = [(network.body, network.shapes.body), (network.head, network.shapes.head)]
+    graphs += [(network.blocks[i.block].graph, i.shapes)
+               for i in network.shapes.instances.values()]
+    for g, shapes in graphs:
+        for node, shape in shapes.items():
+            op = g.nodes[node]["op"]
+            normalised = isinstance(op, ir.BatchNorm) or isinstance(op, ir.Conv) and op.norm
+            if normalised and shape is not None and math.prod(shape[1:]) == 1:
+                return g.nodes[node]["key"]
+    return None
 
 
 def _check_memory(network: Network, batch: int, folder: Path) -> None:

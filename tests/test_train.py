@@ -263,6 +263,26 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_before_it_is_made(spec, tm
     assert err[0].endswith("GiB of memory are free: lower --batch-size")
 
 
+def test_a_batch_of_one_is_refused_where_a_batchnorm_sees_one_value(spec, tmp_path, capsys):
+    """A BatchNorm in training needs more than one value per channel: at batch 1 a conv unit on
+    a 1 x 1 map has one (PyTorch raises a ValueError in the first step); at batch 2 it trains,
+    and so does batch 1 on tiny_resnet, whose maps are 16 x 16 (32 after a stride of 2)."""
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\ninput: {size: 1}\nnum_classes: 2\nlayers:\n"
+                   "  - c: conv 3x3 4\nhead:\n  - p: avgpool global\n"
+                   "  - fc: linear num_classes\n")
+    args = ["--synthetic", "--steps", "1", "--epochs", "1", "--no-progress"]
+    assert errors(["train", str(one), *args, "--batch-size", "1", "--out",
+                   str(tmp_path / "a")], capsys) == [
+        "--batch-size: error[E806]: a batch of 1 image per process gives the BatchNorm of "
+        "layers[0].c one value per channel (a 1 x 1 map), from which it cannot compute "
+        "statistics: raise --batch-size"]
+    assert main(["train", str(one), *args, "--batch-size", "2", "--out",
+                 str(tmp_path / "b")]) == 0
+    assert main(["train", str(spec), *args, "--batch-size", "1", "--out",
+                 str(tmp_path / "c")]) == 0
+
+
 def test_a_diverging_run_stops_with_a_located_error(spec, data, tmp_path, capsys):
     err = errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run"),
                   *FAST, "--optimizer", "sgd", "--lr", "1e6", "--clip-grad", "none"], capsys)
