@@ -675,6 +675,10 @@ PerChannel = Annotated[
 ]
 
 
+FLOAT32_TINY = 2.0 ** -126
+FLOAT32_MAX = (2 - 2.0 ** -23) * 2.0 ** 127
+
+
 class Input(Node):
     """The input a network takes: its channels, its size and how images are normalised for it,
     (x - mean) / std per channel (the Inception weights': 0.5 and 0.5, inputs in [-1, 1])."""
@@ -703,8 +707,13 @@ class Input(Node):
             if len(values) not in (1, self.channels):
                 raise fail("E216", f"`{name}` has {len(values)} values, the input has "
                                    f"{self.channels} channel{'s' if self.channels != 1 else ''}")
-        if min(self.std) <= 0:
-            raise fail("E204", f"`std` must be above zero, got {show_value(min(self.std))}")
+        # Images are normalised in float32: each value must be one, and std not round to 0.
+        if min(self.std) < FLOAT32_TINY:
+            raise fail("E204", f"`std` must be at least {FLOAT32_TINY:.3g} (float32's smallest "
+                               f"normal number), got {show_value(min(self.std))}")
+        for name in ("mean", "std"):
+            if max(abs(v) for v in getattr(self, name)) > FLOAT32_MAX:
+                raise fail("E204", f"`{name}` must be within float32's range, +-{FLOAT32_MAX:.3g}")
         return self
 
     @property
