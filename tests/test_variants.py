@@ -262,6 +262,17 @@ def test_a_bad_set_value_is_located_at_the_option(base):
         "(num_classes)"]
 
 
+def test_set_cannot_change_what_a_spec_extends(base, capsys):
+    """`--set extends=...` was ignored without a word: the bases are read before overrides."""
+    from archc.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", str(base / "base.yaml"), "--set", "extends=other.yaml"])
+    assert exit_.value.code == 2
+    assert "argument --set: `extends` cannot be set: the spec's bases are read before the " \
+           "overrides" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extends, message", [
     ("missing.yaml", "the base spec `missing.yaml`: no such file"),
     ("v.yaml", "extends cycle"),

@@ -50,6 +50,9 @@ def split_override(text: str) -> tuple[list[str], str]:
     if not equals or not all(parts):
         raise ValueError(f"`{text}` is not KEY=VALUE (e.g. num_classes=10, "
                          "layers.repeat_1.repeat=10)")
+    if parts[0] == "extends":
+        raise ValueError("`extends` cannot be set: the spec's bases are read before the "
+                         "overrides; write a variant that extends the other spec")
     return parts, value
 
 
