@@ -159,6 +159,9 @@ def _image_folders(options: Options, network: Network):
         only = sorted(set(train.classes) ^ set(val.classes))
         raise TrainError(root, "E801", "train/ and val/ have different classes "
                          f"({', '.join(only[:5])}{', ...' if len(only) > 5 else ''} in one only)")
+    if len(train.classes) < 2:
+        raise TrainError(root / "train", "E801", f"one class ({train.classes[0]}): a classifier "
+                         "learns nothing from one class (any prediction is right); add another")
     if len(train.classes) != network.num_classes:
         raise TrainError(network.source, "E802",
                          f"the data has {len(train.classes)} classes, the network "
@@ -240,6 +243,10 @@ def train(spec: str, **given) -> Run:
         options = options_for(given, checkpoint["options"])
         network = compile_spec(spec, options.overrides)
         _check_same_network(checkpoint, network, folder / CHECKPOINT, spec)
+    if network.num_classes < 2:
+        raise TrainError(network.source, "E802", "the network has 1 class: a classifier learns "
+                         "nothing from one class (any prediction is right); train with "
+                         "--set num_classes=N, N at least 2")
     if not (options.data or options.synthetic):
         raise TrainError(spec, "E806", "train on what? give --data DIR (an image folder) or "
                                        "--synthetic")

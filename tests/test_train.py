@@ -283,6 +283,23 @@ def test_a_batch_of_one_is_refused_where_a_batchnorm_sees_one_value(spec, tmp_pa
                  str(tmp_path / "c")]) == 0
 
 
+def test_one_class_is_refused(spec, data, tmp_path, capsys):
+    """With one class the loss is 0 whatever the network predicts, and top-1 is 100%."""
+    import shutil
+
+    one = tmp_path / "one"
+    for part in ("train", "val"):
+        shutil.copytree(data / part / CLASSES[0], one / part / CLASSES[0])
+    assert errors(["train", str(spec), "--data", str(one), "--out", str(tmp_path / "a"),
+                   *FAST], capsys) == [
+        f"{one / 'train'}: error[E801]: one class ({CLASSES[0]}): a classifier learns nothing "
+        "from one class (any prediction is right); add another"]
+    assert errors(["train", str(spec), "--synthetic", "--set", "num_classes=1", "--out",
+                   str(tmp_path / "b")], capsys) == [
+        f"{spec}: error[E802]: the network has 1 class: a classifier learns nothing from one "
+        "class (any prediction is right); train with --set num_classes=N, N at least 2"]
+
+
 def test_a_diverging_run_stops_with_a_located_error(spec, data, tmp_path, capsys):
     err = errors(["train", str(spec), "--data", str(data), "--out", str(tmp_path / "run"),
                   *FAST, "--optimizer", "sgd", "--lr", "1e6", "--clip-grad", "none"], capsys)
