@@ -295,10 +295,11 @@ layers:
 
 
 # Steps whose deploy modules were once wrong or failed to build: layers after a swapped pool's
-# 1x1 conv in the same list (its ReLU came after the whole list), a residual branch that is an
-# unnamed list (its last conv's fused add was lost), and a residual of one conv, which reads
-# what the shortcut is (the add lost an input). Each: a residual block's settings and layers, or
-# None and a step of the body.
+# 1x1 conv in the same list (its ReLU came after the whole list), a residual branch that is or
+# ends in an unnamed list (its last conv's fused add was lost, or called the list), a residual
+# of one conv, which reads what the shortcut is (the add lost an input), and merged convs whose
+# filters are written with `in` (their bounds named an argument the block does not take).
+# Each: a residual block's settings and layers, or None and a step of the body.
 SHAPES = {
     "pool, 1x1, 3x3 in a concat branch":
         (None, "concat: {a: [avgpool 3x3, conv 1x1 4, conv 3x3 4], b: conv 1x1 4}"),
@@ -313,6 +314,12 @@ SHAPES = {
     "residual of one conv": ("{scale: 0.5}", "proj: conv 3x3 in linear"),
     "residual of one depthwise conv": ("{scale: 1.0}", "proj: dwconv 3x3 linear"),
     "residual of a list of one conv": ("{scale: 0.5}", "proj: [conv 1x1 8 linear]"),
+    "residual ending in a list of one conv":
+        ("{scale: 1.0}", "a: conv 1x1 4\n      - proj: [conv 1x1 8 linear]"),
+    # found by test_deploy_properties.py: merged convs' bounds written with `in`
+    "merged convs of `in` filters":
+        ("{scale: 1.0}", "concat: {a: conv 1x1 (in - 2), b: conv 1x1 in//2, c: conv 1x1 4}\n"
+                         "      - proj: conv 1x1 in linear"),
 }
 
 

@@ -23,8 +23,8 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
         shortcut, branch = ir.ordered_inputs(g, node)
         conv = g.nodes[branch]["op"]
         if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
-                or len(ir.modules(g)[ir.module_of(g, branch)]) != 1:
-            continue
+                or any(len(path) != 1 for path in g.nodes[branch]["paths"]):
+            continue  # (a path of two parts: the conv is in an nn.Sequential group)
         (source,) = g.predecessors(branch)
         if source == shortcut:  # conv(x) + x: a graph has one edge from x to the add
             continue

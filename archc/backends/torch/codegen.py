@@ -225,6 +225,12 @@ class _Generator:
         """The attributes a graph's module keeps for its forward (deploy)."""
         return self.attributes.setdefault(id(g), _Attributes(g))
 
+    def slice_bounds(self, g: nx.DiGraph, op: ir.Slice) -> tuple[Expr, Expr]:
+        """A slice's start and stop as generated code writes them: `in` is a number where every
+        instance of the block takes the same channels, else its in_channels argument."""
+        values = {"in": self.graph_channels[id(g)].input}
+        return ex.substitute(op.start, values), ex.substitute(op.stop, values)
+
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
         """A node's output channels as generated code writes them (symbolic in a block)."""
         return self.graph_channels[id(g)].nodes[node]
@@ -412,10 +418,11 @@ class _Generator:
             elif isinstance(op, ir.Slice):
                 channels = self.channels_of(g, ir.ordered_inputs(g, node)[0])
                 expr = inputs[0]
-                if op.start != 0 or op.stop != channels:
+                start, stop = self.slice_bounds(g, op)
+                if start != 0 or stop != channels:
                     kept = self.kept(g)
-                    start = "" if op.start == 0 else kept.code(op.start)
-                    expr = f"{expr}[:, {start}:{kept.code(op.stop)}]"
+                    start = "" if start == 0 else kept.code(start)
+                    expr = f"{expr}[:, {start}:{kept.code(stop)}]"
                 if op.relu:
                     expr = f"relu_slice({expr})"
                     self.uses_relu_slice = True
@@ -474,7 +481,7 @@ class _Generator:
             cls.init.append(f"        self.scale = {code(scale)}")
         attributes = self.kept(g)
         bounds = sorted({name for n in g if isinstance(g.nodes[n]["op"], ir.Slice)
-                         for e in (g.nodes[n]["op"].start, g.nodes[n]["op"].stop)
+                         for e in self.slice_bounds(g, g.nodes[n]["op"])
                          for name in ex.symbols(e)})
         if bounds:
             cls.init.append("        # where the parts of merged convs end, for forward")
@@ -849,12 +856,13 @@ def _with_comment(text: str, comment: str, indent: int) -> list[str]:
 
 
 def wrap(line: str) -> list[str]:
-    """A call too long for one line, its arguments on the next lines, as a formatter would."""
+    """A call or subscript too long for one line, its arguments on the next lines, as a
+    formatter would."""
     if len(line) <= MAX_LINE:
         return [line]
     indent = " " * (len(line) - len(line.lstrip()))
-    opening = line.index("(")
-    closing = line.rindex(")")
+    opening = min(i for i in (line.find("("), line.find("[")) if i >= 0)
+    closing = line.rindex(")" if line[opening] == "(" else "]")
     args = _split_top_level(line[opening + 1:closing])
     inner = indent + "    " + ", ".join(args)
     if len(inner) <= MAX_LINE:
