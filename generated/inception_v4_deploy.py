@@ -94,9 +94,10 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
     the plain ones and a conv with a shortcut is left to the compiler, which fuses the add with
     what follows it too."""
     compiling = torch.compiler.is_compiling()
-    one_by_one = torch.is_autocast_enabled(x.device.type) or (
-        torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
-    if not one_by_one and x.device.type == "cpu" and ONEDNN and x.dtype == torch.float32:
+    device = x.device.type
+    one_by_one = (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)) \
+        or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
+    if not one_by_one and device == "cpu" and ONEDNN and x.dtype == torch.float32:
         weight = conv.weight if compiling else packed(conv, x)
         args = (weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         if shortcut is None:
@@ -107,7 +108,7 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, shortcut, *args, "add", None, "relu" if relu else None, [], None
             )
-    if not one_by_one and x.device.type == "cuda" and CUDNN and torch.backends.cudnn.enabled \
+    if not one_by_one and device == "cuda" and CUDNN and torch.backends.cudnn.enabled \
             and relu and not compiling:
         args = (conv.stride, conv.padding, conv.dilation, conv.groups)
         if shortcut is None:

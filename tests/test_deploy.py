@@ -225,6 +225,17 @@ def test_gradients_reach_the_input(device, monkeypatch):
     assert deploy(x).grad_fn is None
 
 
+def test_the_deploy_module_runs_on_the_meta_device():
+    """Shapes without data (as timm's and torch's tools trace models on the meta device): the
+    fused calls are for the CPU and CUDA only. Inception-ResNet-v2 at 299 ends in 1536 x 8 x 8
+    features (REFERENCE.md)."""
+    deploy = archc.build_model(str(SPECS / "inception_resnet_v2.yaml"), deploy=True).to("meta")
+    x = torch.empty(2, 3, 299, 299, device="meta")
+    with torch.no_grad():
+        assert deploy.forward_features(x).shape == (2, 1536, 8, 8)
+    assert deploy(x).shape == (2, 1000)
+
+
 def test_autocast_is_honoured():
     """Under autocast the deploy module's convs run in autocast's dtype, as the trained
     module's do, rather than in float32 through a fused call."""
