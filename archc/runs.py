@@ -92,17 +92,18 @@ def read_metrics(run: str) -> list[dict[str, float | None]]:
     except (OSError, UnicodeDecodeError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         raise RunError(path, f"the file cannot be read: {reason}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != COLUMNS:
+    reader = csv.reader(io.StringIO(text))
+    if tuple(next(reader, ())) != COLUMNS:
         raise RunError(path, f"not the metrics archc train writes (columns {', '.join(COLUMNS)})")
     rows = []
-    for line, row in enumerate(reader, 2):
-        where = f"{path}:{line}"
-        if None in row or None in row.values():  # more cells than columns, or fewer
-            cells = len(row.get(None, ())) + sum(v is not None for k, v in row.items() if k)
-            raise RunError(where, f"a row of {cells} cells, not {len(COLUMNS)}")
+    for cells in reader:
+        if not cells:  # a blank line
+            continue
+        where = f"{path}:{reader.line_num}"
+        if len(cells) != len(COLUMNS):
+            raise RunError(where, f"a row of {len(cells)} cells, not {len(COLUMNS)}")
         try:
-            values = {k: float(v) if v else None for k, v in row.items()}
+            values = {k: float(v) if v else None for k, v in zip(COLUMNS, cells)}
         except ValueError:
             raise RunError(where, "a row that is not numbers") from None
         missing = [k for k in COLUMNS if values[k] is None and k not in VALIDATION]

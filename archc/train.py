@@ -34,6 +34,7 @@ from .runs import CHECKPOINT, METRICS, Options, metrics_text
 from .weights import TransferError, read_checkpoint, transfer
 
 FORMAT = "archc-train-1"  # the checkpoint's `format`
+ONE_CLASS = "a classifier learns nothing from one class (any prediction is right)"
 KEYS = ("fingerprint", "spec", "options", "epoch", "model", "optimizer", "scheduler", "scaler",
         "rng", "history")
 SYNC_EVERY = 20  # steps between the progress bar's updates, which wait for the device
@@ -160,8 +161,8 @@ def _image_folders(options: Options, network: Network):
         raise TrainError(root, "E801", "train/ and val/ have different classes "
                          f"({', '.join(only[:5])}{', ...' if len(only) > 5 else ''} in one only)")
     if len(train.classes) < 2:
-        raise TrainError(root / "train", "E801", f"one class ({train.classes[0]}): a classifier "
-                         "learns nothing from one class (any prediction is right); add another")
+        raise TrainError(root / "train", "E801", f"one class ({train.classes[0]}): {ONE_CLASS}; "
+                         "add another")
     if len(train.classes) != network.num_classes:
         raise TrainError(network.source, "E802",
                          f"the data has {len(train.classes)} classes, the network "
@@ -244,9 +245,8 @@ def train(spec: str, **given) -> Run:
         network = compile_spec(spec, options.overrides)
         _check_same_network(checkpoint, network, folder / CHECKPOINT, spec)
     if network.num_classes < 2:
-        raise TrainError(network.source, "E802", "the network has 1 class: a classifier learns "
-                         "nothing from one class (any prediction is right); train with "
-                         "--set num_classes=N, N at least 2")
+        raise TrainError(network.source, "E802", f"the network has 1 class: {ONE_CLASS}; train "
+                         "with --set num_classes=N, N at least 2")
     if not (options.data or options.synthetic):
         raise TrainError(spec, "E806", "train on what? give --data DIR (an image folder) or "
                                        "--synthetic")
