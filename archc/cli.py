@@ -385,9 +385,9 @@ def _merge(outputs: list[tuple[Any, dict[Path, T]]]) -> dict[Path, T] | None:
     return files
 
 
-def _write(files: dict[Path, str | bytes], summary: list[str]) -> int:
+def _write(files: dict[Path, str | bytes], summary: list[str], inputs=()) -> int:
     try:
-        write_all(files)
+        write_all(files, inputs)
     except OutputError as e:
         _error(str(e))
         return 1
@@ -398,6 +398,11 @@ def _write(files: dict[Path, str | bytes], summary: list[str]) -> int:
         _error("archc: interrupted; the files were written")
         return 130
     return 0
+
+
+def _spec_files(networks: list) -> list[str]:
+    """Every file the networks were compiled from: no output may replace one."""
+    return [path for network in networks for path, _ in network.sources]
 
 
 def _build(networks: list, folder: Path, check: bool, overrides: list[str],
@@ -417,7 +422,7 @@ def _build(networks: list, folder: Path, check: bool, overrides: list[str],
                    *(["--deploy"] if deploy else []),
                    *(word for text in overrides for word in ("--set", text))]
         return _check_fresh(files, sources, options)
-    return _write(files, [f"wrote {target}" for target in files])
+    return _write(files, [f"wrote {target}" for target in files], _spec_files(networks))
 
 
 def _render(networks: list, block: str | None, formats: list[str], folder: Path,
@@ -451,7 +456,8 @@ def _render(networks: list, block: str | None, formats: list[str], folder: Path,
         except DotError as e:
             _error(f"{target}: error[E610]: graphviz dot failed: {e}")
             return 1
-    return _write(files, [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}"])
+    return _write(files, [f"wrote {len(files)} file{'s' if len(files) != 1 else ''} to {folder}"],
+                  _spec_files(networks))
 
 
 def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list[str]) -> int:
@@ -517,7 +523,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _plot(runs: list[str], output: str) -> int:
-    from .runs import RunError
+    from .runs import METRICS, RunError
 
     try:
         from .plot import plot
@@ -527,7 +533,8 @@ def _plot(runs: list[str], output: str) -> int:
     except RunError as e:
         _error(str(e))
         return 1
-    return _write({Path(output): data}, [f"wrote {output}"])
+    return _write({Path(output): data}, [f"wrote {output}"],
+                  [Path(run, METRICS) for run in runs])
 
 
 # The packages the commands that run models need beyond the compiler's, and the extra of
@@ -582,7 +589,8 @@ def _migrate(checkpoint: str, source: str, target: str, output: str, seed: int) 
     except TransferError as e:
         _error(f"{checkpoint}: error[E702]: {e}")
         return 1
-    return _write({Path(output): data}, [*moved.report().splitlines(), f"wrote {output}"])
+    return _write({Path(output): data}, [*moved.report().splitlines(), f"wrote {output}"],
+                  [checkpoint, *_spec_files(networks)])
 
 
 def _check(networks: list, failed: bool, as_json: bool, layers: bool) -> int:

@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import Diagnostics
+from .errors import Diagnostic, Diagnostics, SpecError
 from .ir.cost import CostModel, path_label
 from .ir.graph import Network
 from .ir.shapes import infer, stage_layers
 from .ir.verify import verify
 from .limits import MAX_LAYERS, MAX_PARAMS
 from .spec.elaborate import elaborate
+from .spec.load import DISK, InMemory
 from .spec.parse import parse_spec
 
 
-def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Network:
+def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
+                 files: dict[str, str] | None = None) -> Network:
     """Load, parse, elaborate and shape-check a spec, with its bases and `--set` overrides
-    (KEY=VALUE, see spec/inherit.py); raises SpecError listing every problem."""
-    parsed = parse_spec(path, overrides)
-    diags = Diagnostics()
-    network = elaborate(parsed, diags)
-    diags.raise_if_any()
-    return check(network)
+    (KEY=VALUE, see spec/inherit.py); raises SpecError listing every problem.
+
+    files: the spec files' texts by name, `path` among them, to compile without the disk (as a
+    training checkpoint records its spec); its `extends` and `include` reach only these."""
+    parsed = parse_spec(path, overrides, DISK if files is None else InMemory(files))
+    try:
+        diags = Diagnostics()
+        network = elaborate(parsed, diags)
+        diags.raise_if_any()
+        return check(network)
+    except SpecError as e:
+        if parsed.spec.scale is None:
+            raise
+        raise SpecError([_scaled_note(d, parsed.spec) for d in e.diagnostics]) from None
+
+
+def _scaled_note(diagnostic: Diagnostic, spec) -> Diagnostic:
+    """A shape error of a scaled spec says so: the numbers it quotes are not the ones written."""
+    if not diagnostic.code.startswith("E5"):
+        return diagnostic
+    scale = spec.scales[spec.scale]
+    note = f" (with scale `{spec.scale}`: width {scale.width:g}, depth {scale.depth:g})"
+    return dataclasses.replace(diagnostic, message=diagnostic.message + note)
 
 
 def check(network: Network) -> Network:

@@ -99,6 +99,7 @@ CATALOGUE: dict[str, str] = {
     "E608": "generated code is out of date",
     "E609": "standard output cannot be written",
     "E610": "graphviz dot failed",
+    "E611": "an output that archc does not replace",
     # checkpoints
     "E701": "a checkpoint that cannot be loaded",
     "E702": "a checkpoint that is not a state_dict of the source spec",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -29,12 +30,15 @@ def check_folder(folder: Path) -> None:
         raise OutputError(folder, "E603", "output folder is not writable")
 
 
-def write_all(files: dict[Path, str | bytes]) -> None:
+def write_all(files: dict[Path, str | bytes], inputs=()) -> None:
+    """Writes every file or none. A target may be missing or a regular file, and none may be one
+    of `inputs` (the files the output was made from) under any name: archc replaces nothing else
+    (a link, a device, a FIFO), and never what it read."""
     for folder in sorted({path.parent for path in files}):
         check_folder(folder)
+    read = _identities(inputs)
     for path in files:
-        if path.is_dir():
-            raise OutputError(path, "E604", "cannot write: a folder is in the way")
+        _check_replaceable(path, read)
     staged: list[tuple[Path, Path]] = []  # (temporary file, its target)
     done: list[tuple[Path, Path | None]] = []  # (target, backup of its old file or None)
     try:
@@ -58,6 +62,43 @@ def write_all(files: dict[Path, str | bytes]) -> None:
             raise OutputError(path, "E604", f"cannot write: {e.strerror}") from None
         raise
     _remove(backup for _, backup in done if backup is not None)
+
+
+def _identities(paths) -> dict[tuple[int, int], str]:
+    """(device, inode) -> path, for each of `paths` that exists: one file under two names (a
+    link, `a/../a.pth`) is still one file."""
+    found = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            status = os.stat(path)
+            found[status.st_dev, status.st_ino] = str(path)
+    return found
+
+
+def _check_replaceable(path: Path, inputs: dict[tuple[int, int], str]) -> None:
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise OutputError(path, "E604", f"cannot write: {e.strerror}") from None
+    if stat.S_ISDIR(status.st_mode):
+        raise OutputError(path, "E604", "cannot write: a folder is in the way")
+    if not stat.S_ISREG(status.st_mode):
+        raise OutputError(path, "E611", f"is {_kind(status.st_mode)}, which archc does not "
+                                        "replace: name a new file or a regular one")
+    read = inputs.get((status.st_dev, status.st_ino))
+    if read is not None:
+        same = "" if os.path.normpath(read) == os.path.normpath(path) else f" ({read})"
+        raise OutputError(path, "E611", f"is the input{same}, which archc does not replace: "
+                                        "name another output")
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket")]
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def _back_up(path: Path, backup: Path) -> None:

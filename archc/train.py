@@ -11,7 +11,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,14 @@ from .api import build_model
 from .backends.torch.codegen import PREPROCESSING
 from .compiler import compile_spec
 from .diff import compare, format_summary
-from .errors import printable
+from .errors import SpecError, printable, shortened
 from .ir import graph as ir
 from .ir.cost import CostModel
 from .ir.graph import Network, fingerprint
+from .limits import MAX_EXTENDS, MAX_INCLUDES
 from .output import write_all
 from .runs import CHECKPOINT, METRICS, Options, metrics_text
+from .spec.load import MAX_BYTES
 from .weights import TransferError, read_checkpoint, transfer
 
 FORMAT = "archc-train-1"  # the checkpoint's `format`
@@ -415,7 +416,7 @@ def _check_writable(folder: Path) -> None:
 def _check_same_network(checkpoint: dict, network: Network, path: Path, spec: str) -> None:
     if checkpoint["fingerprint"] == fingerprint(network):
         return
-    trained = _recorded_network(checkpoint)
+    trained = _recorded_network(checkpoint, path)
     raise TrainError(path, "E804", f"the checkpoint is of another network than {spec} "
                      f"({trained.name}, trained as {checkpoint['spec']['path']}); what archc "
                      "diff says becomes of its tensors:",
@@ -430,7 +431,7 @@ def _initialise(model: nn.Module, options: Options, network: Network):
     if options.init_spec:
         source = compile_spec(options.init_spec)
     elif isinstance(checkpoint, dict) and checkpoint.get("format") == FORMAT:
-        source = _recorded_network(checkpoint)
+        source = _recorded_network(checkpoint, options.init_from)
     else:
         source = network
     try:
@@ -602,16 +603,44 @@ def _spec_record(network: Network) -> dict:
     return {"path": network.source, "root": os.path.relpath(paths[0], top), "files": files}
 
 
-def _recorded_network(checkpoint: dict) -> Network:
-    """The network a checkpoint was trained as, compiled from the spec files it records."""
+def _recorded_network(checkpoint: dict, path) -> Network:
+    """The network a checkpoint was trained as, compiled in memory from the spec files it
+    records: a checkpoint's names never reach the disk."""
     record, options = checkpoint["spec"], checkpoint["options"]
-    with tempfile.TemporaryDirectory(prefix="archc-spec-") as folder:
-        for name, text in record["files"].items():
-            path = Path(folder, name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        network = compile_spec(str(Path(folder, record["root"])), options["overrides"])
+    problem = _record_problem(record, options)
+    if problem:
+        raise TrainError(path, "E803", f"a damaged checkpoint: {problem}")
+    try:
+        network = compile_spec(record["root"], tuple(options["overrides"]), files=record["files"])
+    except (SpecError, ValueError) as e:
+        first = str(e.diagnostics[0]) if isinstance(e, SpecError) else str(e)
+        raise TrainError(path, "E803", "a damaged checkpoint: the spec it records does not "
+                         f"compile ({shortened(printable(first), 300)})") from None
     return dataclasses.replace(network, source=record["path"])
+
+
+def _record_problem(record, options) -> str:
+    """What keeps a checkpoint's record of its spec from being compiled ("" if nothing): the
+    record is data from a file, and may be anything."""
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict) \
+            or not isinstance(record.get("root"), str) or not isinstance(record.get("path"), str):
+        return "its spec record is not {path, root, files}"
+    files = record["files"]
+    if not 0 < len(files) <= MAX_INCLUDES + MAX_EXTENDS + 1:
+        return f"its spec record holds {len(files):,} files"
+    for name, text in files.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            return "its spec record's files are not texts by name"
+        if os.path.isabs(name) or ".." in Path(name).parts or not name:
+            return f"its spec record names `{shortened(printable(name), 80)}`, outside its folder"
+        if len(text) > MAX_BYTES:
+            return f"its spec record's `{shortened(printable(name), 80)}` is too large"
+    if record["root"] not in files:
+        return "its spec record does not hold its own spec"
+    overrides = options.get("overrides") if isinstance(options, dict) else None
+    if not isinstance(overrides, (list, tuple)) or not all(isinstance(o, str) for o in overrides):
+        return "its options' overrides are not a list of KEY=VALUE texts"
+    return ""
 
 
 def _save(folder: Path, network: Network, options: Options, epoch: int, model, optimizer,

@@ -292,6 +292,14 @@ def _run_of_another_spec(tmp: Path, monkeypatch):
     yield
 
 
+@contextlib.contextmanager
+def _linked_output(tmp: Path, monkeypatch):
+    """E611: generated/tiny.py, a symbolic link to the spec."""
+    (tmp / "generated").mkdir()
+    (tmp / "generated" / "tiny.py").symlink_to("../spec.yaml")
+    yield
+
+
 def _write(name: str, data: bytes | str | None = None, folder: bool = False):
     @contextlib.contextmanager
     def situation(tmp: Path, monkeypatch):
@@ -323,6 +331,7 @@ SITUATIONS = {
     "E608": _write("generated/tiny.py", "# an older version\n"),
     "E609": _full_stdout,
     "E610": _failing_dot,
+    "E611": _linked_output,
     "E701": _saved("torch.nn.Conv2d(3, 8, 3)"),
     "E702": _saved("{'weight': torch.zeros(8, 3, 3, 3)}"),
     "E703": _without_torch,

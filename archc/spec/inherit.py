@@ -17,27 +17,29 @@ from __future__ import annotations
 
 import os
 
-from ..errors import Diagnostics, Pos, shown_chain
+from ..errors import Diagnostics, Pos, SpecError, printable, shown_chain
 from ..limits import MAX_EXTENDS
 from .compact import compact_to_long
 from .load import (
     MAX_BYTES,
+    Disk,
+    InMemory,
     Mapping,
     Sequence,
     Text,
     Unreadable,
     load_file,
     load_text,
-    spec_file_size,
 )
 
 STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
 
 
-def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics) -> Mapping:
-    """The spec at `path` with its bases merged in and then every `--set` override; the files
-    read for it are in `.sources` (path -> sha256), the spec first."""
-    raw = _extended(raw, path, [os.path.normpath(path)], diags)
+def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics,
+            source: Disk | InMemory) -> Mapping:
+    """The spec at `path` with its bases (read from `source`) merged in and then every `--set`
+    override; the files read for it are in `.sources` (path -> sha256), the spec first."""
+    raw = _extended(raw, path, [os.path.normpath(path)], diags, source)
     for text in overrides:
         raw = merge(raw, _set_override(text), "", diags)
     return raw
@@ -45,6 +47,10 @@ def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics) -
 
 def split_override(text: str) -> tuple[list[str], str]:
     """`a.b.c=value` -> (["a", "b", "c"], "value"); ValueError if it is not KEY=VALUE."""
+    if any(not c.isprintable() for c in text):
+        raise ValueError(f"`{printable(text)}` is not one line of KEY=VALUE: a --set value "
+                         "holds no line breaks or control characters (write a variant spec for "
+                         "more)")
     path, equals, value = text.partition("=")
     parts = path.strip().split(".")
     if not equals or not all(parts):
@@ -57,7 +63,7 @@ def split_override(text: str) -> tuple[list[str], str]:
 
 
 def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics,
-              size_in_all: int = 0) -> Mapping:
+              source: Disk | InMemory, size_in_all: int = 0) -> Mapping:
     """`raw` merged into the spec it extends, recursively; every bound (the chain's length, the
     bytes of all its files) is checked before the next file is read."""
     base_name = raw.get("extends")
@@ -76,7 +82,7 @@ def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics,
         problem = f"more than {MAX_EXTENDS} specs extend each other ({shown_chain(chain)})"
     else:
         try:
-            if size_in_all + spec_file_size(target) > MAX_BYTES:
+            if size_in_all + source.size(target) > MAX_BYTES:
                 problem = (f"the spec and the specs it extends are larger than "
                            f"{MAX_BYTES // 2**20} MiB in all")
         except Unreadable as e:
@@ -84,12 +90,18 @@ def _extended(raw: Mapping, path: str, chain: list[str], diags: Diagnostics,
     if problem:
         diags.error(pos, "E308", problem, "extends")
         diags.raise_if_any()
-    base = load_file(target)
+    try:
+        base = load_file(target, source)
+    except SpecError as e:  # say how the file came to be read: /etc/passwd alone says nothing
+        diags.items.extend(e.diagnostics)
+        diags.error(pos, "E308", f"the base spec `{base_name}` cannot be read (see the errors "
+                                 f"in {target})", "extends")
+        diags.raise_if_any()
     if not {"name", "input", "layers"} & set(base):
         diags.error(pos, "E308", f"`{base_name}` is not a network spec (a file of blocks is "
                                  "included, not extended)", "extends")
         diags.raise_if_any()
-    base = _extended(base, target, chain + [target], diags, size_in_all)
+    base = _extended(base, target, chain + [target], diags, source, size_in_all)
     merged = merge(base, raw, "", diags)
     merged.sources = {path: raw.sha256, **base.sources}
     return merged

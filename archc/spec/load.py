@@ -254,12 +254,49 @@ def read_spec_bytes(path: str | Path) -> bytes:
     return data
 
 
-def load_file(path: str | Path, display: str | None = None):
+class Disk:
+    """Spec files read from the disk, each checked for its kind and size first."""
+
+    @staticmethod
+    def size(path: str) -> int:
+        return spec_file_size(path)
+
+    @staticmethod
+    def read(path: str) -> bytes:
+        return read_spec_bytes(path)
+
+
+DISK = Disk()
+
+
+class InMemory:
+    """Spec files given as texts by name, as a training checkpoint records them: a name that is
+    not among them is missing, whatever the disk holds, and nothing is read from or written to
+    the disk."""
+
+    def __init__(self, texts: dict[str, str]):
+        self.files = {os.path.normpath(name): text.encode("utf-8", "surrogatepass")
+                      for name, text in texts.items()}
+
+    def size(self, path: str) -> int:
+        data = self.files.get(os.path.normpath(path))
+        if data is None:
+            raise Unreadable("E101", "no such file")
+        if len(data) > MAX_BYTES:
+            raise Unreadable("E104", _TOO_LARGE_FILE)
+        return len(data)
+
+    def read(self, path: str) -> bytes:
+        self.size(path)
+        return self.files[os.path.normpath(path)]
+
+
+def load_file(path: str | Path, files: Disk | InMemory = DISK):
     """Read a spec file into positioned data; raises SpecError with a located message. The top
     mapping has the sha256 and the size of the file's bytes."""
-    name = display or str(path)
+    name = str(path)
     try:
-        data = read_spec_bytes(path)
+        data = files.read(name)
     except Unreadable as e:
         raise SpecError([Diagnostic(Pos(name), e.code, e.message)]) from None
     root = load_text(data, name)

@@ -12,7 +12,7 @@ from ..errors import Diagnostics, Pos, SpecError, close_match, listing, shown_ch
 from ..limits import MAX_INCLUDES
 from . import models as schema
 from .inherit import resolve
-from .load import MAX_BYTES, Mapping, Sequence, Unreadable, load_file, spec_file_size
+from .load import DISK, MAX_BYTES, Disk, InMemory, Mapping, Sequence, Unreadable, load_file
 from .scale import scaled
 
 
@@ -24,24 +24,25 @@ class ParsedSpec:
     files: tuple[tuple[str, str], ...]  # (path, sha256) of the spec and its includes
 
 
-def parse_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> ParsedSpec:
+def parse_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
+               source: Disk | InMemory = DISK) -> ParsedSpec:
     """The spec at `path`, with the specs it extends merged in and then `overrides`
-    (`--set KEY=VALUE`, see inherit.py)."""
+    (`--set KEY=VALUE`, see inherit.py); every file is read from `source`."""
     diags = Diagnostics()
-    raw = load_file(path)
+    raw = load_file(path, source)
     if "blocks" in raw and not {"name", "input", "layers", "extends"} & set(raw):
         diags.error(raw.pos, "E211", "this file only defines blocks (it is meant to be "
                                      "included by a spec); a network spec needs `name`, `input` "
                                      "and `layers`")
         diags.raise_if_any()
-    raw = resolve(raw, path, list(overrides), diags)
+    raw = resolve(raw, path, list(overrides), diags, source)
     diags.raise_if_any()
     spec = validate(schema.Spec, raw, diags)
     blocks: dict[str, tuple] = {}  # name -> (definition, position of its name)
     files = dict(raw.sources)
     if spec is not None:
         _add_blocks(blocks, spec.blocks, raw, diags)
-    _resolve_includes(raw, path, blocks, files, diags)
+    _resolve_includes(raw, path, blocks, files, diags, source)
     diags.raise_if_any()
     definitions = {name: block for name, (block, _) in blocks.items()}
     if spec.scale is not None:
@@ -57,7 +58,8 @@ def parse_spec(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Parsed
     return ParsedSpec(path, spec, definitions, tuple(files.items()))
 
 
-def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
+def _resolve_includes(raw: Mapping, path: str, blocks, files, diags,
+                      source: Disk | InMemory) -> None:
     """Load the files the spec includes and the files they include, depth first, adding their
     blocks. A chain of includes is a stack here, not Python recursion, and it is bounded: at most
     MAX_INCLUDES files and MAX_BYTES in all, each checked before the file is read."""
@@ -80,7 +82,7 @@ def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
         if target in files:
             continue  # included twice through different paths: its blocks are there already
         try:
-            size = spec_file_size(target)
+            size = source.size(target)
         except Unreadable as e:
             _unreadable_include(e, name, target, pos, diags)
             continue
@@ -92,7 +94,7 @@ def _resolve_includes(raw: Mapping, path: str, blocks, files, diags) -> None:
             diags.error(pos, "E307", f"{bound} ({shown_chain(chain + [target])})", "include")
             return
         try:
-            lib_raw = load_file(target)
+            lib_raw = load_file(target, source)
         except SpecError as e:
             diags.items.extend(e.diagnostics)
             continue
