@@ -18,6 +18,7 @@ from .compiler import compile_spec
 from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patterns
 from .errors import listing, printable, shortened
 from .ir.graph import Network
+from .limits import MAX_CHECKPOINT_BYTES, free_memory
 
 MAX_SHOWN = 5  # name patterns shown in an error message
 # The keys under which training scripts keep the model's weights in a checkpoint (timm's
@@ -233,6 +234,13 @@ def read_checkpoint(path: str):
         raise CheckpointError(path, "E102", "the path is a folder, not a file")
     if not stat.S_ISREG(info.st_mode):
         raise CheckpointError(path, "E115", "the path is not a regular file")
+    free = free_memory()
+    if info.st_size > MAX_CHECKPOINT_BYTES or free is not None and info.st_size > free:
+        bound = f"archc's bound of {MAX_CHECKPOINT_BYTES / 2**30:,.0f} GiB" \
+            if info.st_size > MAX_CHECKPOINT_BYTES else \
+            f"the {free / 2**30:,.1f} GiB of memory free to read it into"
+        raise CheckpointError(path, "E104", f"the file is {info.st_size / 2**30:,.1f} GiB, more "
+                                            f"than {bound}")
     try:
         if path.endswith(".safetensors"):
             return _safetensors(path).load_file(path, device="cpu")

@@ -251,3 +251,26 @@ layers:
     assert main(["check", str(spec), "--scale", "thin"]) == 1  # 12 channels in 8 groups
     err = capsys.readouterr().err
     assert "error[E509]" in err and "(with scale `thin`: width 0.5, depth 1)" in err
+
+
+def test_a_checkpoint_larger_than_the_free_memory_is_not_read(spec, tmp_path, capsys,
+                                                              monkeypatch):
+    pytest.importorskip("torch")
+    from archc import weights
+
+    checkpoint = tmp_path / "huge.pth"
+    with open(checkpoint, "wb") as f:  # sparse: costs no disk
+        f.truncate(3 * 2**30)
+    monkeypatch.setattr(weights, "free_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(weights.torch, "load", lambda *a, **k: pytest.fail("it was read"))
+    assert main(["migrate", "--from", str(spec), "--to", str(spec), str(checkpoint), "-o",
+                 str(tmp_path / "out.pth")]) == 1
+    assert capsys.readouterr().err == (f"{checkpoint}: error[E104]: the file is 3.0 GiB, more "
+                                       "than the 2.0 GiB of memory free to read it into\n")
+    monkeypatch.setattr(weights, "free_memory", lambda: None)  # the system does not say
+    with open(checkpoint, "wb") as f:
+        f.truncate(65 * 2**30)
+    assert main(["migrate", "--from", str(spec), "--to", str(spec), str(checkpoint), "-o",
+                 str(tmp_path / "out.pth")]) == 1
+    assert "the file is 65.0 GiB, more than archc's bound of 64 GiB" in capsys.readouterr().err
+    assert not (tmp_path / "out.pth").exists()
