@@ -22,7 +22,7 @@ def test_check_runs_the_bundled_specs_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("smallest input  ") == len(NETWORK_SPECS)
-    # REFERENCE.md: the smallest square input all three networks of the paper accept is 75x75.
+    # docs/reference.md: the smallest square input all three networks of the paper accept is 75x75.
     assert result.stdout.count("smallest input  75 x 75") >= 3
 
 
@@ -32,7 +32,7 @@ def test_json_report_has_stages_totals_and_smallest_input(capsys):
     (network,) = report["networks"]
     assert network["name"] == "inception_v4"
     assert network["input"] == [3, 299, 299]
-    assert network["total"]["params"] == 42_679_816  # REFERENCE.md
+    assert network["total"]["params"] == 42_679_816  # docs/reference.md
     assert network["smallest_input"] == 75
     assert sum(s["params"] for s in network["stages"]) == network["total"]["params"]
     assert network["stages"][0] == {

@@ -64,7 +64,7 @@ def test_window_is_pytorchs_pooling_arithmetic(size, kernel, stride, pad, ceil):
 
 
 def test_reduction_a_output_is_in_plus_n_plus_m_symbolically():
-    """REFERENCE.md: Reduction-A outputs in + n + m channels, whatever Table 1's row."""
+    """docs/reference.md: Reduction-A outputs in + n + m channels, whatever Table 1's row."""
     network = archc.compile_spec(str(SPECS / "inception_v4.yaml"))
     channels = network.shapes.channels["ReductionA"]
     output = channels.nodes[network.blocks["ReductionA"].graph.graph["output"]]

@@ -1,4 +1,4 @@
-"""The three bundled networks against the facts of REFERENCE.md (the paper, TF-slim and timm)."""
+"""The three bundled networks against the facts of docs/reference.md (the paper, TF-slim, timm)."""
 
 import pytest
 
@@ -16,7 +16,7 @@ def stages(name):
     return network, {row.name: row for row in model.stages()}, model.total()
 
 
-# (reference parameters, reference GMACs at 299x299): timm's counts, REFERENCE.md
+# (reference parameters, reference GMACs at 299x299): timm's counts, docs/reference.md
 REFERENCE_COSTS = {
     "inception_v4": (42_679_816, 12.28),
     "inception_resnet_v2": (55_843_464, 13.18),
@@ -31,7 +31,7 @@ def test_parameters_and_macs_match_the_reference(name):
     assert total.macs / 1e9 == pytest.approx(gmacs, rel=0.005)
 
 
-# Stage output shapes (C, H, W), written out from REFERENCE.md's description of each network.
+# Stage output shapes (C, H, W), written out from docs/reference.md's description of each network.
 INCEPTION_V4_SHAPES = {
     "features.0": (32, 149, 149),
     "features.1": (32, 147, 147),

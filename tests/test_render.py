@@ -1,7 +1,7 @@
 """`archc render`: the paper-style figures (Szegedy et al. 2016, Figures 3-19) box by box.
 
 Every expected figure below is written out by hand from the paper's figures and
-/work/shared/REFERENCE.md, not from the renderer. The conventions the renderer adds on purpose:
+docs/reference.md, not from the renderer. The conventions the renderer adds on purpose:
 
 - Branches stand in the spec's concat order (TF-slim / timm), which is not always the paper's
   left-to-right drawing (the paper draws pools first in Figures 4-8 and 18).
@@ -264,7 +264,7 @@ V4_FIGURES = {
                         ["1x1 Conv (64)", "3x3 Conv (96)", "3x3 Conv (96)"],
                         [AVG, "1x1 Conv (96)"]),
     # Figure 5 (the paper draws the second branch's last conv as "1x7 Conv (256)"; TF-slim, timm
-    # and REFERENCE.md have 7x1, tensorflow/models#7041)
+    # and docs/reference.md have 7x1, tensorflow/models#7041)
     "InceptionB": block("1x1 Conv (384)",
                         ["1x1 Conv (192)", "1x7 Conv (224)", "7x1 Conv (256)"],
                         ["1x1 Conv (192)", "7x1 Conv (192)", "1x7 Conv (224)", "7x1 Conv (224)",
@@ -325,7 +325,7 @@ V1_FIGURES = {
 
 
 # --------------------------------------------------------------------------------------------
-# Inception-ResNet-v2 as released (REFERENCE.md; the paper's Figures 16-19 with the released
+# Inception-ResNet-v2 as released (docs/reference.md; the paper's Figures 16-19 with the released
 # filter counts: 320 not 384, 1088 not 1154, 2080 not 2048, as the spec's comments explain)
 
 def _v2_stem() -> Expected:

@@ -2,7 +2,7 @@
 state_dict of timm's Inception-ResNet-v2 made in the test.
 
 What carries over is checked tensor by tensor against expectations written here by reading the
-architectures (REFERENCE.md, the paper's figures), not from archc's output; that the carried
+architectures (docs/reference.md, the paper's figures), not from archc's output; that the carried
 tensors mean what they meant is checked by running them: the transferred variant computes the
 same stem and stage-1 outputs as timm's model, from the same weights.
 """

@@ -1,7 +1,7 @@
 """Variants: `extends:` and `--set`, and the variants under specs/variants/.
 
 Each variant's parameter count is checked against a count written out here from the published
-architecture (timm's inception_resnet_v2, REFERENCE.md's 55,843,464 for the released network),
+architecture (timm's inception_resnet_v2, docs/reference.md's 55,843,464 for the released network),
 independent of archc; the variant that only changes residual scales is run against timm's model
 with those scales, and the 5/10/5 variant against timm's model with its repeats cut short.
 """
@@ -78,7 +78,7 @@ def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=F
 
 
 def test_the_count_by_hand_is_the_released_networks():
-    assert irv2_params() == 55_843_464  # REFERENCE.md
+    assert irv2_params() == 55_843_464  # docs/reference.md
     assert params(compile_spec(str(ROOT / "specs" / "inception_resnet_v2.yaml"))) == 55_843_464
 
 
