@@ -888,3 +888,26 @@ def test_residual_scale_no_activation_and_a_shortcut_of_steps(tmp_path):
     assert {"res.proj.weight", "res.proj.bias", "res.conv1.conv.weight",
             "res.conv2.bn.running_mean"} <= set(reference.state_dict())
     assert_matches(reference, write_spec(tmp_path, SCALED), shape=(2, 3, 15, 15))
+
+
+@pytest.mark.parametrize("inputs", [(16,), (16, 32)])
+def test_a_block_passing_its_input_channels_to_a_nested_block(tmp_path, inputs):
+    """`Inner(out=in)` inside Outer: the BatchNorm after it has Outer's input channels, a number
+    where every Outer gets the same (it was `in_channels`, which Outer's class does not take: a
+    NameError), and Outer's argument where its instances differ."""
+    stems = "".join(f"  - s{i}: conv 3x3 {c}\n  - b{i}: Outer\n" for i, c in enumerate(inputs))
+    path = write_spec(tmp_path, f"""\
+name: nested_in
+input: {{size: 8}}
+num_classes: 10
+blocks:
+  Inner: {{params: [out], layers: [{{c: conv 1x1 out nobn noact}}]}}
+  Outer: {{layers: [{{body: ["Inner(out=in)", bn]}}]}}
+layers:
+{stems}  - pool: avgpool global
+head: [{{fc: linear num_classes}}]
+""")
+    model = archc.build_model(str(path)).eval()
+    norms = [model.get_submodule(f"b{i}.body.1") for i in range(len(inputs))]
+    assert [n.num_features for n in norms] == list(inputs)
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)

@@ -171,7 +171,10 @@ def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
                 nodes[node] = entry
             elif isinstance(op, ir.BlockCall):
                 current, per_repeat = inputs[0], []
-                values = {name: value for name, value in op.args if not isinstance(value, str)}
+                # An argument written with the caller's `in` (`Inner(out=in)`) is the caller's
+                # channels, a number where every instance of the caller gets the same.
+                values = {name: ex.substitute(value, {"in": entry})
+                          for name, value in op.args if not isinstance(value, str)}
                 for _ in range(op.repeat):
                     per_repeat.append(current)
                     current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
