@@ -18,6 +18,7 @@ from .errors import SpecError, close_match, listing, printable
 from .ir.cost import CostModel, human
 from .ir.shapes import show, smallest_input
 from .output import OutputError, write_all
+from .runs import MAX_EPOCHS
 from .spec.inherit import split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -265,8 +266,8 @@ def _train_parser(commands) -> None:
     train.add_argument("--init-spec", type=_nonempty, metavar="SPEC",
                        help="the spec CKPT was trained as (default: the one an archc train "
                             "checkpoint records, else SPEC)")
-    numbers = [("epochs", _count, "N", "epochs"), ("batch_size", _count, "N",
-                                                   "images per step, over all processes"),
+    numbers = [("epochs", _epochs, "N", "epochs"), ("batch_size", _count, "N",
+                                                    "images per step, over all processes"),
                ("lr", _rate, "LR", "learning rate"),
                ("lr_decay", _rate, "F", "the step schedule's factor"),
                ("decay_epochs", _count, "N", "epochs between the step schedule's decays"),
@@ -310,6 +311,10 @@ def _number(text: str, low: float, high: float, whole: bool) -> float | int:
 
 def _count(text: str) -> int:
     return _number(text, 1, 10**9, whole=True)
+
+
+def _epochs(text: str) -> int:
+    return _number(text, 1, MAX_EPOCHS, whole=True)  # archc plot reads at most these
 
 
 def _whole(text: str) -> int:

@@ -6,16 +6,42 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import printable
+from .errors import printable, shortened
+from .spec.load import _SPECIAL_FILES
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
 COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
            "images_per_s", "seconds")
 VALIDATION = ("val_loss", "val_top1", "val_top5")  # empty in a run without validation data
+
+# metrics.csv is read as hostile input, every bound checked before the work it guards.
+# Far above any real run (a thousand epochs is a long one); a row per epoch.
+MAX_EPOCHS = 100_000
+# archc train writes a row of 9 numbers of at most 13 characters each (6 significant digits,
+# a sign, a point and an exponent), under 130 in all: twice that bounds a line, and so a cell,
+# far below csv's field size limit (128 KiB).
+MAX_LINE = 256
+MAX_BYTES = (1 + MAX_EPOCHS) * MAX_LINE  # the header and MAX_EPOCHS rows: 24 MiB
+_TOO_LARGE = f"the file is larger than {MAX_BYTES:,} bytes: more than {MAX_EPOCHS:,} epochs"
+# The loss is a float32 mean (cross-entropy, in float32 even under autocast): a finite one is
+# at most the largest float32. matplotlib draws any loss up to it; one of 1e308 overflows the
+# axis limits it computes.
+MAX_LOSS = (2 - 2**-23) * 2**127  # 3.40282e+38
+# What archc train writes into each column (train.py): the smallest and largest value, and
+# what they mean, for the message that refuses another.
+_ANY = (0, math.inf, "a finite number, 0 or more")
+_LOSS = (0, MAX_LOSS, "a number from 0 to 3.40282e+38 (the largest float32)")
+_FRACTION = (0, 1, "a fraction from 0 to 1")
+LIMITS = {"epoch": (1, MAX_EPOCHS, f"a whole number from 1 to {MAX_EPOCHS}"), "lr": _ANY,
+          "train_loss": _LOSS, "train_top1": _FRACTION, "val_loss": _LOSS,
+          "val_top1": _FRACTION, "val_top5": _FRACTION, "images_per_s": _ANY, "seconds": _ANY}
 
 
 # The options that take one of a few words.
@@ -82,36 +108,79 @@ def metrics_text(history: list[dict]) -> str:
 
 
 def read_metrics(run: str) -> list[dict[str, float | None]]:
-    """A run's rows as numbers (None for an empty cell)."""
+    """A run's rows as numbers (None for an empty cell), each within LIMITS."""
     path = Path(run) / METRICS
     try:
-        text = path.read_text(encoding="utf-8")
+        _check_kind(path, os.stat(path))
+        # Not blocking, and checked again once open, in case the path was replaced by a FIFO.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        with open(os.open(path, flags), "rb") as f:
+            _check_kind(path, os.fstat(f.fileno()))
+            data = f.read(MAX_BYTES + 1)  # it may have grown since
+        if len(data) > MAX_BYTES:
+            raise RunError(path, _TOO_LARGE)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise RunError(run, f"no {METRICS} here: not a run folder of archc train, or no epoch "
                             "has finished") from None
     except (OSError, UnicodeDecodeError) as e:
         reason = getattr(e, "strerror", None) or str(e)
         raise RunError(path, f"the file cannot be read: {reason}") from None
-    reader = csv.reader(io.StringIO(text))
-    if tuple(next(reader, ())) != COLUMNS:
-        raise RunError(path, f"not the metrics archc train writes (columns {', '.join(COLUMNS)})")
-    rows = []
-    for cells in reader:
-        if not cells:  # a blank line
-            continue
-        where = f"{path}:{reader.line_num}"
-        if len(cells) != len(COLUMNS):
-            raise RunError(where, f"a row of {len(cells)} cells, not {len(COLUMNS)}")
-        try:
-            values = {k: float(v) if v else None for k, v in zip(COLUMNS, cells)}
-        except ValueError:
-            raise RunError(where, "a row that is not numbers") from None
-        missing = [k for k in COLUMNS if values[k] is None and k not in VALIDATION]
-        if missing:
-            raise RunError(where, f"a row without {', '.join(missing)}")
-        if len({values[k] is None for k in VALIDATION}) > 1:
-            raise RunError(where, f"a row with some of {', '.join(VALIDATION)}, not all")
-        rows.append(values)
+    # QUOTE_NONE: archc train quotes nothing, and a cell cannot span lines, so no cell is
+    # longer than a line.
+    reader = csv.reader(_lines(text, path), quoting=csv.QUOTE_NONE)
+    try:
+        if tuple(next(reader, ())) != COLUMNS:
+            raise RunError(path, "not the metrics archc train writes "
+                                 f"(columns {', '.join(COLUMNS)})")
+        rows = [row for cells in reader if (row := _row(cells, f"{path}:{reader.line_num}"))]
+    except csv.Error as e:
+        raise RunError(f"{path}:{reader.line_num}", f"not CSV: {e}") from None
     if not rows:
         raise RunError(path, "no epoch has finished")
     return rows
+
+
+def _check_kind(path: Path, status: os.stat_result) -> None:
+    if stat.S_ISDIR(status.st_mode):
+        raise RunError(path, "is a folder, not a file")
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((kind for test, kind in _SPECIAL_FILES if test(status.st_mode)),
+                    "a special file")
+        raise RunError(path, f"is {kind}, not a file")
+    if status.st_size > MAX_BYTES:
+        raise RunError(path, _TOO_LARGE)
+
+
+def _lines(text: str, path: Path):
+    """The lines of text, the header and at most MAX_EPOCHS more, each of at most MAX_LINE
+    characters."""
+    for number, line in enumerate(io.StringIO(text, newline=""), 1):
+        if number > 1 + MAX_EPOCHS:
+            raise RunError(f"{path}:{number}", f"more than {MAX_EPOCHS:,} rows (epochs)")
+        if len(line) > MAX_LINE:
+            raise RunError(f"{path}:{number}", f"a line of more than {MAX_LINE} characters")
+        yield line
+
+
+def _row(cells: list[str], where: str) -> dict[str, float | None] | None:
+    """A row's numbers; None for a blank line."""
+    if not cells:
+        return None
+    if len(cells) != len(COLUMNS):
+        raise RunError(where, f"a row of {len(cells)} cells, not {len(COLUMNS)}")
+    try:
+        values = {k: float(v) if v else None for k, v in zip(COLUMNS, cells)}
+    except ValueError:
+        raise RunError(where, "a row that is not numbers") from None
+    missing = [k for k in COLUMNS if values[k] is None and k not in VALIDATION]
+    if missing:
+        raise RunError(where, f"a row without {', '.join(missing)}")
+    if len({values[k] is None for k in VALIDATION}) > 1:
+        raise RunError(where, f"a row with some of {', '.join(VALIDATION)}, not all")
+    for (k, value), cell in zip(values.items(), cells):
+        low, high, meaning = LIMITS[k]
+        if value is not None and not (math.isfinite(value) and low <= value <= high
+                                      and (k != "epoch" or value.is_integer())):
+            raise RunError(where, f"{k} must be {meaning}, not {shortened(cell)}")
+    return values
