@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import printable
+from .files import file_kind
 
 
 class OutputError(Exception):
@@ -85,20 +86,13 @@ def _check_replaceable(path: Path, inputs: dict[tuple[int, int], str]) -> None:
     if stat.S_ISDIR(status.st_mode):
         raise OutputError(path, "E604", "cannot write: a folder is in the way")
     if not stat.S_ISREG(status.st_mode):
-        raise OutputError(path, "E611", f"is {_kind(status.st_mode)}, which archc does not "
+        raise OutputError(path, "E611", f"is {file_kind(status.st_mode)}, which archc does not "
                                         "replace: name a new file or a regular one")
     read = inputs.get((status.st_dev, status.st_ino))
     if read is not None:
         same = "" if os.path.normpath(read) == os.path.normpath(path) else f" ({read})"
         raise OutputError(path, "E611", f"is the input{same}, which archc does not replace: "
                                         "name another output")
-
-
-def _kind(mode: int) -> str:
-    kinds = [(stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket")]
-    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def _back_up(path: Path, backup: Path) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import printable, shortened
-from .spec.load import _SPECIAL_FILES
+from .files import Unreadable, read_bounded
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -29,7 +27,6 @@ MAX_EPOCHS = 100_000
 # far below csv's field size limit (128 KiB).
 MAX_LINE = 256
 MAX_BYTES = (1 + MAX_EPOCHS) * MAX_LINE  # the header and MAX_EPOCHS rows: 24 MiB
-_TOO_LARGE = f"the file is larger than {MAX_BYTES:,} bytes: more than {MAX_EPOCHS:,} epochs"
 # The loss is a float32 mean (cross-entropy, in float32 even under autocast): a finite one is
 # at most the largest float32. matplotlib draws any loss up to it; one of 1e308 overflows the
 # axis limits it computes.
@@ -111,21 +108,14 @@ def read_metrics(run: str) -> list[dict[str, float | None]]:
     """A run's rows as numbers (None for an empty cell), each within LIMITS."""
     path = Path(run) / METRICS
     try:
-        _check_kind(path, os.stat(path))
-        # Not blocking, and checked again once open, in case the path was replaced by a FIFO.
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        with open(os.open(path, flags), "rb") as f:
-            _check_kind(path, os.fstat(f.fileno()))
-            data = f.read(MAX_BYTES + 1)  # it may have grown since
-        if len(data) > MAX_BYTES:
-            raise RunError(path, _TOO_LARGE)
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise RunError(run, f"no {METRICS} here: not a run folder of archc train, or no epoch "
-                            "has finished") from None
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, "strerror", None) or str(e)
-        raise RunError(path, f"the file cannot be read: {reason}") from None
+        text = read_bounded(path, MAX_BYTES, "a file").decode("utf-8")
+    except Unreadable as e:
+        if e.code == "E101":
+            raise RunError(run, f"no {METRICS} here: not a run folder of archc train, or no "
+                                "epoch has finished") from None
+        raise RunError(path, e.message) from None
+    except UnicodeDecodeError as e:
+        raise RunError(path, f"the file cannot be read: {e}") from None
     # QUOTE_NONE: archc train quotes nothing, and a cell cannot span lines, so no cell is
     # longer than a line.
     reader = csv.reader(_lines(text, path), quoting=csv.QUOTE_NONE)
@@ -139,17 +129,6 @@ def read_metrics(run: str) -> list[dict[str, float | None]]:
     if not rows:
         raise RunError(path, "no epoch has finished")
     return rows
-
-
-def _check_kind(path: Path, status: os.stat_result) -> None:
-    if stat.S_ISDIR(status.st_mode):
-        raise RunError(path, "is a folder, not a file")
-    if not stat.S_ISREG(status.st_mode):
-        kind = next((kind for test, kind in _SPECIAL_FILES if test(status.st_mode)),
-                    "a special file")
-        raise RunError(path, f"is {kind}, not a file")
-    if status.st_size > MAX_BYTES:
-        raise RunError(path, _TOO_LARGE)
 
 
 def _lines(text: str, path: Path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from .backends.torch.state import state_dict as expected_tensors
 from .compiler import compile_spec
 from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patterns
 from .errors import listing, printable, shortened
+from .files import Unreadable, file_size
 from .ir.graph import Network
 from .limits import MAX_CHECKPOINT_BYTES, free_memory
 
@@ -225,22 +225,14 @@ def read_checkpoint(path: str):
     """What a checkpoint file holds: torch.save's format (loaded with weights_only, so that it
     runs no code), or safetensors' by its `.safetensors` name."""
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise CheckpointError(path, "E101", "the file does not exist") from None
-    except OSError as e:
-        raise CheckpointError(path, "E103", f"the file cannot be read: {e.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise CheckpointError(path, "E102", "the path is a folder, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise CheckpointError(path, "E115", "the path is not a regular file")
+        size = file_size(path, MAX_CHECKPOINT_BYTES, "a checkpoint file")
+    except Unreadable as e:
+        raise CheckpointError(path, e.code, e.message) from None
     free = free_memory()
-    if info.st_size > MAX_CHECKPOINT_BYTES or free is not None and info.st_size > free:
-        bound = f"archc's bound of {MAX_CHECKPOINT_BYTES / 2**30:,.0f} GiB" \
-            if info.st_size > MAX_CHECKPOINT_BYTES else \
-            f"the {free / 2**30:,.1f} GiB of memory free to read it into"
-        raise CheckpointError(path, "E104", f"the file is {info.st_size / 2**30:,.1f} GiB, more "
-                                            f"than {bound}")
+    if free is not None and size > free:
+        raise CheckpointError(path, "E104", f"the file is {size / 2**30:,.1f} GiB, more than "
+                                            f"the {free / 2**30:,.1f} GiB of memory free to read "
+                                            "it into")
     try:
         if path.endswith(".safetensors"):
             return _safetensors(path).load_file(path, device="cpu")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from archc import files
 from archc.backends.torch import render
 from archc.compiler import compile_spec
 from archc.errors import SpecError
 from archc.limits import MAX_INCLUDES
-from archc.spec import load
 from archc.spec.load import MAX_BYTES, MAX_NODES, MAX_TOKENS, load_file, load_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def test_at_most_one_byte_more_than_the_bound_is_read(tmp_path, monkeypatch):
     """A file that grows after its size was checked: pretend the check saw a small file."""
     path = tmp_path / "spec.yaml"
     path.write_bytes(b"# " + b"x" * (2 * MAX_BYTES))
-    monkeypatch.setattr(load, "_checked_size", lambda status: 0)
+    monkeypatch.setattr(files, "checked_size", lambda status, limit, what: 0)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SpecError) as raised:
         load_file(path.name)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from archc import runs
+from archc import files, runs
 from archc.cli import main
 from archc.runs import COLUMNS, MAX_BYTES, MAX_EPOCHS, MAX_LOSS, RunError, read_metrics
 
@@ -78,14 +78,13 @@ def test_a_path_replaced_by_a_fifo_is_checked_again_once_open(run, monkeypatch):
     without waiting for a writer, and refused."""
     os.mkfifo(run / "metrics.csv")
     checked = []
-    check = runs._check_kind
+    check = files.checked_size
 
-    def check_after_open(path, status):  # let the check before opening pass
+    def check_after_open(status, limit, what):  # let the check before opening pass
         checked.append(status)
-        if len(checked) > 1:
-            check(path, status)
+        return check(status, limit, what) if len(checked) > 1 else 0
 
-    monkeypatch.setattr(runs, "_check_kind", check_after_open)
+    monkeypatch.setattr(files, "checked_size", check_after_open)
 
     def hung(signum, frame):
         raise TimeoutError("opening the FIFO waited for a writer")
@@ -106,7 +105,7 @@ def test_a_path_replaced_by_a_fifo_is_checked_again_once_open(run, monkeypatch):
 # ------------------------------------------------------------- sizes, bounded before the work
 
 
-TOO_LARGE = f"the file is larger than {MAX_BYTES:,} bytes: more than {MAX_EPOCHS:,} epochs"
+TOO_LARGE = f"file is larger than {MAX_BYTES:,} bytes"
 
 
 def test_a_sparse_file_past_the_bound_is_refused_by_its_size(run, capsys):
@@ -118,7 +117,7 @@ def test_a_sparse_file_past_the_bound_is_refused_by_its_size(run, capsys):
 def test_at_most_one_byte_more_than_the_bound_is_read(run, monkeypatch):
     """A file that grows after its size was checked: pretend the checks saw a small file."""
     (run / "metrics.csv").write_text(HEADER + ROW * (MAX_BYTES // len(ROW) + 1))
-    monkeypatch.setattr(runs, "_check_kind", lambda path, status: None)
+    monkeypatch.setattr(files, "checked_size", lambda status, limit, what: 0)
     with pytest.raises(RunError) as raised:
         read_metrics(str(run))
     assert str(raised.value) == f"{run / 'metrics.csv'}: error[E808]: {TOO_LARGE}"

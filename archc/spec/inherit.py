@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from ..errors import Diagnostics, Pos, SpecError, printable, shown_chain
+from ..files import Unreadable
 from ..limits import MAX_EXTENDS
 from .compact import compact_to_long
 from .load import (
@@ -27,7 +28,6 @@ from .load import (
     Mapping,
     Sequence,
     Text,
-    Unreadable,
     load_file,
     load_text,
 )

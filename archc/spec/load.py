@@ -21,13 +21,13 @@ import bisect
 import hashlib
 import os
 import re
-import stat
 from array import array
 from pathlib import Path
 
 import yaml
 
 from ..errors import Diagnostic, Pos, SpecError, shortened
+from ..files import Unreadable, file_size, read_bounded, too_large
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Far above real specs (the largest bundled one has 5 KB, 276 nodes and 651 tokens), and low
@@ -201,57 +201,17 @@ def locator(text: str, file: str):
     return at
 
 
-class Unreadable(Exception):
-    """Why a path cannot be read as a spec: E101, E102, E103, E104 or E115, and a message."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-_SPECIAL_FILES = [(stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]
-_TOO_LARGE_FILE = f"file is larger than {MAX_BYTES // 2**20} MiB"
-
-
-def _checked_size(status: os.stat_result) -> int:
-    if stat.S_ISDIR(status.st_mode):
-        raise Unreadable("E102", "is a folder, not a spec file")
-    if not stat.S_ISREG(status.st_mode):
-        kind = next((kind for test, kind in _SPECIAL_FILES if test(status.st_mode)),
-                    "a special file")
-        raise Unreadable("E115", f"is {kind}, not a spec file")
-    if status.st_size > MAX_BYTES:
-        raise Unreadable("E104", _TOO_LARGE_FILE)
-    return status.st_size
+SPEC = "a spec file"
 
 
 def spec_file_size(path: str | Path) -> int:
-    """The size of the spec file at `path`, found with os.stat before anything opens it: opening a
-    FIFO waits for a writer, and /dev/zero or a huge sparse file would be read before their size
-    is known. Raises Unreadable."""
-    try:
-        return _checked_size(os.stat(path))
-    except FileNotFoundError:
-        raise Unreadable("E101", "no such file") from None
-    except OSError as e:
-        raise Unreadable("E103", f"cannot read: {e.strerror}") from None
+    """The size of the spec file at `path`, its kind and size checked. Raises Unreadable."""
+    return file_size(path, MAX_BYTES, SPEC)
 
 
 def read_spec_bytes(path: str | Path) -> bytes:
     """The bytes of the spec file at `path`, its kind and size checked first. Raises Unreadable."""
-    spec_file_size(path)
-    try:
-        # Not blocking, and checked again once open, in case the path was replaced by a FIFO.
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        with open(os.open(path, flags), "rb") as f:
-            _checked_size(os.fstat(f.fileno()))
-            data = f.read(MAX_BYTES + 1)  # it may have grown since
-    except OSError as e:
-        raise Unreadable("E103", f"cannot read: {e.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise Unreadable("E104", _TOO_LARGE_FILE)
-    return data
+    return read_bounded(path, MAX_BYTES, SPEC)
 
 
 class Disk:
@@ -283,7 +243,7 @@ class InMemory:
         if data is None:
             raise Unreadable("E101", "no such file")
         if len(data) > MAX_BYTES:
-            raise Unreadable("E104", _TOO_LARGE_FILE)
+            raise Unreadable("E104", too_large(MAX_BYTES))
         return len(data)
 
     def read(self, path: str) -> bytes:

@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Diagnostics, Pos, SpecError, close_match, listing, shown_chain
+from ..files import Unreadable
 from ..limits import MAX_INCLUDES
 from . import models as schema
 from .inherit import resolve
-from .load import DISK, MAX_BYTES, Disk, InMemory, Mapping, Sequence, Unreadable, load_file
+from .load import DISK, MAX_BYTES, Disk, InMemory, Mapping, Sequence, load_file
 from .scale import scaled
 
 
