@@ -47,27 +47,6 @@ class Conv(nn.Conv2d):
         return fused(self, x, relu=False)
 
 
-def folded(
-    state: dict[str, torch.Tensor],
-    key: str,
-    eps: float | None = None,
-    scale: float = 1.0,
-    conv: str = "conv.",
-    bn: str = "bn.",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The weight and bias of the trained conv unit at `key`: its Conv2d's (`key` + conv), with
-    the BatchNorm after it (`key` + bn) folded in if it has one (eps given), times scale."""
-    weight = state[key + conv + "weight"]
-    bias = state.get(key + conv + "bias")
-    if bias is None:
-        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
-    if eps is not None:
-        factor = state[key + bn + "weight"] / torch.sqrt(state[key + bn + "running_var"] + eps)
-        weight = weight * factor.reshape(-1, 1, 1, 1)
-        bias = (bias - state[key + bn + "running_mean"]) * factor + state[key + bn + "bias"]
-    return weight * scale, bias * scale
-
-
 def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """conv's weight in oneDNN's layout for inputs of x's shape (PACKED), made again when the
     weight is changed in place (its version counter) or replaced."""
@@ -120,17 +99,180 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
     return torch.relu_(out) if relu else out
 
 
-def load_conv(conv: nn.Conv2d, *parts: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """A conv's weight and bias, its output channels made of these parts in order."""
-    conv.weight.copy_(torch.cat([weight for weight, _ in parts]))
-    conv.bias.copy_(torch.cat([bias for _, bias in parts]))
+class TrainedState:
+    """A trained model's state_dict as load_trained reads it, refused before any weight changes
+    wherever the trained model's load_state_dict(strict=True) would refuse it, and where it
+    holds NaN or inf. Every name under `prefix` must be one the trained model has, and each of
+    its tensors must be there, with its shape exactly (the folding's arithmetic and copy_ would
+    broadcast a bias of shape [1]) and a floating-point dtype (float64 and float16 are
+    converted, as load_state_dict converts them). BatchNorm's num_batches_tracked, unused here,
+    may be left out, as load_state_dict allows; where given, it is an integer of shape [] (or
+    [1], which load_state_dict takes from old checkpoints). NaN and inf are refused rather than
+    carried over: the trained model's outputs would be NaN, but the deploy model's fused ReLUs
+    turn NaN into zeros, which would hide a diverged checkpoint; so is a running_var below -eps,
+    whose square root the trained model would take. The weights made from the tensors wait in
+    `loads` until every tensor has passed: a refused state_dict raises a RuntimeError that names
+    each wrong tensor, as load_state_dict's does, and changes nothing."""
+
+    def __init__(self, state: dict[str, torch.Tensor], prefix: str, model: str):
+        self.state = state
+        self.prefix = prefix  # the names read are under it; the others are not looked at
+        self.model = model  # the trained model's class, for the errors
+        self.read: set[str] = set()
+        self.missing: list[str] = []
+        self.errors: dict[str, str] = {}  # the wrong tensors: name -> what is wrong
+        self.loads: list[tuple[torch.Tensor, torch.Tensor]] = []  # (deploy tensor, its value)
+        self.depth = 0  # the load_trained calls reading it: the outermost one applies it
+
+    @classmethod
+    def of(cls, state: "dict[str, torch.Tensor] | TrainedState", prefix: str,
+           model: str) -> "TrainedState":
+        """What a load_trained reads: the state that a larger load_trained reads, which checks
+        and applies it as a whole, or a new one."""
+        return state if isinstance(state, cls) else cls(state, prefix, model)
+
+    def __enter__(self) -> "TrainedState":
+        self.depth += 1
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.depth -= 1
+        if self.depth == 0 and kind is None:
+            self.apply()
+
+    def tensor(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        """The tensor at `key`, on like's device, where it has like's shape, a floating-point
+        dtype and no NaN or inf; else zeros stand in for it, the error noted, so that reading
+        goes on and finds every error."""
+        tensor = self.get(key, like.shape, integer=False)
+        return torch.zeros_like(like) if tensor is None else tensor.to(like.device)
+
+    def counter(self, key: str) -> None:
+        """A BatchNorm's num_batches_tracked, which the deploy model does not use: checked where
+        it is given."""
+        self.get(key, torch.Size(), integer=True)
+
+    def get(self, key: str, shape: torch.Size, integer: bool) -> torch.Tensor | None:
+        """The tensor at `key` where it is right; None, the error noted, where it is not."""
+        self.read.add(key)
+        if key not in self.state:
+            if not integer:  # load_state_dict fills in a missing num_batches_tracked
+                self.missing.append(key)
+            return None
+        tensor = self.state[key]
+        if not isinstance(tensor, torch.Tensor):
+            self.refuse(key, f"{key} is a {type(tensor).__name__}, not a tensor")
+            return None
+        floating = tensor.is_floating_point()
+        if integer:
+            shapes, dtype = (shape, torch.Size([1])), "an integer dtype"
+            right_dtype = not (floating or tensor.is_complex() or tensor.dtype == torch.bool)
+        else:
+            shapes, dtype, right_dtype = (shape,), "a floating-point dtype", floating
+        if tensor.shape not in shapes:
+            self.refuse(key, f"size mismatch for {key}: shape {list(tensor.shape)} in the "
+                             f"state_dict, {list(shape)} in a trained {self.model}")
+        elif not right_dtype:
+            self.refuse(key, f"dtype mismatch for {key}: {tensor.dtype} in the state_dict, "
+                             f"{dtype} in a trained {self.model}")
+        elif floating and not torch.isfinite(tensor).all():
+            nan, inf = int(tensor.isnan().sum()), int(tensor.isinf().sum())
+            self.refuse(key, f"{key} holds {nan} NaN and {inf} inf among its "
+                             f"{tensor.numel()} values")
+        else:
+            return tensor
+        return None
+
+    def refuse(self, key: str, error: str) -> None:
+        self.errors.setdefault(key, error)
+
+    def load(self, tensor: torch.Tensor, value: torch.Tensor, source: str) -> None:
+        """Copies value into a deploy tensor once the whole state_dict has passed (apply).
+        source: the trained tensor it is made from, or the prefix of those of a conv unit,
+        named where value has NaN or inf that they do not have (out of range once folded or
+        in the deploy tensor's dtype)."""
+        value = value.to(tensor.dtype)
+        if not torch.isfinite(value).all() and not any(key.startswith(source)
+                                                       for key in self.errors):
+            self.refuse(source, f"{source.rstrip('.')} gives NaN or inf in {tensor.dtype} "
+                                "(values out of range)")
+        self.loads.append((tensor, value))
+
+    def apply(self) -> None:
+        """The deploy tensors' new values copied in, where every tensor has passed; else a
+        RuntimeError naming each wrong one, and nothing changed."""
+        unexpected = [key for key in self.state if key not in self.read
+                      and (not isinstance(key, str) or key.startswith(self.prefix))]
+        errors = []
+        if self.missing:
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{key}"' for key in self.missing) + ".")
+        if unexpected:
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{key}"' for key in unexpected) + ".")
+        errors += self.errors.values()
+        if errors:
+            raise RuntimeError(f"Error(s) in loading the state_dict of a trained {self.model}:"
+                               + "".join(f"\n\t{error}" for error in errors))
+        for tensor, value in self.loads:
+            tensor.copy_(value)
 
 
-def load_copy(module: nn.Module, state: dict[str, torch.Tensor], prefix: str) -> None:
-    """A module whose weights are the trained module's as they are."""
+def folded(
+    state: TrainedState,
+    key: str,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    eps: float | None,
+    conv: str,
+    bn: str,
+    biased: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of the trained conv unit at `key`, for a deploy conv's `weight` and
+    `bias` (whose shapes the trained tensors have): its Conv2d's (`key` + conv, with a bias if
+    `biased`), with the BatchNorm after it (`key` + bn) folded in if it has one (eps given)."""
+    conv_weight = state.tensor(key + conv + "weight", weight)
+    conv_bias = state.tensor(key + conv + "bias", bias) if biased else torch.zeros_like(bias)
+    if eps is None:
+        return conv_weight, conv_bias
+    gamma, beta, mean, var = (state.tensor(key + bn + name, bias)
+                              for name in ("weight", "bias", "running_mean", "running_var"))
+    state.counter(key + bn + "num_batches_tracked")
+    if (var + eps <= 0).any():
+        name = key + bn + "running_var"
+        state.refuse(name, f"{name} has {int((var + eps <= 0).sum())} values at or below -eps "
+                           f"({-eps}): the trained model's outputs would be NaN or inf")
+    factor = gamma / torch.sqrt(var + eps)
+    return conv_weight * factor.reshape(-1, 1, 1, 1), (conv_bias - mean) * factor + beta
+
+
+def load_conv(
+    state: TrainedState,
+    target: nn.Conv2d,
+    key: str,
+    conv: str = "conv.",
+    bn: str = "bn.",
+    bias: bool = False,
+    eps: float | None = None,
+    scale: float = 1.0,
+    channels: tuple[int, int] | None = None,
+) -> None:
+    """Output channels `channels` (start, stop) of target, all of them if None: the trained
+    conv unit at `key` (`folded`), times scale."""
+    start, stop = channels or (0, target.out_channels)
+    weight, shift = target.weight[start:stop], target.bias[start:stop]
+    folded_weight, folded_bias = folded(state, key, weight, shift, eps, conv, bn, bias)
+    state.load(weight, folded_weight * scale, key)
+    state.load(shift, folded_bias * scale, key)
+
+
+def load_copy(state: TrainedState, module: nn.Module, key: str) -> None:
+    """A module whose weights are the trained module's (at `key`) as they are."""
     for name, tensor in module.state_dict().items():
-        if not name.endswith("num_batches_tracked"):
-            tensor.copy_(state[prefix + name])
+        if name.endswith("num_batches_tracked"):
+            state.counter(key + name)
+        else:
+            state.load(tensor, state.tensor(key + name, tensor), key + name)
 
 
 class GlobalAvgPool(nn.Module):
@@ -167,20 +309,24 @@ class InceptionResNetA(nn.Module):
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
         """Loads the weights of a trained InceptionResNetA: a state_dict, its names under
-        `prefix`.
+        `prefix`, all checked first (TrainedState).
         """
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-            folded(state, prefix + "branch2.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+        with TrainedState.of(state, prefix, "InceptionResNetA") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 32))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(32, 64)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch2.0.", eps=0.001, channels=(64, 96)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch2[0].conv, prefix + "branch2.1.", eps=0.001)
+            load_conv(trained, self.branch2[1].conv, prefix + "branch2.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class ReductionA(nn.Module):
@@ -203,12 +349,15 @@ class ReductionA(nn.Module):
         return torch.cat((branch0, branch1, branch2), 1)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained ReductionA: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained ReductionA: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "ReductionA") as trained:
+            load_conv(trained, self.branch0.conv, prefix + "branch0.", eps=0.001)
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.0.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[2].conv, prefix + "branch1.2.", eps=0.001)
 
 
 class InceptionResNetB(nn.Module):
@@ -233,18 +382,20 @@ class InceptionResNetB(nn.Module):
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
         """Loads the weights of a trained InceptionResNetB: a state_dict, its names under
-        `prefix`.
+        `prefix`, all checked first (TrainedState).
         """
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+        with TrainedState.of(state, prefix, "InceptionResNetB") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 128))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(128, 256)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class ReductionB(nn.Module):
@@ -277,18 +428,24 @@ class ReductionB(nn.Module):
         return torch.cat((branch0, branch1_1, branch2_1, branch3_1), 1)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained ReductionB: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch1.0.", eps=0.001),
-            folded(state, prefix + "branch2.0.", eps=0.001),
-            folded(state, prefix + "branch3.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch3[0].conv, folded(state, prefix + "branch3.1.", eps=0.001))
-        load_conv(self.branch3[1].conv, folded(state, prefix + "branch3.2.", eps=0.001))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained ReductionB: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "ReductionB") as trained:
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(0, 256)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch2.0.", eps=0.001, channels=(256, 512)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch3.0.", eps=0.001, channels=(512, 768)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch2[0].conv, prefix + "branch2.1.", eps=0.001)
+            load_conv(trained, self.branch3[0].conv, prefix + "branch3.1.", eps=0.001)
+            load_conv(trained, self.branch3[1].conv, prefix + "branch3.2.", eps=0.001)
 
 
 class InceptionResNetC(nn.Module):
@@ -313,18 +470,20 @@ class InceptionResNetC(nn.Module):
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
         """Loads the weights of a trained InceptionResNetC: a state_dict, its names under
-        `prefix`.
+        `prefix`, all checked first (TrainedState).
         """
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+        with TrainedState.of(state, prefix, "InceptionResNetC") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 192))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(192, 384)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class InceptionResnetV1Deploy(nn.Module):
@@ -475,25 +634,26 @@ class InceptionResnetV1Deploy(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
         """Loads the weights of a trained InceptionResnetV1: a state_dict, its names under
-        `prefix`.
+        `prefix`, all checked first (TrainedState).
         """
-        load_conv(self.stem[0].conv, folded(state, prefix + "stem.0.", eps=0.001))
-        load_conv(self.stem[1].conv, folded(state, prefix + "stem.1.", eps=0.001))
-        load_conv(self.stem[2].conv, folded(state, prefix + "stem.2.", eps=0.001))
-        load_conv(self.stem[4].conv, folded(state, prefix + "stem.4.", eps=0.001))
-        load_conv(self.stem[5].conv, folded(state, prefix + "stem.5.", eps=0.001))
-        load_conv(self.stem[6].conv, folded(state, prefix + "stem.6.", eps=0.001))
-        for i in range(5):
-            self.inception_resnet_a[i].load_trained(state, f"{prefix}inception_resnet_a.{i}.")
-        self.reduction_a.load_trained(state, prefix + "reduction_a.")
-        for i in range(10):
-            self.inception_resnet_b[i].load_trained(state, f"{prefix}inception_resnet_b.{i}.")
-        self.reduction_b.load_trained(state, prefix + "reduction_b.")
-        for i in range(5):
-            self.inception_resnet_c[i].load_trained(state, f"{prefix}inception_resnet_c.{i}.")
-        load_copy(self.classifier, state, prefix + "classifier.")
+        with TrainedState.of(state, prefix, "InceptionResnetV1") as trained:
+            load_conv(trained, self.stem[0].conv, prefix + "stem.0.", eps=0.001)
+            load_conv(trained, self.stem[1].conv, prefix + "stem.1.", eps=0.001)
+            load_conv(trained, self.stem[2].conv, prefix + "stem.2.", eps=0.001)
+            load_conv(trained, self.stem[4].conv, prefix + "stem.4.", eps=0.001)
+            load_conv(trained, self.stem[5].conv, prefix + "stem.5.", eps=0.001)
+            load_conv(trained, self.stem[6].conv, prefix + "stem.6.", eps=0.001)
+            for i in range(5):
+                self.inception_resnet_a[i].load_trained(trained, f"{prefix}inception_resnet_a.{i}.")
+            self.reduction_a.load_trained(trained, prefix + "reduction_a.")
+            for i in range(10):
+                self.inception_resnet_b[i].load_trained(trained, f"{prefix}inception_resnet_b.{i}.")
+            self.reduction_b.load_trained(trained, prefix + "reduction_b.")
+            for i in range(5):
+                self.inception_resnet_c[i].load_trained(trained, f"{prefix}inception_resnet_c.{i}.")
+            load_copy(trained, self.classifier, prefix + "classifier.")
 
     @classmethod
     def from_trained(

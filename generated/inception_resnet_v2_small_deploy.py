@@ -49,27 +49,6 @@ class Conv(nn.Conv2d):
         return fused(self, x, relu=False)
 
 
-def folded(
-    state: dict[str, torch.Tensor],
-    key: str,
-    eps: float | None = None,
-    scale: float = 1.0,
-    conv: str = "conv.",
-    bn: str = "bn.",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The weight and bias of the trained conv unit at `key`: its Conv2d's (`key` + conv), with
-    the BatchNorm after it (`key` + bn) folded in if it has one (eps given), times scale."""
-    weight = state[key + conv + "weight"]
-    bias = state.get(key + conv + "bias")
-    if bias is None:
-        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
-    if eps is not None:
-        factor = state[key + bn + "weight"] / torch.sqrt(state[key + bn + "running_var"] + eps)
-        weight = weight * factor.reshape(-1, 1, 1, 1)
-        bias = (bias - state[key + bn + "running_mean"]) * factor + state[key + bn + "bias"]
-    return weight * scale, bias * scale
-
-
 def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """conv's weight in oneDNN's layout for inputs of x's shape (PACKED), made again when the
     weight is changed in place (its version counter) or replaced."""
@@ -132,17 +111,180 @@ def relu_slice(x: torch.Tensor) -> torch.Tensor:
     return torch.relu_(x)
 
 
-def load_conv(conv: nn.Conv2d, *parts: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """A conv's weight and bias, its output channels made of these parts in order."""
-    conv.weight.copy_(torch.cat([weight for weight, _ in parts]))
-    conv.bias.copy_(torch.cat([bias for _, bias in parts]))
+class TrainedState:
+    """A trained model's state_dict as load_trained reads it, refused before any weight changes
+    wherever the trained model's load_state_dict(strict=True) would refuse it, and where it
+    holds NaN or inf. Every name under `prefix` must be one the trained model has, and each of
+    its tensors must be there, with its shape exactly (the folding's arithmetic and copy_ would
+    broadcast a bias of shape [1]) and a floating-point dtype (float64 and float16 are
+    converted, as load_state_dict converts them). BatchNorm's num_batches_tracked, unused here,
+    may be left out, as load_state_dict allows; where given, it is an integer of shape [] (or
+    [1], which load_state_dict takes from old checkpoints). NaN and inf are refused rather than
+    carried over: the trained model's outputs would be NaN, but the deploy model's fused ReLUs
+    turn NaN into zeros, which would hide a diverged checkpoint; so is a running_var below -eps,
+    whose square root the trained model would take. The weights made from the tensors wait in
+    `loads` until every tensor has passed: a refused state_dict raises a RuntimeError that names
+    each wrong tensor, as load_state_dict's does, and changes nothing."""
+
+    def __init__(self, state: dict[str, torch.Tensor], prefix: str, model: str):
+        self.state = state
+        self.prefix = prefix  # the names read are under it; the others are not looked at
+        self.model = model  # the trained model's class, for the errors
+        self.read: set[str] = set()
+        self.missing: list[str] = []
+        self.errors: dict[str, str] = {}  # the wrong tensors: name -> what is wrong
+        self.loads: list[tuple[torch.Tensor, torch.Tensor]] = []  # (deploy tensor, its value)
+        self.depth = 0  # the load_trained calls reading it: the outermost one applies it
+
+    @classmethod
+    def of(cls, state: "dict[str, torch.Tensor] | TrainedState", prefix: str,
+           model: str) -> "TrainedState":
+        """What a load_trained reads: the state that a larger load_trained reads, which checks
+        and applies it as a whole, or a new one."""
+        return state if isinstance(state, cls) else cls(state, prefix, model)
+
+    def __enter__(self) -> "TrainedState":
+        self.depth += 1
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.depth -= 1
+        if self.depth == 0 and kind is None:
+            self.apply()
+
+    def tensor(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        """The tensor at `key`, on like's device, where it has like's shape, a floating-point
+        dtype and no NaN or inf; else zeros stand in for it, the error noted, so that reading
+        goes on and finds every error."""
+        tensor = self.get(key, like.shape, integer=False)
+        return torch.zeros_like(like) if tensor is None else tensor.to(like.device)
+
+    def counter(self, key: str) -> None:
+        """A BatchNorm's num_batches_tracked, which the deploy model does not use: checked where
+        it is given."""
+        self.get(key, torch.Size(), integer=True)
+
+    def get(self, key: str, shape: torch.Size, integer: bool) -> torch.Tensor | None:
+        """The tensor at `key` where it is right; None, the error noted, where it is not."""
+        self.read.add(key)
+        if key not in self.state:
+            if not integer:  # load_state_dict fills in a missing num_batches_tracked
+                self.missing.append(key)
+            return None
+        tensor = self.state[key]
+        if not isinstance(tensor, torch.Tensor):
+            self.refuse(key, f"{key} is a {type(tensor).__name__}, not a tensor")
+            return None
+        floating = tensor.is_floating_point()
+        if integer:
+            shapes, dtype = (shape, torch.Size([1])), "an integer dtype"
+            right_dtype = not (floating or tensor.is_complex() or tensor.dtype == torch.bool)
+        else:
+            shapes, dtype, right_dtype = (shape,), "a floating-point dtype", floating
+        if tensor.shape not in shapes:
+            self.refuse(key, f"size mismatch for {key}: shape {list(tensor.shape)} in the "
+                             f"state_dict, {list(shape)} in a trained {self.model}")
+        elif not right_dtype:
+            self.refuse(key, f"dtype mismatch for {key}: {tensor.dtype} in the state_dict, "
+                             f"{dtype} in a trained {self.model}")
+        elif floating and not torch.isfinite(tensor).all():
+            nan, inf = int(tensor.isnan().sum()), int(tensor.isinf().sum())
+            self.refuse(key, f"{key} holds {nan} NaN and {inf} inf among its "
+                             f"{tensor.numel()} values")
+        else:
+            return tensor
+        return None
+
+    def refuse(self, key: str, error: str) -> None:
+        self.errors.setdefault(key, error)
+
+    def load(self, tensor: torch.Tensor, value: torch.Tensor, source: str) -> None:
+        """Copies value into a deploy tensor once the whole state_dict has passed (apply).
+        source: the trained tensor it is made from, or the prefix of those of a conv unit,
+        named where value has NaN or inf that they do not have (out of range once folded or
+        in the deploy tensor's dtype)."""
+        value = value.to(tensor.dtype)
+        if not torch.isfinite(value).all() and not any(key.startswith(source)
+                                                       for key in self.errors):
+            self.refuse(source, f"{source.rstrip('.')} gives NaN or inf in {tensor.dtype} "
+                                "(values out of range)")
+        self.loads.append((tensor, value))
+
+    def apply(self) -> None:
+        """The deploy tensors' new values copied in, where every tensor has passed; else a
+        RuntimeError naming each wrong one, and nothing changed."""
+        unexpected = [key for key in self.state if key not in self.read
+                      and (not isinstance(key, str) or key.startswith(self.prefix))]
+        errors = []
+        if self.missing:
+            errors.append("Missing key(s) in state_dict: "
+                          + ", ".join(f'"{key}"' for key in self.missing) + ".")
+        if unexpected:
+            errors.append("Unexpected key(s) in state_dict: "
+                          + ", ".join(f'"{key}"' for key in unexpected) + ".")
+        errors += self.errors.values()
+        if errors:
+            raise RuntimeError(f"Error(s) in loading the state_dict of a trained {self.model}:"
+                               + "".join(f"\n\t{error}" for error in errors))
+        for tensor, value in self.loads:
+            tensor.copy_(value)
 
 
-def load_copy(module: nn.Module, state: dict[str, torch.Tensor], prefix: str) -> None:
-    """A module whose weights are the trained module's as they are."""
+def folded(
+    state: TrainedState,
+    key: str,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    eps: float | None,
+    conv: str,
+    bn: str,
+    biased: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of the trained conv unit at `key`, for a deploy conv's `weight` and
+    `bias` (whose shapes the trained tensors have): its Conv2d's (`key` + conv, with a bias if
+    `biased`), with the BatchNorm after it (`key` + bn) folded in if it has one (eps given)."""
+    conv_weight = state.tensor(key + conv + "weight", weight)
+    conv_bias = state.tensor(key + conv + "bias", bias) if biased else torch.zeros_like(bias)
+    if eps is None:
+        return conv_weight, conv_bias
+    gamma, beta, mean, var = (state.tensor(key + bn + name, bias)
+                              for name in ("weight", "bias", "running_mean", "running_var"))
+    state.counter(key + bn + "num_batches_tracked")
+    if (var + eps <= 0).any():
+        name = key + bn + "running_var"
+        state.refuse(name, f"{name} has {int((var + eps <= 0).sum())} values at or below -eps "
+                           f"({-eps}): the trained model's outputs would be NaN or inf")
+    factor = gamma / torch.sqrt(var + eps)
+    return conv_weight * factor.reshape(-1, 1, 1, 1), (conv_bias - mean) * factor + beta
+
+
+def load_conv(
+    state: TrainedState,
+    target: nn.Conv2d,
+    key: str,
+    conv: str = "conv.",
+    bn: str = "bn.",
+    bias: bool = False,
+    eps: float | None = None,
+    scale: float = 1.0,
+    channels: tuple[int, int] | None = None,
+) -> None:
+    """Output channels `channels` (start, stop) of target, all of them if None: the trained
+    conv unit at `key` (`folded`), times scale."""
+    start, stop = channels or (0, target.out_channels)
+    weight, shift = target.weight[start:stop], target.bias[start:stop]
+    folded_weight, folded_bias = folded(state, key, weight, shift, eps, conv, bn, bias)
+    state.load(weight, folded_weight * scale, key)
+    state.load(shift, folded_bias * scale, key)
+
+
+def load_copy(state: TrainedState, module: nn.Module, key: str) -> None:
+    """A module whose weights are the trained module's (at `key`) as they are."""
     for name, tensor in module.state_dict().items():
-        if not name.endswith("num_batches_tracked"):
-            tensor.copy_(state[prefix + name])
+        if name.endswith("num_batches_tracked"):
+            state.counter(key + name)
+        else:
+            state.load(tensor, state.tensor(key + name, tensor), key + name)
 
 
 class GlobalAvgPool(nn.Module):
@@ -183,18 +325,18 @@ class Mixed_5b(nn.Module):
         return torch.cat((branch0, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained Mixed_5b: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-            folded(state, prefix + "branch2.0.", eps=0.001),
-            folded(state, prefix + "branch3.1.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained Mixed_5b: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "Mixed_5b") as trained:
+            load_conv(trained, self.conv1x1, prefix + "branch0.", eps=0.001, channels=(0, 48))
+            load_conv(trained, self.conv1x1, prefix + "branch1.0.", eps=0.001, channels=(48, 72))
+            load_conv(trained, self.conv1x1, prefix + "branch2.0.", eps=0.001, channels=(72, 104))
+            load_conv(trained, self.conv1x1, prefix + "branch3.1.", eps=0.001, channels=(104, 136))
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch2[0].conv, prefix + "branch2.1.", eps=0.001)
+            load_conv(trained, self.branch2[1].conv, prefix + "branch2.2.", eps=0.001)
 
 
 class Block35(nn.Module):
@@ -224,18 +366,24 @@ class Block35(nn.Module):
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained Block35: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-            folded(state, prefix + "branch2.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained Block35: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "Block35") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 16))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(16, 32)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch2.0.", eps=0.001, channels=(32, 48)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch2[0].conv, prefix + "branch2.1.", eps=0.001)
+            load_conv(trained, self.branch2[1].conv, prefix + "branch2.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class ReductionA(nn.Module):
@@ -258,12 +406,15 @@ class ReductionA(nn.Module):
         return torch.cat((branch0, branch1, branch2), 1)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained ReductionA: a state_dict, its names under `prefix`."""
-        load_conv(self.branch0.conv, folded(state, prefix + "branch0.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.0.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[2].conv, folded(state, prefix + "branch1.2.", eps=0.001))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained ReductionA: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "ReductionA") as trained:
+            load_conv(trained, self.branch0.conv, prefix + "branch0.", eps=0.001)
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.0.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[2].conv, prefix + "branch1.2.", eps=0.001)
 
 
 class Block17(nn.Module):
@@ -288,16 +439,20 @@ class Block17(nn.Module):
         return fused(self.conv2d, out, x)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained Block17: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained Block17: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "Block17") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 96))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(96, 160)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class Mixed_7a(nn.Module):
@@ -330,18 +485,24 @@ class Mixed_7a(nn.Module):
         return torch.cat((branch0_1, branch1_1, branch2_1, branch3), 1)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained Mixed_7a: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-            folded(state, prefix + "branch2.0.", eps=0.001),
-        )
-        load_conv(self.branch0[0].conv, folded(state, prefix + "branch0.1.", eps=0.001))
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch2[0].conv, folded(state, prefix + "branch2.1.", eps=0.001))
-        load_conv(self.branch2[1].conv, folded(state, prefix + "branch2.2.", eps=0.001))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained Mixed_7a: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "Mixed_7a") as trained:
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch0.0.", eps=0.001, channels=(0, 128)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(128, 256)
+            )
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch2.0.", eps=0.001, channels=(256, 384)
+            )
+            load_conv(trained, self.branch0[0].conv, prefix + "branch0.1.", eps=0.001)
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch2[0].conv, prefix + "branch2.1.", eps=0.001)
+            load_conv(trained, self.branch2[1].conv, prefix + "branch2.2.", eps=0.001)
 
 
 class Block8(nn.Module):
@@ -367,16 +528,20 @@ class Block8(nn.Module):
         return fused(self.conv2d, out, x, relu=self.relu)
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
-        """Loads the weights of a trained Block8: a state_dict, its names under `prefix`."""
-        load_conv(
-            self.conv1x1.conv,
-            folded(state, prefix + "branch0.", eps=0.001),
-            folded(state, prefix + "branch1.0.", eps=0.001),
-        )
-        load_conv(self.branch1[0].conv, folded(state, prefix + "branch1.1.", eps=0.001))
-        load_conv(self.branch1[1].conv, folded(state, prefix + "branch1.2.", eps=0.001))
-        load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", scale=self.scale))
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
+        """Loads the weights of a trained Block8: a state_dict, its names under `prefix`, all
+        checked first (TrainedState).
+        """
+        with TrainedState.of(state, prefix, "Block8") as trained:
+            load_conv(trained, self.conv1x1.conv, prefix + "branch0.", eps=0.001, channels=(0, 96))
+            load_conv(
+                trained, self.conv1x1.conv, prefix + "branch1.0.", eps=0.001, channels=(96, 192)
+            )
+            load_conv(trained, self.branch1[0].conv, prefix + "branch1.1.", eps=0.001)
+            load_conv(trained, self.branch1[1].conv, prefix + "branch1.2.", eps=0.001)
+            load_conv(
+                trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale
+            )
 
 
 class InceptionResnetV2SmallDeploy(nn.Module):
@@ -537,27 +702,28 @@ class InceptionResnetV2SmallDeploy(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
         """Loads the weights of a trained InceptionResnetV2Small: a state_dict, its names under
-        `prefix`.
+        `prefix`, all checked first (TrainedState).
         """
-        load_conv(self.conv2d_1a.conv, folded(state, prefix + "conv2d_1a.", eps=0.001))
-        load_conv(self.conv2d_2a.conv, folded(state, prefix + "conv2d_2a.", eps=0.001))
-        load_conv(self.conv2d_2b.conv, folded(state, prefix + "conv2d_2b.", eps=0.001))
-        load_conv(self.conv2d_3b.conv, folded(state, prefix + "conv2d_3b.", eps=0.001))
-        load_conv(self.conv2d_4a.conv, folded(state, prefix + "conv2d_4a.", eps=0.001))
-        self.mixed_5b.load_trained(state, prefix + "mixed_5b.")
-        for i in range(5):
-            self.repeat[i].load_trained(state, f"{prefix}repeat.{i}.")
-        self.mixed_6a.load_trained(state, prefix + "mixed_6a.")
-        for i in range(10):
-            self.repeat_1[i].load_trained(state, f"{prefix}repeat_1.{i}.")
-        self.mixed_7a.load_trained(state, prefix + "mixed_7a.")
-        for i in range(4):
-            self.repeat_2[i].load_trained(state, f"{prefix}repeat_2.{i}.")
-        self.block8.load_trained(state, prefix + "block8.")
-        load_conv(self.conv2d_7b.conv, folded(state, prefix + "conv2d_7b.", eps=0.001))
-        load_copy(self.classif, state, prefix + "classif.")
+        with TrainedState.of(state, prefix, "InceptionResnetV2Small") as trained:
+            load_conv(trained, self.conv2d_1a.conv, prefix + "conv2d_1a.", eps=0.001)
+            load_conv(trained, self.conv2d_2a.conv, prefix + "conv2d_2a.", eps=0.001)
+            load_conv(trained, self.conv2d_2b.conv, prefix + "conv2d_2b.", eps=0.001)
+            load_conv(trained, self.conv2d_3b.conv, prefix + "conv2d_3b.", eps=0.001)
+            load_conv(trained, self.conv2d_4a.conv, prefix + "conv2d_4a.", eps=0.001)
+            self.mixed_5b.load_trained(trained, prefix + "mixed_5b.")
+            for i in range(5):
+                self.repeat[i].load_trained(trained, f"{prefix}repeat.{i}.")
+            self.mixed_6a.load_trained(trained, prefix + "mixed_6a.")
+            for i in range(10):
+                self.repeat_1[i].load_trained(trained, f"{prefix}repeat_1.{i}.")
+            self.mixed_7a.load_trained(trained, prefix + "mixed_7a.")
+            for i in range(4):
+                self.repeat_2[i].load_trained(trained, f"{prefix}repeat_2.{i}.")
+            self.block8.load_trained(trained, prefix + "block8.")
+            load_conv(trained, self.conv2d_7b.conv, prefix + "conv2d_7b.", eps=0.001)
+            load_copy(trained, self.classif, prefix + "classif.")
 
     @classmethod
     def from_trained(

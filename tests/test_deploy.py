@@ -125,8 +125,8 @@ def test_residual_scales_are_folded_away():
     source = (ROOT / "generated" / "inception_resnet_v2_deploy.py").read_text()
     assert "self.scale *" not in source and "* out" not in source
     assert "nn.BatchNorm2d" not in source
-    assert 'load_conv(self.conv2d, folded(state, prefix + "conv2d.", conv="", ' \
-           'scale=self.scale))' in source
+    assert 'trained, self.conv2d, prefix + "conv2d.", conv="", bias=True, scale=self.scale\n' \
+        in source
 
 
 def test_build_deploy_writes_the_inference_module(tmp_path, capsys, chdir_root):
@@ -228,7 +228,7 @@ def test_gradients_reach_the_input(device, monkeypatch):
 def test_the_deploy_module_runs_on_the_meta_device():
     """Shapes without data (as timm's and torch's tools trace models on the meta device): the
     fused calls are for the CPU and CUDA only. Inception-ResNet-v2 at 299 ends in 1536 x 8 x 8
-    features (REFERENCE.md)."""
+    features (docs/reference.md)."""
     deploy = archc.build_model(str(SPECS / "inception_resnet_v2.yaml"), deploy=True).to("meta")
     x = torch.empty(2, 3, 299, 299, device="meta")
     with torch.no_grad():

@@ -105,7 +105,7 @@ CONV_UNIT_CLASS = re.compile(r"Conv((Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswis
 # The other names generated modules define at their top level, which a block's class would
 # replace: the activation table, and the deploy modules' helpers.
 HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
-                     "packed", "relu_slice", "load_conv", "load_copy"})
+                     "packed", "relu_slice", "load_conv", "load_copy", "TrainedState"})
 
 
 def check_name(name: str) -> str:

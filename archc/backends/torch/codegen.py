@@ -231,6 +231,27 @@ class _Generator:
         values = {"in": self.graph_channels[id(g)].input}
         return ex.substitute(op.start, values), ex.substitute(op.stop, values)
 
+    def part_bounds(self, g: nx.DiGraph, parts: tuple) -> list[tuple[Expr, Expr]]:
+        """Where each trained part of a merged conv lies in its output channels: the parts are
+        runs of them, in order (passes.Part), each as wide as its conv's filters; written as
+        its slice's bounds are (slice_bounds)."""
+        values = {"in": self.graph_channels[id(g)].input}
+        bounds, start = [], 0
+        for part in parts:
+            stop = ex.total([start, part.op.filters])
+            bounds.append((ex.substitute(start, values), ex.substitute(stop, values)))
+            start = stop
+        return bounds
+
+    def channel_runs(self, g: nx.DiGraph, node: str) -> list[tuple[Expr, Expr]]:
+        """The runs of channels a node's generated code writes: a slice's bounds, a merged
+        conv's parts' (deploy)."""
+        data = g.nodes[node]
+        if isinstance(data["op"], ir.Slice):
+            return [self.slice_bounds(g, data["op"])]
+        parts = data.get("trained", ())
+        return self.part_bounds(g, parts) if len(parts) > 1 else []
+
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
         """A node's output channels as generated code writes them (symbolic in a block)."""
         return self.graph_channels[id(g)].nodes[node]
@@ -480,11 +501,11 @@ class _Generator:
         if scale is not None:
             cls.init.append(f"        self.scale = {code(scale)}")
         attributes = self.kept(g)
-        bounds = sorted({name for n in g if isinstance(g.nodes[n]["op"], ir.Slice)
-                         for e in self.slice_bounds(g, g.nodes[n]["op"])
+        bounds = sorted({name for n in g for pair in self.channel_runs(g, n) for e in pair
                          for name in ex.symbols(e)})
         if bounds:
-            cls.init.append("        # where the parts of merged convs end, for forward")
+            cls.init.append("        # where the parts of merged convs end, for forward and "
+                            "load_trained")
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
         cls.init += self.module_lines(g, channels)
@@ -497,29 +518,37 @@ class _Generator:
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
         if self.deploy:
-            cls.methods.append(self.load_method(f"a trained {definition.name}",
-                                                self.load_lines(g)))
+            cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
         return cls
 
     # ---------------------------------------------------------------------- deploy weights
 
     @staticmethod
-    def load_method(what: str, body: list[str]) -> tuple[str, list[str]]:
-        """`load_trained`: a module's weights from a trained state_dict (`load_lines`)."""
-        doc = textwrap.wrap(f"Loads the weights of {what}: a state_dict, its names under "
-                            "`prefix`.", MAX_LINE - 3, initial_indent='        """',
+    def load_method(model: str, body: list[str]) -> tuple[str, list[str]]:
+        """`load_trained`: a module's weights from a trained state_dict (`load_lines`), every
+        tensor checked before any weight changes (the template's TrainedState)."""
+        text = (f"Loads the weights of a trained {model}: a state_dict, its names under "
+                "`prefix`, all checked first (TrainedState).")
+        doc = textwrap.wrap(text, MAX_LINE - 3, initial_indent='        """',
                             subsequent_indent="        ")
         if len(doc) == 1:
             doc[0] += '"""'
         else:
             doc.append('        """')
-        return ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor], "
-                'prefix: str = "") -> None:', doc + body)
+        head = ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor] | "
+                'TrainedState, prefix: str = "") -> None:')
+        if not body:  # a block of pools: every name under prefix is one it does not have
+            return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}"):'),
+                          "            pass  # no weights"]
+        return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}") as '
+                                  "trained:"), *body]
 
     def load_lines(self, g: nx.DiGraph) -> list[str]:
-        """The statements that load a graph's weights, as the passes' `trained` parts say
-        (BatchNorm folded, residual scales multiplied in)."""
+        """The statements that load a graph's weights from `trained`, as the passes' `trained`
+        parts say (BatchNorm folded, residual scales multiplied in, merged convs' parts each in
+        its run of channels)."""
         lines = []
+        kept = self.kept(g)
         for node in ir.topological(g):
             data = g.nodes[node]
             op = data["op"]
@@ -531,22 +560,26 @@ class _Generator:
                     op = op.conv
                 if isinstance(op, ir.Conv):
                     target = module if op.bare else f"{module}.conv"
-                    parts = ", ".join(_folded(part) for part in data["trained"])
-                    lines += wrap(f"        load_conv({target}, {parts})")
+                    runs = self.channel_runs(g, node) or [None]
+                    for part, run in zip(data["trained"], runs, strict=True):
+                        channels = None if run is None else \
+                            f"({', '.join(kept.code(e) for e in run)})"
+                        lines += wrap(f"            load_conv(trained, {target}, "
+                                      f"{_load_conv_args(part, channels)})")
                 else:
                     key = ir.dotted(data["trained"][0].path) + "."
-                    lines.append(f'        load_copy({module}, state, prefix + "{key}")')
+                    lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')
         return lines
 
     @staticmethod
     def load_blocks(paths: tuple) -> list[str]:
         if len(paths) == 1:
-            return [f"        {_attribute(paths[0])}.load_trained(state, prefix + "
+            return [f"            {_attribute(paths[0])}.load_trained(trained, prefix + "
                     f'"{ir.dotted(paths[0])}.")']
         unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
         span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
-        return [f"        for i in range({span}):",
-                f'            self.{unit}[i].load_trained(state, f"{{prefix}}{unit}.{{i}}.")']
+        return [f"            for i in range({span}):",
+                f'                self.{unit}[i].load_trained(trained, f"{{prefix}}{unit}.{{i}}.")']
 
     def residual_activation(self, block: str, add: ir.Add) -> list[str]:
         if not isinstance(add.act, Sym):
@@ -644,8 +677,7 @@ class _Generator:
     def deploy_methods(self) -> list[tuple[str, list[str]]]:
         net = self.network
         trained, deploy = ir.class_name(net.name), ir.class_name(self.name)
-        load = self.load_method(f"a trained {trained}",
-                                self.load_lines(net.body) + self.load_lines(net.head))
+        load = self.load_method(trained, self.load_lines(net.body) + self.load_lines(net.head))
         convert = ("@classmethod\n    def from_trained(\n        cls, state_dict: dict[str, "
                    f'torch.Tensor], num_classes: int = {net.num_classes}\n    ) -> "{deploy}":',
                    ['        """This model with the weights of a trained '
@@ -822,21 +854,27 @@ def _attribute(path: tuple) -> str:
                                        for p in path[1:])
 
 
-def _folded(part) -> str:
-    """The call that computes a part's weight and bias from the trained state_dict."""
+def _load_conv_args(part, channels: str | None) -> str:
+    """The arguments of the `load_conv` call that loads a part: where its trained conv unit's
+    tensors are, what it has (a bias, a BatchNorm: its eps) and its scale; `channels`: its run of
+    the deploy conv's output channels, where it has several parts."""
     op = part.op
     args = [f'prefix + "{ir.dotted(part.path)}."']
     conv, bn = unit_prefixes(op)
-    if (conv, bn) != ("conv.", "bn."):  # `folded`'s defaults
+    if (conv, bn) != ("conv.", "bn."):  # `load_conv`'s defaults
         args.append(f'conv="{conv}"')
         if op.norm is not None:
             args.append(f'bn="{bn}"')
+    if op.bias:
+        args.append("bias=True")
     if op.norm is not None:
         args.append(f"eps={op.norm.eps!r}")
     if part.scale != 1:
         args.append("scale=self.scale" if not ex.is_number(part.scale) else
                     f"scale={python_literal(part.scale)}")
-    return f"folded(state, {', '.join(args)})"
+    if channels is not None:
+        args.append(f"channels={channels}")
+    return ", ".join(args)
 
 
 def _argument(value) -> str:
