@@ -143,7 +143,7 @@ class TrainedState:
         and applies it as a whole, or a new one."""
         return state if isinstance(state, cls) else cls(state, prefix, model)
 
-    def __enter__(self) -> "TrainedState":
+    def __enter__(self):
         self.depth += 1
         return self
 
