@@ -156,7 +156,7 @@ def _run(argv: list[str] | None) -> int:
                              metavar="KEY=VALUE", dest="overrides",
                              help="change the spec as a variant would, e.g. num_classes=10, "
                                   "input.size=224, layers.repeat_1.repeat=10 (repeatable)")
-        command.add_argument("--scale", metavar="NAME",
+        command.add_argument("--scale", metavar="NAME", type=_nonempty,
                              help="build with this entry of the spec's `scales` (the same as "
                                   "--set scale=NAME)")
 
@@ -253,7 +253,7 @@ def _train_parser(commands) -> None:
     train.add_argument("--set", action="append", type=_override, metavar="KEY=VALUE",
                        dest="overrides", help="change the spec as a variant would "
                                               "(e.g. num_classes=10; repeatable)")
-    train.add_argument("--scale", metavar="NAME",
+    train.add_argument("--scale", metavar="NAME", type=_nonempty,
                        help="train this entry of the spec's `scales` (as --set scale=NAME)")
     train.add_argument("--out", type=_nonempty, metavar="RUN",
                        help="the run folder (default: runs/<network name>)")
@@ -468,15 +468,18 @@ def _render(networks: list, block: str | None, formats: list[str], folder: Path,
 def _check_fresh(files: dict[Path, str], sources: dict[Path, Any], options: list[str]) -> int:
     """Compares each file's bytes with what its spec generates now; a diff and E608, naming the
     command that updates it, for each that differs."""
+    from .files import Unreadable, read_bounded
+
     stale = 0
     for target, content in files.items():
         expected = content.encode()
-        try:
-            current, state = target.read_bytes(), "out of date"
-        except FileNotFoundError:
-            current, state = b"", "missing"
-        except OSError as e:
-            current, state = None, f"cannot be read ({e.strerror})"
+        try:  # a FIFO, /dev/zero or a huge file in its place is not read (past what would do)
+            current = read_bounded(target, len(expected) + 2**20, "a generated module")
+            state = "out of date"
+        except Unreadable as e:
+            current, state = (b"", "missing") if e.code == "E101" else \
+                (None, f"out of date ({e.message})") if e.code == "E104" else \
+                (None, f"cannot be read ({e.message})")
         if current == expected:
             continue
         stale += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from .errors import Diagnostic, Diagnostics, SpecError
 from .ir.cost import CostModel, path_label
@@ -21,7 +22,15 @@ def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
     (KEY=VALUE, see spec/inherit.py); raises SpecError listing every problem.
 
     files: the spec files' texts by name, `path` among them, to compile without the disk (as a
-    training checkpoint records its spec); its `extends` and `include` reach only these."""
+    training checkpoint records its spec); its `extends` and `include` reach only these.
+
+    Raises TypeError or ValueError for an argument of the wrong kind (a path that is not a str
+    or an os.PathLike of one, or is empty or holds a NUL; overrides that are not a list of
+    texts; files that are not texts by name)."""
+    path, overrides = spec_path(path), _overrides(overrides)
+    if files is not None and not (isinstance(files, dict) and all(
+            isinstance(name, str) and isinstance(text, str) for name, text in files.items())):
+        raise TypeError("compile_spec() takes as files a dict of spec texts (str) by name (str)")
     parsed = parse_spec(path, overrides, DISK if files is None else InMemory(files))
     try:
         diags = Diagnostics()
@@ -32,6 +41,30 @@ def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
         if parsed.spec.scale is None:
             raise
         raise SpecError([_scaled_note(d, parsed.spec) for d in e.diagnostics]) from None
+
+
+def spec_path(path, caller: str = "compile_spec()") -> str:
+    """A spec path given to the Python API, as a str: a str or an os.PathLike of one, not empty
+    and without NUL (as on the command line). Raises TypeError or ValueError."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{caller} takes a spec path (str or os.PathLike), not "
+                        f"{type(path).__name__}")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"{caller} takes a str spec path, not {type(path).__name__}")
+    if not path or "\0" in path:
+        raise ValueError(f"{caller} got the spec path {path!r:.80}: it must be non-empty and "
+                         "without NUL characters")
+    return path
+
+
+def _overrides(overrides) -> list[str]:
+    """`--set` overrides given to the Python API: a list or tuple of KEY=VALUE texts (a single
+    text would be read a character at a time)."""
+    if not isinstance(overrides, (list, tuple)) or not all(isinstance(o, str) for o in overrides):
+        raise TypeError("compile_spec() takes overrides as a list of KEY=VALUE texts, e.g. "
+                        f"[\"num_classes=10\"], not {type(overrides).__name__} {overrides!r:.60}")
+    return list(overrides)
 
 
 def _scaled_note(diagnostic: Diagnostic, spec) -> Diagnostic:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .backends.torch.state import Tensor, state_dict
-from .errors import MAX_LISTED
+from .errors import MAX_LISTED, printable
 from .ir.cost import CostModel, Row, human
 from .ir.graph import Network
 from .ir.lineage import INPUT, Module
@@ -140,8 +140,8 @@ def patterns(chosen: set[str], universe: Iterable[str]) -> list[str]:
         while i < len(parts):
             key, sub, full = parts[i]
             j = i + 1
-            while key.isdigit() and j < len(parts) and parts[j][0].isdigit() and \
-                    int(parts[j][0]) == int(parts[j - 1][0]) + 1 and \
+            while _index(key) is not None and j < len(parts) and \
+                    _index(parts[j][0]) == _index(parts[j - 1][0]) + 1 and \
                     (parts[j][1], parts[j][2]) == (sub, full):
                 j += 1
             if full or sub:
@@ -154,6 +154,12 @@ def patterns(chosen: set[str], universe: Iterable[str]) -> list[str]:
 
     found, full = walk(tree, "")
     return ["*"] if full and chosen else found
+
+
+def _index(part: str) -> int | None:
+    """The number of a numbered child (`repeat.3`); None for a part that is not one, such as
+    `²` or 5,000 digits (a checkpoint's names may be anything)."""
+    return int(part) if part.isascii() and part.isdigit() and len(part) <= 18 else None
 
 
 # ------------------------------------------------------------------------------ reports
@@ -215,7 +221,8 @@ def _carried_per_stage(comparison: Comparison) -> dict[str, tuple[int, int]]:
 
 def format_text(comparison: Comparison) -> str:
     a, b = comparison.a, comparison.b
-    lines = [f"A: {a.name} ({a.source})", f"B: {b.name} ({b.source})", ""]
+    lines = [f"A: {a.name} ({printable(a.source)})", f"B: {b.name} ({printable(b.source)})",
+             ""]
     carried = _carried_per_stage(comparison)
     rows = [("stage", "output A", "output B", "params A", "params B", "MACs A", "MACs B",
              "tensors carried")]

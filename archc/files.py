@@ -50,6 +50,8 @@ def file_size(path: str | Path, limit: int, what: str) -> int:
         return checked_size(os.stat(path), limit, what)
     except FileNotFoundError:
         raise Unreadable("E101", "no such file") from None
+    except ValueError:  # a path a spec writes may hold a NUL, which no file's name does
+        raise Unreadable("E101", "no such file (a file name holds no NUL character)") from None
     except OSError as e:
         raise Unreadable("E103", f"cannot read: {e.strerror}") from None
 

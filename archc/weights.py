@@ -4,8 +4,10 @@ meaning is unchanged (diff.py) is carried; the others keep B's initialisation. N
 from __future__ import annotations
 
 import io
+import operator
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -72,9 +74,11 @@ def transfer(checkpoint: Mapping, target, *, source, seed: int = 0) -> Transfer:
     seed: the seed of a new model's initialisation, for the tensors that are not carried.
 
     Returns a Transfer: `.model` (B's model), `.state_dict`, `.report()`. Raises TransferError
-    for a checkpoint that is not a state_dict of the source spec, and SpecError for a spec that
-    does not compile.
+    for a checkpoint that is not a state_dict of the source spec, SpecError for a spec that
+    does not compile, and TypeError or ValueError for an argument of the wrong kind (a seed
+    that is not an int in 0 .. 2**63 - 1, as archc migrate's --seed).
     """
+    seed = _seed(seed)
     a = _compiled(source, "source")
     model = target if isinstance(target, torch.nn.Module) else None
     b = network_of(model) if model is not None else _compiled(target, "target")
@@ -100,6 +104,21 @@ def transfer(checkpoint: Mapping, target, *, source, seed: int = 0) -> Transfer:
     return Transfer(comparison, model, unwrapped)
 
 
+def _seed(seed) -> int:
+    """A seed as archc migrate's --seed takes it: an int (or an integer scalar) in
+    0 .. 2**63 - 1."""
+    try:
+        if isinstance(seed, bool):
+            raise TypeError
+        seed = operator.index(seed)
+    except TypeError:
+        raise TypeError(f"transfer() takes an int seed, not the {type(seed).__name__} "
+                        f"{seed!r:.40}") from None
+    if not 0 <= seed < 2**63:
+        raise ValueError("transfer() takes a seed in 0 .. 2**63 - 1")
+    return seed
+
+
 def _compiled(spec, role: str) -> Network:
     if isinstance(spec, Network):
         return spec
@@ -119,6 +138,9 @@ def unwrap(checkpoint) -> tuple[dict[str, torch.Tensor], str]:
                 how.append(f"from checkpoint[{key!r}]")
                 checkpoint = checkpoint[key]
                 break
+    if isinstance(checkpoint, (str, bytes, os.PathLike)):
+        raise TransferError(f"the checkpoint is a path ({type(checkpoint).__name__}), not a "
+                            "state_dict: read it first (archc.weights.read_checkpoint(path))")
     if not isinstance(checkpoint, Mapping):
         raise TransferError(f"the checkpoint is a {type(checkpoint).__name__}, not a state_dict "
                             "(a dict of tensor names to tensors)")
@@ -187,6 +209,8 @@ def _unusable(name: str, tensor: torch.Tensor) -> str:
     """Why a tensor of the right name and shape cannot stand for the model's; "" if it can."""
     if tensor.is_meta:
         return "holds no data (a meta tensor)"
+    if tensor.layout != torch.strided:
+        return f"is a {str(tensor.layout).removeprefix('torch.')} tensor, not a dense one"
     if name.endswith(".num_batches_tracked"):
         ok = not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
         return "" if ok else f"is {tensor.dtype}, not an integer"
@@ -195,11 +219,12 @@ def _unusable(name: str, tensor: torch.Tensor) -> str:
 
 def _names(chosen: list[str], universe) -> str:
     """A few patterns for the chosen names; when they are all of them, the first few names."""
-    found = patterns(set(chosen), universe)
+    found = [pattern or "''" for pattern in patterns(set(chosen), universe)]  # a name ""
+    shown = [name or "''" for name in chosen]
     if found == ["*"] and len(chosen) <= 3:
-        return ", ".join(chosen)
+        return ", ".join(shown)
     if found == ["*"]:
-        return "all: " + ", ".join(chosen[:3]) + (", ..." if len(chosen) > 3 else "")
+        return "all: " + ", ".join(shown[:3]) + (", ..." if len(chosen) > 3 else "")
     return ", ".join(found[:MAX_SHOWN]) + (", ..." if len(found) > MAX_SHOWN else "")
 
 
@@ -234,9 +259,11 @@ def read_checkpoint(path: str):
                                             f"the {free / 2**30:,.1f} GiB of memory free to read "
                                             "it into")
     try:
-        if path.endswith(".safetensors"):
-            return _safetensors(path).load_file(path, device="cpu")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on what a file holds (sparse or quantized
+            warnings.simplefilter("ignore")  # tensors) are not archc's one line
+            if path.endswith(".safetensors"):
+                return _safetensors(path).load_file(path, device="cpu")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (IsADirectoryError, PermissionError) as e:
         raise CheckpointError(path, "E103", f"the file cannot be read: {e.strerror}") from None
     except CheckpointError:

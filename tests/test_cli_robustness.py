@@ -218,7 +218,8 @@ def test_check_of_a_file_that_cannot_be_read(tmp_path, capsys):
     (tmp_path / "inception_v4.py").mkdir()
     assert main(["build", "--check", "-o", str(tmp_path), str(V4)]) == 1
     assert capsys.readouterr().err.startswith(
-        f"{tmp_path}/inception_v4.py: error[E608]: cannot be read (Is a directory): run ")
+        f"{tmp_path}/inception_v4.py: error[E608]: cannot be read (is a folder, not a "
+        "generated module): run ")
 
 
 # ------------------------------------------------------------------- two specs, one file

@@ -307,6 +307,8 @@ class _Inference:
         if isinstance(e, Sym) and e.name in bindings:
             value, written = bindings[e.name]
             origin = written or node
+        elif any(bindings.get(name, (0,))[0] is None for name in ex.symbols(e)):
+            return None  # of an argument reported already
         else:
             try:
                 value = ex.evaluate(e, {k: v for k, (v, _) in bindings.items()})

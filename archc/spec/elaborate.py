@@ -27,6 +27,7 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
     defs = {name: _block_def(name, block, parsed.blocks, diags, spec.settings)
             for name, block in parsed.blocks.items()}
     network_class = ir.class_name(spec.name)
+    deploy_class = ir.class_name(f"{spec.name}_deploy")  # archc build --deploy's
     for name, block in parsed.blocks.items():
         if name in FIGURE_NAMES:
             diags.error(block.pos, "E209", f"block `{name}` has the name of a figure archc draws "
@@ -35,6 +36,10 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
         if name == network_class:
             diags.error(block.pos, "E209", f"block `{name}` has the name of the network's class "
                                            f"(from `name: {spec.name}`)", f"blocks.{name}")
+        elif name == deploy_class:
+            diags.error(block.pos, "E209", f"block `{name}` has the name of the network's class "
+                                           f"in its deploy module (from `name: {spec.name}`)",
+                        f"blocks.{name}")
         for param in block.params:
             if param in parsed.blocks:
                 diags.error(block.at("params"), "E209", f"parameter `{param}` has the name of a "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import Diagnostics, Pos, SpecError, printable, shown_chain
+from ..errors import Diagnostics, Pos, SpecError, printable, shortened, shown_chain
 from ..files import Unreadable
 from ..limits import MAX_EXTENDS
 from .compact import compact_to_long
@@ -33,6 +33,13 @@ from .load import (
 )
 
 STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
+SET = "--set "  # the file an override's values are at: `--set TEXT`
+
+
+def folder_of(pos: Pos) -> str:
+    """The folder a path written at `pos` is relative to: its file's, or for a `--set` value the
+    current folder, as for any path on the command line."""
+    return "" if pos.file.startswith(SET) else os.path.dirname(pos.file)
 
 
 def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics,
@@ -203,7 +210,7 @@ def _unknown(diags: Diagnostics, pos: Pos, message: str, name: str, known, where
 def _set_override(text: str) -> Mapping:
     """`--set a.b.c=value` as the mapping {a: {b: {c: value}}}, all at the position
     `--set TEXT`; the value is read as YAML (`10`, `0.2`, `conv 1x1 in linear`, `[224, 224]`)."""
-    pos = Pos(f"--set {text}")
+    pos = Pos(f"{SET}{shortened(text, 200)}")  # in every error's first words: one a reader reads
     parts, value_text = split_override(text)
     value = load_text(f"value: {value_text}\n", pos.file)["value"]
     for part in reversed(parts):

@@ -157,7 +157,7 @@ def check_network_name(name: str) -> str:
                            "becomes a module and a class name)")
     cls = class_name(name)
     if keyword.iskeyword(cls) or cls in RESERVED_NAMES or cls in dir(builtins) or \
-            CONV_UNIT_CLASS.fullmatch(cls):
+            CONV_UNIT_CLASS.fullmatch(cls) or cls in HELPERS:
         raise fail("E209", f"`{name}` cannot name a network: its class would be `{cls}`, "
                            "a name Python or the generated module already uses")
     return name

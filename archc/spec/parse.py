@@ -12,7 +12,7 @@ from ..errors import Diagnostics, Pos, SpecError, close_match, listing, shown_ch
 from ..files import Unreadable
 from ..limits import MAX_INCLUDES
 from . import models as schema
-from .inherit import resolve
+from .inherit import folder_of, resolve
 from .load import DISK, MAX_BYTES, Disk, InMemory, Mapping, Sequence, load_file
 from .scale import scaled
 
@@ -75,7 +75,7 @@ def _resolve_includes(raw: Mapping, path: str, blocks, files, diags,
             continue
         name, pos = item
         # Relative to the file that names it (a base spec's includes are relative to the base).
-        target = os.path.normpath(os.path.join(os.path.dirname(pos.file), name))
+        target = os.path.normpath(os.path.join(folder_of(pos), name))
         if target in chain:
             cycle = " -> ".join(chain[chain.index(target):] + [target])
             diags.error(pos, "E302", f"include cycle: {cycle}", "include")
