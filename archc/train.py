@@ -5,12 +5,16 @@ atomically. Needs torch and torchvision."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
 import os
 import random
+import signal
+import stat
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +29,23 @@ from .backends.torch.codegen import PREPROCESSING
 from .compiler import compile_spec
 from .diff import compare, format_summary
 from .errors import SpecError, printable, shortened
+from .files import Unreadable, file_kind, read_bounded
 from .ir import graph as ir
 from .ir.cost import CostModel
 from .ir.graph import Network, fingerprint
 from .limits import MAX_EXTENDS, MAX_INCLUDES
 from .output import write_all
-from .runs import CHECKPOINT, METRICS, Options, metrics_text
+from .runs import (
+    CHECKPOINT,
+    CHOICES,
+    COLUMNS,
+    LIMITS,
+    MAX_EPOCHS,
+    METRICS,
+    VALIDATION,
+    Options,
+    metrics_text,
+)
 from .spec.load import MAX_BYTES
 from .weights import TransferError, read_checkpoint, transfer
 
@@ -43,6 +58,21 @@ SYNC_EVERY = 20  # steps between the progress bar's updates, which wait for the 
 # the run goes on (unless its cosine schedule depends on it). Anything else would make it
 # another run.
 RESUMABLE = ("data", "epochs", "workers", "progress", "out", "resume", "device", "compile")
+# An image folder is listed by archc's own walk (torchvision's os.walk(followlinks=True) goes
+# round a link to a folder above it, and two such links make it exponential): links to folders
+# are followed, each real folder entered once, and the walk is bounded as it goes.
+# Files under train/ or val/: above ImageNet-21k's 14 million images (whose listing takes a
+# few GiB of memory).
+MAX_FILES = 20_000_000
+MAX_DEPTH = 32  # folders below a class folder
+# PIL refuses an image of more than 2 x 89,478,485 pixels as a decompression bomb; stored
+# uncompressed as 8-bit RGB (BMP, TIFF), such an image takes 512 MiB.
+MAX_IMAGE_BYTES = 512 * 2**20
+# The ranges of the options a checkpoint records: those the command line takes (cli.py);
+# other numbers are from 0 to 1e6.
+_RANGES = {"epochs": (1, MAX_EPOCHS), "batch_size": (1, 10**9), "decay_epochs": (1, 10**9),
+           "steps": (1, 10**9), "workers": (0, 1024), "seed": (0, 2**63 - 1),
+           "label_smoothing": (0, 1), "min_crop": (0, 1)}
 
 
 class TrainError(Exception):
@@ -107,23 +137,104 @@ class Seeded(torch.utils.data.Dataset):
             return self.dataset[index]
 
 
+class _ImageFolder(torch.utils.data.Dataset):
+    """torchvision's ImageFolder, listed by _image_listing: (image, class index) pairs."""
+
+    def __init__(self, folder: Path, transform, loader):
+        self.classes, self.samples = _image_listing(folder)
+        self.transform, self.loader = transform, loader
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        return self.transform(self.loader(path)), label
+
+
+def _image_listing(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """(classes, samples) as torchvision's ImageFolder finds them (the sorted subfolders; each
+    file under one with an image extension, by folder and name), walked without going round:
+    a class's walk enters each real folder once, and MAX_FILES and MAX_DEPTH bound it."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    classes = sorted(entry.name for entry, is_dir in _folder_entries(folder) if is_dir)
+    if not classes:
+        raise TrainError(folder, "E801", f"an image folder needs {folder.name}/<class>/<images> "
+                         "(torchvision's ImageFolder layout), and this has no class folders")
+    samples, files, empty = [], 0, []
+    for label, name in enumerate(classes):
+        images, entered, todo = [], set(), [(os.path.join(folder, name), 0)]
+        while todo:
+            path, depth = todo.pop()
+            for entry, is_dir in _folder_entries(path, entered):
+                files += 1
+                if files > MAX_FILES:
+                    raise TrainError(folder, "E801", f"more than {MAX_FILES:,} files, the most "
+                                     "archc lists (a loop of links?)")
+                if is_dir and depth == MAX_DEPTH:
+                    raise TrainError(entry.path, "E801", f"a folder {MAX_DEPTH + 1} levels below "
+                                     f"its class folder, deeper than archc goes (a loop of "
+                                     "links?)")
+                if is_dir:
+                    todo.append((entry.path, depth + 1))
+                elif entry.name.lower().endswith(IMG_EXTENSIONS):
+                    images.append((path, entry.name))
+        samples += [(os.path.join(*image), label) for image in sorted(images)]
+        if not images:
+            empty.append(name)
+    if empty:
+        raise TrainError(folder, "E801", f"no images in {', '.join(empty[:5])}"
+                         f"{', ...' if len(empty) > 5 else ''} (an image is a "
+                         f"{', '.join(IMG_EXTENSIONS)} file)")
+    return classes, samples
+
+
+def _folder_entries(path, entered: set | None = None) -> list[tuple[os.DirEntry, bool]]:
+    """The entries of a folder and whether each is a folder (links followed), or none if its
+    real folder is in `entered` (which it joins)."""
+    try:
+        if entered is not None:
+            status = os.stat(path)
+            if (status.st_dev, status.st_ino) in entered:
+                return []
+            entered.add((status.st_dev, status.st_ino))
+        with os.scandir(path) as entries:
+            return [(entry, _is_folder(entry)) for entry in entries]
+    except OSError as e:
+        raise TrainError(path, "E801", f"the folder cannot be read: {e.strerror}") from None
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # as os.walk: a file
+        return False
+
+
 def _load_image(mode: str, path: str):
+    """An image file, read as any file archc did not write (its kind and size checked first)."""
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        data = read_bounded(path, MAX_IMAGE_BYTES, "an image file")
+        with Image.open(io.BytesIO(data)) as image:
             return image.convert(mode)
+    except Unreadable as e:
+        reason = e.message
+    except Image.UnidentifiedImageError:  # PIL would name the BytesIO
+        reason = f"the image cannot be read: cannot identify image file {path!r}"
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise DataError(printable(f"{path}: error[E805]: the image cannot be read: {reason}")) \
-            from None
+        reason = "the image cannot be read: " + (e.strerror if isinstance(e, OSError)
+                                                 and e.strerror else str(e))
+    raise DataError(printable(f"{path}: error[E805]: {reason}"))
 
 
 def _image_folders(options: Options, network: Network):
     """The train and val datasets of an ImageFolder root, checked against the spec."""
     import functools
 
-    from torchvision import datasets, transforms
+    from torchvision import transforms
 
     root = Path(options.data)
     if not root.is_dir():
@@ -151,11 +262,7 @@ def _image_folders(options: Options, network: Network):
         if not folder.is_dir():
             raise TrainError(folder, "E801", f"an image folder needs {part}/<class>/<images> "
                              "(torchvision's ImageFolder layout), and this is not a folder")
-        try:
-            parts[part] = datasets.ImageFolder(str(folder), transforms.Compose(augment + normalise),
-                                               loader=loader)
-        except FileNotFoundError as e:  # no class folders, or a class without images
-            raise TrainError(folder, "E801", printable(str(e)).rstrip(".")) from None
+        parts[part] = _ImageFolder(folder, transforms.Compose(augment + normalise), loader)
     train, val = parts["train"], parts["val"]
     if train.classes != val.classes:
         only = sorted(set(train.classes) ^ set(val.classes))
@@ -313,12 +420,13 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
     history: list[dict] = []
     start = 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        scaler.load_state_dict(checkpoint["scaler"])
+        path = folder / CHECKPOINT
+        _load_model(model, checkpoint["model"], path)
+        _load_optimizer(optimizer, checkpoint["optimizer"], path)
+        _load_state(scheduler, checkpoint["scheduler"], "scheduler", path)
+        _load_state(scaler, checkpoint["scaler"], "scaler", path)
         history, start = list(checkpoint["history"]), checkpoint["epoch"]
-        _set_rng(checkpoint["rng"], process)
+        _set_rng(checkpoint["rng"], process, path)
     else:
         torch.manual_seed(options.seed + process.rank)  # dropout differs between processes
 
@@ -398,19 +506,207 @@ def _checkpoint(options: Options, folder: Path) -> dict | None:
         raise TrainError(path, "E803", "not a checkpoint that archc train wrote")
     missing = [key for key in KEYS if key not in checkpoint]
     if missing:
-        raise TrainError(path, "E803", f"a damaged checkpoint: it has no {', '.join(missing)}")
+        raise _damaged(path, f"it has no {', '.join(missing)}")
+    problem = _checkpoint_problem(checkpoint)
+    if problem:
+        raise _damaged(path, problem)
     return checkpoint
 
 
+def _damaged(path, problem: str) -> TrainError:
+    return TrainError(path, "E803", f"a damaged checkpoint: {problem}")
+
+
+def _checkpoint_problem(checkpoint: dict) -> str:
+    """What keeps a checkpoint from being resumed ("" if nothing), found before any of it is
+    used: it is data from a file, and may be anything. The states of the model, optimizer,
+    scheduler and scaler are checked against the network's as they are loaded."""
+    options, epoch, history = checkpoint["options"], checkpoint["epoch"], checkpoint["history"]
+    problem = _options_problem(options) or _record_problem(checkpoint["spec"], options)
+    if problem:
+        return problem
+    if not isinstance(checkpoint["fingerprint"], str):
+        return "its fingerprint is not a text"
+    if type(epoch) is not int or not 1 <= epoch <= MAX_EPOCHS:
+        return f"its epoch is not a whole number from 1 to {MAX_EPOCHS:,}"
+    if not isinstance(history, list) or len(history) != epoch \
+            or not all(_is_row(row, n) for n, row in enumerate(history, 1)):
+        return f"its history is not a row of metrics ({', '.join(COLUMNS)}) for each of its " \
+               f"{epoch} epochs"
+    model = checkpoint["model"]
+    if not isinstance(model, dict) or not all(isinstance(name, str)
+                                              and isinstance(tensor, torch.Tensor)
+                                              for name, tensor in model.items()):
+        return "its model is not a state_dict (tensors by name)"
+    for key in ("optimizer", "scheduler", "scaler"):
+        if not isinstance(checkpoint[key], dict):
+            return f"its {key} state is not a table"
+    rng = checkpoint["rng"]
+    if not isinstance(rng, list) or not rng or not all(map(_is_rng_state, rng)):
+        return "its rng is not a list of random states (torch, python, cuda), one per process"
+    return ""
+
+
+def _options_problem(options) -> str:
+    """What keeps a checkpoint's options from being used ("" if nothing): each one it has
+    must be one the command line could give."""
+    if not isinstance(options, dict):
+        return "its options are not a table"
+    for field in dataclasses.fields(Options):
+        if field.name not in options:  # a default
+            continue
+        value, (kind, _, optional) = options[field.name], field.type.partition(" | ")
+        if not (value is None and optional or _fits(value, kind, field.name)):
+            return f"its options' {field.name} is not a value that archc train takes"
+    return ""
+
+
+def _fits(value, kind: str, name: str) -> bool:
+    """Whether an option's value is of its kind (an Options field's type) and range."""
+    if kind == "bool" or isinstance(value, bool):
+        return kind == "bool" and isinstance(value, bool)
+    if kind in ("int", "float"):
+        low, high = _RANGES.get(name, (0, 1e6))
+        return isinstance(value, int if kind == "int" else (int, float)) and low <= value <= high
+    if kind == "str":
+        return isinstance(value, str) and value in CHOICES.get(name, (value,))
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _is_row(row, epoch: int) -> bool:
+    """Whether a history row is what _train writes for the epoch: a number within LIMITS in
+    each column (the validation columns may be empty)."""
+    def fits(column: str) -> bool:
+        value = row[column]
+        if value is None:
+            return column in VALIDATION
+        low, high, _ = LIMITS[column]
+        return _is_number(value) and low <= value <= high
+    return isinstance(row, dict) and set(row) == set(COLUMNS) and row["epoch"] == epoch \
+        and all(map(fits, COLUMNS))
+
+
+def _is_rng_state(state) -> bool:
+    """Whether a process's random state, as _rng records it, can be set: tried on generators
+    of their own (the CUDA one is tried when it is set)."""
+    if not isinstance(state, dict) or set(state) != {"torch", "python", "cuda"}:
+        return False
+    cuda = state["cuda"]
+    if cuda is not None and not (isinstance(cuda, torch.Tensor) and cuda.dtype == torch.uint8):
+        return False
+    try:
+        torch.Generator().set_state(state["torch"])
+        random.Random().setstate(state["python"])
+    except (LookupError, TypeError, ValueError, RuntimeError, OverflowError):
+        return False
+    return True
+
+
+def _load_model(model: nn.Module, state: dict, path: Path) -> None:
+    """A checkpoint's weights, each tensor's name and shape checked first, so that the message
+    names the first one that does not fit."""
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in state:
+            raise _damaged(path, f"its model has no {name}")
+        if state[name].shape != tensor.shape:
+            raise _damaged(path, f"its model's {name} has the shape {tuple(state[name].shape)}, "
+                           f"the network's {tuple(tensor.shape)}")
+    extra = next((name for name in state if name not in expected), None)
+    if extra is not None:
+        raise _damaged(path, f"its model has {shortened(printable(extra), 80)}, which the "
+                       "network does not")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise _damaged(path, f"its model does not load ({shortened(printable(str(e)), 200)})") \
+            from None
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict, path: Path) -> None:
+    """A checkpoint's optimizer state, which must fit the model's parameters: torch checks the
+    groups' sizes, and takes hyperparameters and per-parameter tensors as they are (a wrong
+    one would fail at the first step), so those are checked here. The hyperparameters come
+    from the run's options, which a resumed run keeps: only the learning rate has changed."""
+    fresh = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    try:
+        optimizer.load_state_dict(state)
+    except (LookupError, TypeError, ValueError, RuntimeError, AttributeError):
+        raise _damaged(path, "its optimizer state does not fit the network's parameters") \
+            from None
+    for group, before in zip(optimizer.param_groups, fresh):
+        for key, value in before.items():
+            if key not in group or not _same_form(group[key], value) \
+                    or key != "lr" and group[key] != value:
+                raise _damaged(path, f"its optimizer state's {key} is not a value that torch "
+                               "writes there")
+    sgd = isinstance(optimizer, torch.optim.SGD)  # whose momentum may not have begun (None)
+    for param, values in optimizer.state.items():
+        if not isinstance(param, torch.Tensor) or not isinstance(values, dict):
+            raise _damaged(path, "its optimizer state holds more than the network's parameters")
+        for key, value in values.items():
+            fits = value is None and sgd or isinstance(value, torch.Tensor) and (
+                value.numel() == 1 if key == "step"
+                else value.shape == param.shape and value.is_floating_point())
+            if not fits:
+                raise _damaged(path, f"its optimizer state's {shortened(printable(str(key)), 40)} "
+                               "does not fit its parameter")
+
+
+def _load_state(thing, state: dict, what: str, path: Path) -> None:
+    """A scheduler's or gradient scaler's state, which torch takes as it is: each value must be
+    of the form of a fresh one's. Of torch's private entries (an underscore), which differ
+    between its versions, a missing one keeps its fresh value."""
+    fresh = thing.state_dict()
+    for key, value in fresh.items():
+        if key in state and not _same_form(state[key], value):
+            raise _damaged(path, f"its {what} state's {key} is not a value that torch writes "
+                           "there")
+        if key not in state and not key.startswith("_"):
+            raise _damaged(path, f"its {what} state has no {key}")
+    thing.load_state_dict({**fresh, **{k: state[k] for k in fresh if k in state}})
+
+
+def _same_form(value, fresh) -> bool:
+    """Whether a state's value is of the form of a fresh one: a number for a number, a truth
+    value (or None) for one, lists of the same length of such."""
+    if fresh is None or isinstance(fresh, bool):
+        return isinstance(value, bool) or value is None and fresh is None
+    if isinstance(fresh, (int, float)):
+        return _is_number(value)
+    if isinstance(fresh, (list, tuple)):
+        return isinstance(value, (list, tuple)) and len(value) == len(fresh) \
+            and all(map(_same_form, value, fresh))
+    return type(value) is type(fresh)
+
+
+def _is_number(value) -> bool:
+    """A finite int or float of 64 bits, not a truth value."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and (abs(value) < 2**63 if isinstance(value, int) else math.isfinite(value))
+
+
 def _check_writable(folder: Path) -> None:
-    """Before any training: the run folder, or the folder it will be made in, can be written."""
+    """Before any training: the run folder, or the folder it will be made in, can be written,
+    and what it holds can be replaced. A link to nothing or to itself is there (lexists, where
+    os.path.exists says it is not), and is not a folder."""
     existing = folder
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise TrainError(existing, "E803", "the run folder cannot be made: this is not a folder")
+        what = "a link that leads to no folder" if existing.is_symlink() else "not a folder"
+        raise TrainError(existing, "E803", f"the run folder cannot be made: this is {what}")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise TrainError(existing, "E803", "the run folder cannot be written: no permission")
+    for name in (CHECKPOINT, METRICS):  # which _save replaces if they are files
+        try:
+            mode = os.lstat(folder / name).st_mode
+        except OSError:  # none there (or the folder is not made yet)
+            continue
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else file_kind(mode)
+            raise TrainError(folder / name, "E803", f"this is {kind}, which archc does not "
+                             f"replace with the run's {name}")
 
 
 def _check_same_network(checkpoint: dict, network: Network, path: Path, spec: str) -> None:
@@ -453,7 +749,8 @@ def _loaders(options: Options, train_set, val_set, batch: int, process: _Process
     if len(sampler) < batch:
         raise TrainError(options.data, "E806", f"{len(train_set)} training images do not fill "
                          f"one batch of {options.batch_size}: lower --batch-size")
-    common = {"num_workers": options.workers, "pin_memory": device.type == "cuda"}
+    common = {"num_workers": options.workers, "pin_memory": device.type == "cuda",
+              "worker_init_fn": _leave_interrupts}
     train = DataLoader(seeded, batch_size=batch, sampler=sampler, drop_last=True, **common)
     shard = Subset(val_set, range(process.rank, len(val_set), process.world))
     return train, DataLoader(shard, batch_size=batch, **common), sampler
@@ -526,13 +823,44 @@ def step_once(model, images, labels, optimizer, scaler, criterion, clip_grad: fl
     return loss, logits
 
 
+def _leave_interrupts(worker: int) -> None:
+    """A loader worker leaves Ctrl-C (which a terminal sends to every process of the job) to
+    the main process, which stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl-C held back until the block is done, then raised. A loader starts its workers with
+    os.fork, and lets them go with multiprocessing's finalizers, both of which ignore a
+    KeyboardInterrupt raised in their callbacks (the run went on); and one raised between two
+    workers' starts leaves a half-made loader whose cleanup fails."""
+    handler = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        yield  # only the main thread handles signals; an ignored one stays ignored
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    if caught:
+        handler(signal.SIGINT, None)
+
+
 def _batches(data):
     """The loader's batches, with an unreadable image's message freed of the traceback a
-    worker process wraps it in."""
+    worker process wraps it in. Ctrl-C is held back while its workers start and go."""
+    with _interrupts_held():
+        batches = iter(data)
     try:
-        yield from data
+        yield from batches
     except DataError as e:
         raise DataError.unwrapped(e) from None
+    finally:
+        with _interrupts_held():
+            del batches
 
 
 def _check_finite(loss_sum: float, folder: str, epoch: int, step: int) -> None:
@@ -581,7 +909,7 @@ def _rng() -> dict:
             "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None}
 
 
-def _set_rng(states: list[dict], process: _Process) -> None:
+def _set_rng(states: list[dict], process: _Process, path: Path) -> None:
     """Each process takes up its own random state; with another number of processes than the
     run had, each starts afresh (the run goes on, no longer bit for bit the same)."""
     if len(states) != process.world:
@@ -591,7 +919,10 @@ def _set_rng(states: list[dict], process: _Process) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
+        try:
+            torch.cuda.set_rng_state(state["cuda"])
+        except RuntimeError:
+            raise _damaged(path, "its rng's CUDA state cannot be set") from None
 
 
 def _spec_record(network: Network) -> dict:
