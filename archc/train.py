@@ -449,6 +449,10 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
         if val_data is not None:
             row["val_loss"], row["val_top1"], row["val_top5"] = _evaluate(
                 model, val_data, criterion, dtype, layout, device, process)
+            if not math.isfinite(row["val_loss"]):
+                raise TrainError(options.out, "E807", f"the validation loss became "
+                                 f"{row['val_loss']} in epoch {epoch + 1}: training diverged; "
+                                 "lower --lr (the run folder keeps the last finished epoch)")
         row["seconds"] = time.perf_counter() - began
         history.append(row)
         rng = process.gather(_rng())
@@ -988,6 +992,8 @@ def _save(folder: Path, network: Network, options: Options, epoch: int, model, o
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TrainError(folder, "E803", f"the run folder cannot be made: {e.strerror}") from None
-    write_all({folder / CHECKPOINT: buffer.getvalue(), folder / METRICS: metrics_text(history)})
+    inputs = [path for path, _ in network.sources] + [options.init_from or ""]
+    write_all({folder / CHECKPOINT: buffer.getvalue(), folder / METRICS: metrics_text(history)},
+              [path for path in inputs if path])
 
 

@@ -86,8 +86,8 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(spec, data
 
     real, saved = training.write_all, []
 
-    def interrupt_after_two_epochs(files):
-        real(files)
+    def interrupt_after_two_epochs(files, inputs):
+        real(files, inputs)
         saved.append(files)
         if len(saved) == 2:
             raise KeyboardInterrupt

@@ -278,3 +278,15 @@ def test_ctrl_c_stops_the_run(moment, spec, tmp_path):
     assert done.stderr.splitlines() == ["archc: interrupted; the run folder holds the last "
                                         "finished epoch (continue with --resume)"]
     assert not run.exists()
+
+
+def test_a_validation_loss_that_diverges_stops_the_run(spec, tmp_path, monkeypatch, capsys):
+    """metrics.csv never holds a loss archc plot refuses: an infinite validation loss stops
+    the run, as an infinite training loss does, and the epoch is not written."""
+    data = make_folder(tmp_path / "data", train=4, val=2, size=8)
+    monkeypatch.setattr(training, "_evaluate", lambda *args: (float("inf"), 0.5, 1.0))
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(run),
+                 *FAST, "--batch-size", "4"]) == 1
+    assert "error[E807]: the validation loss became inf in epoch 1" in capsys.readouterr().err
+    assert not (run / "metrics.csv").exists()
