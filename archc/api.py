@@ -7,10 +7,10 @@ import operator
 import os
 import weakref
 
-from . import passes
-from .backends.torch import render
-from .compiler import check, compile_spec
+from .backends.torch import generate
+from .compiler import compile_spec, spec_path
 from .errors import SpecError
+from .ir.check import check
 from .ir.graph import Network, class_name
 from .limits import MAX_CLASSES
 
@@ -45,8 +45,7 @@ def build_model(path_or_network, num_classes: int | None = None, deploy: bool = 
         network = checked
     if not isinstance(deploy, bool):
         raise TypeError(f"deploy must be True or False, not {deploy!r:.80}")
-    built = passes.deploy(network) if deploy else network
-    source = render(built, deploy=deploy)
+    source = generate(network, deploy)
     filename = f"<archc {network.source}{' --deploy' if deploy else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType(f"archc_generated_{network.name}")
@@ -74,12 +73,7 @@ def _network(path_or_network) -> Network:
     if not isinstance(path_or_network, (str, os.PathLike)):
         raise TypeError("build_model() takes a spec path (str or os.PathLike) or an "
                         f"archc.ir.graph.Network, not {type(path_or_network).__name__}")
-    path = os.fspath(path_or_network)
-    if not isinstance(path, str):
-        raise TypeError(f"build_model() takes a str spec path, not {type(path).__name__}")
-    if not path or "\0" in path:
-        raise ValueError(f"build_model() got the spec path {path!r:.80}: "
-                         "it must be non-empty and without NUL characters")
+    path = spec_path(path_or_network, "build_model()")
     return compile_spec(path)
 
 

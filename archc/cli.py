@@ -413,15 +413,13 @@ def _spec_files(networks: list) -> list[str]:
 def _build(networks: list, folder: Path, check: bool, overrides: list[str],
            deploy: bool) -> int:
     """Nothing is written unless every spec compiled (the caller checks)."""
-    from .backends.torch import render
-    from .passes import deploy as inference
+    from .backends.torch import generate
 
     suffix = "_deploy" if deploy else ""
     sources = _merge([(n, {folder / f"{n.name}{suffix}.py": n}) for n in networks])
     if sources is None:
         return 1
-    files = {target: render(inference(network), deploy=True) if deploy else render(network)
-             for target, network in sources.items()}
+    files = {target: generate(network, deploy) for target, network in sources.items()}
     if check:
         options = [*(["-o", str(folder)] if folder != Path("generated") else []),
                    *(["--deploy"] if deploy else []),

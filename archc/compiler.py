@@ -6,11 +6,8 @@ import dataclasses
 import os
 
 from .errors import Diagnostic, Diagnostics, SpecError
-from .ir.cost import CostModel, path_label
+from .ir.check import check
 from .ir.graph import Network
-from .ir.shapes import infer, stage_layers
-from .ir.verify import verify
-from .limits import MAX_LAYERS, MAX_PARAMS
 from .spec.elaborate import elaborate
 from .spec.load import DISK, InMemory
 from .spec.parse import parse_spec
@@ -74,38 +71,3 @@ def _scaled_note(diagnostic: Diagnostic, spec) -> Diagnostic:
     scale = spec.scales[spec.scale]
     note = f" (with scale `{spec.scale}`: width {scale.width:g}, depth {scale.depth:g})"
     return dataclasses.replace(diagnostic, message=diagnostic.message + note)
-
-
-def check(network: Network) -> Network:
-    """The network with every shape inferred and checked, and its size within archc's bounds;
-    raises SpecError. The layer count is bounded before inference, whose work it bounds."""
-    verify(network)
-    diags = Diagnostics()
-    stages = stage_layers(network)
-    layers = sum(count for _, _, count in stages)
-    if layers > MAX_LAYERS:
-        graph, largest, _ = max(stages, key=lambda stage: stage[2])
-        node = graph.nodes[largest]
-        diags.error(node["pos"], "E508", f"the network would have {layers:,} layers, more than "
-                                         f"archc's bound of {MAX_LAYERS:,} (the largest stage is "
-                                         f"`{path_label(node['paths']) or largest}`)", node["key"])
-    diags.raise_if_any()
-    shapes = infer(network, diags)
-    diags.raise_if_any()
-    network = dataclasses.replace(network, shapes=shapes)
-    _check_size(network, diags)
-    diags.raise_if_any()
-    return network
-
-
-def _check_size(network: Network, diags: Diagnostics) -> None:
-    model = CostModel(network, network.shapes)
-    stages = model.stages()
-    value = model.total().params
-    if value > MAX_PARAMS:
-        largest = max(stages, key=lambda row: row.cost.params)
-        graph = network.body if largest.node in network.body else network.head
-        node = graph.nodes[largest.node]
-        diags.error(node["pos"], "E508", f"the network would have {value:,} parameters, more "
-                                         f"than archc's bound of {MAX_PARAMS:,} (the largest "
-                                         f"stage is `{largest.name}`)", node["key"])

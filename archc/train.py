@@ -25,7 +25,6 @@ import torch.distributed as dist
 from torch import nn
 
 from .api import build_model
-from .backends.torch.codegen import PREPROCESSING
 from .compiler import compile_spec
 from .diff import compare, format_summary
 from .errors import SpecError, printable, shortened
@@ -247,7 +246,7 @@ def _image_folders(options: Options, network: Network):
     normalise = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32),
                  transforms.Normalize(network.mean, network.std)]
     bicubic = transforms.InterpolationMode.BICUBIC
-    resize = tuple(round(side / PREPROCESSING["crop_pct"]) for side in (height, width))
+    resize = tuple(round(side / ir.PREPROCESSING["crop_pct"]) for side in (height, width))
     steps = {
         "train": [transforms.RandomResizedCrop((height, width), scale=(options.min_crop, 1.0),
                                                interpolation=bicubic, antialias=True),

@@ -69,3 +69,40 @@ def test_check_and_diff_run_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent,
                             capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def _module(name: str) -> Path:
+    return PACKAGE.joinpath(*name.split(".")[1:]).with_suffix(".py")
+
+
+def _imports_module(path: Path, name: str) -> bool:
+    return any(found == name or found.startswith(name + ".") for found in imports(path))
+
+
+@pytest.mark.parametrize("importer, imported", [
+    ("archc.passes", "archc.compiler"),  # passes are IR -> IR: they check with ir.check
+    ("archc.train", "archc.backends.torch.codegen"),  # training needs no code generator
+    ("archc.ir.graph", "archc.ir.shapes"),  # the IR's types, then the inference over them
+])
+def test_the_layering_edges_the_pipeline_forbids(importer, imported):
+    path = _module(importer)
+    paths = sorted(path.with_suffix("").rglob("*.py")) if path.with_suffix("").is_dir() \
+        else [path]
+    assert paths and not any(_imports_module(p, imported) for p in paths)
+
+
+def test_the_front_end_asks_the_backends_for_their_reserved_names():
+    """Each backend owns the names its output uses; the front end holds no copy of them."""
+    front_end = "\n".join(p.read_text() for p in files("spec"))
+    for name in ("HELPERS", "MODULE_ATTRIBUTES", "RESERVED_NAMES", "CONV_UNIT_CLASS",
+                 "BLOCK_ATTRIBUTES", "FIGURE_NAMES"):
+        assert not re.search(rf"^{name}\s*=", front_end, re.M), name
+    assert "archc.backends.torch.names" in imports(PACKAGE / "spec" / "models.py")
+    assert "archc.backends.graphviz.render" in imports(PACKAGE / "spec" / "elaborate.py")
+
+
+def test_a_checkpoints_spec_is_compiled_in_memory():
+    """Resuming never writes the spec files a checkpoint records (they are data from a file)."""
+    source = (PACKAGE / "train.py").read_text()
+    assert "compile_spec(record[\"root\"]" in source and "files=record[\"files\"]" in source
+    assert "import tempfile" not in source

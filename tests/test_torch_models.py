@@ -227,7 +227,7 @@ def test_num_classes_can_differ_from_the_spec():
 
 
 def test_reserved_module_attributes_are_all_of_nn_modules():
-    from archc.spec.models import MODULE_ATTRIBUTES
+    from archc.backends.torch.names import MODULE_ATTRIBUTES
 
     public = {name for name in dir(torch.nn.Module) if not name.startswith("_")}
     assert public <= MODULE_ATTRIBUTES

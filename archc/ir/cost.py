@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from . import graph as ir
-from .shapes import Shapes, module_count
+from .graph import Shapes
+from .shapes import module_count
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ import hashlib
 import weakref
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from ..errors import Pos
 from ..names import class_name  # noqa: F401 (the network class is part of the IR's API)
+from .expr import Expr
 from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     ACTIVATIONS,
     Activation,
@@ -45,8 +45,44 @@ from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     bind,
 )
 
-if TYPE_CHECKING:
-    from .shapes import Shapes
+# How a network's images are prepared beyond the spec's mean and std (pretrained_cfg, archc
+# train's validation crop): as the Inception weights were evaluated, timm's values for
+# Inception-v3, Inception-v4 and Inception-ResNet-v2.
+PREPROCESSING = {"crop_pct": 0.875, "interpolation": "bicubic"}
+Shape = tuple  # (C, H, W) or (C,), a dimension None where it cannot be known
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A block definition applied to an input shape with its arguments bound to values."""
+
+    block: str
+    args: tuple[tuple[str, object], ...]
+    output: Shape | None
+    shapes: MappingProxyType  # node id -> output shape, in the block's graph
+    calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
+    costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The symbolic channel counts of one graph."""
+
+    input: Expr  # the graph's input: a number, or `in` where instances differ
+    nodes: MappingProxyType  # node id -> output channels
+    calls: MappingProxyType  # node id of a block call -> each repeat's input channels
+
+
+@dataclass(frozen=True)
+class Shapes:
+    body: MappingProxyType  # node id -> output shape
+    head: MappingProxyType
+    body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
+    head_calls: MappingProxyType
+    body_costs: MappingProxyType  # node id -> (parameters, MACs)
+    head_costs: MappingProxyType
+    instances: MappingProxyType  # (block, args, input shape, argument types) -> Instance
+    channels: MappingProxyType  # block name, "body" or "head" -> Channels
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from . import graph as ir
-from .shapes import Instance
+from .graph import Instance
 
 INPUT = "<input>"  # the network input's channels; not a module name (names are identifiers)
 Channels = tuple[tuple[str, int], ...]  # (the module that made them, how many), in order

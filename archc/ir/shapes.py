@@ -17,7 +17,6 @@ should have produced, so later errors are found too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import networkx as nx
@@ -27,9 +26,9 @@ from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_INPUT, MAX_NUMBER
 from . import expr as ex
 from . import graph as ir
 from .expr import Expr, Sym
+from .graph import Channels, Instance, Shape, Shapes
 from .ops import ShapeError
 
-Shape = tuple
 IN = Sym("in")  # a block's input channels
 
 
@@ -37,39 +36,6 @@ def show(shape: Shape | None) -> str:
     if shape is None:
         return "unknown"
     return " x ".join("?" if d is None else str(d) for d in shape)
-
-
-@dataclass(frozen=True)
-class Instance:
-    """A block definition applied to an input shape with its arguments bound to values."""
-
-    block: str
-    args: tuple[tuple[str, object], ...]
-    output: Shape | None
-    shapes: MappingProxyType  # node id -> output shape, in the block's graph
-    calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
-    costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
-
-
-@dataclass(frozen=True)
-class Channels:
-    """The symbolic channel counts of one graph."""
-
-    input: Expr  # the graph's input: a number, or `in` where instances differ
-    nodes: MappingProxyType  # node id -> output channels
-    calls: MappingProxyType  # node id of a block call -> each repeat's input channels
-
-
-@dataclass(frozen=True)
-class Shapes:
-    body: MappingProxyType  # node id -> output shape
-    head: MappingProxyType
-    body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
-    head_calls: MappingProxyType
-    body_costs: MappingProxyType  # node id -> (parameters, MACs)
-    head_costs: MappingProxyType
-    instances: MappingProxyType  # (block, args, input shape, argument types) -> Instance
-    channels: MappingProxyType  # block name, "body" or "head" -> Channels
 
 
 def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | None = None) \

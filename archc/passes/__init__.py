@@ -17,6 +17,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..ir import graph as ir
+from ..ir.check import check
 from ..ir.expr import Expr
 from ..ir.verify import verify
 
@@ -55,7 +56,6 @@ def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network) -> ir.N
 
 def deploy(network: ir.Network) -> ir.Network:
     """The inference network: every pass, in order, then shapes inferred and checked again."""
-    from ..compiler import check
     from . import flatten_concat, fold_bn, fold_scale, fuse_add, merge_siblings, swap_pool
 
     out = network

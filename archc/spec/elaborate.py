@@ -8,6 +8,8 @@ from types import MappingProxyType
 
 import networkx as nx
 
+from ..backends.graphviz.render import FIGURE_NAMES
+from ..backends.torch.names import BLOCK_ATTRIBUTES
 from ..errors import Diagnostics, Pos, listing, shown_chain
 from ..ir import expr as ex
 from ..ir import graph as ir
@@ -17,9 +19,6 @@ from . import models as schema
 from .parse import ParsedSpec
 
 _UNNAMED = schema.LAYER_MODELS  # steps that are layers themselves, not named steps or concats
-# Attributes the generated code gives a module besides its layers (a residual block's).
-GENERATED_ATTRIBUTES = ("scale", "act")
-FIGURE_NAMES = ("stem", "overview")  # figures of the whole network, beside the blocks' own
 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
@@ -187,7 +186,7 @@ class _Builder:
         return node
 
     def claim(self, name: str, pos: Pos | None, key: str) -> None:
-        if self.in_block and name in GENERATED_ATTRIBUTES:
+        if self.in_block and name in BLOCK_ATTRIBUTES:
             self.diags.error(pos, "E406", f"`{name}` cannot name a layer: the generated code uses "
                                   f"`self.{name}`", key)
         elif name in self.names:

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..backends.torch.names import CONV_UNIT_CLASS, HELPERS, MODULE_ATTRIBUTES, RESERVED_NAMES
 from ..errors import Pos, listing, shortened
 from ..ir import expr as ex
 from ..ir.ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
@@ -69,43 +70,6 @@ def error_code(err: dict) -> str:
     """The catalogue code of a pydantic error: ours carry it; pydantic's own map to one."""
     kind = err["type"]
     return kind if re.fullmatch(r"E\d{3}", kind) else PYDANTIC_CODES.get(kind, "E203")
-
-
-# Names the generated code already uses (attributes, locals, classes) or the language reads as
-# keywords: a layer, block or parameter so named would shadow them.
-RESERVED_NAMES = frozenset({
-    "concat", "forward", "forward_features", "forward_head", "training", "num_classes",
-    "in_channels", "in", "self", "torch", "nn", "super", "type", "GlobalAvgPool",
-    # timm's model contract, on every network class
-    "num_features", "feature_info", "pretrained_cfg", "get_classifier", "reset_classifier",
-    "forward_intermediates",
-    # the deploy modules' conversion from trained weights, on their blocks and networks
-    "load_trained", "from_trained",
-})
-# nn.Module's own attributes (torch 2.14; a torch test checks the list is complete): a layer
-# named like one would shadow it. The compiler does not import torch, hence the copy.
-MODULE_ATTRIBUTES = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
-    "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
-    "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
-    "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
-    "named_modules", "named_parameters", "parameters", "register_backward_hook",
-    "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook",
-    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
-    "register_module", "register_parameter", "register_state_dict_post_hook",
-    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
-    "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu", "zero_grad",
-})
-
-
-# The helper classes generated code defines for conv units: ConvBnReLU, ConvBn, ConvSiLU...,
-# and Conv (a deploy module's conv with nothing after it).
-CONV_UNIT_CLASS = re.compile(r"Conv((Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish|Act)|Bn)?")
-# The other names generated modules define at their top level, which a block's class would
-# replace: the activation table, and the deploy modules' helpers.
-HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
-                     "packed", "relu_slice", "load_conv", "load_copy", "TrainedState"})
 
 
 def check_name(name: str) -> str:

@@ -16,9 +16,12 @@ import networkx as nx
 
 from ...ir import expr as ex
 from ...ir import graph as ir
+from ...ir.graph import Shapes
 from ...ir.ops import same_padding
-from ...ir.shapes import Shapes
 
+# The figures of the whole network, beside one per block: block names may not take these.
+STEM, OVERVIEW = "stem", "overview"
+FIGURE_NAMES = (STEM, OVERVIEW)
 FONT = "Helvetica"
 _GRAPH = {"rankdir": "BT", "nodesep": "0.25", "ranksep": "0.3", "fontname": FONT}
 _NODE = {"shape": "box", "style": "rounded,filled", "fillcolor": "white", "fontname": FONT,
@@ -341,6 +344,6 @@ def figures(network: ir.Network, block: str | None = None, with_shapes: bool = F
     out = {name: block_figure(network, name, with_shapes) for name in network.blocks}
     stem = stem_figure(network, with_shapes)
     if stem is not None:
-        out["stem"] = stem
-    out["overview"] = overview_figure(network)
+        out[STEM] = stem
+    out[OVERVIEW] = overview_figure(network)
     return out

@@ -25,7 +25,7 @@ import networkx as nx
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
-from ...ir.shapes import Channels
+from ...ir.graph import Channels
 from .names import Namespace, is_ambiguous
 from .state import unit_prefixes
 
@@ -36,9 +36,6 @@ NAMES = {"in": "in_channels"}  # how generated code spells the IR's symbols
 ACTIVATION_CLASSES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "gelu": "GELU",
                       "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
 _INPLACE = ("relu", "relu6", "silu", "hardswish")
-# pretrained_cfg's values that a spec does not give: those of the Inception weights, as timm
-# has them for Inception-v3, Inception-v4 and Inception-ResNet-v2.
-PREPROCESSING = {"crop_pct": 0.875, "interpolation": "bicubic"}
 
 
 def code(e: Expr) -> str:
@@ -788,8 +785,8 @@ class _Generator:
         items += [("num_classes", net.num_classes),
                   ("mean", net.mean),
                   ("std", net.std),
-                  ("crop_pct", PREPROCESSING["crop_pct"]),
-                  ("interpolation", PREPROCESSING["interpolation"])]
+                  ("crop_pct", ir.PREPROCESSING["crop_pct"]),
+                  ("interpolation", ir.PREPROCESSING["interpolation"])]
         first_conv = self.first_conv(net.body)
         if first_conv is not None:
             items.append(("first_conv", first_conv))
