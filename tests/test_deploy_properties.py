@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
-from archc.ir.ops import window  # noqa: E402
+from archc.ops import window  # noqa: E402
 
 from .test_deploy import TOLERANCE, assert_equal_outputs, trained_model  # noqa: E402
 
@@ -544,6 +544,7 @@ def sees_the_input(trained, shape) -> bool:
     return bool((want[0] - want[1]).abs().max() > 100 * TOLERANCE * want.abs().max())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           report_multiple_bugs=False,  # shrink to one spec, the smallest of any failure
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

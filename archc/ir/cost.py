@@ -1,6 +1,6 @@
 """The cost model: parameters, multiply-accumulates and activation sizes per layer, block and total.
 
-Each operation's parameters and MACs come from its own rule (ir/ops.py), evaluated by shape
+Each operation's parameters and MACs come from its own rule (archc/ops/), evaluated by shape
 inference for every block instance. Conventions (docs/reference.md): a BatchNorm has a weight and a
 bias per channel (2 x C parameters; running statistics are buffers, not parameters). MACs count
 the multiply-accumulates of convolutions and linear layers only.

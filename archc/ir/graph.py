@@ -25,8 +25,7 @@ import networkx as nx
 
 from ..errors import Pos
 from ..names import class_name  # noqa: F401 (the network class is part of the IR's API)
-from .expr import Expr
-from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
+from ..ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     ACTIVATIONS,
     Activation,
     Add,
@@ -44,6 +43,7 @@ from .ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     Slice,
     bind,
 )
+from .expr import Expr
 
 # How a network's images are prepared beyond the spec's mean and std (pretrained_cfg, archc
 # train's validation crop): as the Inception weights were evaluated, timm's values for

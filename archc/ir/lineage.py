@@ -3,11 +3,13 @@ networks can be compared tensor by tensor (`archc diff`, weight transfer).
 
 A module's weights mean the same in two networks when the module is the same (same name, kind
 and shapes) and reads the same channels: made by the same modules, in the same order, each of
-which means the same in both itself. Channels are named by the module that made them.
-Weightless steps pass channels on as they are: pools, activations, dropout, the global pool. A
-concat joins its inputs' channels in order. A residual add keeps its shortcut's channels, the
-residual stream: what a residual block adds refines the stream without renaming it, so that
-residual scales, and the number of residual blocks in a stage, change no tensor's meaning.
+which means the same in both itself. Channels are named by the module that made them; what
+each op gives is its own rule (its `lineage`, in archc/ops/). Weightless steps pass channels on
+as they are: pools, activations, dropout, the global pool; one that reorders them names its own
+module as their maker, so that what reads them changes meaning. A concat joins its inputs'
+channels in order. A residual add keeps its shortcut's channels, the residual stream: what a
+residual block adds refines the stream without renaming it, so that residual scales, and the
+number of residual blocks in a stage, change no tensor's meaning.
 """
 
 from __future__ import annotations
@@ -65,8 +67,6 @@ class _Walk:
             paths = [prefix + ir.dotted(path) for path in data["paths"]]
             if isinstance(op, ir.Input):
                 made[node] = entry
-            elif isinstance(op, ir.Concat):
-                made[node] = tuple(run for channels in inputs for run in channels)
             elif isinstance(op, ir.BlockCall):
                 current = inputs[0]
                 for path, key in zip(paths, calls[node]):
@@ -76,13 +76,12 @@ class _Walk:
                     current = self.graph(inner, current, instance.shapes, instance.calls, args,
                                          path + ".", here)
                 made[node] = current
-            elif op.weighted:
+            else:  # the op's own rule: its module's channels, a concat's, a shortcut's...
                 cout = shapes[node][0]
-                self.modules.append(Module(paths[0], here, ir.bind(op, values),
-                                           _width(inputs[0]), cout, inputs[0]))
-                made[node] = ((paths[0], cout),)
-            else:  # the shortcut of an add, or the input of a weightless layer
-                made[node] = inputs[0]
+                if op.weighted:
+                    self.modules.append(Module(paths[0], here, ir.bind(op, values),
+                                               _width(inputs[0]), cout, inputs[0]))
+                made[node] = op.lineage(inputs, paths[0] if paths else "", cout)
         return made[g.graph["output"]]
 
 

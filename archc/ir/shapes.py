@@ -23,11 +23,11 @@ import networkx as nx
 
 from ..errors import Diagnostics
 from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_INPUT, MAX_NUMBER
+from ..ops import ShapeError
 from . import expr as ex
 from . import graph as ir
 from .expr import Expr, Sym
 from .graph import Channels, Instance, Shape, Shapes
-from .ops import ShapeError
 
 IN = Sym("in")  # a block's input channels
 

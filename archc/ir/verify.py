@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import networkx as nx
 
+from ..ops import Op
 from . import expr as ex
 from . import graph as ir
-from .ops import Op
 
 
 class IRError(AssertionError):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..ir.ops import ACTIVATION_FUNCTIONS
 from ..names import IDENTIFIER
+from ..ops import ACTIVATION_FUNCTIONS
 
 HELP = (
     "expected a layer (conv KxK FILTERS [/S] [V|same|pad=P] [groups=G] [bn|nobn] "

@@ -13,8 +13,8 @@ from ..backends.torch.names import BLOCK_ATTRIBUTES
 from ..errors import Diagnostics, Pos, listing, shown_chain
 from ..ir import expr as ex
 from ..ir import graph as ir
-from ..ir.ops import same_padding
 from ..limits import MAX_BLOCK_DEPTH
+from ..ops import same_padding
 from . import models as schema
 from .parse import ParsedSpec
 

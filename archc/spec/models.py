@@ -39,7 +39,6 @@ from pydantic_core import PydanticCustomError
 from ..backends.torch.names import CONV_UNIT_CLASS, HELPERS, MODULE_ATTRIBUTES, RESERVED_NAMES
 from ..errors import Pos, listing, shortened
 from ..ir import expr as ex
-from ..ir.ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from ..limits import (
     MAX_CHANNELS,
     MAX_CLASSES,
@@ -50,6 +49,7 @@ from ..limits import (
     MAX_STRIDE,
 )
 from ..names import IDENTIFIER, IDENTIFIER_RE, MAX_NAME_LENGTH, class_name, is_identifier
+from ..ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
 from .compact import compact_to_long
 from .expr import parse_expr
 

@@ -9,15 +9,13 @@ shape (height x width x channels, as the paper writes it) beside it.
 
 from __future__ import annotations
 
-import functools
-
 import graphviz
 import networkx as nx
 
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.graph import Shapes
-from ...ir.ops import same_padding
+from ...ops import same_padding
 
 # The figures of the whole network, beside one per block: block names may not take these.
 STEM, OVERVIEW = "stem", "overview"
@@ -76,82 +74,30 @@ def _kernel(op) -> str:
     return "x".join(_value(k, {}) for k in op.kernel)
 
 
-@functools.singledispatch
+class _Labels:
+    """What an op's `label` rule asks of the figures: values as the paper shows them."""
+
+    def __init__(self, args: dict, blocks):
+        self.args, self.blocks = args, blocks
+
+    def value(self, value) -> str:
+        return _value(value, self.args)
+
+    def window(self, op) -> list[str]:
+        return _window(op, self.args)
+
+    @staticmethod
+    def kernel(op) -> str:
+        return _kernel(op)
+
+
 def label(op: ir.Op, args: dict, blocks) -> str:
     """A box as the paper labels it: `3x3 Conv (384 stride 2 V)`, `1x1 Conv (1154 Linear)`."""
-    raise TypeError(f"no label for {op!r}")
-
-
-@label.register
-def _(op: ir.Conv, args, blocks):
-    details = [] if op.filters is None else [_value(op.filters, args)]
-    details += _window(op, args)
-    if op.groups is None:
-        details.append("depthwise")
-    elif op.groups != 1:
-        details.append(f"groups {_value(op.groups, args)}")
-    if op.bare and op.bias:
-        details.append("Linear")
-    else:
-        details += [] if op.norm else ["no BN"]
-        act = _value(op.act, args)
-        details += [] if act == "relu" else ["no activation" if act == "none" else act]
-    return f"{_kernel(op)} Conv ({' '.join(details)})"
-
-
-@label.register
-def _(op: ir.Pool, args, blocks):
-    details = _window(op, args) + (["ceil"] if op.ceil_mode else [])
-    if op.kind == "avg" and not details and op.kernel == (3, 3):
-        return "Avg Pooling"
-    name = "MaxPool" if op.kind == "max" else "AvgPool"
-    return f"{_kernel(op)} {name} ({' '.join(details)})" if details else f"{_kernel(op)} {name}"
-
-
-@label.register
-def _(op: ir.BatchNorm, args, blocks):
-    return "BatchNorm"
-
-
-@label.register
-def _(op: ir.Activation, args, blocks):
-    return f"Activation ({_value(op.function, args)})"
-
-
-@label.register
-def _(op: ir.GlobalAvgPool, args, blocks):
-    return "Average Pooling"
-
-
-@label.register
-def _(op: ir.Dropout, args, blocks):
-    return f"Dropout (keep {1 - op.p:.2g})"
-
-
-@label.register
-def _(op: ir.Linear, args, blocks):
-    return f"Linear ({_value(op.features, args)})"
-
-
-@label.register
-def _(op: ir.BlockCall, args, blocks):
-    title = blocks[op.block].title
-    return f"{op.repeat} x {title}" if op.repeat > 1 else title
-
-
-@label.register
-def _(op: ir.Concat, args, blocks):
-    return "Filter concat"
+    return op.label(_Labels(args, blocks))
 
 
 def _fill(op: ir.Op) -> str:
-    if isinstance(op, ir.Conv):
-        return FILL["linear" if op.bare and op.bias else "conv"]
-    if isinstance(op, (ir.Pool, ir.GlobalAvgPool)):
-        return FILL["pool"]
-    if isinstance(op, ir.BlockCall):
-        return FILL["block"]
-    return "white"
+    return FILL.get(op.fill(), "white")
 
 
 class _Figure:

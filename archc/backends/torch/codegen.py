@@ -3,7 +3,8 @@
 The code is computed here as plain statements (constructor lines and forward lines per class);
 templates/module.py.j2 lays them out. Every number comes from the IR: channel counts from shape
 inference (symbolic inside a block definition: `k`, `n + m + in_channels`), kernels, strides,
-pads and groups from the operations. Each operation has one emitter (`module`, below).
+pads and groups from the operations. Each operation writes its own module and forward
+expression (its file in archc/ops/); the generator gives them the services they ask for.
 The network class also gets timm's model contract (`Contract`, below), its numbers from the same
 shapes: feature_info's stages are the last top-level step at each resolution.
 """
@@ -11,7 +12,6 @@ shapes: feature_info's stages are the last top-level step at each resolution.
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import math
 import re
@@ -26,16 +26,12 @@ from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.graph import Channels
+from ...ops.activation import ACTIVATION_CLASSES, activation_module
 from .names import Namespace, is_ambiguous
-from .state import unit_prefixes
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_LINE = 100
 NAMES = {"in": "in_channels"}  # how generated code spells the IR's symbols
-# Activation name -> its nn class.
-ACTIVATION_CLASSES = {"relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU", "gelu": "GELU",
-                      "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
-_INPLACE = ("relu", "relu6", "silu", "hardswish")
 
 
 def code(e: Expr) -> str:
@@ -61,13 +57,6 @@ def source_comment(pos) -> str:
 def _size(pair) -> str:
     a, b = (code(v) for v in pair)
     return a if a == b else f"({a}, {b})"
-
-
-def activation_module(name: str, inplace: bool = False) -> str:
-    if name == "none":
-        return "nn.Identity()"
-    inplace = inplace and name in _INPLACE
-    return f"nn.{ACTIVATION_CLASSES[name]}({'inplace=True' if inplace else ''})"
 
 
 # ----------------------------------------------------------------------------- conv units
@@ -140,23 +129,7 @@ class ConvUnit:
 
 
 def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
-    momentum = f", momentum={norm.momentum!r}" if norm.momentum != 0.1 else ""
-    eps = f", eps={norm.eps!r}" if norm.eps != 1e-5 else ""
-    return f"nn.BatchNorm2d({channels}{eps}{momentum})"
-
-
-def _conv_args(op: ir.Conv, cin: Expr, cout: Expr) -> list[str]:
-    args = [code(cin), code(cout), _size(op.kernel)]
-    if op.stride != (1, 1):
-        args.append(f"stride={_size(op.stride)}")
-    (top, bottom), (left, right) = op.padding
-    if (top, left) != (bottom, right):
-        raise ValueError("the torch backend writes symmetric padding only")
-    if (top, left) != (0, 0):
-        args.append(f"padding={_size((top, left))}")
-    if op.groups != 1:
-        args.append(f"groups={code(cin) if op.groups is None else code(op.groups)}")
-    return args
+    return norm.torch_constructor(channels)
 
 
 # ----------------------------------------------------------------------------- class models
@@ -208,11 +181,8 @@ class _Generator:
         self.shapes = network.shapes
         self.channels = network.shapes.channels
         self.units: dict[str, ConvUnit] = {}
-        self.uses_global_pool = False
-        self.uses_activation_table = False
+        self.needs: set[str] = set()  # the template's helpers the emitted code uses
         self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
-        self.uses_relu_slice = False
-        self.uses_plain_conv = False  # the deploy module's Conv
         self.graph_channels = {id(network.body): self.channels["body"],
                                id(network.head): self.channels["head"],
                                **{id(b.graph): self.channels[name]
@@ -255,97 +225,56 @@ class _Generator:
 
     # ---------------------------------------------------------------------------- modules
 
-    @functools.singledispatchmethod
-    def module(self, op, cin: Expr, cout: Expr) -> str:
-        raise TypeError(f"no emitter for {op!r}")
+    # ----------------------------------------------------- services the ops' emitters use
+
+    def module(self, op: ir.Op, cin: Expr, cout: Expr) -> str:
+        return op.torch_module(self, cin, cout)
+
+    code = staticmethod(code)
+    size = staticmethod(_size)
+    literal = staticmethod(python_literal)
+
+    @staticmethod
+    def argument(value) -> str:
+        return _argument(value)
+
+    @staticmethod
+    def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
+        return batchnorm(channels, norm)
+
+    @property
+    def blocks(self):
+        return self.network.blocks
+
+    def need(self, helper: str) -> None:
+        """A helper of the template that the emitted code uses."""
+        self.needs.add(helper)
 
     def activation(self, act: str | Sym, inplace: bool = False) -> str:
         """An activation's module; one a block parameter names is looked up by that name."""
         if isinstance(act, Sym):
-            self.uses_activation_table = True
+            self.need("activation_table")
             return f"ACTIVATIONS[{act.name}]()"
         return activation_module(act, inplace)
 
-    @module.register
-    def _(self, op: ir.Conv, cin, cout):
-        args = _conv_args(op, cin, cout)
-        conv2d = f"nn.Conv2d({', '.join(args if op.bias else [*args, 'bias=False'])})"
-        if op.bare and self.deploy and op.layout == "unit":  # biased: passes.fold_bn
-            self.uses_plain_conv = True
-            return f"Conv({', '.join(args)})"
-        if op.bare:
-            return conv2d
-        if op.layout == "sequential":
-            parts = [conv2d]
-            if op.norm:
-                parts.append(batchnorm(code(cout), op.norm))
-            if op.act != "none":
-                parts.append(self.activation(op.act, inplace=True))
-            return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
-        act = "param" if isinstance(op.act, Sym) else op.act
-        biased = self.deploy  # passes.fold_bn gives every conv a bias
-        unit = ConvUnit(op.norm, act, op.groups != 1, op.bias and not biased, biased)
+    def conv_unit(self, norm: ir.BatchNorm | None, act: str, groups: bool, bias: bool,
+                  biased: bool) -> str:
+        """The name of the unit class (ConvBnReLU, ...) that writes a conv unit, added to the
+        module's helpers; one name, one class, whose constructor takes what its convs need."""
+        unit = ConvUnit(norm, act, groups, bias, biased)
         known = self.units.get(unit.name)
         if known is not None and known.norm != unit.norm:
             raise ValueError(f"conv units {unit.name} with different BatchNorm settings")
         if known is not None:
-            unit = ConvUnit(unit.norm, act, unit.groups or known.groups, unit.bias or known.bias,
-                            biased)
+            unit = ConvUnit(norm, act, groups or known.groups, bias or known.bias, biased)
         self.units[unit.name] = unit
-        self.uses_activation_table |= act == "param"
-        if op.bias and not biased:
-            args.append("bias=True")
         if act == "param":
-            args.append(f"activation={op.act.name}")
-        return f"{unit.name}({', '.join(args)})"
+            self.need("activation_table")
+        return unit.name
 
-    @module.register
-    def _(self, op: ir.ConvAdd, cin, cout):
-        return self.module(op.conv, cin, cout)
-
-    @module.register
-    def _(self, op: ir.Pool, cin, cout):
-        args = [_size(op.kernel), f"stride={_size(op.stride)}"]
-        (top, _), (left, _) = op.padding
-        if (top, left) != (0, 0):
-            args.append(f"padding={_size((top, left))}")
-        if op.ceil_mode:
-            args.append("ceil_mode=True")
-        if op.kind == "max":
-            return f"nn.MaxPool2d({', '.join(args)})"
-        if not op.count_pad and (top, left) != (0, 0):
-            args.append("count_include_pad=False")
-        return f"nn.AvgPool2d({', '.join(args)})"
-
-    @module.register
-    def _(self, op: ir.BatchNorm, cin, cout):
-        return batchnorm(code(cin), op)
-
-    @module.register
-    def _(self, op: ir.Activation, cin, cout):
-        return self.activation(op.function)
-
-    @module.register
-    def _(self, op: ir.GlobalAvgPool, cin, cout):
-        self.uses_global_pool = True
-        return "GlobalAvgPool()"
-
-    @module.register
-    def _(self, op: ir.Dropout, cin, cout):
-        return f"nn.Dropout({op.p!r})"
-
-    @module.register
-    def _(self, op: ir.Linear, cin, cout):
-        return f"nn.Linear({code(cin)}, {code(cout)})"
-
-    @module.register
-    def _(self, op: ir.BlockCall, cin, cout):
-        takes_channels = not ex.is_number(self.channels[op.block].input)
-        args = [code(cin)] if takes_channels else []
-        defaults = dict(self.network.blocks[op.block].defaults)
-        args += [f"{name}={_argument(value)}" for name, value in op.args  # but the defaults
-                 if name not in defaults or _argument(value) != _argument(defaults[name])]
-        return f"{op.block}({', '.join(args)})"
+    @staticmethod
+    def input_of(g: nx.DiGraph, node: str) -> str:
+        return ir.ordered_inputs(g, node)[0]
 
     def module_lines(self, g: nx.DiGraph, channels: Channels) -> list[str]:
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
@@ -422,35 +351,10 @@ class _Generator:
             if name in holder and unread[holder[name]]:  # still to be read: keep it
                 name = names[owner] = namespace.create(candidate)
             var[node], holder[name] = name, node
-            if isinstance(op, ir.Input):
+            expr = op.torch_forward(self, g, node, unit, inputs)
+            if expr is None:  # the input
                 continue
-            if isinstance(op, ir.Concat):
-                expr = f"torch.cat(({', '.join(inputs)}), 1)"
-            elif isinstance(op, ir.Add):
-                shortcut, branch = inputs
-                scale = "self.scale" if not ex.is_number(op.scale) else python_literal(op.scale)
-                expr = f"{shortcut} + {branch}" if op.scale == 1 else \
-                    f"{shortcut} + {scale} * {branch}"
-                if op.act != "none":
-                    expr = f"self.act({expr})"
-            elif isinstance(op, ir.Slice):
-                channels = self.channels_of(g, ir.ordered_inputs(g, node)[0])
-                expr = inputs[0]
-                start, stop = self.slice_bounds(g, op)
-                if start != 0 or stop != channels:
-                    kept = self.kept(g)
-                    start = "" if start == 0 else kept.code(start)
-                    expr = f"{expr}[:, {start}:{kept.code(stop)}]"
-                if op.relu:
-                    expr = f"relu_slice({expr})"
-                    self.uses_relu_slice = True
-            elif isinstance(op, ir.ConvAdd):
-                relu = "" if op.act == "relu" else ", relu=False" if op.act == "none" else \
-                    f", relu=self.{self.kept(g).of('relu')}"
-                expr = f"fused(self.{unit}, {inputs[0]}, {inputs[1]}{relu})"
-                done_units[unit] = name
-            else:
-                expr = f"self.{unit}({inputs[0]})"
+            if op.module:  # its call is made: later members of its nn.Sequential reuse it
                 done_units[unit] = name
                 if pre_logits and node == g.graph["output"]:
                     expr = f"{inputs[0]} if pre_logits else {expr}"
@@ -767,7 +671,7 @@ class _Generator:
             op = data["op"]
             path = prefix + ".".join(str(p) for p in data["paths"][0]) if data["paths"] else ""
             if isinstance(op, ir.Conv):
-                return path + ("." + unit_prefixes(op)[0]).rstrip(".")
+                return path + ("." + op.prefixes()[0]).rstrip(".")
             if isinstance(op, ir.BlockCall):
                 inner = self.first_conv(self.network.blocks[op.block].graph, path + ".")
                 if inner is not None:
@@ -857,7 +761,7 @@ def _load_conv_args(part, channels: str | None) -> str:
     the deploy conv's output channels, where it has several parts."""
     op = part.op
     args = [f'prefix + "{ir.dotted(part.path)}."']
-    conv, bn = unit_prefixes(op)
+    conv, bn = op.prefixes()
     if (conv, bn) != ("conv.", "bn."):  # `load_conv`'s defaults
         args.append(f'conv="{conv}"')
         if op.norm is not None:
@@ -942,10 +846,10 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         sources=[(inert(path), digest) for path, digest in network.sources],
         units=sorted(generator.units.values(), key=lambda unit: unit.name),
         activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
-                          for name in used] if generator.uses_activation_table else [],
-        global_pool=generator.uses_global_pool,
-        relu_slice=generator.uses_relu_slice,
-        plain_conv=generator.uses_plain_conv,
+                          for name in used] if "activation_table" in generator.needs else [],
+        global_pool="global_pool" in generator.needs,
+        relu_slice="relu_slice" in generator.needs,
+        plain_conv="plain_conv" in generator.needs,
         classes=classes,
         name=generator.name,
         deploy=deploy,
