@@ -1,7 +1,13 @@
-"""The op kinds of archc, one file each (see base.py): importing this package registers them
-all, and a kind that misses a rule is refused here, at import time."""
+"""The op kinds of archc, one file each (see base.py). Importing this package imports every
+file of it, which registers its ops: a kind that misses a rule is refused here, at import time,
+and a new kind needs no line anywhere else. The kinds the IR and the passes name are exported
+by name; every phase finds the others through the registry."""
 
-from .activation import ACTIVATION_CLASSES, ACTIVATION_FUNCTIONS, ACTIVATIONS, Activation
+import importlib
+import pkgutil
+
+from ..activations import ACTIVATION_CLASSES, ACTIVATION_FUNCTIONS, ACTIVATIONS
+from .activation import Activation
 from .base import REGISTRY, Op, ShapeError, bind, same_padding, window
 from .batchnorm import BatchNorm
 from .block_call import BlockCall
@@ -13,7 +19,15 @@ from .graph_ops import Add, Concat, Input, Slice
 from .linear import Linear
 from .pool import Pool
 
-__all__ = ["ACTIVATIONS", "ACTIVATION_CLASSES", "ACTIVATION_FUNCTIONS", "REGISTRY", "Activation",
-           "Add", "BatchNorm", "BlockCall", "Concat", "Conv", "ConvAdd", "Dropout",
-           "GlobalAvgPool", "Input", "Linear", "Op", "Pool", "ShapeError", "Slice", "bind",
-           "same_padding", "window"]
+for _module in sorted(pkgutil.iter_modules(__path__), key=lambda found: found.name):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+# The kinds a spec writes as layers, in the order the language lists them, and the op kind of
+# each of their models.
+LANGUAGE = sorted((op for op in REGISTRY.values() if op.SPECS), key=lambda op: op.ORDER)
+OP_OF_MODEL = {model: op for op in LANGUAGE for model in op.SPECS}
+
+__all__ = ["ACTIVATIONS", "ACTIVATION_CLASSES", "ACTIVATION_FUNCTIONS", "LANGUAGE",
+           "OP_OF_MODEL", "REGISTRY", "Activation", "Add", "BatchNorm", "BlockCall", "Concat",
+           "Conv", "ConvAdd", "Dropout", "GlobalAvgPool", "Input", "Linear", "Op", "Pool",
+           "ShapeError", "Slice", "bind", "same_padding", "window"]

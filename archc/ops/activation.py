@@ -1,20 +1,27 @@
-"""An activation layer (`relu`, `silu`, ...), and the table of activations: a new one is one
-entry here (its name in specs, its torch class, whether it may work in place)."""
+"""An activation layer (`relu`, `silu`, ...); the activations themselves are archc/activations.py's
+table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from ..activations import ACTIVATION_FUNCTIONS, TABLE
 from ..ir.expr import Sym
+from ..spec.fields import Node
 from .base import ModuleCall, Op, Passthrough, Weightless, register
 
-# name -> (torch.nn class, whether generated code may run it in place)
-TABLE = {"relu": ("ReLU", True), "relu6": ("ReLU6", True), "silu": ("SiLU", True),
-         "gelu": ("GELU", False), "sigmoid": ("Sigmoid", False), "tanh": ("Tanh", False),
-         "hardswish": ("Hardswish", True)}
-ACTIVATION_FUNCTIONS = tuple(TABLE)
-ACTIVATIONS = (*ACTIVATION_FUNCTIONS, "none")  # what a conv unit or a residual add may apply
-ACTIVATION_CLASSES = {name: cls for name, (cls, _) in TABLE.items()}
+
+class ActivationLayer(Node):
+    """An activation as a layer of its own: `relu`, `relu6`, `silu`..."""
+
+    type: Literal[ACTIVATION_FUNCTIONS]  # type: ignore[valid-type]
+
+
+def _reader(name: str):
+    def read(tokens: list[str], text: str) -> dict | None:
+        return None if tokens else {"type": name}
+    return read
 
 
 def activation_module(name: str, inplace: bool = False) -> str:
@@ -32,6 +39,14 @@ class Activation(Weightless, Passthrough, ModuleCall, Op):
 
     function: str | Sym
     tag = "activation"
+    SPECS = (ActivationLayer,)
+    COMPACT = {name: _reader(name) for name in ACTIVATION_FUNCTIONS}
+    SYNTAX = ("relu, relu6, silu, ...",)
+    ORDER = 70
+
+    @classmethod
+    def from_spec(cls, model, ctx, key: str) -> Activation:
+        return cls(model.type)
     rank = 0
 
     def describe(self):

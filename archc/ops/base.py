@@ -37,6 +37,10 @@ Channels = tuple[tuple[str, int], ...]
 # for a category (weightless, no module of its own): register() refuses a kind without one.
 RULES = ("channels", "size", "cost", "describe", "tensors", "lineage", "torch_module",
          "torch_forward", "label", "fill")
+# What an op kind that specs write says of its language: its models (the long forms, pydantic,
+# each with its `type:`), its compact forms (first words -> a reader of the rest into a long
+# form), their syntax for messages, where it stands in listings, and its elaboration.
+LANGUAGE_RULES = ("SPECS", "COMPACT", "SYNTAX", "ORDER", "from_spec")
 REGISTRY: dict[str, type[Op]] = {}
 
 
@@ -54,6 +58,16 @@ class Op:
     channel count is called, if it sets one)."""
 
     tag: ClassVar[str]  # its key in the registry
+    SPECS: ClassVar[tuple] = ()  # its language models; () for an op no spec writes
+    COMPACT: ClassVar[dict] = {}
+    SYNTAX: ClassVar[tuple[str, ...]] = ()
+    ORDER: ClassVar[int] = 0
+
+    @classmethod
+    def from_spec(cls, model, ctx, key: str) -> Op:
+        """The op a model of its language elaborates to; `ctx` (spec/elaborate.py) resolves
+        expressions, windows and the settings' defaults, and reports errors at `key`."""
+        raise NotImplementedError
     module = True
     weighted = False
     rank = 3
@@ -106,7 +120,11 @@ class Op:
 def register(cls: type[Op]) -> type[Op]:
     """Adds an op kind to the registry, refusing one that leaves a rule to Op (a weightless
     permutation reported as passing its channels on would be a silent bug)."""
-    missing = [rule for rule in RULES if getattr(cls, rule) is getattr(Op, rule)]
+    def left_to_op(rule: str) -> bool:
+        return next(k for k in cls.__mro__ if rule in vars(k)) is Op
+
+    missing = [rule for rule in RULES + (LANGUAGE_RULES if cls.SPECS else ())
+               if left_to_op(rule)]
     if missing:
         raise TypeError(f"op {cls.__name__} states no rule for {', '.join(missing)}")
     if cls.tag in REGISTRY:

@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
+from pydantic import Field
+
+from ..spec.fields import Node
 from .base import ModuleCall, Op, Passthrough, Weighted, register
+
+
+class BatchNormLayer(Node):
+    """BatchNorm2d over its input's channels; eps and momentum default to settings.batchnorm."""
+
+    type: Literal["bn"] = "bn"
+    eps: Annotated[float, Field(gt=0, lt=1)] | None = None
+    momentum: Annotated[float, Field(gt=0, le=1)] | None = None
+
+
+def _read(tokens: list[str], text: str) -> dict | None:
+    return None if tokens else {"type": "bn"}
 
 
 @register
@@ -13,6 +29,14 @@ class BatchNorm(Weighted, Passthrough, ModuleCall, Op):
     eps: float
     momentum: float
     tag = "bn"
+    SPECS = (BatchNormLayer,)
+    COMPACT = {"bn": _read}
+    SYNTAX = ("bn",)
+    ORDER = 60
+
+    @classmethod
+    def from_spec(cls, model, ctx, key: str) -> BatchNorm:
+        return ctx.batchnorm(model.eps, model.momentum)
     rank = 0
 
     def cost(self, cin, cout, out, value):

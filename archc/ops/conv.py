@@ -5,11 +5,61 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar, Literal
 
+from pydantic import Field
+
+from ..activations import ACTIVATION_FUNCTIONS
 from ..ir import expr as ex
 from ..ir.expr import Expr, Sym
+from ..spec.fields import Activation, Filters, Groups, Kernel, Layout, Node, Norm, Padding, Stride
+from ..spec.words import PADDING_WORDS, window_layer
 from .base import ModuleCall, Op, ShapeError, Weighted, Windowed, atom, pair_text, register
 from .batchnorm import BatchNorm
+
+
+class ConvLayer(Node):
+    """A conv unit: Conv2d -> BatchNorm -> activation, each part as `settings.conv` says unless
+    given here; `linear: true` is a Conv2d with bias and nothing after it."""
+
+    type: Literal["conv"] = "conv"
+    kernel: Kernel
+    filters: Filters
+    stride: Stride = 1
+    padding: Padding = "same"
+    groups: Groups = 1
+    norm: Norm | None = Field(None, description="bn or none; default settings.conv.norm")
+    activation: Activation | None = Field(None, description="default settings.conv.activation")
+    bias: bool | None = Field(None, description="default settings.conv.bias")
+    linear: bool = Field(False, description="no BN, no activation, conv with bias")
+    layout: Layout | None = Field(None, description="unit (.conv, .bn) or sequential (.0, .1); "
+                                                    "default settings.conv.layout")
+    WIDTH_FIELDS: ClassVar[tuple[str, ...]] = ("filters",)
+
+
+class DwConvLayer(ConvLayer):
+    """A depthwise conv unit: one group per input channel."""
+
+    type: Literal["dwconv"] = "dwconv"
+    filters: Filters | None = Field(None, description="default: the input's channels")
+    groups: None = Field(None, description="always one group per input channel")
+
+
+_FLAGS = {
+    **PADDING_WORDS,
+    "linear": ("linear", True), "bn": ("norm", "bn"), "nobn": ("norm", "none"),
+    "noact": ("activation", "none"), "bias": ("bias", True), "nobias": ("bias", False),
+    **{a: ("activation", a) for a in ACTIVATION_FUNCTIONS},
+}
+
+
+def _reader(kind: str, keys: dict, filters: str):
+    def read(tokens: list[str], text: str) -> dict:
+        out = window_layer(kind, tokens, text, _FLAGS, keys, filters)
+        if out.get("linear") and {"norm", "activation", "bias"} & set(out):
+            raise ValueError(f"`{text}`: linear already means nobn noact bias")
+        return out
+    return read
 
 
 @register
@@ -29,6 +79,31 @@ class Conv(Weighted, Windowed, ModuleCall, Op):
 
     tag = "conv"
     counts = "the filter count"
+    SPECS = (ConvLayer, DwConvLayer)
+    COMPACT = {"conv": _reader("conv", {"pad": "padding", "groups": "groups",
+                                        "act": "activation"}, "required"),
+               "dwconv": _reader("dwconv", {"pad": "padding", "act": "activation"}, "optional")}
+    SYNTAX = ("conv KxK FILTERS [/S] [V|same|pad=P] [groups=G] [bn|nobn] [ACTIVATION|noact] "
+              "[bias|nobias] [linear]", "dwconv KxK [FILTERS] ...")
+    ORDER = 10
+
+    @classmethod
+    def from_spec(cls, model: ConvLayer, ctx, key: str) -> Conv:
+        defaults = ctx.settings.conv
+        kernel, stride, padding = ctx.window(model, key)
+        filters = None if model.filters is None else \
+            ctx.expr(model.filters, model.at("filters"), key + ".filters")
+        groups = None if isinstance(model, DwConvLayer) else \
+            ctx.expr(model.groups, model.at("groups"), key + ".groups")
+        if model.linear:
+            norm, act, bias = None, "none", True
+        else:
+            norm = ctx.batchnorm() if (model.norm or defaults.norm) == "bn" else None
+            act = ctx.activation(model.activation or defaults.activation,
+                                 model.at("activation"), key + ".activation")
+            bias = defaults.bias if model.bias is None else model.bias
+        return cls(filters, kernel, stride, padding, groups, bias, norm, act,
+                   model.layout or defaults.layout)
 
     def channels(self, inputs):
         return inputs[0] if self.filters is None else self.filters

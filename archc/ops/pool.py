@@ -3,9 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
 
 from ..ir.expr import Expr
+from ..spec.fields import Kernel, Node, Padding, Stride
+from ..spec.words import PADDING_WORDS, window_layer
 from .base import ModuleCall, Op, ShapeError, Weightless, Windowed, register
+
+
+class MaxPoolLayer(Node):
+    type: Literal["maxpool"] = "maxpool"
+    kernel: Kernel
+    stride: Stride = 1
+    padding: Padding = "same"
+    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
+
+
+class AvgPoolLayer(Node):
+    """Average pooling; whether padding counts in the average is set by `settings.avgpool`
+    unless `count_pad` is given."""
+
+    type: Literal["avgpool"] = "avgpool"
+    kernel: Kernel
+    stride: Stride = 1
+    padding: Padding = "same"
+    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
+    count_pad: bool | None = None
+
+
+def _reader(kind: str):
+    def read(tokens: list[str], text: str) -> dict:
+        return window_layer(kind, tokens, text, {**PADDING_WORDS, "ceil": ("ceil", True)},
+                            {"pad": "padding"})
+    return read
 
 
 @register
@@ -18,6 +50,19 @@ class Pool(Weightless, Windowed, ModuleCall, Op):
     ceil_mode: bool = False
     count_pad: bool = False  # average pools: the padding counts in the average
     tag = "pool"
+    SPECS = (MaxPoolLayer, AvgPoolLayer)
+    COMPACT = {"maxpool": _reader("maxpool"), "avgpool": _reader("avgpool")}
+    SYNTAX = ("maxpool KxK [/S] [V|pad=P] [ceil]", "avgpool KxK ...")
+    ORDER = 20
+
+    @classmethod
+    def from_spec(cls, model, ctx, key: str) -> Pool:
+        kernel, stride, padding = ctx.window(model, key)
+        if isinstance(model, MaxPoolLayer):
+            return cls("max", kernel, stride, padding, model.ceil)
+        count_pad = ctx.settings.avgpool.count_pad if model.count_pad is None else \
+            model.count_pad
+        return cls("avg", kernel, stride, padding, model.ceil, count_pad)
 
     def channels(self, inputs):
         return inputs[0]

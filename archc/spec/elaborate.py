@@ -14,7 +14,7 @@ from ..errors import Diagnostics, Pos, listing, shown_chain
 from ..ir import expr as ex
 from ..ir import graph as ir
 from ..limits import MAX_BLOCK_DEPTH
-from ..ops import same_padding
+from ..ops import OP_OF_MODEL, same_padding
 from . import models as schema
 from .parse import ParsedSpec
 
@@ -255,43 +255,9 @@ class _Builder:
     # ------------------------------------------------------------------------------ layers
 
     def op(self, step, key: str) -> ir.Op:
-        if isinstance(step, schema.Conv):
-            return self.conv(step, key)
-        if isinstance(step, (schema.MaxPool, schema.AvgPool)):
-            kernel, stride, padding = self.window(step, key)
-            if isinstance(step, schema.MaxPool):
-                return ir.Pool("max", kernel, stride, padding, step.ceil)
-            count_pad = self.settings.avgpool.count_pad if step.count_pad is None else \
-                step.count_pad
-            return ir.Pool("avg", kernel, stride, padding, step.ceil, count_pad)
-        if isinstance(step, schema.GlobalAvgPool):
-            return ir.GlobalAvgPool()
-        if isinstance(step, schema.Dropout):
-            return ir.Dropout(step.p)
-        if isinstance(step, schema.Linear):
-            return ir.Linear(self.expr(step.features, step.at("features"), key + ".features"))
-        if isinstance(step, schema.BatchNorm):
-            return self.batchnorm(step.eps, step.momentum)
-        if isinstance(step, schema.ActivationLayer):
-            return ir.Activation(step.type)
-        return self.block_call(step, key)
-
-    def conv(self, step: schema.Conv, key: str) -> ir.Conv:
-        defaults = self.settings.conv
-        kernel, stride, padding = self.window(step, key)
-        filters = None if step.filters is None else \
-            self.expr(step.filters, step.at("filters"), key + ".filters")
-        groups = None if isinstance(step, schema.DwConv) else \
-            self.expr(step.groups, step.at("groups"), key + ".groups")
-        if step.linear:
-            norm, act, bias = None, "none", True
-        else:
-            norm = self.batchnorm() if (step.norm or defaults.norm) == "bn" else None
-            act = self.activation(step.activation or defaults.activation,
-                                  step.at("activation"), key + ".activation")
-            bias = defaults.bias if step.bias is None else step.bias
-        return ir.Conv(filters, kernel, stride, padding, groups, bias, norm, act,
-                       step.layout or defaults.layout)
+        """A layer's op, by its kind's own elaboration (archc/ops/); a block instance's call."""
+        kind = OP_OF_MODEL.get(type(step))
+        return self.block_call(step, key) if kind is None else kind.from_spec(step, self, key)
 
     def batchnorm(self, eps: float | None = None, momentum: float | None = None) -> ir.BatchNorm:
         settings = self.settings.batchnorm

@@ -14,14 +14,12 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
-import math
 import operator
 import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -34,30 +32,32 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from ..activations import ACTIVATIONS
 from ..backends.torch.names import CONV_UNIT_CLASS, HELPERS, MODULE_ATTRIBUTES, RESERVED_NAMES
-from ..errors import Pos, listing, shortened
-from ..ir import expr as ex
+from ..errors import Pos, listing
 from ..limits import (
     MAX_CHANNELS,
     MAX_CLASSES,
     MAX_INPUT,
-    MAX_KERNEL,
-    MAX_PADDING,
     MAX_REPEAT,
-    MAX_STRIDE,
 )
-from ..names import IDENTIFIER, IDENTIFIER_RE, MAX_NAME_LENGTH, class_name, is_identifier
-from ..ops import ACTIVATION_FUNCTIONS, ACTIVATIONS
+from ..names import IDENTIFIER, IDENTIFIER_RE, MAX_NAME_LENGTH, class_name
+from ..ops import LANGUAGE
 from .compact import compact_to_long
-from .expr import parse_expr
-
-
-def fail(code: str, message: str) -> PydanticCustomError:
-    """A validation error that carries its catalogue code (errors.CATALOGUE) as its type."""
-    return PydanticCustomError(code, "{message}", {"message": message})
-
+from .fields import (
+    EXPR_SCHEMA,
+    Activation,
+    Layout,
+    Node,
+    Norm,
+    Scale,
+    argument_value,
+    fail,
+    finite,
+    show_value,
+    whole,
+)
 
 PYDANTIC_CODES = {
     "missing": "E201", "extra_forbidden": "E202", "union_tag_invalid": "E206",
@@ -129,278 +129,10 @@ def check_network_name(name: str) -> str:
 
 NetworkName = Annotated[Name, AfterValidator(check_network_name)]
 Count = Annotated[int, Field(ge=1, le=MAX_CHANNELS)]
-_PARAM_SCHEMA = {"type": "string", "pattern": f"^{IDENTIFIER}$"}
-_EXPR_SCHEMA = {"type": "string", "description": "a parameter's name or arithmetic on "
-                                                 "parameters, e.g. `2*w`, `in // 2`, `k + n`"}
-
-
-def _finite(value: int | float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer beyond any float
-        return False
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _expression(value: Any, what: str) -> ex.Expr:
-    """An expression written as text; a number stays a number."""
-    if not isinstance(value, str):
-        raise fail("E203", f"must be {what}, got {show_value(value)}")
-    try:
-        return parse_expr(value)
-    except ValueError as e:
-        raise fail("E215", f"cannot read the expression: {e}") from None
-
-
-def whole_number(low: int, high: int, what: str):
-    """A validator of whole numbers from low to high, or expressions whose value is checked
-    where they are evaluated (expressions of numbers only are checked here)."""
-    def validate(value: Any) -> ex.Expr:
-        out = value if _whole(value) else _expression(value, what)
-        if ex.is_number(out) and not (_whole(out) and low <= out <= high):
-            raise fail("E204" if _whole(out) else "E203",
-                       f"must be a whole number from {low} to {high} or an expression of "
-                       f"parameters, got {show_value(value)}")
-        return out
-    return validate
-
-
-def _number(value: Any) -> ex.Expr:
-    """A finite number or an expression (a residual scale, a block argument)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if _finite(value):
-            return value
-        raise fail("E204", f"must be a finite number, got {show_value(value)}")
-    return _expression(value, "a number or an expression")
-
-
-def _argument(value: Any):
-    """A block argument: a number, an expression, or an activation's name."""
-    if isinstance(value, str) and value in ACTIVATIONS:
-        return value
-    return _number(value)
-
-
-def _activation(value: Any):
-    if is_identifier(value):
-        return value  # an activation, or a parameter: elaboration tells which
-    raise fail("E203", f"must be an activation ({', '.join(ACTIVATIONS)}) or a parameter name, "
-                       f"got {show_value(value)}")
-
-
-def _count(low: int, high: int, what: str):
-    return Annotated[
-        Any,
-        PlainValidator(whole_number(low, high, what)),
-        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": low, "maximum": high},
-                                  _EXPR_SCHEMA]}),
-    ]
-
-
-# A filter count: a number, a block parameter (Table 1's k, l, m, n), `num_classes`, `in` or an
-# expression of them.
-Filters = _count(1, MAX_CHANNELS, "a whole number or an expression")
-Stride = _count(1, MAX_STRIDE, "a whole number or an expression")
-Groups = _count(1, MAX_CHANNELS, "a whole number or an expression")
-Scale = Annotated[
-    Any,
-    PlainValidator(_number),
-    WithJsonSchema({"anyOf": [{"type": "number"}, _EXPR_SCHEMA]}),
-]
-Activation = Annotated[
-    str,
-    PlainValidator(_activation),
-    WithJsonSchema({"anyOf": [{"enum": list(ACTIVATIONS)}, _PARAM_SCHEMA]}),
-]
-_side = whole_number(1, MAX_KERNEL, "a size")
-_SIDE = r"(\d+|[A-Za-z_]\w*|\([^()]*(?:\([^()]*\)[^()]*)*\))"
-
-
-def parse_kernel(value: Any) -> tuple[ex.Expr, ex.Expr]:
-    """`3` or `"3x3"` -> (3, 3); `"1x7"` -> (1, 7): height x width, as the paper writes it;
-    `kxk` or `(2*k+1)x(2*k+1)` with parameters."""
-    if isinstance(value, bool):
-        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {value}")
-    if isinstance(value, int):
-        sides = [value, value]
-    elif isinstance(value, str) and (split := split_kernel(value.strip())):
-        sides = list(split)
-    elif isinstance(value, str) and is_identifier(value):
-        sides = [value, value]
-    else:
-        raise fail("E214", f"must be a size like 3, 3x3 or 1x7, got {show_value(value)}")
-    try:
-        return (_side(sides[0]), _side(sides[1]))
-    except PydanticCustomError:
-        raise fail("E214", f"must have sides from 1 to {MAX_KERNEL}, got {value}") from None
-
-
-def split_kernel(text: str) -> tuple[str, str] | None:
-    """`3x3` -> ("3", "3"); `kxk` -> ("k", "k"); `(2*k)x3`; None if it is not HxW. A name that
-    holds an x splits where both sides are equal, if they can be."""
-    options = []
-    for i, char in enumerate(text):
-        if char == "x" and re.fullmatch(_SIDE, text[:i]) and re.fullmatch(_SIDE, text[i + 1:]):
-            options.append((text[:i], text[i + 1:]))
-    return next((o for o in options if o[0] == o[1]), options[0] if options else None)
-
-
-Kernel = Annotated[
-    tuple[Any, Any],
-    PlainValidator(parse_kernel),
-    WithJsonSchema({
-        "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": MAX_KERNEL},
-            {"type": "string", "pattern": r"^\S+x\S+$"},
-        ],
-        "description": "kernel size: 3 (square) or HxW such as 1x7; sides may be parameters",
-    }),
-]
-_pad_side = whole_number(0, MAX_PADDING, "a size")
-
-
-def parse_padding(value: Any):
-    """`same`, `valid`, P (every side) or [PH, PW] (top and bottom, left and right)."""
-    if value in ("same", "valid"):
-        return value
-    split = split_kernel(value) if isinstance(value, str) else None
-    sides = value if isinstance(value, list) and len(value) == 2 else \
-        list(split) if split else [value, value]
-    try:
-        return (_pad_side(sides[0]), _pad_side(sides[1]))
-    except PydanticCustomError:
-        raise fail("E204", f"must be same, valid, a padding from 0 to {MAX_PADDING} or "
-                           f"[height, width], got {show_value(value)}") from None
-
-
-Padding = Annotated[
-    Any,
-    PlainValidator(parse_padding),
-    WithJsonSchema({"anyOf": [
-        {"enum": ["same", "valid"]},
-        {"type": "integer", "minimum": 0, "maximum": MAX_PADDING},
-        {"type": "array", "minItems": 2, "maxItems": 2,
-         "items": {"anyOf": [{"type": "integer", "minimum": 0}, _EXPR_SCHEMA]}},
-        _EXPR_SCHEMA,
-    ]}),
-]
-Norm = Literal["bn", "none"]
-Layout = Literal["unit", "sequential"]
-
-
-class Node(BaseModel):
-    """Base of every model: strict types, no unknown keys, immutable, and a source position."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    _pos: Pos | None = PrivateAttr(default=None)
-    _field_pos: dict = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _keep_position(cls, data: Any, handler):
-        model = handler(data)
-        if model._pos is None:
-            model._pos = getattr(data, "pos", None)
-            model._field_pos = getattr(data, "value_pos", {})
-        return model
-
-    @property
-    def pos(self) -> Pos | None:
-        return self._pos
-
-    def at(self, field: str) -> Pos | None:
-        """Where a field's value is written (the whole node's position for a compact layer)."""
-        return self._field_pos.get(field, self._pos)
-
-
-# ---------------------------------------------------------------------------------------- layers
-
-
-class Conv(Node):
-    """A conv unit: Conv2d -> BatchNorm -> activation, each part as `settings.conv` says unless
-    given here; `linear: true` is a Conv2d with bias and nothing after it."""
-
-    type: Literal["conv"] = "conv"
-    kernel: Kernel
-    filters: Filters
-    stride: Stride = 1
-    padding: Padding = "same"
-    groups: Groups = 1
-    norm: Norm | None = Field(None, description="bn or none; default settings.conv.norm")
-    activation: Activation | None = Field(None, description="default settings.conv.activation")
-    bias: bool | None = Field(None, description="default settings.conv.bias")
-    linear: bool = Field(False, description="no BN, no activation, conv with bias")
-    layout: Layout | None = Field(None, description="unit (.conv, .bn) or sequential (.0, .1); "
-                                                    "default settings.conv.layout")
-
-
-class DwConv(Conv):
-    """A depthwise conv unit: one group per input channel."""
-
-    type: Literal["dwconv"] = "dwconv"
-    filters: Filters | None = Field(None, description="default: the input's channels")
-    groups: None = Field(None, description="always one group per input channel")
-
-
-class MaxPool(Node):
-    type: Literal["maxpool"] = "maxpool"
-    kernel: Kernel
-    stride: Stride = 1
-    padding: Padding = "same"
-    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
-
-
-class AvgPool(Node):
-    """Average pooling; whether padding counts in the average is set by `settings.avgpool`
-    unless `count_pad` is given."""
-
-    type: Literal["avgpool"] = "avgpool"
-    kernel: Kernel
-    stride: Stride = 1
-    padding: Padding = "same"
-    ceil: bool = Field(False, description="ceil_mode: a last, partial window counts")
-    count_pad: bool | None = None
-
-
-class GlobalAvgPool(Node):
-    """Average over height and width: C x H x W -> C."""
-
-    type: Literal["global_avgpool"] = "global_avgpool"
-
-
-class Dropout(Node):
-    type: Literal["dropout"] = "dropout"
-    p: Annotated[float, Field(ge=0.0, lt=1.0, description="probability of zeroing")]
-
-
-class Linear(Node):
-    """Fully connected layer with bias (no BN, no activation)."""
-
-    type: Literal["linear"] = "linear"
-    features: Filters
-
-
-class BatchNorm(Node):
-    """BatchNorm2d over its input's channels; eps and momentum default to settings.batchnorm."""
-
-    type: Literal["bn"] = "bn"
-    eps: Annotated[float, Field(gt=0, lt=1)] | None = None
-    momentum: Annotated[float, Field(gt=0, le=1)] | None = None
-
-
-class ActivationLayer(Node):
-    """An activation as a layer of its own: `relu`, `relu6`, `silu`..."""
-
-    type: Literal[ACTIVATION_FUNCTIONS]  # type: ignore[valid-type]
-
-
 ArgValue = Annotated[
     Any,
-    PlainValidator(_argument),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": list(ACTIVATIONS)}, _EXPR_SCHEMA]}),
+    PlainValidator(argument_value),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"enum": list(ACTIVATIONS)}, EXPR_SCHEMA]}),
 ]
 
 
@@ -413,8 +145,8 @@ class Block(Node):
     repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] = 1
 
 
-LAYER_MODELS = (Conv, DwConv, MaxPool, AvgPool, GlobalAvgPool, Dropout, Linear, BatchNorm,
-                ActivationLayer, Block)
+# The op kinds' layers (archc/ops/, in their order), and a block instance.
+LAYER_MODELS = (*(model for op in LANGUAGE for model in op.SPECS), Block)
 Layer = Annotated[functools.reduce(operator.or_, LAYER_MODELS), Field(discriminator="type")]
 _LAYER_ADAPTER = TypeAdapter(Layer)
 LAYER_TYPES = tuple(kind for model in LAYER_MODELS
@@ -458,15 +190,6 @@ def problem(err: dict) -> str:
     msg = err["msg"].removeprefix("Input should be ")
     return f"must be {msg}, got {show_value(value)}" if msg != err["msg"] else \
         f"{msg[:1].lower()}{msg[1:]}, got {show_value(value)}"
-
-
-def show_value(value: Any) -> str:
-    """A value as an error message quotes it, shortened."""
-    if isinstance(value, (dict, list)):
-        return "a mapping" if isinstance(value, dict) else "a list"
-    if value is None:
-        return "nothing"
-    return shortened(repr(value) if isinstance(value, str) else str(value))
 
 
 Compact = Annotated[
@@ -615,16 +338,16 @@ class BlockDef(Node):
 
 def _size(value: Any) -> tuple[int, int]:
     sides = value if isinstance(value, list) and len(value) == 2 else [value, value]
-    if all(_whole(v) and 1 <= v <= MAX_INPUT for v in sides):
+    if all(whole(v) and 1 <= v <= MAX_INPUT for v in sides):
         return (sides[0], sides[1])
-    raise fail("E204" if all(_whole(v) for v in sides) else "E203",
+    raise fail("E204" if all(whole(v) for v in sides) else "E203",
                f"must be a side from 1 to {MAX_INPUT} or [height, width], got {show_value(value)}")
 
 
 def _per_channel(value: Any) -> tuple[float, ...]:
     """A number for every channel, or a list of one number per channel (checked by Input)."""
     values = value if isinstance(value, list) else [value]
-    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) and finite(v)
                       for v in values):
         return tuple(float(v) for v in values)
     raise fail("E203", f"must be a number or a list of one number per channel, "

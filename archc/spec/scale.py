@@ -32,8 +32,11 @@ def scaled(spec: schema.Spec, blocks: dict[str, schema.BlockDef], scale: schema.
             if ex.is_number(value) and scale.width != 1 else value
 
     def rewrite(model: BaseModel) -> BaseModel:
-        if isinstance(model, schema.Conv) and model.filters is not None:
-            return model.model_copy(update={"filters": width(model.filters)})
+        widened = {name: width(getattr(model, name))
+                   for name in getattr(type(model), "WIDTH_FIELDS", ())
+                   if getattr(model, name) is not None}
+        if widened:
+            return model.model_copy(update=widened)
         if isinstance(model, schema.Block):
             repeat = model.repeat if model.repeat == 1 else \
                 max(1, round(model.repeat * scale.depth))
@@ -80,7 +83,7 @@ def _uses(block: schema.BlockDef, widths, filters: set, other: set) -> None:
                     whole = isinstance(given, ex.Sym) and arg in widths.get(model.block, ())
                     (filters if whole else other).update(ex.symbols(given)
                                                          if not isinstance(given, str) else ())
-            elif isinstance(model, schema.Conv) and name == "filters" and value is not None:
+            elif name in getattr(type(model), "WIDTH_FIELDS", ()) and value is not None:
                 (other if "in" in ex.symbols(value) else filters).update(ex.symbols(value))
             elif isinstance(value, str) and value in block.params:
                 other.add(value)  # an activation's name given by a parameter

@@ -22,11 +22,12 @@ from pathlib import Path
 import jinja2
 import networkx as nx
 
+from ...activations import ACTIVATION_CLASSES
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.graph import Channels
-from ...ops.activation import ACTIVATION_CLASSES, activation_module
+from ...ops.activation import activation_module
 from .names import Namespace, is_ambiguous
 
 TEMPLATES = Path(__file__).parent / "templates"

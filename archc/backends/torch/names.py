@@ -8,6 +8,8 @@ from __future__ import annotations
 import keyword
 import re
 
+from ...activations import ACTIVATION_CLASSES
+
 # Names the generated code already uses (attributes, locals, classes) or the language reads as
 # keywords: a layer, block or parameter so named would shadow them.
 RESERVED_NAMES = frozenset({
@@ -38,7 +40,7 @@ MODULE_ATTRIBUTES = frozenset({
 
 # The helper classes generated code defines for conv units: ConvBnReLU, ConvBn, ConvSiLU...,
 # and Conv (a deploy module's conv with nothing after it).
-CONV_UNIT_CLASS = re.compile(r"Conv((Bn)?(ReLU6?|SiLU|GELU|Sigmoid|Tanh|Hardswish|Act)|Bn)?")
+CONV_UNIT_CLASS = re.compile(rf"Conv((Bn)?({'|'.join([*ACTIVATION_CLASSES.values(), 'Act'])})|Bn)?")
 # The other names generated modules define at their top level, which a block's class would
 # replace: the activation table, and the deploy modules' helpers.
 HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
