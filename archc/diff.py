@@ -22,6 +22,7 @@ from .errors import MAX_LISTED, printable
 from .ir.cost import CostModel, Row, human
 from .ir.graph import Network
 from .ir.lineage import INPUT, Module
+from .ir.lineage import modules as lineage_modules
 from .ir.shapes import show
 
 MAX_DEPTH = 32  # name parts a pattern looks into
@@ -67,15 +68,14 @@ def compare(a: Network, b: Network) -> Comparison:
     old = state_dict(a)
     new = state_dict(b)
     before = {t.name: t for t in old}
-    modules = {t.module.path: t.module for t in old}
+    modules_a = {module.path: module for module in lineage_modules(a)}
     shapes_a = _module_tensors(old)
     shapes_b = _module_tensors(new)
     verdicts: dict[str, tuple[str, str]] = {}  # B's module path -> (status, why)
-    for tensor in new:
-        module = tensor.module
-        if module.path not in verdicts:
-            verdicts[module.path] = _verdict(module, modules.get(module.path), verdicts,
-                                             shapes_a.get(module.path), shapes_b[module.path])
+    for module in lineage_modules(b):  # those without tensors too: what reads them depends
+        verdicts[module.path] = _verdict(module, modules_a.get(module.path), verdicts,
+                                         shapes_a.get(module.path, []),
+                                         shapes_b.get(module.path, []))
     changes = []
     for tensor in new:
         was = before.get(tensor.name)

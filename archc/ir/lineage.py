@@ -27,7 +27,7 @@ Channels = tuple[tuple[str, int], ...]  # (the module that made them, how many),
 
 @dataclass(frozen=True)
 class Module:
-    """One weighted module of the network, as generated code holds it."""
+    """One module of the network that makes channels, as generated code holds it."""
 
     path: str  # its attribute path: "repeat_1.3.branch1.0"
     stage: str  # the top-level step of the body or head it belongs to (a node id)
@@ -38,7 +38,8 @@ class Module:
 
 
 def modules(network: ir.Network) -> list[Module]:
-    """Every weighted module (conv, batch norm, linear), in forward order."""
+    """Every module that makes channels, in forward order: each weighted one (conv, batch norm,
+    linear), and each weightless one that names the channels it gives (a permutation)."""
     assert network.shapes is not None, "lineage needs a checked network"
     walk = _Walk(network)
     bound = {"num_classes": network.num_classes}
@@ -78,10 +79,11 @@ class _Walk:
                 made[node] = current
             else:  # the op's own rule: its module's channels, a concat's, a shortcut's...
                 cout = shapes[node][0]
-                if op.weighted:
+                made[node] = op.lineage(inputs, paths[0] if paths else "", cout)
+                if paths and (op.weighted or any(origin == paths[0]
+                                                 for origin, _ in made[node])):
                     self.modules.append(Module(paths[0], here, ir.bind(op, values),
                                                _width(inputs[0]), cout, inputs[0]))
-                made[node] = op.lineage(inputs, paths[0] if paths else "", cout)
         return made[g.graph["output"]]
 
 
