@@ -11,7 +11,9 @@ shapes: feature_info's stages are the last top-level step at each resolution.
 
 from __future__ import annotations
 
+import ast
 import collections
+import functools
 import json
 import math
 import re
@@ -827,6 +829,37 @@ def _shape(shape: tuple) -> str:
     return " x ".join(str(d) for d in shape)
 
 
+RUNTIME = Path(__file__).with_name("runtime.py")
+
+
+@functools.cache
+def _runtime_definitions() -> dict[str, str]:
+    """Each top-level definition of runtime.py by its name: its source, with the comment lines
+    right above it."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    out = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            name = node.name
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            name = target.id
+        else:
+            continue  # the docstring and the imports, which the template writes
+        start = node.lineno - 1
+        while start > 0 and lines[start - 1].startswith("#"):
+            start -= 1
+        out[name] = "\n".join(lines[start:node.end_lineno])
+    return out
+
+
+def runtime_source(names: list[str], separator: str = "\n\n\n") -> str:
+    """The runtime definitions a generated module uses, in the order given."""
+    definitions = _runtime_definitions()
+    return separator.join(definitions[name] for name in names)
+
+
 def render(network: ir.Network, deploy: bool = False) -> str:
     """The generated module's source for a checked network; with deploy, the inference module
     of a network passes.deploy has rewritten."""
@@ -849,8 +882,14 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
                           for name in used] if "activation_table" in generator.needs else [],
         global_pool="global_pool" in generator.needs,
-        relu_slice="relu_slice" in generator.needs,
         plain_conv="plain_conv" in generator.needs,
+        runtime_globals=runtime_source(["ONEDNN", "CUDNN", "PACKED"], "\n"),
+        runtime_conv=runtime_source(["Conv"]),
+        runtime_deploy=runtime_source(["packed", "fused",
+                                       *(["relu_slice"] if "relu_slice" in generator.needs
+                                         else []),
+                                       "TrainedState", "folded", "load_conv", "load_copy"]),
+        runtime_global_pool=runtime_source(["GlobalAvgPool"]),
         classes=classes,
         name=generator.name,
         deploy=deploy,
