@@ -161,6 +161,13 @@ def module_of(graph: nx.DiGraph, node: str) -> str | None:
     return paths[0][0] if paths else None
 
 
+def in_sequential(graph: nx.DiGraph, node: str) -> bool:
+    """Whether a node's module is a member of an nn.Sequential group (its path is the group's
+    attribute and its index there), rather than a module of its own."""
+    paths = graph.nodes[node]["paths"]
+    return bool(paths) and len(paths[0]) == 2
+
+
 def modules(graph: nx.DiGraph) -> dict[str, list[str]]:
     """Each module's attribute and the nodes it runs, in data-flow order."""
     out: dict[str, list[str]] = {}

@@ -77,9 +77,8 @@ def _renumber(g: nx.DiGraph) -> None:
     """Sequential groups that lost members count their modules from 0 again."""
     members: dict[str, list[str]] = {}
     for node in ir.topological(g):
-        paths = g.nodes[node]["paths"]
-        if paths and len(paths[0]) == 2:
-            members.setdefault(paths[0][0], []).append(node)
+        if ir.in_sequential(g, node):
+            members.setdefault(ir.module_of(g, node), []).append(node)
     for unit, nodes in members.items():
         index = 0
         for node in nodes:

@@ -293,7 +293,7 @@ class _Generator:
                     items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
                 else:
                     items.append((self.module(op, cin, channels.nodes[node]), comment))
-            sequential = len(g.nodes[nodes[0]]["paths"][0]) == 2
+            sequential = ir.in_sequential(g, nodes[0])
             lines += self.assignment(name, items, sequential)
         return lines
 
