@@ -485,30 +485,35 @@ def test_seeds_compile(seed):
     assert check_spec(files, "spec.yaml") is not None
 
 
+@pytest.mark.slow
 @settings(max_examples=600, **FUZZ)
 @given(mutated_case("tiny_residual"))
 def test_fuzz_tiny_residual(case):
     check_spec(*case)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, **FUZZ)
 @given(mutated_case("tiny_reduction"))
 def test_fuzz_tiny_reduction(case):
     check_spec(*case)
 
 
+@pytest.mark.slow
 @settings(max_examples=350, **FUZZ)
 @given(mutated_case("inception_v4"))
 def test_fuzz_inception_v4(case):
     check_spec(*case)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, **FUZZ)
 @given(mutated_case("inception_resnet_v1"))
 def test_fuzz_inception_resnet_v1(case):
     check_spec(*case)
 
 
+@pytest.mark.slow
 @settings(max_examples=350, **FUZZ)
 @given(mutated_case("inception_resnet_v2"))
 def test_fuzz_inception_resnet_v2(case):

@@ -105,6 +105,7 @@ EXPECTED = {"flow mapping": "E116", "block sequence": "E116", "aliases": "E116",
             "document end markers": "E116"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(hostile(0)))
 def test_hostile_yaml_of_the_largest_size_fails_fast(tmp_path, name):
     n = MAX_BYTES
@@ -136,6 +137,7 @@ def test_an_endless_device_is_not_read(tmp_path):
     assert codes(stderr) == {"E115"}
 
 
+@pytest.mark.slow
 def test_a_chain_of_1200_includes_stops_at_the_bound(tmp_path):
     for i in range(1200):
         write(tmp_path, f"lib{i}.yaml", f"include: [lib{i + 1}.yaml]\nblocks:\n  B{i}:\n"
@@ -170,6 +172,7 @@ def test_blocks_nested_300_deep_are_refused(tmp_path):
     assert f"more than {MAX_BLOCK_DEPTH} deep" in stderr
 
 
+@pytest.mark.slow
 def test_many_misspelt_blocks_among_many_definitions(tmp_path):
     """1,500 unknown names among 1,500 blocks: a did-you-mean for each compared every name
     with every block (48 s before its cost was bounded)."""
@@ -265,6 +268,7 @@ LARGEST = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["check"], ["build", "-o", "."],
                                      ["render", "--format", "dot", "-o", "."]],
                          ids=lambda command: command[0])

@@ -73,6 +73,7 @@ def test_every_module_output_has_the_shape_the_ir_says(network):
 # ---------------------------------------------------------------------------------- timm
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
 def test_timm_weights_load_strictly_and_give_timms_outputs(name, mode):
@@ -107,6 +108,7 @@ def test_fx_symbolic_trace(network):
         assert torch.equal(traced(x), model(x))
 
 
+@pytest.mark.slow
 def test_torch_compile_inductor():
     model = model_of(archc.compile_spec(str(SPECS / "inception_resnet_v1.yaml")))
     compiled = torch.compile(model, fullgraph=True)
@@ -115,6 +117,7 @@ def test_torch_compile_inductor():
         assert (compiled(x) - model(x)).abs().max() <= 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
 def test_dynamo_traces_without_graph_breaks(name):
     model = archc.build_model(SPECS / f"{name}.yaml").eval()
@@ -147,6 +150,7 @@ def test_autocast_bfloat16(network):
     assert similarity > 0.99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["inception_v4", "inception_resnet_v2"])
 def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")

@@ -62,6 +62,7 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_a_small_spec_learns_the_shapes(spec, data, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(spec), "--data", str(data), "--epochs", "6", "--out", str(run),
@@ -78,6 +79,7 @@ def test_a_small_spec_learns_the_shapes(spec, data, tmp_path, capsys):
     assert out[-1].startswith("epoch 6/6: train loss ") and "val loss" in out[-1]
 
 
+@pytest.mark.slow
 def test_resume_after_an_interruption_gives_the_uninterrupted_weights(spec, data, tmp_path,
                                                                       monkeypatch, capsys):
     common = ["train", str(spec), "--data", str(data), "--epochs", "3", *FAST]
@@ -107,6 +109,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(spec, data
     assert results(broken) == results(whole)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_spec_is_refused_with_the_diff(spec, data, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(spec), "--data", str(data), "--epochs", "1", "--out", str(run),

@@ -79,6 +79,7 @@ SCRIPT = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_with_their_global_batch(tmp_path):
     data = make_folder(tmp_path / "data")
     spec = tmp_path / "plain.yaml"

@@ -264,6 +264,7 @@ multiprocessing.util.close_fds = interrupt
 """}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", INTERRUPTS)
 def test_ctrl_c_stops_the_run(moment, spec, tmp_path):
     data = make_folder(tmp_path / "data", train=4, val=2, size=16)

@@ -123,6 +123,7 @@ def test_a_width_scale_carries_nothing():
 # --------------------------------------------------------------------- the weights themselves
 
 
+@pytest.mark.slow
 def test_carried_tensors_compute_what_they_computed(timm_weights):
     """The transferred Table 1 variant gives timm's stem, Mixed_5b, Block35 and Reduction-A
     first-branch outputs; everything not carried is the variant's own initialisation."""
@@ -216,6 +217,7 @@ def test_tensors_that_cannot_stand_for_the_weights_are_refused(timm_weights, cha
 # --------------------------------------------------------------------- the commands
 
 
+@pytest.mark.slow
 def test_migrate_writes_a_state_dict_that_loads_strictly(tmp_path, timm_weights, capsys):
     checkpoint = tmp_path / "irv2.pth"
     torch.save(timm_weights, checkpoint)

@@ -7,7 +7,7 @@ from archc.errors import Diagnostics, SpecError
 from archc.ir.cost import CostModel
 from archc.ir.shapes import infer, smallest_input
 
-from .conftest import FIXTURES, SPECS
+from ..conftest import FIXTURES, SPECS
 
 
 def stages(name):

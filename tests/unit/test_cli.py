@@ -8,7 +8,7 @@ import pytest
 
 from archc.cli import main
 
-from .conftest import NETWORK_SPECS, ROOT
+from ..conftest import NETWORK_SPECS, ROOT
 
 
 def test_check_runs_the_bundled_specs_without_importing_torch():

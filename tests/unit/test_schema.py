@@ -8,7 +8,7 @@ import yaml
 
 from archc.cli import main
 
-from .conftest import FIXTURES, NETWORK_SPECS, SPECS
+from ..conftest import FIXTURES, NETWORK_SPECS, SPECS
 
 
 @pytest.fixture(scope="module")

@@ -16,22 +16,22 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import TypeAdapter
 
+from archc.cli import main
 from archc.spec.models import Layer, parse_compact
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "spec-language.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-language.md"
 TEXT = DOC.read_text(encoding="utf-8")
 
 COMPLETE = "# complete spec"
 BAD = "# bad spec"
 THE_FILE = re.compile(r"# the file (\S+)")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BAD_NAME = "bad.yaml"  # the file name the doc's error messages show
 
 
@@ -117,11 +117,15 @@ for header, rows, line in _tables(TEXT):
             PAIRS.append((_code(row[c], where), _code(row[lf], where), where))
 
 
-def _archc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).with_name("archc")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "archc.cli"]
-    return subprocess.run(command + list(args), cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+def _archc(*args: str, cwd: Path, capsys, monkeypatch) -> subprocess.CompletedProcess:
+    """`archc ARGS` run in `cwd`, in this process (tests/unit/test_cli.py runs the console
+    script itself): its exit status and what it printed."""
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        m.chdir(cwd)
+        status = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["archc", *args], status, out, err)
 
 
 def test_the_doc_has_examples_of_every_kind():
@@ -150,19 +154,20 @@ def test_a_file_shown_whole_is_the_repositorys():
 
 @pytest.mark.parametrize("body,line", COMPLETE_SPECS,
                          ids=[f"line{line}" for _, line in COMPLETE_SPECS])
-def test_complete_spec_checks(tmp_path, body, line):
+def test_complete_spec_checks(tmp_path, capsys, monkeypatch, body, line):
     path = tmp_path / "spec.yaml"
     path.write_text(body, encoding="utf-8")
-    result = _archc("check", str(path), cwd=tmp_path)
+    result = _archc("check", str(path), cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 0, f"{DOC}:{line}: archc check failed:\n{result.stderr}"
     assert result.stderr == ""
 
 
 @pytest.mark.parametrize("spec,name,report,line", REPORTS,
                          ids=[f"line{r[3]}" for r in REPORTS])
-def test_report_shown_is_what_check_prints(tmp_path, spec, name, report, line):
+def test_report_shown_is_what_check_prints(tmp_path, capsys, monkeypatch, spec, name, report,
+                                           line):
     (tmp_path / name).write_text(spec, encoding="utf-8")
-    result = _archc("check", name, cwd=tmp_path)
+    result = _archc("check", name, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip("\n") == report.rstrip("\n"), f"{DOC}:{line}"
 
@@ -176,10 +181,10 @@ def test_compact_and_long_form_agree(compact, long, where):
 
 @pytest.mark.parametrize("body,expected,line", BAD_SPECS,
                          ids=[f"line{line}" for _, _, line in BAD_SPECS])
-def test_bad_spec_gives_the_errors_shown(tmp_path, body, expected, line):
+def test_bad_spec_gives_the_errors_shown(tmp_path, capsys, monkeypatch, body, expected, line):
     path = tmp_path / BAD_NAME
     path.write_text(body, encoding="utf-8")
-    result = _archc("check", str(path), cwd=tmp_path)
+    result = _archc("check", str(path), cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 1
     want = [e.replace(BAD_NAME, str(path), 1) if e.startswith(BAD_NAME) else e for e in expected]
     assert result.stderr.splitlines() == want, f"{DOC}:{line}"

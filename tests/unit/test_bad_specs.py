@@ -27,7 +27,7 @@ import pytest
 
 from archc.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "fixtures" / "bad"
 BAD_REL = BAD.relative_to(ROOT).as_posix()  # how paths print: relative to the repository root
 CASES = sorted(BAD.glob("*.yaml"))
