@@ -471,10 +471,10 @@ def _single_value_batchnorm(network: Network) -> str | None:
                for i in network.shapes.instances.values()]
     for g, shapes in graphs:
         for node, shape in shapes.items():
-            op = g.nodes[node]["op"]
+            op = ir.node(g, node).op
             normalised = isinstance(op, ir.BatchNorm) or isinstance(op, ir.Conv) and op.norm
             if normalised and shape is not None and math.prod(shape[1:]) == 1:
-                return g.nodes[node]["key"]
+                return ir.node(g, node).key
     return None
 
 

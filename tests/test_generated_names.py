@@ -34,8 +34,8 @@ def interpret(graph, module, x, blocks):
     """The output of one IR graph, each node computed from its inputs' values."""
     values = {}
     for node in ir.topological(graph):
-        data = graph.nodes[node]
-        op = data["op"]
+        data = ir.node(graph, node)
+        op = data.op
         inputs = [values[u] for u in ir.ordered_inputs(graph, node)]
         if isinstance(op, ir.Input):
             values[node] = x
@@ -48,12 +48,12 @@ def interpret(graph, module, x, blocks):
             values[node] = module.act(out) if op.act != "none" else out
         elif isinstance(op, ir.BlockCall):
             out = inputs[0]
-            for path in data["paths"]:
+            for path in data.paths:
                 inner = module.get_submodule(".".join(map(str, path)))
                 out = interpret(blocks[op.block].graph, inner, out, blocks)
             values[node] = out
         else:
-            (path,) = data["paths"]
+            (path,) = data.paths
             values[node] = module.get_submodule(".".join(map(str, path)))(inputs[0])
     return values[graph.graph["output"]]
 

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
+from archc.ir.graph import node as node_of  # noqa: E402
 from archc.ir.shapes import infer, smallest_input  # noqa: E402
 
 from .conftest import NETWORK_SPECS, SPECS  # noqa: E402
@@ -86,7 +87,7 @@ def test_num_features_is_the_body_output_channels(network, model):
 def test_get_classifier_is_the_heads_last_linear(network, model):
     classifier = model.get_classifier()
     last = network.head.graph["output"]
-    (path,) = network.head.nodes[last]["paths"]
+    (path,) = node_of(network.head, last).paths
     assert classifier is model.get_submodule(".".join(map(str, path)))
     assert isinstance(classifier, torch.nn.Linear)
     assert (classifier.in_features, classifier.out_features) == \

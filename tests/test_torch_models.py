@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
+from archc.ir.graph import node as node_of  # noqa: E402
 
 from .conftest import NETWORK_SPECS, SPECS, randomise_batchnorm  # noqa: E402
 
@@ -43,8 +44,9 @@ def test_every_module_output_has_the_shape_the_ir_says(network):
     expected: dict[str, tuple] = {}
 
     def expect(graph, shapes, calls, prefix):
-        for node, data in graph.nodes(data=True):
-            for i, path in enumerate(data["paths"]):
+        for node in graph:
+            data = node_of(graph, node)
+            for i, path in enumerate(data.paths):
                 name = prefix + ".".join(str(p) for p in path)
                 if node in calls:  # a block instance: its own shape and its layers' shapes
                     key = calls[node][i]
@@ -52,7 +54,7 @@ def test_every_module_output_has_the_shape_the_ir_says(network):
                     expected[name] = instance.output
                     block = network.blocks[key[0]].graph
                     expect(block, instance.shapes, instance.calls, name + ".")
-                elif i == len(data["paths"]) - 1 or not isinstance(path[-1], int):
+                elif i == len(data.paths) - 1 or not isinstance(path[-1], int):
                     expected[name] = shapes[node]
 
     s = network.shapes

@@ -17,6 +17,7 @@ from archc.compiler import compile_spec
 from archc.errors import SpecError
 from archc.ir import expr as ex
 from archc.ir.cost import CostModel
+from archc.ir.graph import node as node_of
 
 from .conftest import ROOT, randomise_batchnorm
 
@@ -108,8 +109,8 @@ def test_every_variant_is_tested():
 def test_inherited_layers_keep_the_base_files_lines():
     network = compile_spec(str(VARIANTS / "inception_resnet_v2_v4_reduction.yaml"))
     base = "specs/inception_resnet_v2.yaml"
-    assert network.body.nodes["conv2d_1a"]["pos"].file.endswith(base)
-    assert network.body.nodes["mixed_6a"]["pos"].file.endswith("v4_reduction.yaml")
+    assert node_of(network.body, "conv2d_1a").pos.file.endswith(base)
+    assert node_of(network.body, "mixed_6a").pos.file.endswith("v4_reduction.yaml")
     assert [Path(path).name for path, _ in network.sources] == [
         "inception_resnet_v2_v4_reduction.yaml", "inception_resnet_v2.yaml", "reduction_a.yaml"]
 
@@ -213,7 +214,7 @@ def test_a_variant_changes_only_what_it_says(base):
         """)
     network = compile_spec(path)
     assert (network.name, network.input_shape, network.num_classes) == ("v", (3, 32, 32), 10)
-    call = network.body.nodes["res.0"]["op"]
+    call = node_of(network.body, "res.0").op
     assert (call.repeat, dict(call.args)) == (3, {"scale": 0.5})
     assert network.shapes.body["stem"] == (24, 32, 32)
     assert network.shapes.body["mix"] == (16, 32, 32)  # the include, relative to the base
@@ -224,10 +225,10 @@ def test_set_uses_the_same_paths(base):
                                                      "layers.res.repeat=4",
                                                      "blocks.Res.layers.b=conv 3x3 12"])
     assert network.num_classes == 7 and network.input_shape == (3, 24, 24)
-    assert network.body.nodes["res.0"]["op"].repeat == 4
+    assert node_of(network.body, "res.0").op.repeat == 4
     assert network.shapes.head["fc"] == (7,)
     block = network.blocks["Res"].graph
-    assert block.nodes["b"]["pos"].file == "--set blocks.Res.layers.b=conv 3x3 12"
+    assert node_of(block, "b").pos.file == "--set blocks.Res.layers.b=conv 3x3 12"
 
 
 def test_an_override_of_nothing_is_located_with_a_hint(base):
@@ -318,10 +319,10 @@ def test_scale_on_the_command_line_is_the_spec_key():
     base = str(ROOT / "specs" / "inception_resnet_v2.yaml")
     network = compile_spec(base, ["scale=small", "num_classes=10"])
     assert params(network) == irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10)
-    call = network.body.nodes["mixed_6a"]["op"]
+    call = node_of(network.body, "mixed_6a").op
     assert dict(call.args) == {"k": 128, "l": 128, "m": 192, "n": 192}  # widths, scaled
-    assert dict(network.body.nodes["repeat.0"]["op"].args) == {"scale": 0.17}  # not a width
-    assert network.blocks["Block35"].graph.nodes["conv2d"]["op"].filters == ex.Sym("in")
+    assert dict(node_of(network.body, "repeat.0").op.args) == {"scale": 0.17}  # not a width
+    assert node_of(network.blocks["Block35"].graph, "conv2d").op.filters == ex.Sym("in")
 
 
 def test_an_unknown_scale_is_located_with_a_hint():
@@ -356,7 +357,7 @@ def test_an_instance_may_leave_out_what_has_a_default(tmp_path):
 
     (tmp_path / "spec.yaml").write_text(DEFAULTS)
     network = compile_spec(str(tmp_path / "spec.yaml"))
-    assert dict(network.body.nodes["plain"]["op"].args) == \
+    assert dict(node_of(network.body, "plain").op.args) == \
         {"scale": 1.0, "width": 8, "activation": "relu"}
     source = render(network)
     # a default before a required parameter: keyword-only, as the calls are

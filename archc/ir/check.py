@@ -9,6 +9,7 @@ from ..errors import Diagnostics
 from ..limits import MAX_LAYERS, MAX_PARAMS
 from .cost import CostModel, path_label
 from .graph import Network
+from .graph import node as node_of
 from .shapes import infer, stage_layers
 from .verify import verify
 
@@ -22,10 +23,10 @@ def check(network: Network) -> Network:
     layers = sum(count for _, _, count in stages)
     if layers > MAX_LAYERS:
         graph, largest, _ = max(stages, key=lambda stage: stage[2])
-        node = graph.nodes[largest]
-        diags.error(node["pos"], "E508", f"the network would have {layers:,} layers, more than "
+        node = node_of(graph, largest)
+        diags.error(node.pos, "E508", f"the network would have {layers:,} layers, more than "
                                          f"archc's bound of {MAX_LAYERS:,} (the largest stage is "
-                                         f"`{path_label(node['paths']) or largest}`)", node["key"])
+                                         f"`{path_label(node.paths) or largest}`)", node.key)
     diags.raise_if_any()
     shapes = infer(network, diags)
     diags.raise_if_any()
@@ -42,7 +43,7 @@ def _check_size(network: Network, diags: Diagnostics) -> None:
     if value > MAX_PARAMS:
         largest = max(stages, key=lambda row: row.cost.params)
         graph = network.body if largest.node in network.body else network.head
-        node = graph.nodes[largest.node]
-        diags.error(node["pos"], "E508", f"the network would have {value:,} parameters, more "
+        node = node_of(graph, largest.node)
+        diags.error(node.pos, "E508", f"the network would have {value:,} parameters, more "
                                          f"than archc's bound of {MAX_PARAMS:,} (the largest "
-                                         f"stage is `{largest.name}`)", node["key"])
+                                         f"stage is `{largest.name}`)", node.key)

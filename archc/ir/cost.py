@@ -72,8 +72,8 @@ class CostModel:
     def rows(self, graph: nx.DiGraph, shapes, calls, costs) -> list[Row]:
         rows = []
         for node in ir.topological(graph):
-            data = graph.nodes[node]
-            op = data["op"]
+            data = ir.node(graph, node)
+            op = data.op
             if isinstance(op, ir.Input):
                 continue
             layers: tuple[Row, ...] = ()
@@ -82,7 +82,7 @@ class CostModel:
                 layers = tuple(self.instance_rows(calls[node][0]))
             else:
                 cost = layer_cost(op, costs.get(node, (0, 0)), shapes[node])
-            rows.append(Row(node, path_label(data["paths"]) or node, op.describe(),
+            rows.append(Row(node, path_label(data.paths) or node, op.describe(),
                             shapes[node], cost, layers))
         return rows
 

@@ -1,8 +1,8 @@
 """The IR: the one contract between the front end and every backend.
 
-A block definition, the network body and the head are each a frozen networkx DiGraph. Every node
-has the attributes
-    op      what it computes: one of the operations of ops.py
+A block definition, the network body and the head are each a frozen networkx DiGraph whose
+nodes each hold a typed `Node` (`node(graph, name)`):
+    op      what it computes: one of the op kinds of archc/ops/
     pos     the spec position it came from (None for the graph's input)
     paths   the attribute paths of its modules in generated code, one per repeated instance:
             (("conv2d_1a",),) for a named layer, (("branch1", 0),) for the first layer of an
@@ -10,12 +10,14 @@ has the attributes
             () for nodes without a module (input, concat, add)
     branch  the concat branch names that lead to it, outermost first (for diagrams)
     key     its key path in the spec, for messages (`blocks.Block17.layers[1].conv2d`)
+    trained after the deploy passes: the parts of the trained model its weights come from
 Edges carry `order`: the position of the source among the target's inputs (concat order; for an
 add, 0 is the shortcut and 1 the residual branch). graph.graph holds `input` and `output` node ids.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import weakref
 from dataclasses import dataclass
@@ -85,6 +87,46 @@ class Shapes:
     channels: MappingProxyType  # block name, "body" or "head" -> Channels
 
 
+ModulePath = tuple  # an attribute path in generated code: ("branch1", 0) for `branch1.0`
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of an IR graph: its op, the spec position and key path it came from, the
+    attribute paths of its module in generated code (one per repeated instance; none for a step
+    without a module), the concat branches that lead to it, and, after the deploy passes, the
+    parts of the trained model its weights are made from (passes.Part)."""
+
+    op: Op
+    pos: Pos | None = None
+    paths: tuple[ModulePath, ...] = ()
+    branch: tuple[str, ...] = ()
+    key: str = ""
+    trained: tuple = ()
+
+    @property
+    def module(self) -> str | None:
+        """The attribute of the module that runs it (a unit, or the nn.Sequential group of
+        which it is a member); None for a node without one."""
+        return self.paths[0][0] if self.paths else None
+
+    @property
+    def in_sequential(self) -> bool:
+        """Whether its module is a member of an nn.Sequential group (its path is the group's
+        attribute and its index there), rather than a module of its own."""
+        return bool(self.paths) and len(self.paths[0]) == 2
+
+
+def node(graph: nx.DiGraph, name: str) -> Node:
+    """The node `name` of an IR graph."""
+    return graph.nodes[name]["node"]
+
+
+def update(graph: nx.DiGraph, name: str, **changes) -> None:
+    """Replaces fields of a node of a graph a pass rewrites."""
+    graph.nodes[name]["node"] = dataclasses.replace(node(graph, name), **changes)
+
+
 @dataclass(frozen=True)
 class BlockDef:
     name: str
@@ -116,7 +158,7 @@ def fingerprint(network: Network) -> str:
     specs that differ only in their name, files, layout and comments. Node ids are the spec's
     layer names; positions, key paths and titles, which only locate and label, are left out."""
     def graph_text(graph: nx.DiGraph) -> list[str]:
-        return [*(f"{n} {graph.nodes[n]['op']!r} {graph.nodes[n]['paths']!r}"
+        return [*(f"{n} {node(graph, n).op!r} {node(graph, n).paths!r}"
                   for n in topological(graph)),
                 *(f"{u} -> {v} {graph.edges[u, v]['order']}" for u, v in sorted(graph.edges)),
                 f"{graph.graph['input']} => {graph.graph['output']}"]
@@ -154,25 +196,11 @@ def topological(graph: nx.DiGraph) -> list[str]:
     return order
 
 
-def module_of(graph: nx.DiGraph, node: str) -> str | None:
-    """The attribute of the module that runs a node in generated code (a unit, or an
-    nn.Sequential group of which it is a member), or None for a node without one."""
-    paths = graph.nodes[node]["paths"]
-    return paths[0][0] if paths else None
-
-
-def in_sequential(graph: nx.DiGraph, node: str) -> bool:
-    """Whether a node's module is a member of an nn.Sequential group (its path is the group's
-    attribute and its index there), rather than a module of its own."""
-    paths = graph.nodes[node]["paths"]
-    return bool(paths) and len(paths[0]) == 2
-
-
 def modules(graph: nx.DiGraph) -> dict[str, list[str]]:
     """Each module's attribute and the nodes it runs, in data-flow order."""
     out: dict[str, list[str]] = {}
-    for node in topological(graph):
-        if graph.nodes[node]["paths"]:
-            out.setdefault(module_of(graph, node), []).append(node)
+    for name in topological(graph):
+        if node(graph, name).paths:
+            out.setdefault(node(graph, name).module, []).append(name)
     return out
 

@@ -61,11 +61,11 @@ class _Walk:
         the head, whose nodes are the stages."""
         made: dict[str, Channels] = {}
         for node in ir.topological(g):
-            data = g.nodes[node]
-            op = data["op"]
+            data = ir.node(g, node)
+            op = data.op
             inputs = [made[u] for u in ir.ordered_inputs(g, node)]
             here = node if stage is None else stage
-            paths = [prefix + ir.dotted(path) for path in data["paths"]]
+            paths = [prefix + ir.dotted(path) for path in data.paths]
             if isinstance(op, ir.Input):
                 made[node] = entry
             elif isinstance(op, ir.BlockCall):

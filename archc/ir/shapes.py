@@ -85,7 +85,7 @@ def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
     per_block: dict[str, int] = {}
 
     def layers(g: nx.DiGraph, node: str) -> int:
-        op = g.nodes[node]["op"]
+        op = ir.node(g, node).op
         if isinstance(op, ir.BlockCall):
             return op.repeat * per_block.get(op.block, 0)
         return module_count(op)
@@ -122,7 +122,7 @@ def symbolic_channels(network: ir.Network) -> dict[str, Channels]:
 def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set]) -> Channels:
     nodes, calls = _channels(g, entry, outputs)
     for node, per_repeat in calls.items():
-        inputs[g.nodes[node]["op"].block].update(per_repeat)
+        inputs[ir.node(g, node).op.block].update(per_repeat)
     return Channels(entry, MappingProxyType(nodes), MappingProxyType(calls))
 
 
@@ -130,7 +130,7 @@ def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
     nodes: dict[str, Expr] = {}
     calls: dict[str, tuple] = {}
     for node in ir.topological(g):
-        op = g.nodes[node]["op"]
+        op = ir.node(g, node).op
         inputs = [nodes[u] for u in ir.ordered_inputs(g, node)]
         try:
             if isinstance(op, ir.Input):
@@ -148,14 +148,14 @@ def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
             else:
                 nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
         except ex.TooLarge as e:
-            raise FormulaTooLarge(g.nodes[node], str(e)) from None
+            raise FormulaTooLarge(ir.node(g, node), str(e)) from None
     return nodes, calls
 
 
 class FormulaTooLarge(Exception):
     """A node whose channel count, as a formula of its block's `in`, is too large to write."""
 
-    def __init__(self, node: dict, reason: str):
+    def __init__(self, node: ir.Node, reason: str):
         super().__init__(reason)
         self.node = node
 
@@ -183,7 +183,7 @@ class _Inference:
         head_graph = self.network.head
         if len(head_graph) > 1 and out is not None and out != (self.network.num_classes,):
             last = head_graph.graph["output"]
-            self.error(head_graph.nodes[last], "E507",
+            self.error(ir.node(head_graph, last), "E507",
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
         channels = {} if self.probing or self.diags else self.symbolic_channels()
@@ -201,9 +201,9 @@ class _Inference:
                                        f"{e}, archc's bound")
             return {}
 
-    def error(self, node: dict, code: str, message: str) -> None:
+    def error(self, node: ir.Node, code: str, message: str) -> None:
         """Report at a node of the IR: its spec position and key path."""
-        self.diags.error(node["pos"], code, message, node["key"])
+        self.diags.error(node.pos, code, message, node.key)
 
     # --------------------------------------------------------------------------- graphs
 
@@ -214,9 +214,9 @@ class _Inference:
         calls: dict[str, tuple] = {}
         costs: dict[str, tuple[int, int]] = {}
         for node in ir.topological(g):
-            data = g.nodes[node]
+            data = ir.node(g, node)
             inputs = [shapes[u] for u in ir.ordered_inputs(g, node)]
-            op = data["op"]
+            op = data.op
             if isinstance(op, ir.Input):
                 shapes[node] = input_shape
             elif isinstance(op, ir.Concat):
@@ -231,7 +231,7 @@ class _Inference:
                 shapes[node], costs[node] = self.layer(op, data, inputs[0], bindings)
         return shapes, calls, costs
 
-    def block_call(self, call: ir.BlockCall, node: dict, shape: Shape, bindings: dict):
+    def block_call(self, call: ir.BlockCall, node: ir.Node, shape: Shape, bindings: dict):
         definition = self.network.blocks.get(call.block)
         if definition is None:
             return None, ()
@@ -262,7 +262,7 @@ class _Inference:
                 break
         return shape, tuple(keys)
 
-    def value(self, e: Expr, what: str | Callable[[], str], node: dict, bindings: dict,
+    def value(self, e: Expr, what: str | Callable[[], str], node: ir.Node, bindings: dict,
               least: int = 1, whole: bool = True, most: int = MAX_NUMBER):
         """The number an expression has in this instance, or None after reporting why it has
         none (`what` names it, or makes its name). A wrong value is blamed on the block call
@@ -309,7 +309,7 @@ class _Inference:
 
     # --------------------------------------------------------------------------- layers
 
-    def layer(self, op: ir.Op, node: dict, shape: Shape, bindings: dict):
+    def layer(self, op: ir.Op, node: ir.Node, shape: Shape, bindings: dict):
         if op.rank == 1 and len(shape) != 1:
             self.error(node, "E505", f"{op.describe()} needs a flat input, gets {show(shape)}: "
                                      "put `avgpool global` before it")
@@ -372,7 +372,7 @@ class _Inference:
         branches = [_branch_name(g, u) for u in ir.ordered_inputs(g, node)]
         flat = [b for b, s in zip(branches, inputs) if len(s) != 3]
         if flat:
-            self.error(g.nodes[node], "E504", f"concat: branch `{flat[0]}` is flat, "
+            self.error(ir.node(g, node), "E504", f"concat: branch `{flat[0]}` is flat, "
                                              "concat needs C x H x W inputs")
             return None
         sized = [(b, s) for b, s in zip(branches, inputs) if s[1] is not None]
@@ -381,19 +381,20 @@ class _Inference:
         if odd:
             self.size_error = True
             listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
-            self.error(g.nodes[node], "E502", f"concat: the branches differ in height and width "
+            self.error(ir.node(g, node), "E502", f"concat: the branches differ in height and width "
                                              f"({listing}); they must be equal")
         channels = None if any(s[0] is None for s in inputs) else sum(s[0] for s in inputs)
         if channels is not None and channels > MAX_CHANNELS:
-            self.error(g.nodes[node], "E508", f"concat: the branches give {channels:,} channels, "
-                                             f"more than archc's bound of {MAX_CHANNELS:,}")
+            self.error(ir.node(g, node), "E508", f"concat: the branches give {channels:,} "
+                                             f"channels, more than archc's bound of "
+                                             f"{MAX_CHANNELS:,}")
             channels = None
         return (channels, *size)
 
     def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
         shortcut, residual = inputs
-        data = g.nodes[node]
-        op = data["op"]
+        data = ir.node(g, node)
+        op = data.op
         self.value(op.scale, "the residual scale", data, bindings, whole=False)
         if isinstance(op.act, Sym):
             activation, origin = bindings.get(op.act.name, (op.act.name, None))
@@ -404,7 +405,7 @@ class _Inference:
         if shortcut is None or residual is None:
             return shortcut
         first, last = ir.ordered_inputs(g, node)
-        where = g.nodes[last]
+        where = ir.node(g, last)
         what = _what(g, last)
         base = "the block input" if first == g.graph["input"] else f"the shortcut `{first}`"
         if len(residual) != len(shortcut):
@@ -429,12 +430,12 @@ def _number(value) -> str:
 
 
 def _branch_name(g: nx.DiGraph, node: str) -> str:
-    branch = g.nodes[node]["branch"]
+    branch = ir.node(g, node).branch
     return branch[-1] if branch else node
 
 
 def _what(g: nx.DiGraph, node: str) -> str:
-    op = g.nodes[node]["op"]
+    op = ir.node(g, node).op
     if isinstance(op, ir.Conv) and op.kernel == (1, 1):
         return f"the 1x1 projection `{node}`"
     if isinstance(op, ir.Concat):

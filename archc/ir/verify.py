@@ -29,11 +29,13 @@ def _graph(g: nx.DiGraph, where: str, network: ir.Network) -> None:
     check(nx.is_directed_acyclic_graph(g), "the graph has a cycle")
     start, end = g.graph.get("input"), g.graph.get("output")
     check(start in g and end in g, "input or output node missing")
-    check(isinstance(g.nodes[start]["op"], ir.Input) and g.in_degree(start) == 0,
+    check(isinstance(ir.node(g, start).op, ir.Input) and g.in_degree(start) == 0,
           "the input node is not an Input without predecessors")
     check(set(nx.descendants(g, start)) | {start} == set(g), "a node the input does not reach")
-    for node, data in g.nodes(data=True):
-        op = data["op"]
+    for node in g:
+        data = g.nodes[node].get("node")
+        check(isinstance(data, ir.Node), f"{node}: {data!r} is not an IR node")
+        op = data.op
         check(isinstance(op, Op), f"{node}: {op!r} is not an operation")
         orders = sorted(g.edges[u, node]["order"] for u in g.predecessors(node))
         check(orders == list(range(len(orders))), f"{node}: input orders {orders}")
@@ -46,7 +48,7 @@ def _graph(g: nx.DiGraph, where: str, network: ir.Network) -> None:
             check(inputs == 1, f"{node}: a layer with {inputs} inputs")
         if isinstance(op, ir.BlockCall):
             check(op.block in network.blocks, f"{node}: calls the unknown block {op.block}")
-            check(len(data["paths"]) in (0, 1, op.repeat), f"{node}: paths do not match repeats")
+            check(len(data.paths) in (0, 1, op.repeat), f"{node}: paths do not match repeats")
         if isinstance(op, (ir.Conv, ir.Pool)):
             numbers = [*op.kernel, *op.stride, *op.padding[0], *op.padding[1]]
             check(all(_is_expr(e) for e in numbers), f"{node}: a window that is not numbers")

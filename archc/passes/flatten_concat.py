@@ -11,12 +11,12 @@ from ..ir import graph as ir
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(ir.topological(g)):
-        if not isinstance(g.nodes[node]["op"], ir.Concat):
+        if not isinstance(ir.node(g, node).op, ir.Concat):
             continue
         inputs = ir.ordered_inputs(g, node)
         flat: list[str] = []
         for u in inputs:
-            inner = isinstance(g.nodes[u]["op"], ir.Concat) and g.out_degree(u) == 1 \
+            inner = isinstance(ir.node(g, u).op, ir.Concat) and g.out_degree(u) == 1 \
                 and u != g.graph["output"]
             flat += ir.ordered_inputs(g, u) if inner else [u]
         if flat == inputs:

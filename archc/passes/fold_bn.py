@@ -15,10 +15,11 @@ from . import Part
 
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
-    for _, data in g.nodes(data=True):
-        op = data["op"]
+    for node in list(g.nodes):
+        data = ir.node(g, node)
+        op = data.op
         if not op.weighted:
             continue
-        data["trained"] = (Part(data["paths"][0], op),)
+        ir.update(g, node, trained=(Part(data.paths[0], op),))
         if isinstance(op, ir.Conv):
-            data["op"] = dataclasses.replace(op, norm=None, bias=True, layout="unit")
+            ir.update(g, node, op=dataclasses.replace(op, norm=None, bias=True, layout="unit"))

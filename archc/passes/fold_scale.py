@@ -16,15 +16,15 @@ from ..ir import graph as ir
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(g.nodes):
-        add = g.nodes[node]["op"]
+        add = ir.node(g, node).op
         if not isinstance(add, ir.Add) or add.scale == 1:
             continue
         branch = ir.ordered_inputs(g, node)[1]
-        conv = g.nodes[branch]["op"]
+        conv = ir.node(g, branch).op
         if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
-                or "trained" not in g.nodes[branch]:
+                or not ir.node(g, branch).trained:
             continue
-        g.nodes[branch]["trained"] = tuple(
+        ir.update(g, branch, trained=tuple(
             dataclasses.replace(part, scale=ex.binop("*", part.scale, add.scale))
-            for part in g.nodes[branch]["trained"])
-        g.nodes[node]["op"] = dataclasses.replace(add, scale=1)
+            for part in ir.node(g, branch).trained))
+        ir.update(g, node, op=dataclasses.replace(add, scale=1))

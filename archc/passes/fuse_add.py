@@ -17,20 +17,20 @@ FUSED = ("relu", "none")  # the activations a fused call applies after the add
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(g.nodes):
-        add = g.nodes[node]["op"]
+        add = ir.node(g, node).op
         if not isinstance(add, ir.Add) or add.scale != 1 or not _fusable(add.act, block, network):
             continue
         shortcut, branch = ir.ordered_inputs(g, node)
-        conv = g.nodes[branch]["op"]
+        conv = ir.node(g, branch).op
         if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
-                or any(len(path) != 1 for path in g.nodes[branch]["paths"]):
+                or any(len(path) != 1 for path in ir.node(g, branch).paths):
             continue  # (a path of two parts: the conv is in an nn.Sequential group)
         (source,) = g.predecessors(branch)
         if source == shortcut:  # conv(x) + x: a graph has one edge from x to the add
             continue
-        data = g.nodes[node]
-        data.update(op=ir.ConvAdd(conv, add.act), paths=g.nodes[branch]["paths"],
-                    trained=g.nodes[branch]["trained"], pos=g.nodes[branch]["pos"])
+        conv_node = ir.node(g, branch)
+        ir.update(g, node, op=ir.ConvAdd(conv, add.act), paths=conv_node.paths,
+                  trained=conv_node.trained, pos=conv_node.pos)
         g.remove_node(branch)
         g.remove_edge(shortcut, node)
         g.add_edge(source, node, order=0)

@@ -23,7 +23,7 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(ir.topological(g)):
         groups: dict[tuple, list[str]] = {}
         for sibling in sorted(g.successors(node), key=list(g.nodes).index):
-            op = g.nodes[sibling]["op"]
+            op = ir.node(g, sibling).op
             if _mergeable(g, sibling):
                 act = "relu/none" if op.act in SLICED else op.act
                 groups.setdefault((op.kernel, op.stride, op.padding, act), []).append(sibling)
@@ -34,38 +34,36 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
 
 
 def _mergeable(g: nx.DiGraph, node: str) -> bool:
-    op = g.nodes[node]["op"]
-    paths = g.nodes[node]["paths"]
+    op = ir.node(g, node).op
+    paths = ir.node(g, node).paths
     return (isinstance(op, ir.Conv) and op.groups == 1 and op.bias and op.norm is None
             and op.filters is not None and not isinstance(op.act, Sym)
-            and "trained" in g.nodes[node] and len(paths) == 1
+            and ir.node(g, node).trained and len(paths) == 1
             and (len(paths[0]) == 1 or paths[0][1] == 0))
 
 
 def _merge(g: nx.DiGraph, source: str, siblings: list[str]) -> None:
-    ops = [g.nodes[s]["op"] for s in siblings]
+    ops = [ir.node(g, s).op for s in siblings]
     acts = {op.act for op in ops}
     act = acts.pop() if len(acts) == 1 else "none"
     name = _unit_name(g, f"conv{'x'.join(ex.to_text(k) for k in ops[0].kernel)}")
-    first = g.nodes[siblings[0]]
-    g.add_node(name, op=dataclasses.replace(ops[0], filters=ex.total([op.filters for op in ops]),
-                                            act=act),
-               pos=first["pos"], paths=((name,),), branch=(name,), key=first["key"],
-               trained=tuple(part for s in siblings for part in g.nodes[s]["trained"]))
+    first = ir.node(g, siblings[0])
+    merged = dataclasses.replace(ops[0], filters=ex.total([op.filters for op in ops]), act=act)
+    g.add_node(name, node=ir.Node(merged, first.pos, ((name,),), (name,), first.key,
+                                  tuple(part for s in siblings for part in ir.node(g, s).trained)))
     g.add_edge(source, name, order=0)
     start: ex.Expr = 0
     for sibling, op in zip(siblings, ops):
         stop = ex.total([start, op.filters])
-        data = g.nodes[sibling]
-        data.update(op=ir.Slice(start, op.filters, relu=op.act != act), paths=())
-        del data["trained"]
+        ir.update(g, sibling, op=ir.Slice(start, op.filters, relu=op.act != act), paths=(),
+                  trained=())
         g.remove_edge(source, sibling)
         g.add_edge(name, sibling, order=0)
         start = stop
 
 
 def _unit_name(g: nx.DiGraph, base: str) -> str:
-    taken = {path[0] for n in g for path in g.nodes[n]["paths"]} | set(g)
+    taken = {path[0] for n in g for path in ir.node(g, n).paths} | set(g)
     name, n = base, 1
     while name in taken:
         n += 1
@@ -77,11 +75,11 @@ def _renumber(g: nx.DiGraph) -> None:
     """Sequential groups that lost members count their modules from 0 again."""
     members: dict[str, list[str]] = {}
     for node in ir.topological(g):
-        if ir.in_sequential(g, node):
-            members.setdefault(ir.module_of(g, node), []).append(node)
+        if ir.node(g, node).in_sequential:
+            members.setdefault(ir.node(g, node).module, []).append(node)
     for unit, nodes in members.items():
         index = 0
         for node in nodes:
-            count = len(g.nodes[node]["paths"])
-            g.nodes[node]["paths"] = tuple((unit, index + i) for i in range(count))
+            count = len(ir.node(g, node).paths)
+            ir.update(g, node, paths=tuple((unit, index + i) for i in range(count)))
             index += count

@@ -18,24 +18,25 @@ from ..ir import graph as ir
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for pool_node in list(ir.topological(g)):
-        pool = g.nodes[pool_node]["op"]
+        pool = ir.node(g, pool_node).op
         successors = list(g.successors(pool_node))
         if not isinstance(pool, ir.Pool) or len(successors) != 1 or not _commutes(pool):
             continue
         conv_node = successors[0]
-        conv = g.nodes[conv_node]["op"]
+        conv = ir.node(g, conv_node).op
         if not (isinstance(conv, ir.Conv) and conv.kernel == (1, 1) and conv.stride == (1, 1)
                 and conv.padding == ((0, 0), (0, 0)) and conv.groups == 1 and conv.bias
                 and conv.norm is None and conv.act in ("relu", "none")):
             continue
-        module = ir.module_of(g, conv_node)
-        if conv.act == "relu" and any(ir.module_of(g, v) == module
+        module = ir.node(g, conv_node).module
+        if conv.act == "relu" and any(ir.node(g, v).module == module
                                       for v in g.successors(conv_node)):
             continue  # the ReLU would fall inside an nn.Sequential group, which runs as one call
-        pool_data, conv_data = g.nodes[pool_node], g.nodes[conv_node]
         # The conv takes the pool's place (and its position in a sequential group), and the
         # pool the conv's; the activation goes to a slice of the pool's output that is all of it.
-        pool_data["paths"], conv_data["paths"] = conv_data["paths"], pool_data["paths"]
+        pool_paths, conv_paths = ir.node(g, pool_node).paths, ir.node(g, conv_node).paths
+        ir.update(g, pool_node, paths=conv_paths)
+        ir.update(g, conv_node, paths=pool_paths)
         (source,) = g.predecessors(pool_node)
         after = [(v, g.edges[conv_node, v]["order"]) for v in g.successors(conv_node)]
         g.remove_edge(source, pool_node)
@@ -49,7 +50,7 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
             last = _relu_after(g, pool_node, conv.filters)
         for v, order in after:
             g.add_edge(last, v, order=order)
-        conv_data["op"] = dataclasses.replace(conv, act="none")
+        ir.update(g, conv_node, op=dataclasses.replace(conv, act="none"))
 
 
 def _commutes(pool: ir.Pool) -> bool:
@@ -59,8 +60,8 @@ def _commutes(pool: ir.Pool) -> bool:
 
 def _relu_after(g: nx.DiGraph, node: str, channels) -> str:
     relu = f"{node}_relu"
-    data = g.nodes[node]
-    g.add_node(relu, op=ir.Slice(0, channels, relu=True), pos=data["pos"], paths=(),
-               branch=data["branch"], key=data["key"])
+    data = ir.node(g, node)
+    g.add_node(relu, node=ir.Node(ir.Slice(0, channels, relu=True), data.pos, (), data.branch,
+                                  data.key))
     g.add_edge(node, relu, order=0)
     return relu

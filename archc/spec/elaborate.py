@@ -89,9 +89,9 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
 
 def _calls(graph: nx.DiGraph):
     for node in graph:
-        op = graph.nodes[node]["op"]
+        op = ir.node(graph, node).op
         if isinstance(op, ir.BlockCall):
-            yield op, graph.nodes[node]["pos"]
+            yield op, ir.node(graph, node).pos
 
 
 def _check_recursion(defs: dict[str, ir.BlockDef], diags: Diagnostics) -> None:
@@ -155,7 +155,7 @@ class _Builder:
         self.names = names
         self.diags = diags
         self.g = nx.DiGraph()
-        self.g.add_node("input", op=ir.Input(), pos=None, paths=(), branch=(), key="")
+        self.g.add_node("input", node=ir.Node(ir.Input()))
         self.g.graph["input"] = "input"
 
     def build(self, steps, key: str, residual: schema.Residual | None = None,
@@ -180,7 +180,7 @@ class _Builder:
         while node in self.g:
             n += 1
             node = f"{base}_{n}"
-        self.g.add_node(node, op=op, pos=pos, paths=paths, branch=branch, key=key)
+        self.g.add_node(node, node=ir.Node(op, pos, paths, branch, key))
         for order, source in enumerate(inputs):
             self.g.add_edge(source, node, order=order)
         return node

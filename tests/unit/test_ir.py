@@ -10,6 +10,7 @@ import pytest
 import archc
 from archc.compiler import compile_spec
 from archc.ir import expr as ex
+from archc.ir.graph import node as node_of
 from archc.ir.verify import IRError, verify
 from archc.spec.expr import parse_expr
 
@@ -79,7 +80,8 @@ def test_the_verifier_finds_a_node_inside_a_sequential_group():
     g = nx.DiGraph(block.graph)
     first, second = "branch1.0", "branch1.1"
     g.remove_edge(first, second)
-    g.add_node("relu", **{**g.nodes[first], "op": Slice(0, 64, relu=True), "paths": ()})
+    g.add_node("relu", node=dataclasses.replace(node_of(g, first), op=Slice(0, 64, relu=True),
+                                                paths=()))
     g.add_edge(first, "relu", order=0)
     g.add_edge("relu", second, order=0)
     blocks = {**network.blocks, "Mixed4a": dataclasses.replace(block, graph=g)}

@@ -5,6 +5,7 @@ import pytest
 from archc.compiler import compile_spec
 from archc.errors import Diagnostics, SpecError
 from archc.ir.cost import CostModel
+from archc.ir.graph import node as ir_node
 from archc.ir.shapes import infer, smallest_input
 
 from ..conftest import FIXTURES, SPECS
@@ -114,8 +115,8 @@ def test_reduction_a_is_one_definition_with_table_1_arguments(name, k_l_m_n):
 
 def test_inception_resnet_v2_block_counts_and_scales():
     network = compile_spec(str(SPECS / "inception_resnet_v2.yaml"))
-    calls = {data["paths"][0][0]: (data["op"], len(data["paths"]))
-             for _, data in network.body.nodes(data=True) if data["paths"]}
+    nodes = [ir_node(network.body, name) for name in network.body]
+    calls = {data.module: (data.op, len(data.paths)) for data in nodes if data.paths}
     assert calls["repeat"][1] == 10 and dict(calls["repeat"][0].args) == {"scale": 0.17}
     assert calls["repeat_1"][1] == 20 and dict(calls["repeat_1"][0].args) == {"scale": 0.10}
     assert calls["repeat_2"][1] == 9

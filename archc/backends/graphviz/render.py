@@ -159,10 +159,10 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, entry
     # A concat feeding another concat (a branch that splits, as in Inception-C) is not drawn:
     # the paper joins the split layers straight into the block's filter concat.
     def drawn(node):
-        op = g.nodes[node]["op"]
+        op = ir.node(g, node).op
         outs = list(g.successors(node))
         return not (isinstance(op, ir.Concat) and len(outs) == 1
-                    and isinstance(g.nodes[outs[0]]["op"], ir.Concat))
+                    and isinstance(ir.node(g, outs[0]).op, ir.Concat))
 
     def sources(node):
         """The drawn nodes whose outputs reach this node directly, in concat order."""
@@ -173,7 +173,7 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, entry
 
     ids = {}
     for node in ir.topological(g):
-        op = g.nodes[node]["op"]
+        op = ir.node(g, node).op
         if isinstance(op, ir.Input):
             ids[node] = entry
         elif not drawn(node):
@@ -249,9 +249,9 @@ def overview_figure(network: ir.Network) -> graphviz.Digraph:
 def _stem(network: ir.Network) -> list[str]:
     """The body's nodes before its first repeated block (none if it starts with one)."""
     body = [n for n in ir.topological(network.body)
-            if not isinstance(network.body.nodes[n]["op"], ir.Input)]
+            if not isinstance(ir.node(network.body, n).op, ir.Input)]
     for i, node in enumerate(body):
-        op = network.body.nodes[node]["op"]
+        op = ir.node(network.body, node).op
         if isinstance(op, ir.BlockCall) and op.repeat > 1:
             return body[:i]
     return []
@@ -262,10 +262,10 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
     shapes = network.shapes
     stem = _stem(network)
     stages = [("Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
-    calls = [network.body.nodes[n]["op"] for n in network.body
-             if isinstance(network.body.nodes[n]["op"], ir.BlockCall)]
+    calls = [ir.node(network.body, n).op for n in network.body
+             if isinstance(ir.node(network.body, n).op, ir.BlockCall)]
     for node in ir.topological(network.body):
-        op = network.body.nodes[node]["op"]
+        op = ir.node(network.body, node).op
         if node not in stem and not isinstance(op, ir.Input):
             text = label(op, {}, network.blocks)
             # A block used with different arguments says which instance is which.
@@ -273,7 +273,7 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
                 text += f" ({', '.join(f'{k}={_value(v, {})}' for k, v in op.args)})"
             stages.append((text, _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
-        op = network.head.nodes[node]["op"]
+        op = ir.node(network.head, node).op
         if isinstance(op, ir.Linear) and op.features == ex.Sym("num_classes"):
             op = ir.Linear(network.num_classes)
         if not isinstance(op, ir.Input):

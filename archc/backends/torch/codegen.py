@@ -216,10 +216,10 @@ class _Generator:
     def channel_runs(self, g: nx.DiGraph, node: str) -> list[tuple[Expr, Expr]]:
         """The runs of channels a node's generated code writes: a slice's bounds, a merged
         conv's parts' (deploy)."""
-        data = g.nodes[node]
-        if isinstance(data["op"], ir.Slice):
-            return [self.slice_bounds(g, data["op"])]
-        parts = data.get("trained", ())
+        data = ir.node(g, node)
+        if isinstance(data.op, ir.Slice):
+            return [self.slice_bounds(g, data.op)]
+        parts = data.trained
         return self.part_bounds(g, parts) if len(parts) > 1 else []
 
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
@@ -285,15 +285,15 @@ class _Generator:
         for name, nodes in ir.modules(g).items():
             items = []  # (code, comment) of each module or run of repeated modules
             for node in nodes:
-                data = g.nodes[node]
-                op = ir.bind(data["op"], {"in": channels.input})
+                data = ir.node(g, node)
+                op = ir.bind(data.op, {"in": channels.input})
                 cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
-                comment = source_comment(data["pos"])
+                comment = source_comment(data.pos)
                 if isinstance(op, ir.BlockCall) and op.repeat > 1:
                     items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
                 else:
                     items.append((self.module(op, cin, channels.nodes[node]), comment))
-            sequential = ir.in_sequential(g, nodes[0])
+            sequential = ir.node(g, nodes[0]).in_sequential
             lines += self.assignment(name, items, sequential)
         return lines
 
@@ -322,7 +322,7 @@ class _Generator:
         value in a local variable named after its unit or branch. Names come from one
         Namespace; a value keeps its variable until no later line reads it. With pre_logits,
         the last line returns the last module's input when `pre_logits` is true."""
-        residual = any(isinstance(g.nodes[n]["op"], (ir.Add, ir.ConvAdd)) for n in g)
+        residual = any(isinstance(ir.node(g, n).op, (ir.Add, ir.ConvAdd)) for n in g)
         order = ir.topological(g)
         owners = {node: self.variable_owner(g, node, residual) for node in order}
         namespace = Namespace()
@@ -339,12 +339,12 @@ class _Generator:
         lines: list[str] = []
         done_units: dict[str, str] = {}
         for node in order:
-            data = g.nodes[node]
-            op = data["op"]
+            data = ir.node(g, node)
+            op = data.op
             inputs = [var[u] for u in ir.ordered_inputs(g, node)]
             for u in g.predecessors(node):
                 unread[u].discard(node)
-            unit = ir.module_of(g, node)
+            unit = ir.node(g, node).module
             if unit in done_units:  # a later member of an nn.Sequential: the call is made
                 var[node] = done_units[unit]
                 holder[var[node]] = node
@@ -371,14 +371,14 @@ class _Generator:
         """Who a node's variable belongs to, and the name it asks for: the input and, in a
         plain block, the main path share `x`; a residual block's main path is `out`; a unit
         or a branch's concat has its own."""
-        data = g.nodes[node]
-        if isinstance(data["op"], ir.Input) or not data["branch"] and not residual:
+        data = ir.node(g, node)
+        if isinstance(data.op, ir.Input) or not data.branch and not residual:
             return ("input",), "x"
-        if not data["branch"]:
+        if not data.branch:
             return ("main",), "out"
-        if data["paths"]:
-            return ("unit", data["paths"][0][0]), data["paths"][0][0]
-        return ("branch", *data["branch"]), data["branch"][-1]
+        if data.paths:
+            return ("unit", data.paths[0][0]), data.paths[0][0]
+        return ("branch", *data.branch), data.branch[-1]
 
     # ---------------------------------------------------------------------------- classes
 
@@ -400,7 +400,7 @@ class _Generator:
         ambiguous = [p for p in definition.params if is_ambiguous(p)]
         if ambiguous:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
-        add = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.Add)), None)
+        add = next((ir.node(g, n).op for n in g if isinstance(ir.node(g, n).op, ir.Add)), None)
         scale = _symbolic_scale(g)
         if scale is not None:
             cls.init.append(f"        self.scale = {code(scale)}")
@@ -415,7 +415,7 @@ class _Generator:
         cls.init += self.module_lines(g, channels)
         if add is not None:
             cls.init += self.residual_activation(definition.name, add)
-        fused = next((g.nodes[n]["op"] for n in g if isinstance(g.nodes[n]["op"], ir.ConvAdd)),
+        fused = next((ir.node(g, n).op for n in g if isinstance(ir.node(g, n).op, ir.ConvAdd)),
                      None)
         if fused is not None and isinstance(fused.act, Sym):
             cls.init.append(f'        self.{attributes.of("relu")} = {fused.act.name} == "relu"')
@@ -454,24 +454,24 @@ class _Generator:
         lines = []
         kept = self.kept(g)
         for node in ir.topological(g):
-            data = g.nodes[node]
-            op = data["op"]
+            data = ir.node(g, node)
+            op = data.op
             if isinstance(op, ir.BlockCall):
-                lines += self.load_blocks(data["paths"])
-            elif "trained" in data:
-                module = _attribute(data["paths"][0])
+                lines += self.load_blocks(data.paths)
+            elif data.trained:
+                module = _attribute(data.paths[0])
                 if isinstance(op, ir.ConvAdd):
                     op = op.conv
                 if isinstance(op, ir.Conv):
                     target = module if op.bare else f"{module}.conv"
                     runs = self.channel_runs(g, node) or [None]
-                    for part, run in zip(data["trained"], runs, strict=True):
+                    for part, run in zip(data.trained, runs, strict=True):
                         channels = None if run is None else \
                             f"({', '.join(kept.code(e) for e in run)})"
                         lines += wrap(f"            load_conv(trained, {target}, "
                                       f"{_load_conv_args(part, channels)})")
                 else:
-                    key = ir.dotted(data["trained"][0].path) + "."
+                    key = ir.dotted(data.trained[0].path) + "."
                     lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')
         return lines
 
@@ -499,11 +499,11 @@ class _Generator:
         kinds: dict[str, str] = {}
         g = definition.graph
         for node in g:
-            op = g.nodes[node]["op"]
+            op = ir.node(g, node).op
             for act in (getattr(op, "act", None), getattr(op, "function", None)):
                 if isinstance(act, Sym):
                     kinds[act.name] = "str"
-            for part in g.nodes[node].get("trained", ()):
+            for part in ir.node(g, node).trained:
                 kinds.update({name: "float" for name in ex.symbols(part.scale)})
             if isinstance(op, ir.Add):
                 kinds.update({name: "float" for name in ex.symbols(op.scale)})
@@ -608,7 +608,7 @@ class _Generator:
         nodes = [n for n in ir.topological(g) if n != g.graph["input"]]
         previous = g.graph["input"]
         for node in nodes:
-            if list(g.predecessors(node)) != [previous] or not g.nodes[node]["paths"]:
+            if list(g.predecessors(node)) != [previous] or not ir.node(g, node).paths:
                 return None
             previous = node
         return nodes
@@ -622,10 +622,10 @@ class _Generator:
         nodes = self.chain(g)
         if nodes is None or any(len(self.shapes.body[n]) != 3 for n in nodes):
             return None
-        units = collections.Counter(g.nodes[n]["paths"][0][0] for n in nodes)
+        units = collections.Counter(ir.node(g, n).paths[0][0] for n in nodes)
         steps = []
         for node in nodes:
-            paths = g.nodes[node]["paths"]
+            paths = ir.node(g, node).paths
             unit = paths[0][0]
             names = [unit] if units[unit] == 1 else \
                 [ir.dotted(path) for path in paths]
@@ -659,20 +659,20 @@ class _Generator:
         dropouts, then a linear, each a module of its own; None for any other head."""
         g = self.network.head
         nodes = self.chain(g)
-        if not nodes or len(nodes) < 2 or any(len(g.nodes[n]["paths"][0]) != 1 for n in nodes):
+        if not nodes or len(nodes) < 2 or any(len(ir.node(g, n).paths[0]) != 1 for n in nodes):
             return None
-        ops = [g.nodes[n]["op"] for n in nodes]
+        ops = [ir.node(g, n).op for n in nodes]
         if not isinstance(ops[0], ir.GlobalAvgPool) or not isinstance(ops[-1], ir.Linear) or \
                 not all(isinstance(op, ir.Dropout) for op in ops[1:-1]):
             return None
-        return g.nodes[nodes[0]]["paths"][0][0], g.nodes[nodes[-1]]["paths"][0][0]
+        return ir.node(g, nodes[0]).module, ir.node(g, nodes[-1]).module
 
     def first_conv(self, g: nx.DiGraph, prefix: str = "") -> str | None:
         """The module name of the first Conv2d the input meets, as timm's `first_conv`."""
         for node in ir.topological(g):
-            data = g.nodes[node]
-            op = data["op"]
-            path = prefix + ".".join(str(p) for p in data["paths"][0]) if data["paths"] else ""
+            data = ir.node(g, node)
+            op = data.op
+            path = prefix + ".".join(str(p) for p in data.paths[0]) if data.paths else ""
             if isinstance(op, ir.Conv):
                 return path + ("." + op.prefixes()[0]).rstrip(".")
             if isinstance(op, ir.BlockCall):
@@ -724,9 +724,9 @@ def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
     weights, the one its weights are multiplied by."""
     for node in g:
-        data = g.nodes[node]
-        scales = [data["op"].scale] if isinstance(data["op"], ir.Add) else \
-            [part.scale for part in data.get("trained", ())]
+        data = ir.node(g, node)
+        scales = [data.op.scale] if isinstance(data.op, ir.Add) else \
+            [part.scale for part in data.trained]
         for scale in scales:
             if not ex.is_number(scale):
                 return scale
@@ -738,7 +738,7 @@ class _Attributes:
     its fused residual applies a ReLU), named so as not to take a module's name."""
 
     def __init__(self, g: nx.DiGraph):
-        modules = {path[0] for n in g for path in g.nodes[n]["paths"]}
+        modules = {path[0] for n in g for path in ir.node(g, n).paths}
         self.namespace = Namespace(taken=modules | {"scale", "act"})
         self.names: dict[str, str] = {}
 
@@ -899,7 +899,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
 def _ops(network: ir.Network):
     for g in [network.body, network.head, *(b.graph for b in network.blocks.values())]:
         for node in g:
-            yield g.nodes[node]["op"]
+            yield ir.node(g, node).op
 
 
 def _activation_names(op) -> list[str]:
