@@ -270,6 +270,8 @@ def bind(op: Op, values: Mapping[str, Expr]) -> Op:
     def sub(value):
         if isinstance(value, tuple):
             return tuple(sub(v) for v in value)
+        if isinstance(value, Op):  # an op inside an op: a fused conv's, a conv unit's norm
+            return bind(value, values)
         return ex.substitute(value, values)  # leaves what is not an expression as it is
 
     changes = {f.name: sub(getattr(op, f.name)) for f in dataclasses.fields(op)}

@@ -402,7 +402,8 @@ class _Generator:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
         add = next((ir.node(g, n).op for n in g if isinstance(ir.node(g, n).op, ir.Add)), None)
         scale = _symbolic_scale(g)
-        if scale is not None:
+        if scale is not None:  # `in` is a number where every instance gets the same channels
+            scale = ex.substitute(scale, {"in": channels.input})
             cls.init.append(f"        self.scale = {code(scale)}")
         attributes = self.kept(g)
         bounds = sorted({name for n in g for pair in self.channel_runs(g, n) for e in pair
