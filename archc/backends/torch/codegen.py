@@ -805,12 +805,25 @@ def wrap(line: str) -> list[str]:
         return [line]
     indent = " " * (len(line) - len(line.lstrip()))
     opening = min(i for i in (line.find("("), line.find("[")) if i >= 0)
-    closing = line.rindex(")" if line[opening] == "(" else "]")
+    closing = _matching(line, opening)
     args = _split_top_level(line[opening + 1:closing])
     inner = indent + "    " + ", ".join(args)
     if len(inner) <= MAX_LINE:
         return [line[:opening + 1], inner, indent + line[closing:]]
+    if len(args) == 1:  # one argument, or a comprehension (which takes no comma): wrap inside it
+        return [line[:opening + 1], *wrap(inner), indent + line[closing:]]
     return [line[:opening + 1], *(f"{indent}    {arg}," for arg in args), indent + line[closing:]]
+
+
+def _matching(line: str, opening: int) -> int:
+    """Where the bracket opened at `opening` closes."""
+    depth = 0
+    for i in range(opening, len(line)):
+        depth += line[i] in "([{"
+        depth -= line[i] in ")]}"
+        if depth == 0:
+            return i
+    raise ValueError(f"an unclosed bracket in generated code: {line!r}")  # archc's bug
 
 
 def _split_top_level(text: str) -> list[str]:
