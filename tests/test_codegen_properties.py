@@ -36,11 +36,9 @@ adds, concats), evaluated in every instance of every block, and chooses only wha
 accepts, so that most drawn specs compile (run with `--hypothesis-show-statistics`: the
 `compiles` event); a spec that does not compile says nothing about generated code and passes.
 Derandomized, so CI runs the same examples every time; a failure shrinks to one small spec,
-printed as YAML. ARCHC_CODEGEN_EXAMPLES=N runs N random examples instead (a hunt for bugs), and
-ARCHC_CODEGEN_DEFECTS=1 lets the grammar write the constructs of the known defects below.
+printed as YAML. ARCHC_CODEGEN_EXAMPLES=N runs N random examples instead (a hunt for bugs).
 
-The defects this property found are at the end of the file: strict xfails of minimal specs
-where the fix belongs to the code generator or the deploy passes.
+The defects this property found are at the end of the file, each as its minimal spec.
 """
 
 from __future__ import annotations
@@ -67,10 +65,6 @@ from archc.names import class_name  # noqa: E402
 from .conftest import randomise_batchnorm  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ARCHC_CODEGEN_EXAMPLES", "0"))
-# Constructs that hit a known defect (the xfails at the end), left out of the grammar unless
-# ARCHC_CODEGEN_DEFECTS is set: a block call after a conv that the deploy module merges with a
-# sibling branch's conv.
-KNOWN_DEFECTS = not os.environ.get("ARCHC_CODEGEN_DEFECTS")
 
 TOLERANCE = 1e-4  # of the largest logit
 MOST = 32  # the most filters the generator writes (archc allows far more): fast forwards
@@ -443,7 +437,7 @@ def concat(ctx: Context, scope: Scope, states, mode, depth: int) -> Piece | None
         form = ctx.draw(st.integers(0, 4)) if ctx.left > 0 else 0
         if form == 1:
             piece, _ = steps(ctx, scope, states, mode, depth, named=False, most=2,
-                             calls="first" if KNOWN_DEFECTS else "anywhere")
+                             calls="anywhere")
         elif form == 2:
             piece, _ = steps(ctx, scope, states, mode, depth + 1, named=True, most=2)
         elif form >= 3 and depth < 3:
@@ -914,10 +908,8 @@ def test_every_spec_that_compiles_generates_code_that_runs(drawn, tmp_path_facto
 
 
 # --------------------------------------------------------------------------------------------
-# Defects the property found, as minimal specs. Each is a strict xfail: its fix belongs to the
-# code generator (archc/backends/torch/codegen.py), the deploy passes or the IR's operations,
-# which are being restructured; when one is fixed, its test passes (and fails as XPASS): remove
-# the mark, and the construct from KNOWN_DEFECTS' exclusions in the grammar.
+# Defects the property found, as minimal specs: each failed (a NameError, a SyntaxError, a
+# deploy module that did not load its trained weights) before its fix.
 
 
 def spec_with(blocks: str, layers: str) -> str:
@@ -958,12 +950,10 @@ def test_a_residual_scale_written_with_the_block_input(tmp_path):
     assert check_spec(spec, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "deploy module: passes.merge_siblings merges `a`'s first conv with `b`'s and renumbers "
-    "the nn.Sequential `a`, so the block call is `a.0` in the deploy module; its "
-    "load_trained reads `a.0.*` (codegen's load_blocks writes the deploy path), where the "
-    "trained state_dict has `a.1.*`: Missing and Unexpected keys"))
 def test_a_block_call_after_a_conv_merged_with_a_sibling(tmp_path):
+    """passes.merge_siblings merges `a`'s first conv with `b`'s and renumbers the nn.Sequential
+    `a`, so the block call is `a.0` in the deploy module: its load_trained read `a.0.*`, where
+    the trained state_dict has `a.1.*` (it now reads its trained instance's path)."""
     spec = spec_with("""\
   Inner:
     layers:

@@ -2,7 +2,8 @@
 eps)) is one conv with a bias. Precondition: none (every conv unit, with or without a
 BatchNorm, becomes a conv with a bias). Weight transform: each weighted module's `trained` part
 names the trained conv and its BatchNorm; a linear layer's and a lone BatchNorm's weights are
-copied as they are."""
+copied as they are. A block call's parts name its trained instances, which a later pass may
+renumber in the deploy module (merge_siblings)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(g.nodes):
         data = ir.node(g, node)
         op = data.op
+        if isinstance(op, ir.BlockCall):
+            ir.update(g, node, trained=tuple(Part(path, op) for path in data.paths))
         if not op.weighted:
             continue
         ir.update(g, node, trained=(Part(data.paths[0], op),))

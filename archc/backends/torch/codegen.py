@@ -219,7 +219,7 @@ class _Generator:
         data = ir.node(g, node)
         if isinstance(data.op, ir.Slice):
             return [self.slice_bounds(g, data.op)]
-        parts = data.trained
+        parts = data.trained if data.op.weighted else ()  # a block call's are its instances
         return self.part_bounds(g, parts) if len(parts) > 1 else []
 
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
@@ -458,7 +458,7 @@ class _Generator:
             data = ir.node(g, node)
             op = data.op
             if isinstance(op, ir.BlockCall):
-                lines += self.load_blocks(data.paths)
+                lines += self.load_blocks(data.paths, [part.path for part in data.trained])
             elif data.trained:
                 module = _attribute(data.paths[0])
                 if isinstance(op, ir.ConvAdd):
@@ -477,14 +477,19 @@ class _Generator:
         return lines
 
     @staticmethod
-    def load_blocks(paths: tuple) -> list[str]:
+    def load_blocks(paths: tuple, trained: list) -> list[str]:
+        """Each instance of a block call loads its trained instance's weights: at the same
+        path, or, where a merge renumbered its nn.Sequential group, at the trained one."""
         if len(paths) == 1:
             return [f"            {_attribute(paths[0])}.load_trained(trained, prefix + "
-                    f'"{ir.dotted(paths[0])}.")']
+                    f'"{ir.dotted(trained[0])}.")']
         unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
+        offset = trained[0][1] - first
         span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
+        index = "i" if offset == 0 else f"i + {offset}"
         return [f"            for i in range({span}):",
-                f'                self.{unit}[i].load_trained(trained, f"{{prefix}}{unit}.{{i}}.")']
+                f"                self.{unit}[i].load_trained(trained, "
+                f'f"{{prefix}}{unit}.{{{index}}}.")']
 
     def residual_activation(self, block: str, add: ir.Add) -> list[str]:
         if not isinstance(add.act, Sym):
