@@ -5,18 +5,13 @@ templates/module.py.j2 lays them out. Every number comes from the IR: channel co
 inference (symbolic inside a block definition: `k`, `n + m + in_channels`), kernels, strides,
 pads and groups from the operations. Each operation writes its own module and forward
 expression (its file in archc/ops/); the generator gives them the services they ask for.
-The network class also gets timm's model contract (`Contract`, below), its numbers from the same
-shapes: feature_info's stages are the last top-level step at each resolution.
+This module orchestrates: the network class's timm contract is contract.py's, a deploy
+module's weight loading loading.py's, how code is written as text text.py's; the template gets
+the run-time helpers the emitted code asked for (runtime.py).
 """
 
 from __future__ import annotations
 
-import ast
-import collections
-import functools
-import json
-import math
-import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,36 +25,23 @@ from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.graph import Channels
 from ...ops.activation import activation_module
+from .contract import Contract, TimmContract
+from .loading import DeployLoading, runtime_source
 from .names import Namespace, is_ambiguous
+from .text import (
+    MAX_LINE,
+    NAMES,
+    argument_code,
+    code,
+    inert,
+    pair_code,
+    python_literal,
+    source_comment,
+    with_comment,
+    wrap,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
-MAX_LINE = 100
-NAMES = {"in": "in_channels"}  # how generated code spells the IR's symbols
-
-
-def code(e: Expr) -> str:
-    return ex.to_text(e, NAMES)
-
-
-def python_literal(value) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # an activation's name: double-quoted
-    return repr(value)
-
-
-def inert(text: str) -> str:
-    """A path for a comment or docstring: anything outside printable ASCII, and quotes and
-    backslashes, become `?`, so that nothing can end the comment or the docstring."""
-    return re.sub(r'[^\x20-\x7e]|["\'\\]', "?", text)
-
-
-def source_comment(pos) -> str:
-    return f"# {inert(pos.file)}:{pos.line}"
-
-
-def _size(pair) -> str:
-    a, b = (code(v) for v in pair)
-    return a if a == b else f"({a}, {b})"
 
 
 # ----------------------------------------------------------------------------- conv units
@@ -138,24 +120,6 @@ def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
 # ----------------------------------------------------------------------------- class models
 
 
-@dataclass(frozen=True)
-class Contract:
-    """What the template needs to write timm's contract methods of the network class."""
-
-    classifier: str | None  # the head's last linear, where the head is timm's classifier
-    pool: str | None  # that head's global pool
-    steps: list[str]  # the body's steps by module name, in forward order; [] where not a chain
-
-    @property
-    def steps_lines(self) -> list[str]:
-        """`steps = ("conv2d_1a", ...)`, filled up to the line length."""
-        names = ", ".join(json.dumps(name) for name in self.steps)
-        text = names + ("," if len(self.steps) == 1 else "") + ")"
-        return textwrap.wrap(text, MAX_LINE, initial_indent="        steps = (",
-                             subsequent_indent=" " * 17, break_long_words=False,
-                             break_on_hyphens=False)
-
-
 @dataclass
 class ClassCode:
     name: str
@@ -177,7 +141,7 @@ class ClassCode:
         return lines
 
 
-class _Generator:
+class _Generator(TimmContract, DeployLoading):
     def __init__(self, network: ir.Network, deploy: bool = False):
         self.network = network
         self.deploy = deploy  # an inference module of passes.deploy's network
@@ -201,18 +165,6 @@ class _Generator:
         values = {"in": self.graph_channels[id(g)].input}
         return ex.substitute(op.start, values), ex.substitute(op.stop, values)
 
-    def part_bounds(self, g: nx.DiGraph, parts: tuple) -> list[tuple[Expr, Expr]]:
-        """Where each trained part of a merged conv lies in its output channels: the parts are
-        runs of them, in order (passes.Part), each as wide as its conv's filters; written as
-        its slice's bounds are (slice_bounds)."""
-        values = {"in": self.graph_channels[id(g)].input}
-        bounds, start = [], 0
-        for part in parts:
-            stop = ex.total([start, part.op.filters])
-            bounds.append((ex.substitute(start, values), ex.substitute(stop, values)))
-            start = stop
-        return bounds
-
     def channel_runs(self, g: nx.DiGraph, node: str) -> list[tuple[Expr, Expr]]:
         """The runs of channels a node's generated code writes: a slice's bounds, a merged
         conv's parts' (deploy)."""
@@ -226,20 +178,18 @@ class _Generator:
         """A node's output channels as generated code writes them (symbolic in a block)."""
         return self.graph_channels[id(g)].nodes[node]
 
-    # ---------------------------------------------------------------------------- modules
-
     # ----------------------------------------------------- services the ops' emitters use
 
     def module(self, op: ir.Op, cin: Expr, cout: Expr) -> str:
         return op.torch_module(self, cin, cout)
 
     code = staticmethod(code)
-    size = staticmethod(_size)
+    size = staticmethod(pair_code)
     literal = staticmethod(python_literal)
 
     @staticmethod
     def argument(value) -> str:
-        return _argument(value)
+        return argument_code(value)
 
     @staticmethod
     def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
@@ -307,12 +257,12 @@ class _Generator:
     def assignment(self, name: str, items: list[tuple[str, str]], sequential: bool) -> list[str]:
         text, comment = items[0]
         if not sequential:
-            return _with_comment(f"self.{name} = {text}", comment, 8)
+            return with_comment(f"self.{name} = {text}", comment, 8)
         if len(items) == 1 and text.startswith("*["):
-            return _with_comment(f"self.{name} = nn.Sequential({text})", comment, 8)
+            return with_comment(f"self.{name} = nn.Sequential({text})", comment, 8)
         lines = [f"        self.{name} = nn.Sequential("]
         for text, comment in items:
-            lines += _with_comment(f"{text},", comment, 12)
+            lines += with_comment(f"{text},", comment, 12)
         return lines + ["        )"]
 
     # ---------------------------------------------------------------------------- forward
@@ -388,7 +338,7 @@ class _Generator:
         kinds = self.param_kinds(definition)
         takes_channels = not ex.is_number(channels.input)
         defaults = dict(definition.defaults)
-        params = [f"{p}: {kinds.get(p, 'int')}" + (f" = {_argument(defaults[p])}"
+        params = [f"{p}: {kinds.get(p, 'int')}" + (f" = {argument_code(defaults[p])}"
                                                    if p in defaults else "")
                   for p in definition.params]
         first_default = next((i for i, p in enumerate(definition.params) if p in defaults), None)
@@ -425,71 +375,6 @@ class _Generator:
         if self.deploy:
             cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
         return cls
-
-    # ---------------------------------------------------------------------- deploy weights
-
-    @staticmethod
-    def load_method(model: str, body: list[str]) -> tuple[str, list[str]]:
-        """`load_trained`: a module's weights from a trained state_dict (`load_lines`), every
-        tensor checked before any weight changes (the template's TrainedState)."""
-        text = (f"Loads the weights of a trained {model}: a state_dict, its names under "
-                "`prefix`, all checked first (TrainedState).")
-        doc = textwrap.wrap(text, MAX_LINE - 3, initial_indent='        """',
-                            subsequent_indent="        ")
-        if len(doc) == 1:
-            doc[0] += '"""'
-        else:
-            doc.append('        """')
-        head = ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor] | "
-                'TrainedState, prefix: str = "") -> None:')
-        if not body:  # a block of pools: every name under prefix is one it does not have
-            return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}"):'),
-                          "            pass  # no weights"]
-        return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}") as '
-                                  "trained:"), *body]
-
-    def load_lines(self, g: nx.DiGraph) -> list[str]:
-        """The statements that load a graph's weights from `trained`, as the passes' `trained`
-        parts say (BatchNorm folded, residual scales multiplied in, merged convs' parts each in
-        its run of channels)."""
-        lines = []
-        kept = self.kept(g)
-        for node in ir.topological(g):
-            data = ir.node(g, node)
-            op = data.op
-            if isinstance(op, ir.BlockCall):
-                lines += self.load_blocks(data.paths, [part.path for part in data.trained])
-            elif data.trained:
-                module = _attribute(data.paths[0])
-                if isinstance(op, ir.ConvAdd):
-                    op = op.conv
-                if isinstance(op, ir.Conv):
-                    target = module if op.bare else f"{module}.conv"
-                    runs = self.channel_runs(g, node) or [None]
-                    for part, run in zip(data.trained, runs, strict=True):
-                        channels = None if run is None else \
-                            f"({', '.join(kept.code(e) for e in run)})"
-                        lines += wrap(f"            load_conv(trained, {target}, "
-                                      f"{_load_conv_args(part, channels)})")
-                else:
-                    key = ir.dotted(data.trained[0].path) + "."
-                    lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')
-        return lines
-
-    @staticmethod
-    def load_blocks(paths: tuple, trained: list) -> list[str]:
-        """Each instance of a block call loads its trained instance's weights: at the same
-        path, or, where a merge renumbered its nn.Sequential group, at the trained one."""
-        if len(paths) == 1:
-            return [f"            {_attribute(paths[0])}.load_trained(trained, prefix + "
-                    f'"{ir.dotted(trained[0])}.")']
-        unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
-        offset = trained[0][1] - first
-        span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
-        index = "i" if offset == 0 else f"i + {offset}"
-        return [f"            for i in range({span}):",
-                f"                self.{unit}[i].load_trained(trained, "
-                f'f"{{prefix}}{unit}.{{{index}}}.")']
 
     def residual_activation(self, block: str, add: ir.Add) -> list[str]:
         if not isinstance(add.act, Sym):
@@ -584,148 +469,6 @@ class _Generator:
         """The generated network's name: the spec's, and `_deploy` for the inference module."""
         return f"{self.network.name}_deploy" if self.deploy else self.network.name
 
-    def deploy_methods(self) -> list[tuple[str, list[str]]]:
-        net = self.network
-        trained, deploy = ir.class_name(net.name), ir.class_name(self.name)
-        load = self.load_method(trained, self.load_lines(net.body) + self.load_lines(net.head))
-        convert = ("@classmethod\n    def from_trained(\n        cls, state_dict: dict[str, "
-                   f'torch.Tensor], num_classes: int = {net.num_classes}\n    ) -> "{deploy}":',
-                   ['        """This model with the weights of a trained '
-                    f'{trained}."""',
-                    "        model = cls(num_classes)",
-                    "        model.load_trained(state_dict)",
-                    "        return model"])
-        refuse = (f'def train(self, mode: bool = True) -> "{deploy}":',
-                  ["        if mode:",
-                   "            raise RuntimeError(",
-                   f'                "{deploy} is for inference (BatchNorm is folded into its "',
-                   f'                "convs): train {trained}, then convert its weights with "',
-                   f'                "{deploy}.from_trained(state_dict)"',
-                   "            )",
-                   "        return super().train(False)"])
-        return [load, convert, refuse]
-
-    # ---------------------------------------------------------------------- timm's contract
-
-    @staticmethod
-    def chain(g: nx.DiGraph) -> list[str] | None:
-        """A graph's nodes after its input when each takes the one before it, and each has a
-        module of its own; else None."""
-        nodes = [n for n in ir.topological(g) if n != g.graph["input"]]
-        previous = g.graph["input"]
-        for node in nodes:
-            if list(g.predecessors(node)) != [previous] or not ir.node(g, node).paths:
-                return None
-            previous = node
-        return nodes
-
-    def body_steps(self) -> list[tuple[str, list[str]]] | None:
-        """Each top-level step of the body with the names of the modules that run it, in
-        forward order: its attribute, or, in an nn.Sequential group of several steps, its
-        members (`features.6` .. `features.9`). None where the body is not a chain of steps
-        with C x H x W outputs."""
-        g = self.network.body
-        nodes = self.chain(g)
-        if nodes is None or any(len(self.shapes.body[n]) != 3 for n in nodes):
-            return None
-        units = collections.Counter(ir.node(g, n).paths[0][0] for n in nodes)
-        steps = []
-        for node in nodes:
-            paths = ir.node(g, node).paths
-            unit = paths[0][0]
-            names = [unit] if units[unit] == 1 else \
-                [ir.dotted(path) for path in paths]
-            steps.append((node, names))
-        return steps
-
-    def reduction(self, node: str) -> int:
-        """How many times smaller than the input a body node's output is, to a power of 2 as
-        timm reports it: 299 -> 17 is 16, 299 -> 8 is 32."""
-        _, height, width = self.network.input_shape
-        _, h, w = self.shapes.body[node]
-        return 2 ** max(0, round(math.log2(max(height / h, width / w))))
-
-    def feature_info_lines(self, steps: list[tuple[str, list[str]]]) -> list[str]:
-        """timm's feature_info: one stage per resolution, ending at its last top-level step."""
-        lines = ["        # timm's feature stages: the output of the last step at each resolution, "
-                 "`reduction`",
-                 "        # times smaller than the input.",
-                 "        self.feature_info = ["]
-        channels = self.channels["body"].nodes
-        reductions = [self.reduction(node) for node, _ in steps]
-        for i, (node, names) in enumerate(steps):
-            if i + 1 < len(steps) and reductions[i + 1] == reductions[i]:
-                continue  # the stage goes on
-            lines.append(f'            {{"num_chs": {code(channels[node])}, "reduction": '
-                         f'{reductions[i]}, "module": "{names[-1]}"}},')
-        return lines + ["        ]"]
-
-    def classifier_head(self) -> tuple[str, str] | None:
-        """(global pool, last linear) of a head that is timm's classifier: `avgpool global`,
-        dropouts, then a linear, each a module of its own; None for any other head."""
-        g = self.network.head
-        nodes = self.chain(g)
-        if not nodes or len(nodes) < 2 or any(len(ir.node(g, n).paths[0]) != 1 for n in nodes):
-            return None
-        ops = [ir.node(g, n).op for n in nodes]
-        if not isinstance(ops[0], ir.GlobalAvgPool) or not isinstance(ops[-1], ir.Linear) or \
-                not all(isinstance(op, ir.Dropout) for op in ops[1:-1]):
-            return None
-        return ir.node(g, nodes[0]).module, ir.node(g, nodes[-1]).module
-
-    def first_conv(self, g: nx.DiGraph, prefix: str = "") -> str | None:
-        """The module name of the first Conv2d the input meets, as timm's `first_conv`."""
-        for node in ir.topological(g):
-            data = ir.node(g, node)
-            op = data.op
-            path = prefix + ".".join(str(p) for p in data.paths[0]) if data.paths else ""
-            if isinstance(op, ir.Conv):
-                return path + ("." + op.prefixes()[0]).rstrip(".")
-            if isinstance(op, ir.BlockCall):
-                inner = self.first_conv(self.network.blocks[op.block].graph, path + ".")
-                if inner is not None:
-                    return inner
-        return None
-
-    def pretrained_cfg(self, classifier: tuple[str, str] | None) -> list[str]:
-        """timm's pretrained_cfg: what the spec says, and the Inception weights' preprocessing,
-        which it does not say."""
-        net = self.network
-        output = self.shapes.body[net.body.graph["output"]]
-        items: list[tuple[str, object]] = [("input_size", net.input_shape)]
-        if len(output) == 3:
-            items.append(("pool_size", output[1:]))
-        items += [("num_classes", net.num_classes),
-                  ("mean", net.mean),
-                  ("std", net.std),
-                  ("crop_pct", ir.PREPROCESSING["crop_pct"]),
-                  ("interpolation", ir.PREPROCESSING["interpolation"])]
-        first_conv = self.first_conv(net.body)
-        if first_conv is not None:
-            items.append(("first_conv", first_conv))
-        if classifier is not None:
-            items.append(("classifier", classifier[1]))
-        return ["        # As timm describes weights: the input they expect, and modules' names.",
-                "        self.pretrained_cfg = {",
-                *(f"            {json.dumps(key)}: {python_literal(value)},"
-                  for key, value in items),
-                "        }"]
-
-    @staticmethod
-    def contract_doc(features: bool, classifier: bool) -> str:
-        """The network class docstring's account of timm's contract."""
-        parts = ["num_features", *(["get_classifier", "reset_classifier"] if classifier else []),
-                 "forward_head" + ("(x, pre_logits)" if classifier else ""),
-                 *(["forward_intermediates", "feature_info"] if features else []),
-                 "pretrained_cfg"]
-        text = (f"timm's model contract ({', '.join(parts)}) lets code written for timm models "
-                "take this one. pretrained_cfg's crop_pct and interpolation are not in the "
-                "spec: they are the Inception weights' (timm's defaults for Inception-v3, "
-                "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
-        return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
-                                        subsequent_indent="    ")) + "\n    "
-
-
 def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
     weights, the one its weights are multiplied by."""
@@ -758,125 +501,8 @@ class _Attributes:
         return ex.to_text(e, {name: f"self.{self.of(name)}" for name in ex.symbols(e)})
 
 
-def _attribute(path: tuple) -> str:
-    """`self.branch1[0]` for ("branch1", 0)."""
-    return "self." + path[0] + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                       for p in path[1:])
-
-
-def _load_conv_args(part, channels: str | None) -> str:
-    """The arguments of the `load_conv` call that loads a part: where its trained conv unit's
-    tensors are, what it has (a bias, a BatchNorm: its eps) and its scale; `channels`: its run of
-    the deploy conv's output channels, where it has several parts."""
-    op = part.op
-    args = [f'prefix + "{ir.dotted(part.path)}."']
-    conv, bn = op.prefixes()
-    if (conv, bn) != ("conv.", "bn."):  # `load_conv`'s defaults
-        args.append(f'conv="{conv}"')
-        if op.norm is not None:
-            args.append(f'bn="{bn}"')
-    if op.bias:
-        args.append("bias=True")
-    if op.norm is not None:
-        args.append(f"eps={op.norm.eps!r}")
-    if part.scale != 1:
-        args.append("scale=self.scale" if not ex.is_number(part.scale) else
-                    f"scale={python_literal(part.scale)}")
-    if channels is not None:
-        args.append(f"channels={channels}")
-    return ", ".join(args)
-
-
-def _argument(value) -> str:
-    """A block argument as generated code writes it: an activation's name or a number."""
-    return python_literal(value) if isinstance(value, str) else code(value)
-
-
-def _with_comment(text: str, comment: str, indent: int) -> list[str]:
-    """A statement (possibly of several lines) with its source comment."""
-    lines = [" " * indent + line for line in text.split("\n")]
-    if len(lines) == 1 and len(lines[0]) > MAX_LINE:
-        lines = wrap(lines[0])
-    if len(lines[0]) + 2 + len(comment) <= MAX_LINE:
-        lines[0] = f"{lines[0]}  {comment}"
-        return lines
-    return [" " * indent + comment] + lines
-
-
-def wrap(line: str) -> list[str]:
-    """A call or subscript too long for one line, its arguments on the next lines, as a
-    formatter would."""
-    if len(line) <= MAX_LINE:
-        return [line]
-    indent = " " * (len(line) - len(line.lstrip()))
-    opening = min(i for i in (line.find("("), line.find("[")) if i >= 0)
-    closing = _matching(line, opening)
-    args = _split_top_level(line[opening + 1:closing])
-    inner = indent + "    " + ", ".join(args)
-    if len(inner) <= MAX_LINE:
-        return [line[:opening + 1], inner, indent + line[closing:]]
-    if len(args) == 1:  # one argument, or a comprehension (which takes no comma): wrap inside it
-        return [line[:opening + 1], *wrap(inner), indent + line[closing:]]
-    return [line[:opening + 1], *(f"{indent}    {arg}," for arg in args), indent + line[closing:]]
-
-
-def _matching(line: str, opening: int) -> int:
-    """Where the bracket opened at `opening` closes."""
-    depth = 0
-    for i in range(opening, len(line)):
-        depth += line[i] in "([{"
-        depth -= line[i] in ")]}"
-        if depth == 0:
-            return i
-    raise ValueError(f"an unclosed bracket in generated code: {line!r}")  # archc's bug
-
-
-def _split_top_level(text: str) -> list[str]:
-    out, depth, current = [], 0, ""
-    for char in text:
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [a for a in out + [current.strip()] if a]
-
-
 def _shape(shape: tuple) -> str:
     return " x ".join(str(d) for d in shape)
-
-
-RUNTIME = Path(__file__).with_name("runtime.py")
-
-
-@functools.cache
-def _runtime_definitions() -> dict[str, str]:
-    """Each top-level definition of runtime.py by its name: its source, with the comment lines
-    right above it."""
-    text = RUNTIME.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    out = {}
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            name = node.name
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
-            name = target.id
-        else:
-            continue  # the docstring and the imports, which the template writes
-        start = node.lineno - 1
-        while start > 0 and lines[start - 1].startswith("#"):
-            start -= 1
-        out[name] = "\n".join(lines[start:node.end_lineno])
-    return out
-
-
-def runtime_source(names: list[str], separator: str = "\n\n\n") -> str:
-    """The runtime definitions a generated module uses, in the order given."""
-    definitions = _runtime_definitions()
-    return separator.join(definitions[name] for name in names)
 
 
 def render(network: ir.Network, deploy: bool = False) -> str:

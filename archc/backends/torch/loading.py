@@ -1,0 +1,173 @@
+"""How a deploy module loads a trained model's weights: each class's load_trained, written
+from the `trained` parts the passes recorded (BatchNorm folded, residual scales multiplied in,
+merged convs' parts each in its run of channels), from_trained and the refusal of .train();
+and the run-time helpers (runtime.py) copied into the module."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import textwrap
+from pathlib import Path
+
+import networkx as nx
+
+from ...ir import expr as ex
+from ...ir import graph as ir
+from ...ir.expr import Expr
+from .text import MAX_LINE, attribute, python_literal, wrap
+
+
+class DeployLoading:
+    """The deploy loading's part of the generator (codegen._Generator), which has the network,
+    its channels and the attributes each graph's module keeps (`kept`)."""
+
+    def part_bounds(self, g: nx.DiGraph, parts: tuple) -> list[tuple[Expr, Expr]]:
+        """Where each trained part of a merged conv lies in its output channels: the parts are
+        runs of them, in order (passes.Part), each as wide as its conv's filters; written as
+        its slice's bounds are (slice_bounds)."""
+        values = {"in": self.graph_channels[id(g)].input}
+        bounds, start = [], 0
+        for part in parts:
+            stop = ex.total([start, part.op.filters])
+            bounds.append((ex.substitute(start, values), ex.substitute(stop, values)))
+            start = stop
+        return bounds
+
+    @staticmethod
+    def load_method(model: str, body: list[str]) -> tuple[str, list[str]]:
+        """`load_trained`: a module's weights from a trained state_dict (`load_lines`), every
+        tensor checked before any weight changes (the template's TrainedState)."""
+        text = (f"Loads the weights of a trained {model}: a state_dict, its names under "
+                "`prefix`, all checked first (TrainedState).")
+        doc = textwrap.wrap(text, MAX_LINE - 3, initial_indent='        """',
+                            subsequent_indent="        ")
+        if len(doc) == 1:
+            doc[0] += '"""'
+        else:
+            doc.append('        """')
+        head = ("@torch.no_grad()\n    def load_trained(self, state: dict[str, torch.Tensor] | "
+                'TrainedState, prefix: str = "") -> None:')
+        if not body:  # a block of pools: every name under prefix is one it does not have
+            return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}"):'),
+                          "            pass  # no weights"]
+        return head, [*doc, *wrap(f'        with TrainedState.of(state, prefix, "{model}") as '
+                                  "trained:"), *body]
+
+    def load_lines(self, g: nx.DiGraph) -> list[str]:
+        """The statements that load a graph's weights from `trained`, as the passes' `trained`
+        parts say (BatchNorm folded, residual scales multiplied in, merged convs' parts each in
+        its run of channels)."""
+        lines = []
+        kept = self.kept(g)
+        for node in ir.topological(g):
+            data = ir.node(g, node)
+            op = data.op
+            if isinstance(op, ir.BlockCall):
+                lines += self.load_blocks(data.paths, [part.path for part in data.trained])
+            elif data.trained:
+                module = attribute(data.paths[0])
+                if isinstance(op, ir.ConvAdd):
+                    op = op.conv
+                if isinstance(op, ir.Conv):
+                    target = module if op.bare else f"{module}.conv"
+                    runs = self.channel_runs(g, node) or [None]
+                    for part, run in zip(data.trained, runs, strict=True):
+                        channels = None if run is None else \
+                            f"({', '.join(kept.code(e) for e in run)})"
+                        lines += wrap(f"            load_conv(trained, {target}, "
+                                      f"{_load_conv_args(part, channels)})")
+                else:
+                    key = ir.dotted(data.trained[0].path) + "."
+                    lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')
+        return lines
+
+    @staticmethod
+    def load_blocks(paths: tuple, trained: list) -> list[str]:
+        """Each instance of a block call loads its trained instance's weights: at the same
+        path, or, where a merge renumbered its nn.Sequential group, at the trained one."""
+        if len(paths) == 1:
+            return [f"            {attribute(paths[0])}.load_trained(trained, prefix + "
+                    f'"{ir.dotted(trained[0])}.")']
+        unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
+        offset = trained[0][1] - first
+        span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
+        index = "i" if offset == 0 else f"i + {offset}"
+        return [f"            for i in range({span}):",
+                f"                self.{unit}[i].load_trained(trained, "
+                f'f"{{prefix}}{unit}.{{{index}}}.")']
+
+    def deploy_methods(self) -> list[tuple[str, list[str]]]:
+        net = self.network
+        trained, deploy = ir.class_name(net.name), ir.class_name(self.name)
+        load = self.load_method(trained, self.load_lines(net.body) + self.load_lines(net.head))
+        convert = ("@classmethod\n    def from_trained(\n        cls, state_dict: dict[str, "
+                   f'torch.Tensor], num_classes: int = {net.num_classes}\n    ) -> "{deploy}":',
+                   ['        """This model with the weights of a trained '
+                    f'{trained}."""',
+                    "        model = cls(num_classes)",
+                    "        model.load_trained(state_dict)",
+                    "        return model"])
+        refuse = (f'def train(self, mode: bool = True) -> "{deploy}":',
+                  ["        if mode:",
+                   "            raise RuntimeError(",
+                   f'                "{deploy} is for inference (BatchNorm is folded into its "',
+                   f'                "convs): train {trained}, then convert its weights with "',
+                   f'                "{deploy}.from_trained(state_dict)"',
+                   "            )",
+                   "        return super().train(False)"])
+        return [load, convert, refuse]
+
+
+def _load_conv_args(part, channels: str | None) -> str:
+    """The arguments of the `load_conv` call that loads a part: where its trained conv unit's
+    tensors are, what it has (a bias, a BatchNorm: its eps) and its scale; `channels`: its run of
+    the deploy conv's output channels, where it has several parts."""
+    op = part.op
+    args = [f'prefix + "{ir.dotted(part.path)}."']
+    conv, bn = op.prefixes()
+    if (conv, bn) != ("conv.", "bn."):  # `load_conv`'s defaults
+        args.append(f'conv="{conv}"')
+        if op.norm is not None:
+            args.append(f'bn="{bn}"')
+    if op.bias:
+        args.append("bias=True")
+    if op.norm is not None:
+        args.append(f"eps={op.norm.eps!r}")
+    if part.scale != 1:
+        args.append("scale=self.scale" if not ex.is_number(part.scale) else
+                    f"scale={python_literal(part.scale)}")
+    if channels is not None:
+        args.append(f"channels={channels}")
+    return ", ".join(args)
+
+
+RUNTIME = Path(__file__).with_name("runtime.py")
+
+
+@functools.cache
+def _runtime_definitions() -> dict[str, str]:
+    """Each top-level definition of runtime.py by its name: its source, with the comment lines
+    right above it."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    out = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            name = node.name
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            name = target.id
+        else:
+            continue  # the docstring and the imports, which the template writes
+        start = node.lineno - 1
+        while start > 0 and lines[start - 1].startswith("#"):
+            start -= 1
+        out[name] = "\n".join(lines[start:node.end_lineno])
+    return out
+
+
+def runtime_source(names: list[str], separator: str = "\n\n\n") -> str:
+    """The runtime definitions a generated module uses, in the order given."""
+    definitions = _runtime_definitions()
+    return separator.join(definitions[name] for name in names)
