@@ -17,8 +17,9 @@ from .compiler import compile_spec
 from .errors import SpecError, close_match, listing, printable
 from .ir.cost import CostModel, human
 from .ir.shapes import show, smallest_input
+from .limits import MAX_SEED
 from .output import OutputError, write_all
-from .runs import MAX_EPOCHS
+from .runs import RANGES, Options
 from .spec.inherit import split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -228,7 +229,7 @@ def _run(argv: list[str] | None) -> int:
 def _train_parser(commands) -> None:
     """`archc train`'s options. Their defaults are archc.train.Options': an option left out is
     not in the namespace, so that a resumed run can tell what was given anew."""
-    from .runs import CHOICES, Options
+    from .runs import CHOICES
 
     defaults = Options(spec="")
 
@@ -266,22 +267,22 @@ def _train_parser(commands) -> None:
     train.add_argument("--init-spec", type=_nonempty, metavar="SPEC",
                        help="the spec CKPT was trained as (default: the one an archc train "
                             "checkpoint records, else SPEC)")
-    numbers = [("epochs", _epochs, "N", "epochs"), ("batch_size", _count, "N",
-                                                    "images per step, over all processes"),
-               ("lr", _rate, "LR", "learning rate"),
-               ("lr_decay", _rate, "F", "the step schedule's factor"),
-               ("decay_epochs", _count, "N", "epochs between the step schedule's decays"),
-               ("momentum", _rate, "F", "momentum"),
-               ("weight_decay", _rate, "F", "weight decay of conv and linear weights"),
-               ("label_smoothing", _fraction, "F", "label smoothing"),
-               ("min_crop", _fraction, "F",
-                "the smallest random crop, as a fraction of an image's area"),
-               ("workers", _whole, "N", "data loading processes"),
-               ("steps", _count, "N", "batches per epoch with --synthetic"),
-               ("seed", _seed, "N", "the seed of the initialisation and data order")]
-    for name, kind, metavar, what in numbers:
-        train.add_argument(f"--{name.replace('_', '-')}", type=kind, metavar=metavar,
+    numbers = [("epochs", "N", "epochs"),
+               ("batch_size", "N", "images per step, over all processes"),
+               ("lr", "LR", "learning rate"), ("lr_decay", "F", "the step schedule's factor"),
+               ("decay_epochs", "N", "epochs between the step schedule's decays"),
+               ("momentum", "F", "momentum"),
+               ("weight_decay", "F", "weight decay of conv and linear weights"),
+               ("label_smoothing", "F", "label smoothing"),
+               ("min_crop", "F", "the smallest random crop, as a fraction of an image's area"),
+               ("workers", "N", "data loading processes"),
+               ("steps", "N", "batches per epoch with --synthetic")]
+    for name, metavar, what in numbers:
+        train.add_argument(f"--{name.replace('_', '-')}", type=_option(name), metavar=metavar,
                            help=f"{what} (default {default(name)})")
+    train.add_argument("--seed", type=_seed, metavar="N",
+                       help=f"the seed of the initialisation and data order (default "
+                            f"{default('seed')})")
     train.add_argument("--clip-grad", type=_optional_rate, metavar="NORM",
                        help=f"clip the gradients' norm to NORM, or `none` "
                             f"(default {default('clip_grad')})")
@@ -309,28 +310,19 @@ def _number(text: str, low: float, high: float, whole: bool) -> float | int:
     return value
 
 
-def _count(text: str) -> int:
-    return _number(text, 1, 10**9, whole=True)
+def _option(name: str):
+    """The parser of a numeric option of archc train: its kind is its Options field's, its
+    bounds are runs.RANGES'."""
+    low, high = RANGES[name]
+    whole = Options.__dataclass_fields__[name].type.startswith("int")
 
-
-def _epochs(text: str) -> int:
-    return _number(text, 1, MAX_EPOCHS, whole=True)  # archc plot reads at most these
-
-
-def _whole(text: str) -> int:
-    return _number(text, 0, 1024, whole=True)
-
-
-def _rate(text: str) -> float:
-    return _number(text, 0, 1e6, whole=False)
-
-
-def _fraction(text: str) -> float:
-    return _number(text, 0, 1, whole=False)
+    def parse(text: str) -> int | float:
+        return _number(text, low, high, whole)
+    return parse
 
 
 def _optional_rate(text: str) -> float | None:
-    return None if text == "none" else _rate(text)
+    return None if text == "none" else _option("clip_grad")(text)
 
 
 def _figure_name(text: str) -> str:
@@ -346,7 +338,7 @@ def _seed(text: str) -> int:
         seed = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r:.40}") from None
-    if not 0 <= seed < 2**63:
+    if not 0 <= seed <= MAX_SEED:
         raise argparse.ArgumentTypeError("must be in 0 .. 2**63 - 1")
     return seed
 

@@ -14,6 +14,7 @@ MAX_NUMBER = 10**15  # any number a spec writes or computes; exact in a float
 MAX_EXPR_SIZE = 255  # operations in one formula of generated code
 MAX_INCLUDES = 100  # files one spec includes, directly or through others
 MAX_EXTENDS = 16  # specs extending specs; variants of variants go two or three deep
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes 64 bits
 MAX_CHECKPOINT_BYTES = 1 << 36  # 64 GiB: 10^10 float32 parameters and then some
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import printable, shortened
 from .files import Unreadable, read_bounded
+from .limits import MAX_SEED
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
@@ -39,6 +40,13 @@ _FRACTION = (0, 1, "a fraction from 0 to 1")
 LIMITS = {"epoch": (1, MAX_EPOCHS, f"a whole number from 1 to {MAX_EPOCHS}"), "lr": _ANY,
           "train_loss": _LOSS, "train_top1": _FRACTION, "val_loss": _LOSS,
           "val_top1": _FRACTION, "val_top5": _FRACTION, "images_per_s": _ANY, "seconds": _ANY}
+# The bounds of archc train's numeric options: the command line holds them to these, and a
+# resumed checkpoint's options are checked against them.
+RANGES = {"epochs": (1, MAX_EPOCHS), "batch_size": (1, 10**9), "lr": (0, 1e6),
+          "lr_decay": (0, 1e6), "decay_epochs": (1, 10**9), "momentum": (0, 1e6),
+          "weight_decay": (0, 1e6), "label_smoothing": (0, 1), "min_crop": (0, 1),
+          "clip_grad": (0, 1e6), "workers": (0, 1024), "steps": (1, 10**9),
+          "seed": (0, MAX_SEED)}
 
 
 # The options that take one of a few words.

@@ -32,7 +32,7 @@ from .files import Unreadable, file_kind, read_bounded
 from .ir import graph as ir
 from .ir.cost import CostModel
 from .ir.graph import Network, fingerprint
-from .limits import MAX_EXTENDS, MAX_INCLUDES
+from .limits import MAX_EXTENDS, MAX_INCLUDES, free_memory
 from .output import write_all
 from .runs import (
     CHECKPOINT,
@@ -41,6 +41,7 @@ from .runs import (
     LIMITS,
     MAX_EPOCHS,
     METRICS,
+    RANGES,
     VALIDATION,
     Options,
     metrics_text,
@@ -67,11 +68,6 @@ MAX_DEPTH = 32  # folders below a class folder
 # PIL refuses an image of more than 2 x 89,478,485 pixels as a decompression bomb; stored
 # uncompressed as 8-bit RGB (BMP, TIFF), such an image takes 512 MiB.
 MAX_IMAGE_BYTES = 512 * 2**20
-# The ranges of the options a checkpoint records: those the command line takes (cli.py);
-# other numbers are from 0 to 1e6.
-_RANGES = {"epochs": (1, MAX_EPOCHS), "batch_size": (1, 10**9), "decay_epochs": (1, 10**9),
-           "steps": (1, 10**9), "workers": (0, 1024), "seed": (0, 2**63 - 1),
-           "label_smoothing": (0, 1), "min_crop": (0, 1)}
 
 
 class TrainError(Exception):
@@ -482,9 +478,8 @@ def _check_memory(network: Network, batch: int, folder: Path) -> None:
     """Refuses a batch whose activations alone would not fit in the memory free now: the
     operating system would kill the process, with no error to show. Training keeps about two
     float32 values per value of a forward pass (the activations and their gradients)."""
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):  # not Linux: nothing to go by
+    free = free_memory()
+    if free is None:  # the system does not say: nothing to go by
         return
     needed = 2 * 4 * batch * CostModel(network, network.shapes).total().activations
     if needed > free:
@@ -569,7 +564,7 @@ def _fits(value, kind: str, name: str) -> bool:
     if kind == "bool" or isinstance(value, bool):
         return kind == "bool" and isinstance(value, bool)
     if kind in ("int", "float"):
-        low, high = _RANGES.get(name, (0, 1e6))
+        low, high = RANGES[name]
         return isinstance(value, int if kind == "int" else (int, float)) and low <= value <= high
     if kind == "str":
         return isinstance(value, str) and value in CHOICES.get(name, (value,))

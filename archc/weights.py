@@ -20,7 +20,7 @@ from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patte
 from .errors import listing, printable, shortened
 from .files import Unreadable, file_size
 from .ir.graph import Network
-from .limits import MAX_CHECKPOINT_BYTES, free_memory
+from .limits import MAX_CHECKPOINT_BYTES, MAX_SEED, free_memory
 
 MAX_SHOWN = 5  # name patterns shown in an error message
 # The keys under which training scripts keep the model's weights in a checkpoint (timm's
@@ -114,7 +114,7 @@ def _seed(seed) -> int:
     except TypeError:
         raise TypeError(f"transfer() takes an int seed, not the {type(seed).__name__} "
                         f"{seed!r:.40}") from None
-    if not 0 <= seed < 2**63:
+    if not 0 <= seed <= MAX_SEED:
         raise ValueError("transfer() takes a seed in 0 .. 2**63 - 1")
     return seed
 
