@@ -20,7 +20,6 @@ torchvision = pytest.importorskip("torchvision")
 from archc import train as training  # noqa: E402
 from archc.cli import main  # noqa: E402
 from archc.compiler import compile_spec  # noqa: E402
-from archc.files import too_large  # noqa: E402
 
 from .shapes import make_folder  # noqa: E402
 from .test_train import FAST, TINY, errors  # noqa: E402
@@ -141,7 +140,7 @@ def test_image_files_are_checked_before_they_are_read(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "MAX_IMAGE_BYTES", image.stat().st_size - 1)
     for path, message in [(zero, "is a character device, not an image file"),
                           (fifo, "is a FIFO (named pipe), not an image file"),
-                          (image, too_large(image.stat().st_size - 1))]:
+                          (image, f"file is larger than {image.stat().st_size - 1:,} bytes")]:
         with deadline(10), pytest.raises(training.DataError) as caught:
             training._load_image("RGB", str(path))
         assert str(caught.value) == f"{path}: error[E805]: {message}"

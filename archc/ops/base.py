@@ -10,10 +10,11 @@ a function that evaluates an expression in the current block instance (and repor
 cannot evaluate).
 
 The rules' contexts are duck-typed, so that an op file imports no phase:
-- `emit` (the torch backend's generator): `code(expr)`, `size(pair)`, `activation(act,
-  inplace)`, `batchnorm(channels, norm)`, `add_unit(unit)`, `need(helper)`, `deploy`,
-  `channels` (each block's symbolic channels), `blocks`, `kept(graph)`, `slice_bounds(graph,
-  op)`, `channels_of(graph, node)`;
+- `emit` (the torch backend's generator): `code(expr)`, `size(pair)`, `literal(value)`,
+  `argument(value)`, `activation(act, inplace)`, `conv_unit(norm, act, groups, bias, biased)`,
+  `need(helper)`, `deploy`, `channels` (each block's symbolic channels), `blocks`,
+  `kept(graph)`, `slice_bounds(graph, op)`, `channels_of(graph, node)`, `input_of(graph,
+  node)`;
 - `fig` (the graphviz backend): `value(v)`, `window(op)`, `kernel(op)`, `blocks`.
 """
 

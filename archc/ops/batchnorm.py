@@ -51,7 +51,7 @@ class BatchNorm(Weighted, Passthrough, ModuleCall, Op):
                 ("num_batches_tracked", (), False)]
 
     def torch_module(self, emit, cin, cout):
-        return emit.batchnorm(emit.code(cin), self)
+        return self.torch_constructor(emit.code(cin))
 
     def torch_constructor(self, channels: str) -> str:
         """`nn.BatchNorm2d(channels, ...)`, its settings written where they are not torch's."""

@@ -191,7 +191,7 @@ class Conv(Weighted, Windowed, ModuleCall, Op):
         if self.layout == "sequential":
             parts = [conv2d]
             if self.norm:
-                parts.append(emit.batchnorm(emit.code(cout), self.norm))
+                parts.append(self.norm.torch_constructor(emit.code(cout)))
             if self.act != "none":
                 parts.append(emit.activation(self.act, inplace=True))
             return "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"

@@ -87,7 +87,7 @@ class ConvUnit:
         args += ", bias=bias" if self.bias else "" if self.biased else ", bias=False"
         lines = wrap(f"        self.conv = nn.Conv2d({args})")
         if self.norm:
-            lines.append(f"        self.bn = {batchnorm('out_channels', self.norm)}")
+            lines.append(f"        self.bn = {self.norm.torch_constructor('out_channels')}")
         if self.act == "param":
             lines.append("        self.act = ACTIVATIONS[activation]()")
         elif self.act != "none":
@@ -111,10 +111,6 @@ class ConvUnit:
         if self.norm:
             out = f"self.bn({out})"
         return f"self.act({out})" if self.act != "none" else out
-
-
-def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
-    return norm.torch_constructor(channels)
 
 
 # ----------------------------------------------------------------------------- class models
@@ -187,13 +183,7 @@ class _Generator(TimmContract, DeployLoading):
     size = staticmethod(pair_code)
     literal = staticmethod(python_literal)
 
-    @staticmethod
-    def argument(value) -> str:
-        return argument_code(value)
-
-    @staticmethod
-    def batchnorm(channels: str, norm: ir.BatchNorm) -> str:
-        return batchnorm(channels, norm)
+    argument = staticmethod(argument_code)
 
     @property
     def blocks(self):
