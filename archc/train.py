@@ -468,8 +468,7 @@ def _single_value_batchnorm(network: Network) -> str | None:
     for g, shapes in graphs:
         for node, shape in shapes.items():
             op = ir.node(g, node).op
-            normalised = isinstance(op, ir.BatchNorm) or isinstance(op, ir.Conv) and op.norm
-            if normalised and shape is not None and math.prod(shape[1:]) == 1:
+            if op.batch_statistics and shape is not None and math.prod(shape[1:]) == 1:
                 return ir.node(g, node).key
     return None
 

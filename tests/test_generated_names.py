@@ -217,3 +217,31 @@ def test_no_layer_can_take_the_name_of_a_generated_method(tmp_path):
                 compile_spec(str(spec))
             assert "error[E209]" in str(error.value), name
 
+
+
+def test_blocks_may_be_named_body_and_head(tmp_path):
+    """The network's own graphs are named apart from every block (the generator used to look
+    a graph's channels up by "body" and "head", and a block of that name broke the build)."""
+    from archc.backends.torch import generate
+
+    path = tmp_path / "net.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: named
+        input: {size: 8}
+        num_classes: 10
+        blocks:
+          body: {layers: [{c: conv 1x1 8}]}
+          head: {layers: [{c: conv 3x3 4}]}
+        layers: [{stem: conv 3x3 16}, {b: body}, {h: head}]
+        head: [{pool: avgpool global}, {fc: linear num_classes}]
+        """))
+    network = compile_spec(str(path))
+    assert "class body(nn.Module)" in generate(network, deploy=False)
+    assert "class head(nn.Module)" in generate(network, deploy=True)
+    model = archc.build_model(network).eval()
+    randomise_batchnorm(model, seed=0)
+    assert model.num_features == 4  # head's conv 3x3 4
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        by_hand = model.fc(model.pool(model.h(model.b(model.stem(x)))))
+        torch.testing.assert_close(model(x), by_hand, rtol=0, atol=1e-6)

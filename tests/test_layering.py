@@ -113,3 +113,42 @@ def test_the_compiler_never_imports_the_runtime_it_copies():
     """backends/torch/runtime.py needs torch: the compiler reads it as text."""
     assert not any("archc.backends.torch.runtime" in imports(path)
                    for path in PACKAGE.rglob("*.py"))
+
+
+def op_type_checks(path: Path, kinds: set[str]) -> list[str]:
+    """The `isinstance(x, K)` calls of a file whose K names an op kind (`ir.Concat`, `Concat`,
+    or a tuple of them; the language's models, `schema.Concat`, are not ops), as `line: K`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "isinstance" \
+                and len(node.args) == 2:
+            kind = node.args[1]
+            names = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+            for name in names:
+                text = ast.unparse(name)
+                qualifier, _, kind_name = text.rpartition(".")
+                if kind_name in kinds and qualifier in ("", "ir", "ops"):
+                    found.append(f"{node.lineno}: {text}")
+    return found
+
+
+def test_phases_reach_ops_only_through_the_registry():
+    """No `isinstance` on an op kind outside archc/ops/ (an op's own file) and archc/passes/ (a
+    rewrite matches the ops it rewrites): a phase asks an op's rules and categories, so that a
+    new op kind needs no line in any phase."""
+    from archc.ops import REGISTRY
+
+    kinds = {cls.__name__ for cls in REGISTRY.values()}
+    assert {"Concat", "BlockCall", "Input", "Add"} <= kinds
+    phases = [p for p in PACKAGE.rglob("*.py")
+              if p.relative_to(PACKAGE).parts[0] not in ("ops", "passes")]
+    found = {str(p.relative_to(PACKAGE)): op_type_checks(p, kinds) for p in phases}
+    assert {path: checks for path, checks in found.items() if checks} == {}
+
+
+def test_the_type_check_search_sees_type_checks():
+    """The search above can fail: a rewrite does match op kinds."""
+    from archc.ops import REGISTRY
+
+    kinds = {cls.__name__ for cls in REGISTRY.values()}
+    assert op_type_checks(PACKAGE / "passes" / "fold_bn.py", kinds)

@@ -7,6 +7,7 @@ torch = pytest.importorskip("torch")
 
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
+from archc.ir.graph import BODY, HEAD  # noqa: E402
 from archc.ir.graph import node as node_of  # noqa: E402
 
 from .conftest import NETWORK_SPECS, SPECS, randomise_batchnorm  # noqa: E402
@@ -58,8 +59,8 @@ def test_every_module_output_has_the_shape_the_ir_says(network):
                     expected[name] = shapes[node]
 
     s = network.shapes
-    expect(network.body, s.body, s.body_calls, "")
-    expect(network.head, s.head, s.head_calls, "")
+    expect(network.body, s.body, s.of(BODY).calls, "")
+    expect(network.head, s.head, s.of(HEAD).calls, "")
     seen: dict[str, tuple] = {}
     modules = dict(model.named_modules())
     handles = [modules[name].register_forward_hook(

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import networkx as nx
 
 from . import graph as ir
-from .graph import Shapes
+from .graph import GraphShapes, Shapes
 from .shapes import module_count
+from .walk import Walker
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ class Row:
     layers: tuple[Row, ...] = ()
 
 
-class CostModel:
+class CostModel(Walker):
+    """Rows of a checked network: a walk whose value at each step is its row (the frame: the
+    numbers of the graph's instance)."""
+
     def __init__(self, network: ir.Network, shapes: Shapes):
         self.network = network
         self.shapes = shapes
@@ -61,37 +65,32 @@ class CostModel:
         """The layers of one block instance."""
         if key not in self._instances:
             inst = self.shapes.instances[key]
-            graph = self.network.blocks[inst.block].graph
-            self._instances[key] = self.rows(graph, inst.shapes, inst.calls, inst.costs)
+            self._instances[key] = self.rows(self.network.blocks[inst.block].graph, inst)
         return self._instances[key]
 
     def instance(self, key: tuple) -> Cost:
         """The cost of one block instance (one repeat)."""
         return sum((row.cost for row in self.instance_rows(key)), Cost())
 
-    def rows(self, graph: nx.DiGraph, shapes, calls, costs) -> list[Row]:
-        rows = []
-        for node in ir.topological(graph):
-            data = ir.node(graph, node)
-            op = data.op
-            if isinstance(op, ir.Input):
-                continue
-            layers: tuple[Row, ...] = ()
-            if isinstance(op, ir.BlockCall):
-                cost = sum((self.instance(k) for k in calls[node]), Cost())
-                layers = tuple(self.instance_rows(calls[node][0]))
-            else:
-                cost = layer_cost(op, costs.get(node, (0, 0)), shapes[node])
-            rows.append(Row(node, path_label(data.paths) or node, op.describe(),
-                            shapes[node], cost, layers))
-        return rows
+    def rows(self, graph: nx.DiGraph, numbers: GraphShapes) -> list[Row]:
+        return [row for row in self.graph(graph, None, numbers).values() if row is not None]
+
+    def call(self, g, name, node, inputs, numbers):
+        keys = numbers.calls[name]
+        cost = sum((self.instance(key) for key in keys), Cost())
+        return Row(name, path_label(node.paths) or name, node.op.describe(),
+                   numbers.shapes[name], cost, tuple(self.instance_rows(keys[0])))
+
+    def op(self, g, name, node, inputs, numbers):
+        cost = layer_cost(node.op, numbers.costs.get(name, (0, 0)), numbers.shapes[name])
+        return Row(name, path_label(node.paths) or name, node.op.describe(),
+                   numbers.shapes[name], cost)
 
     def stages(self) -> list[Row]:
         """The network's top-level steps, body then head."""
         if self._stages is None:
-            s = self.shapes
-            self._stages = (self.rows(self.network.body, s.body, s.body_calls, s.body_costs)
-                            + self.rows(self.network.head, s.head, s.head_calls, s.head_costs))
+            self._stages = (self.rows(self.network.body, self.shapes.of(ir.BODY))
+                            + self.rows(self.network.head, self.shapes.of(ir.HEAD)))
         return self._stages
 
     def total(self) -> Cost:

@@ -56,6 +56,11 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_expr(value) -> bool:
+    """A number, a symbol or an operation of them."""
+    return is_number(value) or isinstance(value, (Sym, BinOp))
+
+
 def binop(op: str, left: Expr, right: Expr) -> Expr:
     """`left op right`, computed when both are numbers (kept as an expression when that fails: a
     division by zero is reported where the expression is evaluated)."""

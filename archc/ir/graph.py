@@ -54,16 +54,33 @@ PREPROCESSING = {"crop_pct": 0.875, "interpolation": "bicubic"}
 Shape = tuple  # (C, H, W) or (C,), a dimension None where it cannot be known
 
 
+# The names of the network's graphs; a block definition's graph is named as the block, an
+# identifier, which these are not.
+BODY, HEAD = "<body>", "<head>"
+
+
+def name_of(graph: nx.DiGraph) -> str:
+    """A graph's name: BODY, HEAD or its block's."""
+    return graph.graph["name"]
+
+
 @dataclass(frozen=True)
-class Instance:
-    """A block definition applied to an input shape with its arguments bound to values."""
+class GraphShapes:
+    """One graph's numbers in one instance."""
+
+    shapes: MappingProxyType  # node id -> output shape
+    calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
+    costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
+
+
+@dataclass(frozen=True)
+class Instance(GraphShapes):
+    """A block definition applied to an input shape with its arguments bound to values: its
+    graph's numbers, and its output."""
 
     block: str
     args: tuple[tuple[str, object], ...]
     output: Shape | None
-    shapes: MappingProxyType  # node id -> output shape, in the block's graph
-    calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
-    costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
 
 
 @dataclass(frozen=True)
@@ -77,14 +94,30 @@ class Channels:
 
 @dataclass(frozen=True)
 class Shapes:
-    body: MappingProxyType  # node id -> output shape
-    head: MappingProxyType
-    body_calls: MappingProxyType  # node id of a block call -> the instance keys it ran
-    head_calls: MappingProxyType
-    body_costs: MappingProxyType  # node id -> (parameters, MACs)
-    head_costs: MappingProxyType
+    graphs: MappingProxyType  # BODY and HEAD -> their GraphShapes
     instances: MappingProxyType  # (block, args, input shape, argument types) -> Instance
-    channels: MappingProxyType  # block name, "body" or "head" -> Channels
+    channels: MappingProxyType  # graph name -> Channels
+
+    def of(self, graph: str) -> GraphShapes:
+        """The numbers of the body or the head."""
+        return self.graphs[graph]
+
+    @property
+    def body(self) -> MappingProxyType:
+        """Node id -> output shape, in the body."""
+        return self.graphs[BODY].shapes
+
+    @property
+    def head(self) -> MappingProxyType:
+        return self.graphs[HEAD].shapes
+
+    def instances_of(self, block: str) -> dict[tuple, Instance]:
+        """The instances of one block definition, by key, in the order they were first met."""
+        return {key: inst for key, inst in self.instances.items() if inst.block == block}
+
+    def ran(self, numbers: GraphShapes, node: str) -> list[Instance]:
+        """The instances a block call of a graph ran, one per repeat."""
+        return [self.instances[key] for key in numbers.calls[node]]
 
 
 ModulePath = tuple  # an attribute path in generated code: ("branch1", 0) for `branch1.0`

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from . import graph as ir
-from .graph import Instance
+from .graph import GraphShapes
+from .walk import Walker
 
 INPUT = "<input>"  # the network input's channels; not a module name (names are identifiers)
 Channels = tuple[tuple[str, int], ...]  # (the module that made them, how many), in order
@@ -41,50 +40,53 @@ def modules(network: ir.Network) -> list[Module]:
     """Every module that makes channels, in forward order: each weighted one (conv, batch norm,
     linear), and each weightless one that names the channels it gives (a permutation)."""
     assert network.shapes is not None, "lineage needs a checked network"
-    walk = _Walk(network)
+    walk = _Lineage(network)
     bound = {"num_classes": network.num_classes}
     shapes = network.shapes
-    features = walk.graph(network.body, ((INPUT, network.input_shape[0]),), shapes.body,
-                          shapes.body_calls, bound, "", None)
-    walk.graph(network.head, features, shapes.head, shapes.head_calls, bound, "", None)
+    body = _Frame(shapes.of(ir.BODY), bound, "", None)
+    features = walk.graph(network.body, ((INPUT, network.input_shape[0]),), body)
+    head = _Frame(shapes.of(ir.HEAD), bound, "", None)
+    walk.graph(network.head, features[network.body.graph["output"]], head)
     return walk.modules
 
 
-class _Walk:
+@dataclass(frozen=True)
+class _Frame:
+    numbers: GraphShapes  # the graph's instance
+    values: dict  # its block's arguments
+    prefix: str  # its module's attribute path, with a trailing dot
+    stage: str | None  # the top-level step it is part of; None: the graph is the body or head
+
+
+class _Lineage(Walker):
+    """The channels each step gives; records the modules that make channels."""
+
     def __init__(self, network: ir.Network):
         self.network = network
         self.modules: list[Module] = []
 
-    def graph(self, g: nx.DiGraph, entry: Channels, shapes, calls, values: dict, prefix: str,
-              stage: str | None) -> Channels:
-        """The channels a graph gives, recording its modules; `stage` None: g is the body or
-        the head, whose nodes are the stages."""
-        made: dict[str, Channels] = {}
-        for node in ir.topological(g):
-            data = ir.node(g, node)
-            op = data.op
-            inputs = [made[u] for u in ir.ordered_inputs(g, node)]
-            here = node if stage is None else stage
-            paths = [prefix + ir.dotted(path) for path in data.paths]
-            if isinstance(op, ir.Input):
-                made[node] = entry
-            elif isinstance(op, ir.BlockCall):
-                current = inputs[0]
-                for path, key in zip(paths, calls[node]):
-                    instance: Instance = self.network.shapes.instances[key]
-                    inner = self.network.blocks[instance.block].graph
-                    args = {**dict(instance.args), "in": _width(current)}
-                    current = self.graph(inner, current, instance.shapes, instance.calls, args,
-                                         path + ".", here)
-                made[node] = current
-            else:  # the op's own rule: its module's channels, a concat's, a shortcut's...
-                cout = shapes[node][0]
-                made[node] = op.lineage(inputs, paths[0] if paths else "", cout)
-                if paths and (op.weighted or any(origin == paths[0]
-                                                 for origin, _ in made[node])):
-                    self.modules.append(Module(paths[0], here, ir.bind(op, values),
-                                               _width(inputs[0]), cout, inputs[0]))
-        return made[g.graph["output"]]
+    def call(self, g, name, node, inputs, frame):
+        current = inputs[0]
+        stage = name if frame.stage is None else frame.stage
+        paths = [frame.prefix + ir.dotted(path) for path in node.paths]
+        for path, instance in zip(paths, self.network.shapes.ran(frame.numbers, name)):
+            inner = self.network.blocks[instance.block].graph
+            args = {**dict(instance.args), "in": _width(current)}
+            made = self.graph(inner, current, _Frame(instance, args, path + ".", stage))
+            current = made[inner.graph["output"]]
+        return current
+
+    def op(self, g, name, node, inputs, frame):
+        """The op's own rule: its module's channels, a concat's, a shortcut's..."""
+        op = node.op
+        path = frame.prefix + ir.dotted(node.paths[0]) if node.paths else ""
+        cout = frame.numbers.shapes[name][0]
+        made = op.lineage(inputs, path, cout)
+        if path and (op.weighted or any(origin == path for origin, _ in made)):
+            stage = name if frame.stage is None else frame.stage
+            self.modules.append(Module(path, stage, ir.bind(op, frame.values),
+                                       _width(inputs[0]), cout, inputs[0]))
+        return made
 
 
 def _width(channels: Channels) -> int:

@@ -17,6 +17,7 @@ should have produced, so later errors are found too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from types import MappingProxyType
 
 import networkx as nx
@@ -27,7 +28,8 @@ from ..ops import ShapeError
 from . import expr as ex
 from . import graph as ir
 from .expr import Expr, Sym
-from .graph import Channels, Instance, Shape, Shapes
+from .graph import Channels, GraphShapes, Instance, Shape, Shapes
+from .walk import Walker
 
 IN = Sym("in")  # a block's input channels
 
@@ -75,7 +77,7 @@ def smallest_input(network: ir.Network) -> int | None:
 
 def module_count(op: ir.Op) -> int:
     """The modules a node holds itself (a block call's are its block's)."""
-    return int(op.module and not isinstance(op, ir.BlockCall))
+    return int(op.module and op.opcode != "call")
 
 
 def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
@@ -86,7 +88,7 @@ def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
 
     def layers(g: nx.DiGraph, node: str) -> int:
         op = ir.node(g, node).op
-        if isinstance(op, ir.BlockCall):
+        if op.opcode == "call":
             return op.repeat * per_block.get(op.block, 0)
         return module_count(op)
 
@@ -108,15 +110,15 @@ def symbolic_channels(network: ir.Network) -> dict[str, Channels]:
     out: dict[str, Channels] = {}
     inputs: dict[str, set] = {name: set() for name in network.blocks}
     body = _graph_channels(network.body, network.input_shape[0], outputs, inputs)
-    out["body"] = body
-    out["head"] = _graph_channels(network.head, body.nodes[network.body.graph["output"]],
-                                  outputs, inputs)
+    out[ir.BODY] = body
+    out[ir.HEAD] = _graph_channels(network.head, body.nodes[network.body.graph["output"]],
+                                   outputs, inputs)
     for name in reversed(network.blocks):  # callers come first
         seen = inputs[name]
         only = next(iter(seen)) if len(seen) == 1 else None
         entry = only if ex.is_number(only) else IN
         out[name] = _graph_channels(network.blocks[name].graph, entry, outputs, inputs)
-    return {name: out[name] for name in [*network.blocks, "body", "head"]}
+    return {name: out[name] for name in [*network.blocks, ir.BODY, ir.HEAD]}
 
 
 def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set]) -> Channels:
@@ -127,29 +129,42 @@ def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set])
 
 
 def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
-    nodes: dict[str, Expr] = {}
     calls: dict[str, tuple] = {}
-    for node in ir.topological(g):
-        op = ir.node(g, node).op
-        inputs = [nodes[u] for u in ir.ordered_inputs(g, node)]
-        try:
-            if isinstance(op, ir.Input):
-                nodes[node] = entry
-            elif isinstance(op, ir.BlockCall):
-                current, per_repeat = inputs[0], []
-                # An argument written with the caller's `in` (`Inner(out=in)`) is the caller's
-                # channels, a number where every instance of the caller gets the same.
-                values = {name: ex.substitute(value, {"in": entry})
-                          for name, value in op.args if not isinstance(value, str)}
-                for _ in range(op.repeat):
-                    per_repeat.append(current)
-                    current = ex.substitute(outputs.get(op.block, IN), {**values, "in": current})
-                nodes[node], calls[node] = current, tuple(per_repeat)
-            else:
-                nodes[node] = ex.substitute(op.channels(inputs), {"in": entry})
-        except ex.TooLarge as e:
-            raise FormulaTooLarge(ir.node(g, node), str(e)) from None
-    return nodes, calls
+    return _Symbolic(entry, outputs).graph(g, entry, calls), calls
+
+
+class _Symbolic(Walker):
+    """A graph's channels as expressions of its block's `in` (`entry`); `frame` gets each
+    block call's channels per repeat."""
+
+    def __init__(self, entry: Expr, outputs: dict[str, Expr]):
+        self.entry = entry
+        self.outputs = outputs  # each block's output channels, of its `in`
+
+    def call(self, g, name, node, inputs, frame):
+        op, current, per_repeat = node.op, inputs[0], []
+        # An argument written with the caller's `in` (`Inner(out=in)`) is the caller's
+        # channels, a number where every instance of the caller gets the same.
+        with _formula(node):
+            values = {param: ex.substitute(value, {"in": self.entry})
+                      for param, value in op.args if not isinstance(value, str)}
+            for _ in range(op.repeat):
+                per_repeat.append(current)
+                current = ex.substitute(self.outputs.get(op.block, IN), {**values, "in": current})
+        frame[name] = tuple(per_repeat)
+        return current
+
+    def op(self, g, name, node, inputs, frame):
+        with _formula(node):
+            return ex.substitute(node.op.channels(inputs), {"in": self.entry})
+
+
+@contextmanager
+def _formula(node: ir.Node):
+    try:
+        yield
+    except ex.TooLarge as e:
+        raise FormulaTooLarge(node, str(e)) from None
 
 
 class FormulaTooLarge(Exception):
@@ -163,7 +178,7 @@ class FormulaTooLarge(Exception):
 # --------------------------------------------------------------------------- numbers
 
 
-class _Inference:
+class _Inference(Walker):
     def __init__(self, network: ir.Network, diags: Diagnostics | None, probing: bool = False):
         self.network = network
         self.diags = diags if diags is not None else Diagnostics()
@@ -176,10 +191,10 @@ class _Inference:
         self.input_shape = input_shape
         # A binding is (value, the block call where that value was written).
         bindings = {"num_classes": (self.network.num_classes, None)}
-        body, body_calls, body_costs = self.graph(self.network.body, input_shape, bindings)
-        features = body[self.network.body.graph["output"]]
-        head, head_calls, head_costs = self.graph(self.network.head, features, bindings)
-        out = head[self.network.head.graph["output"]]
+        body = self.numbers(self.network.body, input_shape, bindings)
+        features = body.shapes[self.network.body.graph["output"]]
+        head = self.numbers(self.network.head, features, bindings)
+        out = head.shapes[self.network.head.graph["output"]]
         head_graph = self.network.head
         if len(head_graph) > 1 and out is not None and out != (self.network.num_classes,):
             last = head_graph.graph["output"]
@@ -187,9 +202,7 @@ class _Inference:
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
         channels = {} if self.probing or self.diags else self.symbolic_channels()
-        return Shapes(MappingProxyType(body), MappingProxyType(head),
-                      MappingProxyType(body_calls), MappingProxyType(head_calls),
-                      MappingProxyType(body_costs), MappingProxyType(head_costs),
+        return Shapes(MappingProxyType({ir.BODY: body, ir.HEAD: head}),
                       MappingProxyType(self.instances), MappingProxyType(channels))
 
     def symbolic_channels(self) -> dict[str, Channels]:
@@ -207,29 +220,22 @@ class _Inference:
 
     # --------------------------------------------------------------------------- graphs
 
-    def graph(self, g: nx.DiGraph, input_shape: Shape, bindings: dict):
-        """Shapes of a graph's nodes, the block instances each block call ran, and the cost of
-        each node's own module."""
-        shapes: dict[str, Shape | None] = {}
-        calls: dict[str, tuple] = {}
-        costs: dict[str, tuple[int, int]] = {}
-        for node in ir.topological(g):
-            data = ir.node(g, node)
-            inputs = [shapes[u] for u in ir.ordered_inputs(g, node)]
-            op = data.op
-            if isinstance(op, ir.Input):
-                shapes[node] = input_shape
-            elif isinstance(op, ir.Concat):
-                shapes[node] = self.concat(g, node, inputs)
-            elif isinstance(op, ir.Add):
-                shapes[node] = self.add(g, node, inputs, bindings)
-            elif inputs[0] is None:
-                shapes[node] = None
-            elif isinstance(op, ir.BlockCall):
-                shapes[node], calls[node] = self.block_call(op, data, inputs[0], bindings)
-            else:
-                shapes[node], costs[node] = self.layer(op, data, inputs[0], bindings)
-        return shapes, calls, costs
+    def numbers(self, g: nx.DiGraph, input_shape: Shape, bindings: dict) -> GraphShapes:
+        """The shapes of a graph's nodes, the block instances each block call ran, and the cost
+        of each node's own module."""
+        frame = _Frame(bindings, {}, {})
+        shapes = self.graph(g, input_shape, frame)
+        return GraphShapes(MappingProxyType(shapes), MappingProxyType(frame.calls),
+                           MappingProxyType(frame.costs))
+
+    def call(self, g, name, node, inputs, frame):
+        if inputs[0] is None:
+            return None
+        shape, frame.calls[name] = self.block_call(node.op, node, inputs[0], frame.bindings)
+        return shape
+
+    def op(self, g, name, node, inputs, frame):
+        return node.op.infer(_Step(self, g, name, frame), inputs)
 
     def block_call(self, call: ir.BlockCall, node: ir.Node, shape: Shape, bindings: dict):
         definition = self.network.blocks.get(call.block)
@@ -251,11 +257,10 @@ class _Inference:
             key = (call.block, args, shape, kinds)
             if key not in self.instances:
                 scope = {**inner, "in": (shape[0], None)}
-                shapes, calls, costs = self.graph(definition.graph, shape, scope)
-                output = shapes[definition.graph.graph["output"]]
-                self.instances[key] = Instance(call.block, args, output,
-                                               MappingProxyType(shapes), MappingProxyType(calls),
-                                               MappingProxyType(costs))
+                numbers = self.numbers(definition.graph, shape, scope)
+                output = numbers.shapes[definition.graph.graph["output"]]
+                self.instances[key] = Instance(numbers.shapes, numbers.calls, numbers.costs,
+                                               call.block, args, output)
             keys.append(key)
             shape = self.instances[key].output
             if shape is None:
@@ -310,6 +315,7 @@ class _Inference:
     # --------------------------------------------------------------------------- layers
 
     def layer(self, op: ir.Op, node: ir.Node, shape: Shape, bindings: dict):
+        """(output shape, (parameters, MACs)) of a layer, from its rules."""
         if op.rank == 1 and len(shape) != 1:
             self.error(node, "E505", f"{op.describe()} needs a flat input, gets {show(shape)}: "
                                      "put `avgpool global` before it")
@@ -366,60 +372,77 @@ class _Inference:
             f"no square input up to {MAX_INPUT} fits"
         return f" (network input {h} x {w}; {smallest})"
 
-    def concat(self, g: nx.DiGraph, node: str, inputs: list) -> Shape | None:
-        if any(s is None for s in inputs):
-            return None
-        branches = [_branch_name(g, u) for u in ir.ordered_inputs(g, node)]
-        flat = [b for b, s in zip(branches, inputs) if len(s) != 3]
-        if flat:
-            self.error(ir.node(g, node), "E504", f"concat: branch `{flat[0]}` is flat, "
-                                             "concat needs C x H x W inputs")
-            return None
-        sized = [(b, s) for b, s in zip(branches, inputs) if s[1] is not None]
-        size = sized[0][1][1:] if sized else (None, None)
-        odd = [(b, s) for b, s in sized if s[1:] != size]
-        if odd:
-            self.size_error = True
-            listing = ", ".join(f"`{b}` {show(s)}" for b, s in [sized[0]] + odd)
-            self.error(ir.node(g, node), "E502", f"concat: the branches differ in height and width "
-                                             f"({listing}); they must be equal")
-        channels = None if any(s[0] is None for s in inputs) else sum(s[0] for s in inputs)
-        if channels is not None and channels > MAX_CHANNELS:
-            self.error(ir.node(g, node), "E508", f"concat: the branches give {channels:,} "
-                                             f"channels, more than archc's bound of "
-                                             f"{MAX_CHANNELS:,}")
-            channels = None
-        return (channels, *size)
 
-    def add(self, g: nx.DiGraph, node: str, inputs: list, bindings: dict) -> Shape | None:
-        shortcut, residual = inputs
-        data = ir.node(g, node)
-        op = data.op
-        self.value(op.scale, "the residual scale", data, bindings, whole=False)
-        if isinstance(op.act, Sym):
-            activation, origin = bindings.get(op.act.name, (op.act.name, None))
-            if activation not in ir.ACTIVATIONS:
-                self.error(origin or data, "E506",
-                           f"the residual activation is `{op.act.name}` = {activation!r}, which "
-                           f"must be an activation ({', '.join(ir.ACTIVATIONS)})")
-        if shortcut is None or residual is None:
-            return shortcut
-        first, last = ir.ordered_inputs(g, node)
-        where = ir.node(g, last)
-        what = _what(g, last)
-        base = "the block input" if first == g.graph["input"] else f"the shortcut `{first}`"
-        if len(residual) != len(shortcut):
-            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, {base} is "
-                                      f"{show(shortcut)}")
-        elif None in (residual[0], shortcut[0]):
-            pass  # channels unknown after an error reported already
-        elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
-            self.error(where, "E503", f"residual add: {what} gives {residual[0]} channels, "
-                                      f"{base} has {shortcut[0]}")
-        elif residual != shortcut and None not in residual and None not in shortcut:
-            self.error(where, "E503", f"residual add: {what} gives {show(residual)}, {base} is "
-                                      f"{show(shortcut)}")
-        return shortcut
+class _Frame:
+    """The walk's state in one graph: the block's bindings, and what the graph's block calls
+    ran and its layers cost."""
+
+    def __init__(self, bindings: dict, calls: dict, costs: dict):
+        self.bindings = bindings
+        self.calls = calls
+        self.costs = costs
+
+
+class _Step:
+    """What an op's `infer` rule may ask while its step is inferred: its numbers evaluated, its
+    errors reported at its node (or another of its graph), its inputs' names."""
+
+    def __init__(self, inference: _Inference, g: nx.DiGraph, name: str, frame: _Frame):
+        self.inference = inference
+        self.g = g
+        self.name = name
+        self.frame = frame
+
+    @property
+    def node(self) -> ir.Node:
+        return ir.node(self.g, self.name)
+
+    def layer(self, op: ir.Op, inputs: list[Shape | None]) -> Shape | None:
+        """The usual reading of a layer's rules; records its cost."""
+        if inputs[0] is None:
+            return None
+        shape, self.frame.costs[self.name] = self.inference.layer(op, self.node, inputs[0],
+                                                                  self.frame.bindings)
+        return shape
+
+    def error(self, code: str, message: str, at: str | None = None) -> None:
+        """Reports at this step, or at the node `at` of its graph."""
+        self.inference.error(ir.node(self.g, at or self.name), code, message)
+
+    def value(self, e: Expr, what: str, least: int = 1, whole: bool = True):
+        return self.inference.value(e, what, self.node, self.frame.bindings, least, whole)
+
+    def binding(self, name: str, default) -> tuple[object, ir.Node]:
+        """A block parameter's value, and the node to blame for it: the block call where it
+        was written, or this step."""
+        value, origin = self.frame.bindings.get(name, (default, None))
+        return value, origin or self.node
+
+    def blame(self, at: ir.Node, code: str, message: str) -> None:
+        """Reports at a node of the IR (one `binding` named)."""
+        self.inference.error(at, code, message)
+
+    def inputs(self) -> list[str]:
+        """Its inputs' node ids, in order."""
+        return ir.ordered_inputs(self.g, self.name)
+
+    def branch_name(self, node: str) -> str:
+        """What messages call an input: its concat branch's name, or its node id."""
+        branch = ir.node(self.g, node).branch
+        return branch[-1] if branch else node
+
+    show = staticmethod(show)
+
+    def is_graph_input(self, node: str) -> bool:
+        return node == self.g.graph["input"]
+
+    def what(self, node: str) -> str:
+        """A step of the graph, as messages name it."""
+        return ir.node(self.g, node).op.named(node)
+
+    def size_failed(self) -> None:
+        """Marks a failure on height and width: later ones share its cause."""
+        self.inference.size_error = True
 
 
 def _number(value) -> str:
@@ -427,17 +450,3 @@ def _number(value) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) > 30:
         return f"a number of {len(str(abs(value)))} digits"
     return repr(value)
-
-
-def _branch_name(g: nx.DiGraph, node: str) -> str:
-    branch = ir.node(g, node).branch
-    return branch[-1] if branch else node
-
-
-def _what(g: nx.DiGraph, node: str) -> str:
-    op = ir.node(g, node).op
-    if isinstance(op, ir.Conv) and op.kernel == (1, 1):
-        return f"the 1x1 projection `{node}`"
-    if isinstance(op, ir.Concat):
-        return "the concat"
-    return f"`{node}` ({op.describe()})"

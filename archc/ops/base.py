@@ -53,10 +53,12 @@ class ShapeError(Exception):
 
 
 class Op:
-    """An operation of the IR. Categories a pass or a phase may read: `module` (it becomes a
-    module, an attribute, of generated code), `weighted` (it holds trained tensors), `rank`
-    (the input it needs: 3 for C x H x W, 1 for flat C, 0 for either), `counts` (what its
-    channel count is called, if it sets one)."""
+    """An operation of the IR. Categories a pass or a phase may read: `opcode` (the walk's hook
+    for it, ir/walk.py: the graph's "input", a block "call", or an "op" of its own), `arity`
+    (how many inputs it takes; None for two or more), `module` (it becomes a module, an
+    attribute, of generated code), `weighted` (it holds trained tensors), `rank` (the input it
+    needs: 3 for C x H x W, 1 for flat C, 0 for either), `counts` (what its channel count is
+    called, if it sets one), `residual` (it is a residual block's sum)."""
 
     tag: ClassVar[str]  # its key in the registry
     SPECS: ClassVar[tuple] = ()  # its language models; () for an op no spec writes
@@ -69,10 +71,52 @@ class Op:
         """The op a model of its language elaborates to; `ctx` (spec/elaborate.py) resolves
         expressions, windows and the settings' defaults, and reports errors at `key`."""
         raise NotImplementedError
+    opcode: ClassVar[str] = "op"
+    arity: ClassVar[int | None] = 1
     module = True
     weighted = False
     rank = 3
     counts: str | None = None
+    residual = False
+
+    def infer(self, check, inputs: list):
+        """Its output shape in a block instance, from its inputs' (C, H, W); `check` (ir/shapes.py)
+        evaluates its numbers and reports what is wrong. A layer's is read from its rules
+        (channels, size, cost); a step that checks its inputs against each other states its
+        own."""
+        return check.layer(self, inputs)
+
+    residual_scale: Expr | None = None  # a residual sum's scale
+    own_conv: Op | None = None  # the conv whose weights it holds (a conv, a fused conv-add)
+    batch_statistics = False  # in training, it normalises with the batch's statistics
+    classifier_part: str | None = None  # its part in timm's classifier head: "pool" (global),
+    # "dropout" or "linear"
+
+    def draw(self, pen, sources: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Its part of a figure, from `sources`: the (figure node, edge label) of each drawn
+        step it reads; gives the same of what its readers draw edges from. A box of its
+        label, unless it says otherwise."""
+        box = pen.box(self)
+        for source, shape in sources:
+            pen.edge(source, box, shape)
+        return [(box, pen.shape)]
+
+    def problems(self) -> list[str]:
+        """What is wrong with its fields, for ir/verify.py: a bug in the phase that made it."""
+        return []
+
+    def torch_init(self, emit, graph) -> list[str]:
+        """Lines its block's constructor needs beside the modules (a residual activation)."""
+        return []
+
+    def torch_channel_runs(self, emit, graph) -> list[tuple[Expr, Expr]]:
+        """The runs of its input's channels that its forward expression reads, as generated
+        code writes their bounds (a slice's)."""
+        return []
+
+    def named(self, node: str) -> str:
+        """How messages name its step `node`."""
+        return f"`{node}` ({self.describe()})"
 
     def channels(self, inputs: list[Expr]) -> Expr:
         """Its output channels, from its inputs'."""
@@ -225,6 +269,13 @@ class Windowed:
     stride: tuple[Expr, Expr]
     padding: tuple[tuple[Expr, Expr], tuple[Expr, Expr]]  # (top, bottom), (left, right)
     ceil_mode: bool = False
+
+    def problems(self):
+        numbers = [*self.kernel, *self.stride, *self.padding[0], *self.padding[1]]
+        out = [] if all(ex.is_expr(e) for e in numbers) else ["a window that is not numbers"]
+        if len(self.padding) != 2 or any(len(side) != 2 for side in self.padding):
+            out.append("padding is not per side")
+        return out
 
     def numbers(self, value: Value):
         kernel = tuple(value(k, "the kernel side") for k in self.kernel)

@@ -29,6 +29,7 @@ class BatchNorm(Weighted, Passthrough, ModuleCall, Op):
     eps: float
     momentum: float
     tag = "bn"
+    batch_statistics = True
     SPECS = (BatchNormLayer,)
     COMPACT = {"bn": _read}
     SYNTAX = ("bn",)

@@ -17,6 +17,7 @@ class BlockCall(ModuleCall, Op):
     args: tuple[tuple[str, Expr | str], ...]  # in the definition's parameter order
     repeat: int = 1
     tag = "block"
+    opcode = "call"
     rank = 0
 
     def channels(self, inputs):

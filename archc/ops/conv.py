@@ -121,6 +121,25 @@ class Conv(Weighted, Windowed, ModuleCall, Op):
         return weights + extra, weights * math.prod(out)
 
     @property
+    def own_conv(self):
+        return self
+
+    def problems(self):
+        out = super().problems()
+        if self.filters is not None and not ex.is_expr(self.filters):
+            out.append(f"filters {self.filters!r}")
+        if self.layout not in ("unit", "sequential"):
+            out.append(f"layout {self.layout!r}")
+        return out
+
+    @property
+    def batch_statistics(self):
+        return self.norm is not None
+
+    def named(self, node):
+        return f"the 1x1 projection `{node}`" if self.kernel == (1, 1) else super().named(node)
+
+    @property
     def bare(self) -> bool:
         """A Conv2d alone, without BatchNorm or activation."""
         return self.norm is None and self.act == "none"

@@ -17,8 +17,10 @@ class ConvAdd(Op):
     conv: Conv
     act: str | Sym
     tag = "conv_add"
+    arity = 2
     counts = "the filter count"
     weighted = True
+    residual = True
 
     def channels(self, inputs):
         return self.conv.channels(inputs[:1])
@@ -40,6 +42,15 @@ class ConvAdd(Op):
 
     def torch_module(self, emit, cin, cout):
         return self.conv.torch_module(emit, cin, cout)
+
+    @property
+    def own_conv(self):
+        return self.conv
+
+    def torch_init(self, emit, graph):
+        if not isinstance(self.act, Sym):
+            return []
+        return [f'        self.{emit.kept(graph).of("relu")} = {self.act.name} == "relu"']
 
     def torch_forward(self, emit, graph, node, unit, inputs):
         relu = "" if self.act == "relu" else ", relu=False" if self.act == "none" else \

@@ -28,6 +28,7 @@ def _read(tokens: list[str], text: str) -> dict:
 class Dropout(Weightless, Passthrough, ModuleCall, Op):
     p: float
     tag = "dropout"
+    classifier_part = "dropout"
     SPECS = (DropoutLayer,)
     COMPACT = {"dropout": _read}
     SYNTAX = ("dropout P",)

@@ -23,6 +23,7 @@ def _read(tokens: list[str], text: str) -> dict | None:
 @dataclass(frozen=True)
 class GlobalAvgPool(Weightless, ModuleCall, Op):
     tag = "global_avgpool"
+    classifier_part = "pool"
     SPECS = (GlobalAvgPoolLayer,)
     COMPACT = {"avgpool global": _read}
     SYNTAX = ("avgpool global",)

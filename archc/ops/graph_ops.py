@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..activations import ACTIVATIONS
 from ..ir import expr as ex
 from ..ir.expr import Expr, Sym
+from ..limits import MAX_CHANNELS
 from .base import NoModule, Op, Passthrough, Weightless, register
 
 
@@ -16,6 +18,8 @@ class Input(NoModule, Weightless, Passthrough, Op):
     """A graph's input: the block's or the network's."""
 
     tag = "input"
+    opcode = "input"
+    arity = 0
     rank = 0
 
     def describe(self):
@@ -37,10 +41,38 @@ class Concat(NoModule, Weightless, Op):
     """Inputs concatenated along channels, in edge order."""
 
     tag = "concat"
+    arity = None
     rank = 0
 
     def channels(self, inputs):
         return ex.total(inputs)
+
+    def infer(self, check, inputs):
+        if any(s is None for s in inputs):
+            return None
+        branches = [check.branch_name(u) for u in check.inputs()]
+        flat = [b for b, s in zip(branches, inputs) if len(s) != 3]
+        if flat:
+            check.error("E504", f"concat: branch `{flat[0]}` is flat, concat needs C x H x W "
+                                "inputs")
+            return None
+        sized = [(b, s) for b, s in zip(branches, inputs) if s[1] is not None]
+        size = sized[0][1][1:] if sized else (None, None)
+        odd = [(b, s) for b, s in sized if s[1:] != size]
+        if odd:
+            check.size_failed()
+            listing = ", ".join(f"`{b}` {check.show(s)}" for b, s in [sized[0]] + odd)
+            check.error("E502", f"concat: the branches differ in height and width ({listing}); "
+                                "they must be equal")
+        channels = None if any(s[0] is None for s in inputs) else sum(s[0] for s in inputs)
+        if channels is not None and channels > MAX_CHANNELS:
+            check.error("E508", f"concat: the branches give {channels:,} channels, more than "
+                                f"archc's bound of {MAX_CHANNELS:,}")
+            channels = None
+        return (channels, *size)
+
+    def named(self, node):
+        return "the concat"
 
     def size(self, inputs, value):
         return inputs[0]  # shape inference checks that the inputs agree
@@ -57,6 +89,14 @@ class Concat(NoModule, Weightless, Op):
     def label(self, fig):
         return "Filter concat"
 
+    def draw(self, pen, sources):
+        # A concat feeding another (a branch that splits, as in Inception-C) is not drawn: the
+        # paper joins the split layers straight into the block's filter concat.
+        readers = pen.readers()
+        if len(readers) == 1 and isinstance(readers[0], Concat):
+            return sources
+        return super().draw(pen, sources)
+
     def fill(self):
         return ""
 
@@ -70,10 +110,55 @@ class Add(NoModule, Weightless, Passthrough, Op):
     scale: Expr
     act: str | Sym
     tag = "add"
+    arity = 2
     rank = 0
+    residual = True
+
+    @property
+    def residual_scale(self):
+        return self.scale
+
+    def infer(self, check, inputs):
+        shortcut, residual = inputs
+        check.value(self.scale, "the residual scale", whole=False)
+        if isinstance(self.act, Sym):
+            activation, origin = check.binding(self.act.name, self.act.name)
+            if activation not in ACTIVATIONS:
+                check.blame(origin, "E506", f"the residual activation is `{self.act.name}` = "
+                                            f"{activation!r}, which must be an activation "
+                                            f"({', '.join(ACTIVATIONS)})")
+        if shortcut is None or residual is None:
+            return shortcut
+        first, last = check.inputs()
+        what = check.what(last)
+        base = "the block input" if check.is_graph_input(first) else f"the shortcut `{first}`"
+        show = check.show
+        if len(residual) != len(shortcut):
+            check.error("E503", f"residual add: {what} gives {show(residual)}, {base} is "
+                                f"{show(shortcut)}", at=last)
+        elif None in (residual[0], shortcut[0]):
+            pass  # channels unknown after an error reported already
+        elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
+            check.error("E503", f"residual add: {what} gives {residual[0]} channels, {base} has "
+                                f"{shortcut[0]}", at=last)
+        elif residual != shortcut and None not in residual and None not in shortcut:
+            check.error("E503", f"residual add: {what} gives {show(residual)}, {base} is "
+                                f"{show(shortcut)}", at=last)
+        return shortcut
 
     def describe(self):
         return "add"
+
+    def torch_init(self, emit, graph):
+        if not isinstance(self.act, Sym):
+            return [] if self.act == "none" else \
+                [f"        self.act = {emit.activation(self.act)}"]
+        values = {value for inst in emit.instances_of(graph).values()
+                  for name, value in inst.args if name == self.act.name}
+        if values <= {"relu", "none"}:
+            return [f'        self.act = nn.ReLU() if {self.act.name} == "relu" else '
+                    'nn.Identity()']
+        return [f"        self.act = {emit.activation(self.act)}"]
 
     def torch_forward(self, emit, graph, node, unit, inputs):
         shortcut, branch = inputs
@@ -84,6 +169,25 @@ class Add(NoModule, Weightless, Passthrough, Op):
 
     def label(self, fig):
         return "+"
+
+    def draw(self, pen, sources):
+        (shortcut, _), (residual, residual_shape) = sources
+        last = residual
+        if self.scale != 1:
+            last = pen.node(f"Activation scaling ({pen.value(self.scale)})", fill="")
+            pen.edge(residual, last, residual_shape)
+        plus = pen.node("+", shape="circle", width="0.3", fixedsize="true")
+        pen.edge(last, plus, residual_shape)
+        pen.edge(shortcut, plus, pen.shape, style="dashed")
+        act = self.act.name if isinstance(self.act, Sym) else self.act
+        activations = pen.args.get(act, [act])
+        if activations == ["none"]:
+            return [(plus, pen.shape)]
+        text = "Relu activation" if activations == ["relu"] else \
+            f"Activation ({pen.value(self.act)})"
+        out = pen.node(text, fill="io")
+        pen.edge(plus, out, pen.shape)
+        return [(out, pen.shape)]
 
     def fill(self):
         return ""
@@ -112,6 +216,9 @@ class Slice(NoModule, Weightless, Op):
 
     def size(self, inputs, value):
         return inputs[0]
+
+    def torch_channel_runs(self, emit, graph):
+        return [emit.slice_bounds(graph, self)]
 
     def describe(self):
         text = f"channels {ex.to_text(self.start)}:{ex.to_text(self.stop)}"

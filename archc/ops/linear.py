@@ -31,6 +31,7 @@ def _read(tokens: list[str], text: str) -> dict:
 class Linear(Weighted, ModuleCall, Op):
     features: Expr
     tag = "linear"
+    classifier_part = "linear"
     SPECS = (LinearLayer,)
     COMPACT = {"linear": _read}
     SYNTAX = ("linear FEATURES",)

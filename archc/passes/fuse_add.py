@@ -40,6 +40,6 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
 def _fusable(act, block: str | None, network: ir.Network) -> bool:
     if not isinstance(act, Sym):
         return act in FUSED
-    values = {value for key, instance in network.shapes.instances.items() if key[0] == block
+    values = {value for instance in network.shapes.instances_of(block).values()
               for name, value in instance.args if name == act.name}
     return bool(values) and values <= set(FUSED)

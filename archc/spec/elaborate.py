@@ -47,8 +47,10 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
     names: dict[str, Pos | None] = {}  # body and head are attributes of one class
     params = ("num_classes",)
     settings = spec.settings
-    body = _Builder(parsed.blocks, params, names, diags, settings).build(spec.layers, "layers")
-    head = _Builder(parsed.blocks, params, names, diags, settings).build(spec.head, "head")
+    body = _Builder(ir.BODY, parsed.blocks, params, names, diags, settings).build(spec.layers,
+                                                                                  "layers")
+    head = _Builder(ir.HEAD, parsed.blocks, params, names, diags, settings).build(spec.head,
+                                                                                  "head")
     if diags:
         return None
     return ir.Network(
@@ -69,7 +71,7 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
                settings: schema.Settings) -> ir.BlockDef:
     key = f"blocks.{name}"
     params = tuple(block.params)  # unique: parsing refused duplicates (E306)
-    builder = _Builder(known, params, {}, diags, settings, in_block=True)
+    builder = _Builder(name, known, params, {}, diags, settings, in_block=True)
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
                           residual_key=f"{key}.residual")
     for param, value in block.defaults.items():
@@ -90,7 +92,7 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
 def _calls(graph: nx.DiGraph):
     for node in graph:
         op = ir.node(graph, node).op
-        if isinstance(op, ir.BlockCall):
+        if op.opcode == "call":
             yield op, ir.node(graph, node).pos
 
 
@@ -146,15 +148,15 @@ def _used_blocks(defs: dict[str, ir.BlockDef], *graphs: nx.DiGraph) -> list[str]
 class _Builder:
     """Builds the graph of one module (a block definition, the network body or its head)."""
 
-    def __init__(self, blocks, params: tuple[str, ...], names: dict, diags: Diagnostics,
-                 settings: schema.Settings, in_block: bool = False):
+    def __init__(self, name: str, blocks, params: tuple[str, ...], names: dict,
+                 diags: Diagnostics, settings: schema.Settings, in_block: bool = False):
         self.blocks = blocks
         self.in_block = in_block  # a block's class also has self.scale and self.act
         self.params = params
         self.settings = settings
         self.names = names
         self.diags = diags
-        self.g = nx.DiGraph()
+        self.g = nx.DiGraph(name=name)
         self.g.add_node("input", node=ir.Node(ir.Input()))
         self.g.graph["input"] = "input"
 

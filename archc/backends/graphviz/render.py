@@ -9,12 +9,15 @@ shape (height x width x channels, as the paper writes it) beside it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import graphviz
 import networkx as nx
 
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.graph import Shapes
+from ...ir.walk import Walker
 from ...ops import same_padding
 
 # The figures of the whole network, beside one per block: block names may not take these.
@@ -122,8 +125,8 @@ class _Figure:
 def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> graphviz.Digraph:
     """The figure of one block definition, its parameters shown with their values."""
     definition = network.blocks[name]
-    keys = [key for key in network.shapes.instances if key[0] == name]
-    instances = [network.shapes.instances[key] for key in keys]
+    keys = list(network.shapes.instances_of(name))
+    instances = list(network.shapes.instances_of(name).values())
     args = _arguments(instances)
     args["in"] = list(dict.fromkeys(key[2][0] for key in keys))  # its input channels
     shapes = instances[0].shapes if with_shapes and instances else {}
@@ -144,7 +147,7 @@ def stem_figure(network: ir.Network, with_shapes: bool = False) -> graphviz.Digr
     c, h, w = network.input_shape
     entry = figure.node(f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
     shapes = network.shapes.body if with_shapes else {}
-    _draw(figure, g, {}, network, entry, shapes, calls=network.shapes.body_calls)
+    _draw(figure, g, {}, network, entry, shapes, calls=network.shapes.of(ir.BODY).calls)
     return figure.dot
 
 
@@ -153,70 +156,82 @@ def _draw(figure: _Figure, g: nx.DiGraph, args: dict, network: ir.Network, entry
     """Draws a graph whose input is the figure's node `entry`; returns the id of its output.
     With `calls` (the block instances each block call ran), blocks are drawn inline, layer by
     layer, with their own arguments and shapes."""
-    def shape_of(node):
-        return paper_shape(shapes[node]) if shapes else ""
-
-    # A concat feeding another concat (a branch that splits, as in Inception-C) is not drawn:
-    # the paper joins the split layers straight into the block's filter concat.
-    def drawn(node):
-        op = ir.node(g, node).op
-        outs = list(g.successors(node))
-        return not (isinstance(op, ir.Concat) and len(outs) == 1
-                    and isinstance(ir.node(g, outs[0]).op, ir.Concat))
-
-    def sources(node):
-        """The drawn nodes whose outputs reach this node directly, in concat order."""
-        out = []
-        for u in ir.ordered_inputs(g, node):
-            out += [u] if drawn(u) else sources(u)
-        return out
-
-    ids = {}
-    for node in ir.topological(g):
-        op = ir.node(g, node).op
-        if isinstance(op, ir.Input):
-            ids[node] = entry
-        elif not drawn(node):
-            continue
-        elif isinstance(op, ir.Add):
-            ids[node] = _draw_add(figure, op, args, ids[ir.ordered_inputs(g, node)[0]],
-                                  ids[ir.ordered_inputs(g, node)[1]],
-                                  shape_of(ir.ordered_inputs(g, node)[1]), shape_of(node))
-        elif calls is not None and isinstance(op, ir.BlockCall) and op.repeat == 1:
-            (source,) = sources(node)
-            key = calls[node][0]
-            instance = network.shapes.instances[key]
-            inner = {"in": [key[2][0]], **{name: [value] for name, value in instance.args}}
-            ids[node] = _draw(figure, network.blocks[op.block].graph, inner, network,
-                              ids[source], instance.shapes if shapes else {}, instance.calls)
-        else:
-            if len(args.get("in", ())) == 1:  # `in` is that number in every instance
-                op = ir.bind(op, {"in": args["in"][0]})
-            ids[node] = figure.node(label(op, args, network.blocks), fillcolor=_fill(op))
-            for u in sources(node):
-                figure.edge(ids[u], ids[node], shape_of(u))
-    return ids[g.graph["output"]] if g.graph["output"] in ids else ids[list(g)[-1]]
+    values = _Drawing(figure, network).graph(g, [(entry, _shape_label(shapes, "input"))],
+                                             _Frame(args, shapes, calls))
+    out = g.graph["output"] if g.graph["output"] in values else list(g)[-1]
+    return values[out][-1][0]
 
 
-def _draw_add(figure: _Figure, op: ir.Add, args: dict, shortcut: str, residual: str,
-              residual_shape: str, out_shape: str) -> str:
-    last = residual
-    if op.scale != 1:
-        last = figure.node(f"Activation scaling ({_value(op.scale, args)})",
-                           fillcolor="white")
-        figure.edge(residual, last, residual_shape)
-    plus = figure.node("+", shape="circle", width="0.3", fixedsize="true")
-    figure.edge(last, plus, residual_shape)
-    figure.edge(shortcut, plus, out_shape, style="dashed")
-    act = op.act.name if isinstance(op.act, ex.Sym) else op.act
-    activations = args.get(act, [act])
-    if activations == ["none"]:
-        return plus
-    text = "Relu activation" if activations == ["relu"] else \
-        f"Activation ({_value(op.act, args)})"
-    act = figure.node(text, fillcolor=FILL["io"])
-    figure.edge(plus, act, out_shape)
-    return act
+@dataclass(frozen=True)
+class _Frame:
+    args: dict  # each parameter's values, shown beside it
+    shapes: dict  # node -> output shape, shown on edges; empty for none
+    calls: dict | None  # node -> the instances it ran, to draw them inline; None: as boxes
+
+
+class _Drawing(Walker):
+    """Draws each step; a step's value is what its readers draw edges from: (figure node, edge
+    label) of each drawn step whose output it passes on (one, but for a concat that is not
+    drawn)."""
+
+    def __init__(self, figure: _Figure, network: ir.Network):
+        self.figure = figure
+        self.network = network
+
+    def call(self, g, name, node, inputs, frame):
+        if frame.calls is None or node.op.repeat != 1:
+            return self.op(g, name, node, inputs, frame)
+        instance = self.network.shapes.instances[frame.calls[name][0]]
+        inner = {"in": [instance.shapes["input"][0]],
+                 **{param: [value] for param, value in instance.args}}
+        block = self.network.blocks[node.op.block].graph
+        (source,) = inputs[0]
+        values = self.graph(block, [source], _Frame(inner, instance.shapes if frame.shapes
+                                                    else {}, instance.calls))
+        return [(values[block.graph["output"]][-1][0], _shape_label(frame.shapes, name))]
+
+    def op(self, g, name, node, inputs, frame):
+        sources = [source for value in inputs for source in value]
+        return node.op.draw(_Pen(self.figure, self.network, frame, g, name), sources)
+
+
+class _Pen:
+    """What an op's `draw` rule may ask while its step is drawn."""
+
+    def __init__(self, figure: _Figure, network: ir.Network, frame: _Frame, g: nx.DiGraph,
+                 name: str):
+        self.figure, self.network, self.frame, self.g, self.name = figure, network, frame, g, name
+        self.args = frame.args
+
+    @property
+    def shape(self) -> str:
+        """The step's output shape, as its edges are labelled."""
+        return _shape_label(self.frame.shapes, self.name)
+
+    def readers(self) -> list[ir.Op]:
+        return [ir.node(self.g, n).op for n in self.g.successors(self.name)]
+
+    def box(self, op: ir.Op) -> str:
+        """The step's box, as the paper labels it."""
+        if len(self.args.get("in", ())) == 1:  # `in` is that number in every instance
+            op = ir.bind(op, {"in": self.args["in"][0]})
+        return self.figure.node(label(op, self.args, self.network.blocks), fillcolor=_fill(op))
+
+    def node(self, text: str, fill: str | None = None, **attrs) -> str:
+        """A box (or, with attrs, another shape) filled as FILL[fill] says, if fill is given."""
+        if fill is not None:
+            attrs["fillcolor"] = FILL.get(fill, "white")
+        return self.figure.node(text, **attrs)
+
+    def edge(self, a: str, b: str, shape: str = "", **attrs) -> None:
+        self.figure.edge(a, b, shape, **attrs)
+
+    def value(self, value) -> str:
+        return _value(value, self.args)
+
+
+def _shape_label(shapes: dict, node: str) -> str:
+    return paper_shape(shapes[node]) if shapes else ""
 
 
 def overview_figure(network: ir.Network) -> graphviz.Digraph:
@@ -249,10 +264,10 @@ def overview_figure(network: ir.Network) -> graphviz.Digraph:
 def _stem(network: ir.Network) -> list[str]:
     """The body's nodes before its first repeated block (none if it starts with one)."""
     body = [n for n in ir.topological(network.body)
-            if not isinstance(ir.node(network.body, n).op, ir.Input)]
+            if ir.node(network.body, n).op.opcode != "input"]
     for i, node in enumerate(body):
         op = ir.node(network.body, node).op
-        if isinstance(op, ir.BlockCall) and op.repeat > 1:
+        if op.opcode == "call" and op.repeat > 1:
             return body[:i]
     return []
 
@@ -263,20 +278,18 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
     stem = _stem(network)
     stages = [("Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
     calls = [ir.node(network.body, n).op for n in network.body
-             if isinstance(ir.node(network.body, n).op, ir.BlockCall)]
+             if ir.node(network.body, n).op.opcode == "call"]
     for node in ir.topological(network.body):
         op = ir.node(network.body, node).op
-        if node not in stem and not isinstance(op, ir.Input):
+        if node not in stem and op.opcode != "input":
             text = label(op, {}, network.blocks)
             # A block used with different arguments says which instance is which.
             if len({c.args for c in calls if c.block == getattr(op, "block", None)}) > 1:
                 text += f" ({', '.join(f'{k}={_value(v, {})}' for k, v in op.args)})"
             stages.append((text, _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
-        op = ir.node(network.head, node).op
-        if isinstance(op, ir.Linear) and op.features == ex.Sym("num_classes"):
-            op = ir.Linear(network.num_classes)
-        if not isinstance(op, ir.Input):
+        op = ir.bind(ir.node(network.head, node).op, {"num_classes": network.num_classes})
+        if op.opcode != "input":
             stages.append((label(op, {}, network.blocks), _fill(op), shapes.head[node]))
     return stages
 

@@ -24,6 +24,7 @@ from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.graph import Channels
+from ...ir.walk import Walker
 from ...ops.activation import activation_module
 from .contract import Contract, TimmContract
 from .loading import DeployLoading, runtime_source
@@ -146,10 +147,6 @@ class _Generator(TimmContract, DeployLoading):
         self.units: dict[str, ConvUnit] = {}
         self.needs: set[str] = set()  # the template's helpers the emitted code uses
         self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
-        self.graph_channels = {id(network.body): self.channels["body"],
-                               id(network.head): self.channels["head"],
-                               **{id(b.graph): self.channels[name]
-                                  for name, b in network.blocks.items()}}
 
     def kept(self, g: nx.DiGraph) -> _Attributes:
         """The attributes a graph's module keeps for its forward (deploy)."""
@@ -158,21 +155,22 @@ class _Generator(TimmContract, DeployLoading):
     def slice_bounds(self, g: nx.DiGraph, op: ir.Slice) -> tuple[Expr, Expr]:
         """A slice's start and stop as generated code writes them: `in` is a number where every
         instance of the block takes the same channels, else its in_channels argument."""
-        values = {"in": self.graph_channels[id(g)].input}
+        values = {"in": self.channels[ir.name_of(g)].input}
         return ex.substitute(op.start, values), ex.substitute(op.stop, values)
 
     def channel_runs(self, g: nx.DiGraph, node: str) -> list[tuple[Expr, Expr]]:
         """The runs of channels a node's generated code writes: a slice's bounds, a merged
         conv's parts' (deploy)."""
         data = ir.node(g, node)
-        if isinstance(data.op, ir.Slice):
-            return [self.slice_bounds(g, data.op)]
+        runs = data.op.torch_channel_runs(self, g)
+        if runs:
+            return runs
         parts = data.trained if data.op.weighted else ()  # a block call's are its instances
         return self.part_bounds(g, parts) if len(parts) > 1 else []
 
     def channels_of(self, g: nx.DiGraph, node: str) -> Expr:
         """A node's output channels as generated code writes them (symbolic in a block)."""
-        return self.graph_channels[id(g)].nodes[node]
+        return self.channels[ir.name_of(g)].nodes[node]
 
     # ----------------------------------------------------- services the ops' emitters use
 
@@ -188,6 +186,10 @@ class _Generator(TimmContract, DeployLoading):
     @property
     def blocks(self):
         return self.network.blocks
+
+    def instances_of(self, g: nx.DiGraph) -> dict:
+        """The instances of a block's graph."""
+        return self.shapes.instances_of(ir.name_of(g))
 
     def need(self, helper: str) -> None:
         """A helper of the template that the emitted code uses."""
@@ -229,7 +231,7 @@ class _Generator(TimmContract, DeployLoading):
                 op = ir.bind(data.op, {"in": channels.input})
                 cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
                 comment = source_comment(data.pos)
-                if isinstance(op, ir.BlockCall) and op.repeat > 1:
+                if op.opcode == "call" and op.repeat > 1:
                     items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
                 else:
                     items.append((self.module(op, cin, channels.nodes[node]), comment))
@@ -258,67 +260,12 @@ class _Generator(TimmContract, DeployLoading):
     # ---------------------------------------------------------------------------- forward
 
     def forward_lines(self, g: nx.DiGraph, pre_logits: bool = False) -> list[str]:
-        """The body of a forward: one line per module call, concat and residual add, each
-        value in a local variable named after its unit or branch. Names come from one
-        Namespace; a value keeps its variable until no later line reads it. With pre_logits,
-        the last line returns the last module's input when `pre_logits` is true."""
-        residual = any(isinstance(ir.node(g, n).op, (ir.Add, ir.ConvAdd)) for n in g)
-        order = ir.topological(g)
-        owners = {node: self.variable_owner(g, node, residual) for node in order}
-        namespace = Namespace()
-        names = {("input",): namespace.create("x")}  # the forward's argument
-        # Then the spec's names, so that they keep their spelling where they can, then `out`.
-        for owner, candidate in sorted(dict.fromkeys(owners.values()),
-                                       key=lambda item: (item[0] == ("main",),
-                                                         is_ambiguous(item[1]))):
-            if owner not in names:
-                names[owner] = namespace.create(candidate)
-        var: dict[str, str] = {}
-        holder: dict[str, str] = {}  # variable -> the node whose value it holds now
-        unread = {node: set(g.successors(node)) for node in order}
-        lines: list[str] = []
-        done_units: dict[str, str] = {}
-        for node in order:
-            data = ir.node(g, node)
-            op = data.op
-            inputs = [var[u] for u in ir.ordered_inputs(g, node)]
-            for u in g.predecessors(node):
-                unread[u].discard(node)
-            unit = ir.node(g, node).module
-            if unit in done_units:  # a later member of an nn.Sequential: the call is made
-                var[node] = done_units[unit]
-                holder[var[node]] = node
-                continue
-            owner, candidate = owners[node]
-            name = names[owner]
-            if name in holder and unread[holder[name]]:  # still to be read: keep it
-                name = names[owner] = namespace.create(candidate)
-            var[node], holder[name] = name, node
-            expr = op.torch_forward(self, g, node, unit, inputs)
-            if expr is None:  # the input
-                continue
-            if op.module:  # its call is made: later members of its nn.Sequential reuse it
-                done_units[unit] = name
-                if pre_logits and node == g.graph["output"]:
-                    expr = f"{inputs[0]} if pre_logits else {expr}"
-            lines.append(f"        {name} = {expr}")
-        last = lines[-1].split(" = ", 1)[1]
-        lines[-1] = f"        return {last}"
-        return [part for line in lines for part in wrap(line)]
-
-    @staticmethod
-    def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
-        """Who a node's variable belongs to, and the name it asks for: the input and, in a
-        plain block, the main path share `x`; a residual block's main path is `out`; a unit
-        or a branch's concat has its own."""
-        data = ir.node(g, node)
-        if isinstance(data.op, ir.Input) or not data.branch and not residual:
-            return ("input",), "x"
-        if not data.branch:
-            return ("main",), "out"
-        if data.paths:
-            return ("unit", data.paths[0][0]), data.paths[0][0]
-        return ("branch", *data.branch), data.branch[-1]
+        """The body of a forward (see _Forward)."""
+        forward = _Forward(self, g, pre_logits)
+        forward.graph(g, forward.names[("input",)], None)
+        last = forward.lines[-1].split(" = ", 1)[1]
+        forward.lines[-1] = f"        return {last}"
+        return [part for line in forward.lines for part in wrap(line)]
 
     # ---------------------------------------------------------------------------- classes
 
@@ -340,7 +287,6 @@ class _Generator(TimmContract, DeployLoading):
         ambiguous = [p for p in definition.params if is_ambiguous(p)]
         if ambiguous:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
-        add = next((ir.node(g, n).op for n in g if isinstance(ir.node(g, n).op, ir.Add)), None)
         scale = _symbolic_scale(g)
         if scale is not None:  # `in` is a number where every instance gets the same channels
             scale = ex.substitute(scale, {"in": channels.input})
@@ -354,26 +300,13 @@ class _Generator(TimmContract, DeployLoading):
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
         cls.init += self.module_lines(g, channels)
-        if add is not None:
-            cls.init += self.residual_activation(definition.name, add)
-        fused = next((ir.node(g, n).op for n in g if isinstance(ir.node(g, n).op, ir.ConvAdd)),
-                     None)
-        if fused is not None and isinstance(fused.act, Sym):
-            cls.init.append(f'        self.{attributes.of("relu")} = {fused.act.name} == "relu"')
+        for node in ir.topological(g):
+            cls.init += ir.node(g, node).op.torch_init(self, g)
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",
                             self.forward_lines(g)))
         if self.deploy:
             cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
         return cls
-
-    def residual_activation(self, block: str, add: ir.Add) -> list[str]:
-        if not isinstance(add.act, Sym):
-            return [] if add.act == "none" else [f"        self.act = {activation_module(add.act)}"]
-        values = {value for key, inst in self.shapes.instances.items() if key[0] == block
-                  for name, value in inst.args if name == add.act.name}
-        if values <= {"relu", "none"}:
-            return [f'        self.act = nn.ReLU() if {add.act.name} == "relu" else nn.Identity()']
-        return [f"        self.act = {self.activation(add.act)}"]
 
     def param_kinds(self, definition: ir.BlockDef) -> dict[str, str]:
         """The Python type of each block parameter, from how the block uses it."""
@@ -386,18 +319,18 @@ class _Generator(TimmContract, DeployLoading):
                     kinds[act.name] = "str"
             for part in ir.node(g, node).trained:
                 kinds.update({name: "float" for name in ex.symbols(part.scale)})
-            if isinstance(op, ir.Add):
-                kinds.update({name: "float" for name in ex.symbols(op.scale)})
-            elif isinstance(op, ir.BlockCall):
+            if op.residual_scale is not None:
+                kinds.update({name: "float" for name in ex.symbols(op.residual_scale)})
+            elif op.opcode == "call":
                 inner = self.param_kinds(self.network.blocks[op.block])
                 kinds.update({value.name: inner.get(name, "int") for name, value in op.args
                               if isinstance(value, Sym)})
         return kinds
 
     def block_doc(self, definition: ir.BlockDef) -> str:
-        ins = sorted({key[2] for key in self.shapes.instances if key[0] == definition.name})
-        outs = sorted({inst.output for key, inst in self.shapes.instances.items()
-                       if key[0] == definition.name})
+        instances = self.shapes.instances_of(definition.name)
+        ins = sorted({key[2] for key in instances})
+        outs = sorted({inst.output for inst in instances.values()})
         kind = "residual block" if definition.residual else "block"
         title = f"{definition.title}, a {kind}" if definition.title != definition.name else \
             kind.capitalize()
@@ -422,11 +355,11 @@ class _Generator(TimmContract, DeployLoading):
             doc = "\n    ".join(textwrap.wrap(text, MAX_LINE - 7)) + "\n\n" + \
                 self.contract_doc(steps is not None, classifier is not None)
         cls = ClassCode(ir.class_name(self.name), doc, f"num_classes: int = {net.num_classes}")
-        features = code(self.channels["body"].nodes[net.body.graph["output"]])
+        features = code(self.channels[ir.BODY].nodes[net.body.graph["output"]])
         cls.init.append("        self.num_classes = num_classes")
         cls.init.append(f"        self.num_features = {features}  # forward_features' channels")
-        cls.init += self.module_lines(net.body, self.channels["body"])
-        cls.init += self.module_lines(net.head, self.channels["head"])
+        cls.init += self.module_lines(net.body, self.channels[ir.BODY])
+        cls.init += self.module_lines(net.head, self.channels[ir.HEAD])
         if steps is not None:
             cls.init += self.feature_info_lines(steps)
         cls.init += self.pretrained_cfg(classifier)
@@ -459,12 +392,76 @@ class _Generator(TimmContract, DeployLoading):
         """The generated network's name: the spec's, and `_deploy` for the inference module."""
         return f"{self.network.name}_deploy" if self.deploy else self.network.name
 
+class _Forward(Walker):
+    """The lines of a forward: one per module call, concat and residual add, each value in a
+    local variable named after its unit or branch, which is the step's value in the walk.
+    Names come from one Namespace; a value keeps its variable until no later line reads it.
+    With pre_logits, the last line returns the last module's input when `pre_logits` is true."""
+
+    def __init__(self, emit: _Generator, g: nx.DiGraph, pre_logits: bool):
+        self.emit = emit
+        self.pre_logits = pre_logits
+        residual = any(ir.node(g, n).op.residual for n in g)
+        order = ir.topological(g)
+        self.owners = {node: self.variable_owner(g, node, residual) for node in order}
+        self.namespace = Namespace()
+        self.names = {("input",): self.namespace.create("x")}  # the forward's argument
+        # Then the spec's names, so that they keep their spelling where they can, then `out`.
+        for owner, candidate in sorted(dict.fromkeys(self.owners.values()),
+                                       key=lambda item: (item[0] == ("main",),
+                                                         is_ambiguous(item[1]))):
+            if owner not in self.names:
+                self.names[owner] = self.namespace.create(candidate)
+        self.holder = {self.names[("input",)]: g.graph["input"]}  # variable -> the node whose
+        # value it holds now
+        self.unread = {node: set(g.successors(node)) for node in order}
+        self.lines: list[str] = []
+        self.done_units: dict[str, str] = {}
+
+    def call(self, g, name, node, inputs, frame):
+        return self.op(g, name, node, inputs, frame)  # a module call like any other
+
+    def op(self, g, name, node, inputs, frame):
+        for u in g.predecessors(name):
+            self.unread[u].discard(name)
+        unit = node.module
+        if unit in self.done_units:  # a later member of an nn.Sequential: the call is made
+            self.holder[self.done_units[unit]] = name
+            return self.done_units[unit]
+        owner, candidate = self.owners[name]
+        variable = self.names[owner]
+        if variable in self.holder and self.unread[self.holder[variable]]:  # still to be read
+            variable = self.names[owner] = self.namespace.create(candidate)
+        self.holder[variable] = name
+        expr = node.op.torch_forward(self.emit, g, name, unit, inputs)
+        if node.op.module:  # its call is made: later members of its nn.Sequential reuse it
+            self.done_units[unit] = variable
+            if self.pre_logits and name == g.graph["output"]:
+                expr = f"{inputs[0]} if pre_logits else {expr}"
+        self.lines.append(f"        {variable} = {expr}")
+        return variable
+
+    @staticmethod
+    def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
+        """Who a node's variable belongs to, and the name it asks for: the input and, in a
+        plain block, the main path share `x`; a residual block's main path is `out`; a unit
+        or a branch's concat has its own."""
+        data = ir.node(g, node)
+        if data.op.opcode == "input" or not data.branch and not residual:
+            return ("input",), "x"
+        if not data.branch:
+            return ("main",), "out"
+        if data.paths:
+            return ("unit", data.paths[0][0]), data.paths[0][0]
+        return ("branch", *data.branch), data.branch[-1]
+
+
 def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
     weights, the one its weights are multiplied by."""
     for node in g:
         data = ir.node(g, node)
-        scales = [data.op.scale] if isinstance(data.op, ir.Add) else \
+        scales = [data.op.residual_scale] if data.op.residual_scale is not None else \
             [part.scale for part in data.trained]
         for scale in scales:
             if not ex.is_number(scale):
@@ -539,6 +536,6 @@ def _ops(network: ir.Network):
 
 def _activation_names(op) -> list[str]:
     """The activations an instance argument may choose."""
-    if isinstance(op, ir.BlockCall):
+    if op.opcode == "call":
         return [value for _, value in op.args if isinstance(value, str)]
     return []

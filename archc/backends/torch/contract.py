@@ -82,7 +82,7 @@ class TimmContract:
                  "`reduction`",
                  "        # times smaller than the input.",
                  "        self.feature_info = ["]
-        channels = self.channels["body"].nodes
+        channels = self.channels[ir.BODY].nodes
         reductions = [self.reduction(node) for node, _ in steps]
         for i, (node, names) in enumerate(steps):
             if i + 1 < len(steps) and reductions[i + 1] == reductions[i]:
@@ -99,8 +99,9 @@ class TimmContract:
         if not nodes or len(nodes) < 2 or any(len(ir.node(g, n).paths[0]) != 1 for n in nodes):
             return None
         ops = [ir.node(g, n).op for n in nodes]
-        if not isinstance(ops[0], ir.GlobalAvgPool) or not isinstance(ops[-1], ir.Linear) or \
-                not all(isinstance(op, ir.Dropout) for op in ops[1:-1]):
+        parts = [op.classifier_part for op in ops]
+        if parts[0] != "pool" or parts[-1] != "linear" or \
+                any(part != "dropout" for part in parts[1:-1]):
             return None
         return ir.node(g, nodes[0]).module, ir.node(g, nodes[-1]).module
 
@@ -110,9 +111,9 @@ class TimmContract:
             data = ir.node(g, node)
             op = data.op
             path = prefix + ".".join(str(p) for p in data.paths[0]) if data.paths else ""
-            if isinstance(op, ir.Conv):
-                return path + ("." + op.prefixes()[0]).rstrip(".")
-            if isinstance(op, ir.BlockCall):
+            if op.own_conv is not None:
+                return path + ("." + op.own_conv.prefixes()[0]).rstrip(".")
+            if op.opcode == "call":
                 inner = self.first_conv(self.network.blocks[op.block].graph, path + ".")
                 if inner is not None:
                     return inner

@@ -26,7 +26,7 @@ class DeployLoading:
         """Where each trained part of a merged conv lies in its output channels: the parts are
         runs of them, in order (passes.Part), each as wide as its conv's filters; written as
         its slice's bounds are (slice_bounds)."""
-        values = {"in": self.graph_channels[id(g)].input}
+        values = {"in": self.channels[ir.name_of(g)].input}
         bounds, start = [], 0
         for part in parts:
             stop = ex.total([start, part.op.filters])
@@ -63,14 +63,12 @@ class DeployLoading:
         for node in ir.topological(g):
             data = ir.node(g, node)
             op = data.op
-            if isinstance(op, ir.BlockCall):
+            if op.opcode == "call":
                 lines += self.load_blocks(data.paths, [part.path for part in data.trained])
             elif data.trained:
                 module = attribute(data.paths[0])
-                if isinstance(op, ir.ConvAdd):
-                    op = op.conv
-                if isinstance(op, ir.Conv):
-                    target = module if op.bare else f"{module}.conv"
+                if op.own_conv is not None:
+                    target = module if op.own_conv.bare else f"{module}.conv"
                     runs = self.channel_runs(g, node) or [None]
                     for part, run in zip(data.trained, runs, strict=True):
                         channels = None if run is None else \
