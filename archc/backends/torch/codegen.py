@@ -5,9 +5,10 @@ templates/module.py.j2 lays them out. Every number comes from the IR: channel co
 inference (symbolic inside a block definition: `k`, `n + m + in_channels`), kernels, strides,
 pads and groups from the operations. Each operation writes its own module and forward
 expression (its file in archc/ops/); the generator gives them the services they ask for.
-This module orchestrates: the network class's timm contract is contract.py's, a deploy
-module's weight loading loading.py's, how code is written as text text.py's; the template gets
-the run-time helpers the emitted code asked for (runtime.py).
+This module orchestrates: the conv unit classes are units.py's, forwards forward.py's (a walk of
+the graph), the network class's timm contract contract.py's, a deploy module's weight loading
+loading.py's, how code is written as text text.py's; the template gets the run-time helpers the
+emitted code asked for (runtime.py).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr, Sym
 from ...ir.graph import Channels
-from ...ir.walk import Walker
 from ...ops.activation import activation_module
 from .contract import Contract, TimmContract
+from .forward import Forward
 from .loading import DeployLoading, runtime_source
 from .names import Namespace, is_ambiguous
 from .text import (
@@ -41,77 +42,9 @@ from .text import (
     with_comment,
     wrap,
 )
+from .units import ConvUnit
 
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-# ----------------------------------------------------------------------------- conv units
-
-
-@dataclass(frozen=True)
-class ConvUnit:
-    """A helper class of the generated module: Conv2d, then BatchNorm2d and/or an activation."""
-
-    norm: ir.BatchNorm | None
-    act: str  # an activation's name, or "param" for one chosen by the constructor's argument
-    groups: bool  # whether the constructor takes groups
-    bias: bool  # whether the constructor takes bias
-    biased: bool = False  # every conv of this unit has a bias (deploy): it takes no argument
-
-    @property
-    def name(self) -> str:
-        act = "Act" if self.act == "param" else ACTIVATION_CLASSES.get(self.act, "")
-        return "Conv" + ("Bn" if self.norm else "") + act
-
-    @property
-    def doc(self) -> str:
-        parts = ["Conv2d" if self.bias or self.biased else "Conv2d without bias"]
-        if self.norm:
-            parts.append("BatchNorm2d")
-        if self.act == "param":
-            parts.append("the activation named by `activation`")
-        elif self.act != "none":
-            parts.append(ACTIVATION_CLASSES[self.act])
-        plain = self.norm and self.act == "relu" and not self.bias
-        return ("The paper's plain conv: " if plain else "") + " -> ".join(parts) + "."
-
-    @property
-    def signature(self) -> str:
-        extra = (", groups=1" if self.groups else "") + (", bias=False" if self.bias else "")
-        extra += ", activation=\"relu\"" if self.act == "param" else ""
-        return f"in_channels: int, out_channels: int, kernel_size, stride=1, padding=0{extra}"
-
-    @property
-    def init(self) -> list[str]:
-        args = "in_channels, out_channels, kernel_size, stride, padding"
-        args += ", groups=groups" if self.groups else ""
-        args += ", bias=bias" if self.bias else "" if self.biased else ", bias=False"
-        lines = wrap(f"        self.conv = nn.Conv2d({args})")
-        if self.norm:
-            lines.append(f"        self.bn = {self.norm.torch_constructor('out_channels')}")
-        if self.act == "param":
-            lines.append("        self.act = ACTIVATIONS[activation]()")
-        elif self.act != "none":
-            lines.append(f"        self.act = {activation_module(self.act, inplace=True)}")
-        return lines
-
-    @property
-    def constructor(self) -> list[str]:
-        return wrap(f"    def __init__(self, {self.signature}):")
-
-    @property
-    def fused(self) -> bool:
-        """Whether forward runs conv, bias and ReLU as one call where it can (deploy)."""
-        return self.biased and self.act == "relu" and self.norm is None
-
-    @property
-    def forward(self) -> str:
-        if self.fused:
-            return "fused(self.conv, x)"
-        out = "self.conv(x)"
-        if self.norm:
-            out = f"self.bn({out})"
-        return f"self.act({out})" if self.act != "none" else out
 
 
 # ----------------------------------------------------------------------------- class models
@@ -260,8 +193,8 @@ class _Generator(TimmContract, DeployLoading):
     # ---------------------------------------------------------------------------- forward
 
     def forward_lines(self, g: nx.DiGraph, pre_logits: bool = False) -> list[str]:
-        """The body of a forward (see _Forward)."""
-        forward = _Forward(self, g, pre_logits)
+        """The body of a forward (forward.py)."""
+        forward = Forward(self, g, pre_logits)
         forward.graph(g, forward.names[("input",)], None)
         last = forward.lines[-1].split(" = ", 1)[1]
         forward.lines[-1] = f"        return {last}"
@@ -391,70 +324,6 @@ class _Generator(TimmContract, DeployLoading):
     def name(self) -> str:
         """The generated network's name: the spec's, and `_deploy` for the inference module."""
         return f"{self.network.name}_deploy" if self.deploy else self.network.name
-
-class _Forward(Walker):
-    """The lines of a forward: one per module call, concat and residual add, each value in a
-    local variable named after its unit or branch, which is the step's value in the walk.
-    Names come from one Namespace; a value keeps its variable until no later line reads it.
-    With pre_logits, the last line returns the last module's input when `pre_logits` is true."""
-
-    def __init__(self, emit: _Generator, g: nx.DiGraph, pre_logits: bool):
-        self.emit = emit
-        self.pre_logits = pre_logits
-        residual = any(ir.node(g, n).op.residual for n in g)
-        order = ir.topological(g)
-        self.owners = {node: self.variable_owner(g, node, residual) for node in order}
-        self.namespace = Namespace()
-        self.names = {("input",): self.namespace.create("x")}  # the forward's argument
-        # Then the spec's names, so that they keep their spelling where they can, then `out`.
-        for owner, candidate in sorted(dict.fromkeys(self.owners.values()),
-                                       key=lambda item: (item[0] == ("main",),
-                                                         is_ambiguous(item[1]))):
-            if owner not in self.names:
-                self.names[owner] = self.namespace.create(candidate)
-        self.holder = {self.names[("input",)]: g.graph["input"]}  # variable -> the node whose
-        # value it holds now
-        self.unread = {node: set(g.successors(node)) for node in order}
-        self.lines: list[str] = []
-        self.done_units: dict[str, str] = {}
-
-    def call(self, g, name, node, inputs, frame):
-        return self.op(g, name, node, inputs, frame)  # a module call like any other
-
-    def op(self, g, name, node, inputs, frame):
-        for u in g.predecessors(name):
-            self.unread[u].discard(name)
-        unit = node.module
-        if unit in self.done_units:  # a later member of an nn.Sequential: the call is made
-            self.holder[self.done_units[unit]] = name
-            return self.done_units[unit]
-        owner, candidate = self.owners[name]
-        variable = self.names[owner]
-        if variable in self.holder and self.unread[self.holder[variable]]:  # still to be read
-            variable = self.names[owner] = self.namespace.create(candidate)
-        self.holder[variable] = name
-        expr = node.op.torch_forward(self.emit, g, name, unit, inputs)
-        if node.op.module:  # its call is made: later members of its nn.Sequential reuse it
-            self.done_units[unit] = variable
-            if self.pre_logits and name == g.graph["output"]:
-                expr = f"{inputs[0]} if pre_logits else {expr}"
-        self.lines.append(f"        {variable} = {expr}")
-        return variable
-
-    @staticmethod
-    def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
-        """Who a node's variable belongs to, and the name it asks for: the input and, in a
-        plain block, the main path share `x`; a residual block's main path is `out`; a unit
-        or a branch's concat has its own."""
-        data = ir.node(g, node)
-        if data.op.opcode == "input" or not data.branch and not residual:
-            return ("input",), "x"
-        if not data.branch:
-            return ("main",), "out"
-        if data.paths:
-            return ("unit", data.paths[0][0]), data.paths[0][0]
-        return ("branch", *data.branch), data.branch[-1]
-
 
 def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
