@@ -77,6 +77,7 @@ CATALOGUE: dict[str, str] = {
     "E410": "unknown activation",
     "E411": "blocks nested too deeply",
     "E412": "unknown scale",
+    "E413": "a block that is both a residual block and a gate",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",
@@ -88,6 +89,7 @@ CATALOGUE: dict[str, str] = {
     "E508": "the network is larger than archc's bounds",
     "E509": "channels that do not divide into a conv's groups",
     "E510": "a pool's padding more than half its window",
+    "E511": "a gate whose shape does not fit its block's input",
     # output
     "E601": "output folder does not exist",
     "E602": "output path is not a folder",

@@ -436,6 +436,15 @@ class _Step:
     def is_graph_input(self, node: str) -> bool:
         return node == self.g.graph["input"]
 
+    def channels_made_by(self, node: str) -> str:
+        """The step that set a node's channel count: the node, or the last step before it that
+        sets one, through those that pass their input's on (an activation, a pool)."""
+        while ir.node(self.g, node).op.counts is None and \
+                len(preceding := ir.ordered_inputs(self.g, node)) == 1 and \
+                ir.node(self.g, preceding[0]).op.opcode == "op":
+            node = preceding[0]
+        return node
+
     def what(self, node: str) -> str:
         """A step of the graph, as messages name it."""
         return ir.node(self.g, node).op.named(node)

@@ -58,7 +58,7 @@ class Op:
     (how many inputs it takes; None for two or more), `module` (it becomes a module, an
     attribute, of generated code), `weighted` (it holds trained tensors), `rank` (the input it
     needs: 3 for C x H x W, 1 for flat C, 0 for either), `counts` (what its channel count is
-    called, if it sets one), `residual` (it is a residual block's sum)."""
+    called, if it sets one), `main_path` (it joins a block's input with its layers' output)."""
 
     tag: ClassVar[str]  # its key in the registry
     SPECS: ClassVar[tuple] = ()  # its language models; () for an op no spec writes
@@ -77,7 +77,8 @@ class Op:
     weighted = False
     rank = 3
     counts: str | None = None
-    residual = False
+    main_path: str | None = None  # joining a block's input with its layers' output, this
+    # names the layers' variable in generated forward (`out` for a residual sum)
 
     def infer(self, check, inputs: list):
         """Its output shape in a block instance, from its inputs' (C, H, W); `check` (ir/shapes.py)

@@ -20,7 +20,7 @@ class ConvAdd(Op):
     arity = 2
     counts = "the filter count"
     weighted = True
-    residual = True
+    main_path = "out"
 
     def channels(self, inputs):
         return self.conv.channels(inputs[:1])

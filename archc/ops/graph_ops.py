@@ -112,7 +112,7 @@ class Add(NoModule, Weightless, Passthrough, Op):
     tag = "add"
     arity = 2
     rank = 0
-    residual = True
+    main_path = "out"
 
     @property
     def residual_scale(self):

@@ -15,6 +15,7 @@ from ..ir import expr as ex
 from ..ir import graph as ir
 from ..limits import MAX_BLOCK_DEPTH
 from ..ops import OP_OF_MODEL, same_padding
+from ..ops.gate import Gate
 from . import models as schema
 from .parse import ParsedSpec
 
@@ -72,8 +73,12 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
     key = f"blocks.{name}"
     params = tuple(block.params)  # unique: parsing refused duplicates (E306)
     builder = _Builder(name, known, params, {}, diags, settings, in_block=True)
+    if block.residual is not None and block.gate:
+        diags.error(block.at("gate"), "E413", "a block is a residual block or a gate, not both: "
+                                              "put the gate in a block of its own and use it in "
+                                              "the residual block's layers", f"{key}.gate")
     graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
-                          residual_key=f"{key}.residual")
+                          residual_key=f"{key}.residual", gate=block.gate)
     for param, value in block.defaults.items():
         if param not in params:
             diags.error(block.at("defaults"), "E403", f"a default for `{param}`, which is not a "
@@ -161,8 +166,10 @@ class _Builder:
         self.g.graph["input"] = "input"
 
     def build(self, steps, key: str, residual: schema.Residual | None = None,
-              residual_key: str = "") -> nx.DiGraph:
+              residual_key: str = "", gate: bool = False) -> nx.DiGraph:
         last = self.chain(steps, "input", key, ())
+        if gate:
+            last = self.add("gate", Gate(), steps[-1].pos, (), (), ["input", last], key)
         if residual is not None:
             shortcut = "input"
             if residual.shortcut is not None:

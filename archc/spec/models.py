@@ -334,6 +334,8 @@ class BlockDef(Node):
                                            "instance may leave out, e.g. {scale: 1.0}")
     layers: Layers
     residual: Residual | None = None
+    gate: bool = Field(False, description="out = x * layers(x), the layers giving C x 1 x 1 "
+                                          "(squeeze-and-excitation) or 1 x H x W")
 
 
 def _size(value: Any) -> tuple[int, int]:

@@ -188,3 +188,19 @@ def test_bad_spec_gives_the_errors_shown(tmp_path, capsys, monkeypatch, body, ex
     assert result.returncode == 1
     want = [e.replace(BAD_NAME, str(path), 1) if e.startswith(BAD_NAME) else e for e in expected]
     assert result.stderr.splitlines() == want, f"{DOC}:{line}"
+
+
+def test_every_layer_kind_has_a_row_in_the_forms_table():
+    """A new op kind's docs section starts with its row: its compact and long forms, checked
+    above to agree."""
+    import typing
+
+    from archc.spec.models import LAYER_MODELS
+
+    kinds = {kind for model in LAYER_MODELS
+             for kind in typing.get_args(model.model_fields["type"].annotation)}
+    assert {"conv", "shuffle", "adaptive_avgpool", "block"} <= kinds
+    documented = {yaml.safe_load(long)["type"] for _, long, _ in PAIRS}
+    activations = {"relu6", "relu", "silu", "gelu", "sigmoid", "tanh", "hardswish",
+                   "hardsigmoid", "mish", "leaky_relu"}  # one row stands for the table
+    assert kinds - activations - documented == set()

@@ -18,9 +18,10 @@ class Forward(Walker):
     def __init__(self, emit, g: nx.DiGraph, pre_logits: bool):
         self.emit = emit
         self.pre_logits = pre_logits
-        residual = any(ir.node(g, n).op.residual for n in g)
+        main_path = next((ir.node(g, n).op.main_path for n in g if ir.node(g, n).op.main_path),
+                         None)
         order = ir.topological(g)
-        self.owners = {node: self.variable_owner(g, node, residual) for node in order}
+        self.owners = {node: self.variable_owner(g, node, main_path) for node in order}
         self.namespace = Namespace()
         self.names = {("input",): self.namespace.create("x")}  # the forward's argument
         # Then the spec's names, so that they keep their spelling where they can, then `out`.
@@ -59,15 +60,16 @@ class Forward(Walker):
         return variable
 
     @staticmethod
-    def variable_owner(g: nx.DiGraph, node: str, residual: bool) -> tuple[tuple, str]:
+    def variable_owner(g: nx.DiGraph, node: str, main_path: str | None) -> tuple[tuple, str]:
         """Who a node's variable belongs to, and the name it asks for: the input and, in a
-        plain block, the main path share `x`; a residual block's main path is `out`; a unit
-        or a branch's concat has its own."""
+        plain block, the main path share `x`; in a block that joins its input with its
+        layers' output, the main path has the name the join gives it (`out` for a residual
+        sum); a unit or a branch's concat has its own."""
         data = ir.node(g, node)
-        if data.op.opcode == "input" or not data.branch and not residual:
+        if data.op.opcode == "input" or not data.branch and not main_path:
             return ("input",), "x"
         if not data.branch:
-            return ("main",), "out"
+            return ("main",), main_path
         if data.paths:
             return ("unit", data.paths[0][0]), data.paths[0][0]
         return ("branch", *data.branch), data.branch[-1]
