@@ -5,12 +5,18 @@ variant's, and nothing after parsing knows that a spec was inherited.
 
 How an override merges into its base:
 - a mapping merges key by key into a mapping (`input: {size: 224}` keeps the base's channels);
-- in `layers`, `head` and a block's `layers`, a mapping names the steps it changes
-  (`layers: {repeat_1: {repeat: 5}}`); a compact step it changes is first read into its long form
-  (`10 x Block35(scale=0.17)` -> block, args, repeat), so that one field of it can change;
+- in `layers`, `head` and a block's `layers`, a mapping edits the steps it names, in its order:
+  - `repeat_1: {repeat: 5}` changes a step; a compact step it changes is first read into its
+    long form (`10 x Block35(scale=0.17)` -> block, args, repeat), so that one field can change;
+  - `repeat_1: 5 x Block17` (a string or a list) replaces a step;
+  - `maxpool_3a: null` removes a step;
+  - `se: {after: conv2d, step: "SE(squeeze=20)"}` (or `before:`) inserts a new step next to a
+    step of the base or one inserted above it; steps inserted after the same step keep the
+    override's order;
 - any other value (a list, a string, a number) replaces the base's;
 - `include` lists add up: each file's includes are relative to that file.
-A step or block override that names nothing in the base is an error at the override.
+A step or block override that names nothing in the base is an error at the override, and so is an
+insertion that cannot be read.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from .load import (
 )
 
 STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
+INSERT_KEYS = frozenset({"after", "before", "step"})  # `name: {after: STEP, step: ...}`
 SET = "--set "  # the file an override's values are at: `--set TEXT`
 
 
@@ -143,29 +150,95 @@ def merge(base, over, key: str, diags: Diagnostics):
 
 
 def _merge_steps(base: Sequence, over: Mapping, key: str, diags: Diagnostics) -> Sequence:
+    """The edits of `over` made to the steps of `base`, one after another (see the module's
+    docstring)."""
     out = Sequence(base)
     out.pos, out.item_pos = base.pos, list(base.item_pos)
-    names = {next(iter(step)): i for i, step in enumerate(base)
-             if isinstance(step, Mapping) and len(step) == 1}
+    names = [_step_name(step) for step in base]  # kept in line with `out`
+    last_after: dict[str, str] = {}  # an anchor -> the step last inserted after it
     for name, value in over.items():
         where = f"{key}.{name}"
-        if name not in names:
-            _unknown(diags, over.key_pos[name], f"no step `{name}` in the base's `{key}` to "
-                     "change", name, names, where)
-            continue
-        step = base[names[name]]
-        current = step[name]
-        if isinstance(value, Mapping) and isinstance(current, Text):
-            try:
-                current = _positioned(compact_to_long(current), current.pos)
-            except ValueError as e:
-                diags.error(current.pos, "E205", str(e), where)
+        if isinstance(value, Mapping) and not INSERT_KEYS.isdisjoint(value):
+            insertion = _insertion(name, value, key, names, over.key_pos[name], diags)
+            if insertion is None:
                 continue
-        changed = _copy(step)
-        changed[name] = merge(current, value, where, diags)
-        changed.value_pos[name] = over.value_pos[name]
-        out[names[name]] = changed
+            anchor, after = insertion
+            if after:  # after the step last inserted after the anchor: they keep their order
+                previous = last_after.get(anchor, anchor)
+                last_after[anchor] = name
+                anchor = previous
+            i = names.index(anchor) + (1 if after else 0)
+            step = Mapping({name: value["step"]})
+            step.pos = over.key_pos[name]
+            step.key_pos, step.value_pos = {name: step.pos}, {name: value.value_pos["step"]}
+            out.insert(i, step)
+            out.item_pos.insert(i, step.pos)
+            names.insert(i, name)
+        elif name not in names:
+            if value is None:
+                _unknown(diags, over.key_pos[name], f"no step `{name}` in the base's `{key}` to "
+                         "remove", name, names, where)
+            else:
+                _unknown(diags, over.key_pos[name], f"no step `{name}` in the base's `{key}` to "
+                         "change", name, names, where,
+                         f" (to add one, write `{name}: {{after: STEP, step: ...}}`)")
+        elif value is None:
+            i = names.index(name)
+            del out[i], out.item_pos[i], names[i]
+        else:
+            i = names.index(name)
+            step = out[i]
+            current = step[name]
+            if isinstance(value, Mapping) and isinstance(current, Text):
+                try:
+                    current = _positioned(compact_to_long(current), current.pos)
+                except ValueError as e:
+                    diags.error(current.pos, "E205", str(e), where)
+                    continue
+            changed = _copy(step)
+            changed[name] = merge(current, value, where, diags)
+            changed.value_pos[name] = over.value_pos[name]
+            out[i] = changed
     return out
+
+
+def _step_name(step) -> str | None:
+    return next(iter(step)) if isinstance(step, Mapping) and len(step) == 1 else None
+
+
+def _insertion(name: str, value: Mapping, key: str, names: list, pos: Pos,
+               diags: Diagnostics) -> tuple[str, bool] | None:
+    """Where `name: {after: STEP, step: ...}` (or `before:`) inserts its step: (STEP, whether
+    after it); None, with the errors in `diags`, if it cannot be read."""
+    where = f"{key}.{name}"
+    if name in names:
+        diags.error(pos, "E405", f"`{name}` is already a step of the base: change it with "
+                    f"`{name}: {{...}}` or replace it with `{name}: VALUE`", where)
+    unknown = [k for k in value if k not in INSERT_KEYS]
+    for k in unknown:  # most likely a misspelt key: what is missing then goes without saying
+        close = diags.close_match(k, sorted(INSERT_KEYS))
+        diags.error(value.key_pos[k], "E202",
+                    f"unknown key `{k}` in an inserted step (it takes `after` or `before`, and "
+                    "`step`)" + (f" (did you mean `{close}`?)" if close else ""), f"{where}.{k}")
+    anchors = [k for k in ("after", "before") if k in value]
+    if len(anchors) == 2:
+        diags.error(value.pos, "E203", f"`{name}` has both `after` and `before`: an inserted "
+                    "step goes after one step or before one", where)
+    elif not anchors and not unknown:
+        diags.error(value.pos, "E201", f"missing `after` or `before`: where `{name}` goes (e.g. "
+                    f"`{name}: {{after: STEP, step: ...}}`)", where)
+    if "step" not in value and not unknown:
+        diags.error(value.pos, "E201", f"missing `step`: the step `{name}` inserts (e.g. "
+                    f"`{name}: {{after: STEP, step: conv 1x1 32}}`)", where)
+    if name in names or unknown or len(anchors) != 1 or "step" not in value:
+        return None
+    (side,) = anchors
+    anchor = value[side]
+    if not isinstance(anchor, str) or anchor not in names:
+        _unknown(diags, value.value_pos[side], f"no step `{anchor}` in the base's `{key}` to "
+                 f"insert `{name}` {side}", str(anchor), names, f"{where}.{side}")
+        return None
+    return anchor, side == "after"
 
 
 def _positioned(value, pos: Pos):
@@ -202,9 +275,12 @@ def _concat(first: Sequence, second: Sequence) -> Sequence:
     return out
 
 
-def _unknown(diags: Diagnostics, pos: Pos, message: str, name: str, known, where: str) -> None:
-    close = diags.close_match(name, list(known))
-    diags.error(pos, "E309", message + (f" (did you mean `{close}`?)" if close else ""), where)
+def _unknown(diags: Diagnostics, pos: Pos, message: str, name: str, known, where: str,
+             hint: str = "") -> None:
+    """E309 at `pos`, with the name in `known` that `name` was likely meant to be, or else
+    `hint`."""
+    close = diags.close_match(name, (k for k in known if k is not None))
+    diags.error(pos, "E309", message + (f" (did you mean `{close}`?)" if close else hint), where)
 
 
 def _set_override(text: str) -> Mapping:
