@@ -23,7 +23,7 @@ from .runs import RANGES, Options
 from .spec.inherit import split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
-SPEC_HELP = "spec files (default: specs/*.yaml and specs/variants/*.yaml)"
+SPEC_HELP = "spec files (default: specs/*.yaml, specs/variants/*.yaml and specs/zoo/*.yaml)"
 T = TypeVar("T")
 
 
@@ -205,7 +205,8 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "migrate":
         return _migrate(args.checkpoint, args.source, args.target, args.output, args.seed)
     if args.command != "schema" and not args.specs:
-        args.specs = [str(p) for folder in (Path("specs"), Path("specs/variants"))
+        args.specs = [str(p) for folder in (Path("specs"), Path("specs/variants"),
+                                            Path("specs/zoo"))
                       for p in sorted(folder.glob("*.yaml"))]
         if not args.specs:
             parser.error(f"{args.command}: no SPEC given and no specs/*.yaml here")

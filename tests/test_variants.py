@@ -37,12 +37,17 @@ def conv(cin, cout, kh=1, kw=None):
 
 
 def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=False,
-                num_classes=1000, width=1.0):
+                num_classes=1000, width=1.0, se=False):
     """Inception-ResNet-v2 as timm builds it, counted layer by layer; `width` multiplies every
-    filter count written as a number (exactly, for the widths tested: all stay multiples of 8)."""
+    filter count written as a number (exactly, for the widths tested: all stay multiples of 8);
+    `se` adds Hu et al.'s gate to each residual block (two 1x1 convs with bias, c -> c // 16 ->
+    c)."""
     def w(n):
         assert (n * width) % 8 == 0
         return int(n * width)
+
+    def gate(c):
+        return (c * (c // 16) + c // 16 + (c // 16) * c + c) if se else 0
 
     total = (conv(3, w(32), 3) + conv(w(32), w(32), 3) + conv(w(32), w(64), 3)
              + conv(w(64), w(80)) + conv(w(80), w(192), 3))
@@ -51,7 +56,8 @@ def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=F
               + conv(w(64), w(96), 3) + conv(w(96), w(96), 3) + conv(c, w(64)))  # Mixed_5b
     c = w(96) + w(64) + w(96) + w(64)  # 320
     block35 = (conv(c, w(32)) + conv(c, w(32)) + conv(w(32), w(32), 3) + conv(c, w(32))
-               + conv(w(32), w(48), 3) + conv(w(48), w(64), 3) + (w(32) + w(32) + w(64)) * c + c)
+               + conv(w(32), w(48), 3) + conv(w(48), w(64), 3) + (w(32) + w(32) + w(64)) * c + c
+               + gate(c))
     total += repeats[0] * block35
     k, l, m, n = map(w, reduction_a)
     total += conv(c, n, 3) + conv(c, k) + conv(k, l, 3) + conv(l, m, 3)
@@ -65,14 +71,14 @@ def irv2_params(repeats=(10, 20, 9), reduction_a=(256, 256, 384, 384), plain_b=F
         c = 1024
     else:
         block17 = (conv(c, w(192)) + conv(c, w(128)) + conv(w(128), w(160), 1, 7)
-                   + conv(w(160), w(192), 7, 1) + (w(192) + w(192)) * c + c)
+                   + conv(w(160), w(192), 7, 1) + (w(192) + w(192)) * c + c + gate(c))
         total += repeats[1] * block17
     total += (conv(c, w(256)) + conv(w(256), w(384), 3) + conv(c, w(256))
               + conv(w(256), w(288), 3) + conv(c, w(256)) + conv(w(256), w(288), 3)
               + conv(w(288), w(320), 3))  # Mixed_7a
     c = w(384) + w(288) + w(320) + c
     block8 = (conv(c, w(192)) + conv(c, w(192)) + conv(w(192), w(224), 1, 3)
-              + conv(w(224), w(256), 3, 1) + (w(192) + w(256)) * c + c)
+              + conv(w(224), w(256), 3, 1) + (w(192) + w(256)) * c + c + gate(c))
     total += (repeats[2] + 1) * block8
     total += conv(c, w(1536)) + w(1536) * num_classes + num_classes
     return total
@@ -90,6 +96,7 @@ EXPECTED = {
     "inception_resnet_v2_plain_b": irv2_params(plain_b=True),
     # width 0.5, depth 0.5: 10/20/9 repeats -> 5/10/4 (round(4.5) is 4), 10 classes
     "inception_resnet_v2_small": irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10),
+    "se_inception_resnet_v2": irv2_params(se=True),
 }
 
 
@@ -148,6 +155,38 @@ def test_variants_equal_timms_model_changed_the_same_way(timm_irv2, name):
         other = model(torch.randn(1, 3, 107, 107, generator=torch.Generator().manual_seed(2)))
     assert not torch.allclose(got, other)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_se_gates_sit_on_the_residual_branch_before_the_scaling(timm_irv2):
+    """With every SE gate fixed at one half (fc2 all zero: sigmoid(0)), SE-Inception-ResNet-v2
+    is timm's Inception-ResNet-v2 with every residual scale halved; a gate anywhere else (after
+    the sum, on the shortcut) would give another function. Its other tensors are timm's, by
+    name: the variant changes no name of the base."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    import archc
+
+    reference = copy.deepcopy(timm_irv2)
+    randomise_batchnorm(reference, seed=0)
+    model = archc.build_model(VARIANTS / "se_inception_resnet_v2.yaml").eval()
+    gates = {name for name in model.state_dict() if ".se." in name}
+    assert len(gates) == 4 * 40  # fc1 and fc2, weight and bias, in 10 + 20 + 10 blocks
+    state = {**reference.state_dict(),
+             **{name: torch.zeros_like(t) if ".se.fc2." in name else t
+                for name, t in model.state_dict().items() if name in gates}}
+    model.load_state_dict(state, strict=True)
+    for block in [*reference.repeat, *reference.repeat_1, *reference.repeat_2,
+                  reference.block8]:
+        block.scale = block.scale * 0.5
+    x = torch.randn(1, 3, 75, 75, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got = model(x)
+        torch.testing.assert_close(got, reference(x), rtol=1e-4, atol=1e-4)
+        for block in [*reference.repeat, *reference.repeat_1, *reference.repeat_2,
+                      reference.block8]:
+            block.scale = block.scale * 2  # undo: the comparison can see a difference
+        assert not torch.allclose(got, reference(x), rtol=1e-4, atol=1e-4)
 
 
 # ------------------------------------------------------------------------ extends and --set

@@ -79,6 +79,7 @@ class Op:
     counts: str | None = None
     main_path: str | None = None  # joining a block's input with its layers' output, this
     # names the layers' variable in generated forward (`out` for a residual sum)
+    block_kind = "block"  # what a block that ends in it is called (docstrings)
 
     def infer(self, check, inputs: list):
         """Its output shape in a block instance, from its inputs' (C, H, W); `check` (ir/shapes.py)

@@ -21,6 +21,7 @@ class ConvAdd(Op):
     counts = "the filter count"
     weighted = True
     main_path = "out"
+    block_kind = "residual block"
 
     def channels(self, inputs):
         return self.conv.channels(inputs[:1])

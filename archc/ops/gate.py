@@ -18,6 +18,7 @@ class Gate(NoModule, Weightless, Passthrough, Op):
     arity = 2
     rank = 0
     main_path = "scale"
+    block_kind = "gate"
 
     def infer(self, check, inputs):
         x, gate = inputs

@@ -113,6 +113,7 @@ class Add(NoModule, Weightless, Passthrough, Op):
     arity = 2
     rank = 0
     main_path = "out"
+    block_kind = "residual block"
 
     @property
     def residual_scale(self):

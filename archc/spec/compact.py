@@ -35,6 +35,10 @@ def compact_to_long(text: str) -> dict:
         if long is not None:
             return long
     m = _BLOCK_RE.match(text.strip())
+    if not m and text.count("(") != text.count(")"):
+        raise ValueError(f"cannot read `{text}`: its parentheses do not match (inside a YAML "
+                         "flow list `[...]` commas split a block's arguments: quote the "
+                         "instance, or write the list one step per line)")
     if not m:
         raise ValueError(f"cannot read `{text}`: {HELP}")
     out: dict[str, Any] = {"type": "block", "block": m[2], "args": {}}

@@ -65,12 +65,14 @@ def test_missing_file_is_a_located_error_not_a_traceback(capsys):
     assert capsys.readouterr().err == "no/such/spec.yaml: error[E101]: no such file\n"
 
 
-def test_without_specs_the_bundled_ones_and_their_variants_are_used(chdir_root, capsys):
+def test_without_specs_the_bundled_ones_their_variants_and_the_zoo_are_used(chdir_root, capsys):
     assert main(["build", "--check"]) == 0
     assert main(["check"]) == 0
     variants = list((ROOT / "specs" / "variants").glob("*.yaml"))
-    assert variants
-    assert capsys.readouterr().out.count("smallest input  ") == len(NETWORK_SPECS) + len(variants)
+    zoo = list((ROOT / "specs" / "zoo").glob("*.yaml"))
+    assert variants and zoo
+    assert capsys.readouterr().out.count("smallest input  ") == \
+        len(NETWORK_SPECS) + len(variants) + len(zoo)
 
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"], ["check", "--bogus", "x.yaml"]])

@@ -65,7 +65,8 @@ def _window(op, args: dict) -> list[str]:
     details = []
     if op.stride != (1, 1):
         stride = op.stride[0] if op.stride[0] == op.stride[1] else op.stride
-        details.append(f"stride {_value(stride, args)}")
+        shown = _value(stride, args)  # a parameter named stride is shown as `stride=2`
+        details.append(shown if shown.startswith("stride=") else f"stride {shown}")
     if op.padding == ((0, 0), (0, 0)) and op.kernel != (1, 1):
         details.append("V")
     elif op.padding != same_padding(op.kernel):

@@ -264,7 +264,8 @@ class _Generator(TimmContract, DeployLoading):
         instances = self.shapes.instances_of(definition.name)
         ins = sorted({key[2] for key in instances})
         outs = sorted({inst.output for inst in instances.values()})
-        kind = "residual block" if definition.residual else "block"
+        g = definition.graph
+        kind = ir.node(g, g.graph["output"]).op.block_kind
         title = f"{definition.title}, a {kind}" if definition.title != definition.name else \
             kind.capitalize()
         if len(ins) == 1 and len(outs) == 1:
