@@ -78,6 +78,7 @@ CATALOGUE: dict[str, str] = {
     "E411": "blocks nested too deeply",
     "E412": "unknown scale",
     "E413": "a block that is both a residual block and a gate",
+    "E414": "a drop_path_rate that no step uses",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",

@@ -97,6 +97,7 @@ EXPECTED = {
     # width 0.5, depth 0.5: 10/20/9 repeats -> 5/10/4 (round(4.5) is 4), 10 classes
     "inception_resnet_v2_small": irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10),
     "se_inception_resnet_v2": irv2_params(se=True),
+    "inception_resnet_v2_drop_path": irv2_params(),  # drop paths have no weights
 }
 
 

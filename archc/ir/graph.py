@@ -184,6 +184,7 @@ class Network:
     body: nx.DiGraph  # forward_features
     head: nx.DiGraph  # forward_head
     shapes: Shapes | None = None  # filled in by shape inference
+    drop_path_rate: float = 0.0  # the last drop path's rate; the ones before it rise to it
 
 
 def fingerprint(network: Network) -> str:
@@ -196,7 +197,8 @@ def fingerprint(network: Network) -> str:
                 *(f"{u} -> {v} {graph.edges[u, v]['order']}" for u, v in sorted(graph.edges)),
                 f"{graph.graph['input']} => {graph.graph['output']}"]
 
-    lines = [f"{network.input_shape} {network.mean} {network.std} {network.num_classes}"]
+    lines = [f"{network.input_shape} {network.mean} {network.std} {network.num_classes}"
+             + (f" drop_path_rate {network.drop_path_rate}" if network.drop_path_rate else "")]
     for name, block in network.blocks.items():
         lines += [f"block {name} {block.params} {block.defaults} {block.residual}",
                   *graph_text(block.graph)]

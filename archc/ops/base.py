@@ -80,6 +80,8 @@ class Op:
     main_path: str | None = None  # joining a block's input with its layers' output, this
     # names the layers' variable in generated forward (`out` for a residual sum)
     block_kind = "block"  # what a block that ends in it is called (docstrings)
+    uses_drop_path_rate = False  # its rate is the network's drop_path_rate's (scheduled)
+    training_only = False  # it computes nothing in eval: the deploy network leaves it out
 
     def infer(self, check, inputs: list):
         """Its output shape in a block instance, from its inputs' (C, H, W); `check` (ir/shapes.py)

@@ -56,9 +56,18 @@ def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network) -> ir.N
 
 def deploy(network: ir.Network) -> ir.Network:
     """The inference network: every pass, in order, then shapes inferred and checked again."""
-    from . import flatten_concat, fold_bn, fold_scale, fuse_add, merge_siblings, swap_pool
+    from . import (
+        drop_training_only,
+        flatten_concat,
+        fold_bn,
+        fold_scale,
+        fuse_add,
+        merge_siblings,
+        swap_pool,
+    )
 
     out = network
-    for step in (fold_bn, fold_scale, fuse_add, swap_pool, merge_siblings, flatten_concat):
+    for step in (drop_training_only, fold_bn, fold_scale, fuse_add, swap_pool, merge_siblings,
+                 flatten_concat):
         out = rewrite(out, step.run, network)
     return check(out)

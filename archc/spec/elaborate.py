@@ -54,6 +54,16 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
                                                                                   "head")
     if diags:
         return None
+    used = {name: defs[name] for name in _used_blocks(defs, body, head)}
+    if spec.drop_path_rate and not any(
+            ir.node(g, n).op.uses_drop_path_rate
+            for g in (body, head, *(d.graph for d in used.values())) for n in g):
+        diags.error(spec.at("drop_path_rate"), "E414", "drop_path_rate is set, but no step drops "
+                                                       "a path: insert `drop_path` steps in the "
+                                                       "residual blocks' layers",
+                    "drop_path_rate")
+    if diags:
+        return None
     return ir.Network(
         name=spec.name,
         source=parsed.path,
@@ -62,9 +72,10 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
         mean=spec.input.normalisation[0],
         std=spec.input.normalisation[1],
         num_classes=spec.num_classes,
-        blocks=MappingProxyType({name: defs[name] for name in _used_blocks(defs, body, head)}),
+        blocks=MappingProxyType(used),
         body=body,
         head=head,
+        drop_path_rate=spec.drop_path_rate,
     )
 
 

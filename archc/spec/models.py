@@ -466,6 +466,9 @@ class Spec(Library):
     name: NetworkName
     input: Input
     num_classes: Annotated[int, Field(ge=1, le=MAX_CLASSES)] = 1000
+    drop_path_rate: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="stochastic depth: the rate of the last `drop_path` step, the ones "
+                         "before it rising linearly from 0 (timm's drop_path_rate)")
     settings: Settings = Settings()
     layers: Layers
     head: list[TopStep] = []

@@ -294,6 +294,15 @@ class _Generator(TimmContract, DeployLoading):
         cls.init.append(f"        self.num_features = {features}  # forward_features' channels")
         cls.init += self.module_lines(net.body, self.channels[ir.BODY])
         cls.init += self.module_lines(net.head, self.channels[ir.HEAD])
+        if "drop_path" in self.needs and not self.deploy:
+            cls.signature += f", drop_path_rate: float = {python_literal(net.drop_path_rate)}"
+            cls.init += [
+                "        # Stochastic depth: the drop paths' rates rise linearly from 0 at the "
+                "first",
+                "        # to drop_path_rate at the last, as timm's drop_path_rate",
+                "        drop_paths = [m for m in self.modules() if isinstance(m, DropPath)]",
+                "        for i, drop_path in enumerate(drop_paths):",
+                "            drop_path.p = drop_path_rate * i / max(len(drop_paths) - 1, 1)"]
         if steps is not None:
             cls.init += self.feature_info_lines(steps)
         cls.init += self.pretrained_cfg(classifier)
@@ -384,6 +393,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
                           for name in used] if "activation_table" in generator.needs else [],
         global_pool="global_pool" in generator.needs,
+        drop_path="drop_path" in generator.needs,
         plain_conv="plain_conv" in generator.needs,
         runtime_globals=runtime_source(["ONEDNN", "CUDNN", "PACKED"], "\n"),
         runtime_conv=runtime_source(["Conv"]),
@@ -392,6 +402,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
                                          else []),
                                        "TrainedState", "folded", "load_conv", "load_copy"]),
         runtime_global_pool=runtime_source(["GlobalAvgPool"]),
+        runtime_drop_path=runtime_source(["DropPath"]),
         classes=classes,
         name=generator.name,
         deploy=deploy,

@@ -270,3 +270,22 @@ class GlobalAvgPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean((2, 3))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016), as timm's DropPath: in training, each sample's input
+    is zeroed with probability p and scaled by 1 / (1 - p) otherwise; the identity in eval. The
+    network's constructor sets p (its drop_path_rate)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(1 - self.p)
+        return x * keep.div_(1 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:.3f}"
