@@ -1,42 +1,82 @@
-"""The zoo's specs (specs/zoo/) are their reference implementations', weight for weight: the
-reference's parameter count, its state_dict loads strictly, and it gives its outputs (BatchNorm
+"""The zoo's specs (specs/zoo/) are their reference implementations', weight for weight: each
+torchvision builder function (and timm's seresnet50) has a spec and a scale whose model has the
+reference's parameter count, loads its state_dict strictly and gives its outputs (BatchNorm
 statistics and affine parameters randomised, the output checked to depend on the input)."""
 
 import pytest
 
 torch = pytest.importorskip("torch")
-timm = pytest.importorskip("timm")
+torchvision = pytest.importorskip("torchvision")
 
 import archc  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
 
 from .conftest import SPECS, randomise_batchnorm  # noqa: E402
 
-# spec -> the reference's builder (timm's names); the reference counts its own parameters
-TIMM = {"seresnet50": "seresnet50"}
+# builder -> (spec in specs/zoo, its scale or None, input side for the comparison)
+TORCHVISION = {
+    "vgg11": ("vgg", "vgg11", 32), "vgg13": ("vgg", "vgg13", 32), "vgg16": ("vgg", None, 32),
+    "vgg19": ("vgg", "vgg19", 32), "vgg11_bn": ("vgg", "vgg11_bn", 32),
+    "vgg13_bn": ("vgg", "vgg13_bn", 32), "vgg16_bn": ("vgg", "vgg16_bn", 32),
+    "vgg19_bn": ("vgg", "vgg19_bn", 32),
+    "alexnet": ("alexnet", None, 64),
+    "squeezenet1_0": ("squeezenet", None, 64), "squeezenet1_1": ("squeezenet", "squeezenet1_1", 64),
+    "resnet50": ("resnet", None, 64),
+    **{name: ("resnet", name, 64) for name in (
+        "resnet18", "resnet34", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+        "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")},
+}
+TIMM = {"seresnet50": ("seresnet50", None, 64)}
 
 
 def reference(name):
     torch.manual_seed(0)
-    return timm.create_model(TIMM[name], pretrained=False).eval()
+    if name in TIMM:
+        timm = pytest.importorskip("timm")
+        return timm.create_model(name, pretrained=False).eval()
+    return getattr(torchvision.models, name)(weights=None).eval()
 
 
-@pytest.mark.parametrize("name", TIMM)
+@pytest.mark.parametrize("name", [*TORCHVISION, *TIMM])
 def test_the_reference_loads_strictly_and_gives_the_same_outputs(name):
+    spec, scale, side = {**TORCHVISION, **TIMM}[name]
     expected = reference(name)
-    network = archc.compile_spec(str(SPECS / "zoo" / f"{name}.yaml"))
+    network = archc.compile_spec(str(SPECS / "zoo" / f"{spec}.yaml"),
+                                 [f"scale={scale}"] if scale else [])
+    assert network.name == name
     count = sum(p.numel() for p in expected.parameters())
     assert CostModel(network, network.shapes).total().params == count
     randomise_batchnorm(expected, seed=2)
     model = archc.build_model(network).eval()
     model.load_state_dict(expected.state_dict(), strict=True)
-    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out = model(x)
-        assert not torch.allclose(out, model(torch.randn_like(x)), atol=1e-3)
+        assert not torch.allclose(out[0], out[1], atol=1e-4)  # it reads the input
         torch.testing.assert_close(out, expected(x), rtol=1e-4, atol=1e-5)
-        # the SE gates count: without them the outputs differ
-        for module in expected.modules():
-            if hasattr(module, "fc2") and hasattr(module, "gate"):
-                module.fc2.bias.add_(1.0)
-        assert not torch.allclose(expected(x), out, atol=1e-3)
+
+
+def test_the_comparison_sees_a_changed_gate():
+    """SE-ResNet-50's gates count: with one excitation's bias changed, the outputs differ."""
+    expected = reference("seresnet50")
+    randomise_batchnorm(expected, seed=2)
+    model = archc.build_model(SPECS / "zoo" / "seresnet50.yaml").eval()
+    model.load_state_dict(expected.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected.layer3[2].se.fc2.bias.add_(1.0)
+        assert not torch.allclose(model(x), expected(x), rtol=1e-4, atol=1e-4)
+
+
+def test_the_readme_lists_each_tested_builder_with_its_references_count():
+    """The README's zoo table: a row for each builder tested here (and the bundled GoogLeNet and
+    Inception-v3), each count the reference's own."""
+    import re
+
+    text = (SPECS.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (?:timm's )?`(\w+)`[^|]*\| `specs/[^|]+\| ([\d,]+) \|$", text,
+                           re.MULTILINE))
+    assert set(rows) == {*TORCHVISION, *TIMM, "googlenet", "inception_v3"}
+    for name in [*TORCHVISION, *TIMM]:
+        model = reference(name)
+        assert int(rows[name].replace(",", "")) == sum(p.numel() for p in model.parameters())

@@ -100,46 +100,61 @@ def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
 # ------------------------------------------------------------------------- symbolic channels
 
 
-def symbolic_channels(network: ir.Network) -> dict[str, Channels]:
+def symbolic_channels(network: ir.Network, sizes: dict[str, dict]) -> dict[str, Channels]:
     """Channels of every block definition, of the body and of the head. A block whose every
-    instance gets the same constant number of channels has it written in; others keep `in`."""
+    instance gets the same constant number of channels has it written in; others keep `in`.
+    `sizes`: per graph, each node's output height and width where every instance agrees (the
+    channels of a flatten are its input's times them)."""
     outputs: dict[str, Expr] = {}
     for name, definition in network.blocks.items():  # dependencies come first
-        nodes, _ = _channels(definition.graph, IN, outputs)
+        nodes, _ = _channels(definition.graph, IN, outputs, sizes[name])
         outputs[name] = nodes[definition.graph.graph["output"]]
     out: dict[str, Channels] = {}
     inputs: dict[str, set] = {name: set() for name in network.blocks}
-    body = _graph_channels(network.body, network.input_shape[0], outputs, inputs)
+    body = _graph_channels(network.body, network.input_shape[0], outputs, inputs, sizes)
     out[ir.BODY] = body
     out[ir.HEAD] = _graph_channels(network.head, body.nodes[network.body.graph["output"]],
-                                   outputs, inputs)
+                                   outputs, inputs, sizes)
     for name in reversed(network.blocks):  # callers come first
         seen = inputs[name]
         only = next(iter(seen)) if len(seen) == 1 else None
         entry = only if ex.is_number(only) else IN
-        out[name] = _graph_channels(network.blocks[name].graph, entry, outputs, inputs)
+        out[name] = _graph_channels(network.blocks[name].graph, entry, outputs, inputs, sizes)
     return {name: out[name] for name in [*network.blocks, ir.BODY, ir.HEAD]}
 
 
-def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set]) -> Channels:
-    nodes, calls = _channels(g, entry, outputs)
+def _graph_channels(g: nx.DiGraph, entry: Expr, outputs, inputs: dict[str, set],
+                    sizes: dict[str, dict]) -> Channels:
+    nodes, calls = _channels(g, entry, outputs, sizes[ir.name_of(g)])
     for node, per_repeat in calls.items():
         inputs[ir.node(g, node).op.block].update(per_repeat)
     return Channels(entry, MappingProxyType(nodes), MappingProxyType(calls))
 
 
-def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr]):
+def _channels(g: nx.DiGraph, entry: Expr, outputs: dict[str, Expr], sizes: dict):
     calls: dict[str, tuple] = {}
-    return _Symbolic(entry, outputs).graph(g, entry, calls), calls
+    return _Symbolic(entry, outputs, sizes).graph(g, entry, calls), calls
+
+
+def agreed_sizes(numbers: list[GraphShapes]) -> dict:
+    """Each node's output height and width where every instance of the graph agrees, else
+    None."""
+    out: dict = {}
+    for shapes in (n.shapes for n in numbers):
+        for node, shape in shapes.items():
+            size = tuple(shape[1:]) if shape is not None and len(shape) == 3 else None
+            out[node] = size if out.get(node, size) == size else None
+    return out
 
 
 class _Symbolic(Walker):
     """A graph's channels as expressions of its block's `in` (`entry`); `frame` gets each
     block call's channels per repeat."""
 
-    def __init__(self, entry: Expr, outputs: dict[str, Expr]):
+    def __init__(self, entry: Expr, outputs: dict[str, Expr], sizes: dict):
         self.entry = entry
         self.outputs = outputs  # each block's output channels, of its `in`
+        self.sizes = sizes  # node -> its output's height and width, where they are known
 
     def call(self, g, name, node, inputs, frame):
         op, current, per_repeat = node.op, inputs[0], []
@@ -155,8 +170,10 @@ class _Symbolic(Walker):
         return current
 
     def op(self, g, name, node, inputs, frame):
+        before = ir.ordered_inputs(g, name)
+        size = self.sizes.get(before[0]) if before else None
         with _formula(node):
-            return ex.substitute(node.op.channels(inputs), {"in": self.entry})
+            return ex.substitute(node.op.channels_at(inputs, size), {"in": self.entry})
 
 
 @contextmanager
@@ -164,15 +181,17 @@ def _formula(node: ir.Node):
     try:
         yield
     except ex.TooLarge as e:
-        raise FormulaTooLarge(node, str(e)) from None
+        raise SymbolicError(node, "E508", f"the channel count here, as generated code writes "
+                                          f"it (a formula of the block's input channels `in`), "
+                                          f"would have {e}, archc's bound") from None
 
 
-class FormulaTooLarge(Exception):
-    """A node whose channel count, as a formula of its block's `in`, is too large to write."""
+class SymbolicError(Exception):
+    """A node whose channel count generated code cannot write."""
 
-    def __init__(self, node: ir.Node, reason: str):
-        super().__init__(reason)
-        self.node = node
+    def __init__(self, node: ir.Node, code: str, message: str):
+        super().__init__(message)
+        self.node, self.code, self.message = node, code, message
 
 
 # --------------------------------------------------------------------------- numbers
@@ -201,17 +220,18 @@ class _Inference(Walker):
             self.error(ir.node(head_graph, last), "E507",
                        f"the head gives {show(out)}, but the network has num_classes "
                        f"{self.network.num_classes}: end the head in `linear num_classes`")
-        channels = {} if self.probing or self.diags else self.symbolic_channels()
+        sizes = {ir.BODY: agreed_sizes([body]), ir.HEAD: agreed_sizes([head]),
+                 **{name: agreed_sizes([i for i in self.instances.values() if i.block == name])
+                    for name in self.network.blocks}}
+        channels = {} if self.probing or self.diags else self.symbolic_channels(sizes)
         return Shapes(MappingProxyType({ir.BODY: body, ir.HEAD: head}),
                       MappingProxyType(self.instances), MappingProxyType(channels))
 
-    def symbolic_channels(self) -> dict[str, Channels]:
+    def symbolic_channels(self, sizes: dict[str, dict]) -> dict[str, Channels]:
         try:
-            return symbolic_channels(self.network)
-        except FormulaTooLarge as e:
-            self.error(e.node, "E508", f"the channel count here, as generated code writes it (a "
-                                       f"formula of the block's input channels `in`), would have "
-                                       f"{e}, archc's bound")
+            return symbolic_channels(self.network, sizes)
+        except SymbolicError as e:
+            self.error(e.node, e.code, e.message)
             return {}
 
     def error(self, node: ir.Node, code: str, message: str) -> None:

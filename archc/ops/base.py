@@ -126,6 +126,12 @@ class Op:
         """Its output channels, from its inputs'."""
         raise NotImplementedError
 
+    def channels_at(self, inputs: list[Expr], size: Size | None) -> Expr:
+        """Its output channels where they depend on its input's height and width (`size`, or
+        None where its block's instances differ in it): a flatten's. Most ops' are
+        `channels`'."""
+        return self.channels(inputs)
+
     def size(self, inputs: list[Size], value: Value) -> Size | None:
         """The output height and width; None when the output is flat."""
         raise NotImplementedError

@@ -54,9 +54,35 @@ def resolve(raw: Mapping, path: str, overrides: list[str], diags: Diagnostics,
     """The spec at `path` with its bases (read from `source`) merged in and then every `--set`
     override; the files read for it are in `.sources` (path -> sha256), the spec first."""
     raw = _extended(raw, path, [os.path.normpath(path)], diags, source)
+    changes = _scale_changes(_overridden(raw, overrides, Diagnostics()), diags)
+    if changes is not None:
+        raw = merge(raw, changes, "", diags)
+    return _overridden(raw, overrides, diags)
+
+
+def _overridden(raw: Mapping, overrides: list[str], diags: Diagnostics) -> Mapping:
     for text in overrides:
         raw = merge(raw, _set_override(text), "", diags)
     return raw
+
+
+def _scale_changes(raw: Mapping, diags: Diagnostics) -> Mapping | None:
+    """The `changes` of the scale the spec picks (after every override, which may pick it): a
+    variant of the spec inside it, merged before the overrides (which stay the last word)."""
+    scales, name = raw.get("scales"), raw.get("scale")
+    if not isinstance(scales, Mapping) or not isinstance(name, str) or \
+            not isinstance(scales.get(name), Mapping):
+        return None
+    changes = scales[name].get("changes")
+    if not isinstance(changes, Mapping):
+        return None  # the models say what is wrong with it
+    kept = _copy(changes)
+    for key in ("extends", "scale", "scales"):
+        if key in kept:
+            diags.error(kept.key_pos[key], "E202", f"a scale's changes cannot change `{key}`",
+                        f"scales.{name}.changes.{key}")
+            del kept[key]
+    return kept
 
 
 def split_override(text: str) -> tuple[list[str], str]:

@@ -450,12 +450,15 @@ class Library(Node):
 
 
 class Scaling(Node):
-    """A width and depth multiplier (`scales: {s: {width: 0.5, depth: 0.33}}`)."""
+    """A width and depth multiplier (`scales: {s: {width: 0.5, depth: 0.33}}`), and changes
+    written as a variant writes them (`changes: {layers: {layer3: {repeat: 23}}}`)."""
 
     width: Annotated[float, Field(gt=0, le=4)] = 1.0
     depth: Annotated[float, Field(gt=0, le=4)] = 1.0
     divisor: Annotated[int, Field(ge=1, le=64)] = Field(8, description="filter counts become "
                                                         "multiples of this")
+    changes: dict[str, Any] = Field({}, description="what this size changes in the spec, as a "
+                                                    "variant would (merged when it is picked)")
 
 
 class Spec(Library):
