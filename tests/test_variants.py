@@ -98,6 +98,7 @@ EXPECTED = {
     "inception_resnet_v2_small": irv2_params(repeats=(5, 10, 4), width=0.5, num_classes=10),
     "se_inception_resnet_v2": irv2_params(se=True),
     "inception_resnet_v2_drop_path": irv2_params(),  # drop paths have no weights
+    "inception_resnet_v2_cifar": irv2_params(num_classes=10),  # strides and pools only
 }
 
 
@@ -108,6 +109,15 @@ def test_each_variant_is_short_and_has_its_count(name):
     network = compile_spec(str(path))
     assert network.name == name
     assert params(network) == EXPECTED[name]
+
+
+def test_the_cifar_variant_is_ten_lines_with_a_stem_of_no_strides_or_pools():
+    path = VARIANTS / "inception_resnet_v2_cifar.yaml"
+    assert len(path.read_text().splitlines()) <= 10
+    network = compile_spec(str(path))
+    assert network.shapes.body["conv2d_1a"] == (32, 30, 30)  # 3x3 V, stride 1: 32 - 2
+    assert network.shapes.body["conv2d_4a"] == (192, 26, 26)  # two more 3x3 V: 30 - 2 - 2
+    assert "maxpool_3a" not in network.body and "maxpool_5a" not in network.body
 
 
 def test_every_variant_is_tested():

@@ -187,7 +187,8 @@ class _Builder:
                 shortcut = self.chain(residual.shortcut, "input", residual_key + ".shortcut",
                                       ("shortcut",))
             op = ir.Add(self.expr(residual.scale, residual.at("scale"), residual_key + ".scale"),
-                        self.activation(residual.activation, residual.at("activation"),
+                        self.activation(residual.activation or self.residual_activation(),
+                                        residual.at("activation"),
                                         residual_key + ".activation"))
             last = self.add("add", op, residual.pos, (), (), [shortcut, last], residual_key)
         self.g.graph["output"] = last
@@ -235,7 +236,9 @@ class _Builder:
         if isinstance(value, list):
             return self.group(name, value, prev, key, branch)
         self.claim(name, value.pos, key)
-        if isinstance(value, schema.Block) and value.repeat > 1:
+        # `N x Block` is an nn.Sequential numbered 0 .. N-1 at any N, 1 included, so that
+        # checkpoints carry across depths; a block written without a count is a module.
+        if isinstance(value, schema.Block) and "repeat" in value.model_fields_set:
             paths = tuple((name, i) for i in range(value.repeat))
         else:
             paths = ((name,),)
@@ -330,6 +333,13 @@ class _Builder:
         if isinstance(value, str):  # an activation's name
             return value
         return self.expr(value, pos, key)
+
+    def residual_activation(self) -> str:
+        """A residual sum's activation where its block names none: the settings' activation of
+        every conv (`settings: {conv: {activation: silu}}` means SiLU everywhere), or ReLU where
+        that is `none` (convs written linear, their activations separate layers)."""
+        default = self.settings.conv.activation
+        return "relu" if default == "none" else default
 
     def activation(self, value: str, pos, key: str):
         """An activation's name, or a parameter that will name one (a Sym)."""

@@ -316,7 +316,8 @@ class Residual(Node):
     """out = activation(shortcut(x) + scale * layers(x)); without a shortcut, shortcut(x) = x."""
 
     scale: Scale = 1.0
-    activation: Activation = "relu"
+    activation: Activation | None = Field(None, description="after the sum; default: the "
+                                                            "settings' conv activation")
     shortcut: list[TopStep] | None = Field(
         None, description="steps from the block's input, e.g. a projection conv 1x1 /2 + BN")
 

@@ -42,7 +42,9 @@ def scaled(spec: schema.Spec, blocks: dict[str, schema.BlockDef], scale: schema.
                 max(1, round(model.repeat * scale.depth))
             args = {name: width(value) if name in widths.get(model.block, ()) else value
                     for name, value in model.args.items()}
-            return model.model_copy(update={"repeat": repeat, "args": args})
+            # A count only where one was written: `Block` stays a module, `N x Block` a group.
+            update = {"args": args} if repeat == model.repeat else {"repeat": repeat, "args": args}
+            return model.model_copy(update=update)
         return model
 
     return (_rewritten(spec, rewrite),

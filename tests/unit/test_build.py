@@ -21,6 +21,23 @@ def test_committed_generated_code_is_fresh(chdir_root, capsys):
     assert main(["build", "--check", *SPEC_ARGS]) == 0, capsys.readouterr().out
 
 
+def test_generated_code_is_the_same_from_any_working_folder(tmp_path, monkeypatch, capsys):
+    """Paths in generated files are relative to the repository's root, not to the working
+    folder: a check from elsewhere, with the specs' absolute or relative paths, sees no
+    change (it used to report 144 changed lines)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    variant = ROOT / "specs" / "variants" / "inception_resnet_v2_v4_reduction.yaml"
+    for spec in (ROOT / "specs" / "inception_v4.yaml", variant):
+        assert main(["build", "--check", "-o", str(GENERATED), str(spec)]) == 0, \
+            capsys.readouterr().out
+        relative = os.path.relpath(spec, elsewhere)
+        assert main(["build", "--check", "-o", str(GENERATED), relative]) == 0
+    header = (GENERATED / "inception_v4.py").read_text(encoding="utf-8")
+    assert "\n    specs/inception_v4.yaml\n" in header  # relative to the root, as committed
+
+
 def test_check_fails_with_a_diff_when_stale(chdir_root, tmp_path, capsys):
     shutil.copy(GENERATED / "inception_v4.py", tmp_path / "inception_v4.py")
     with open(tmp_path / "inception_v4.py", "a") as f:

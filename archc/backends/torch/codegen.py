@@ -38,6 +38,7 @@ from .text import (
     inert,
     pair_code,
     python_literal,
+    shown_path,
     source_comment,
     with_comment,
     wrap,
@@ -388,7 +389,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
     used = sorted({a for op in _ops(network) for a in _activation_names(op)})
     return env.get_template("module.py.j2").render(
         network=network,
-        sources=[(inert(path), digest) for path, digest in network.sources],
+        sources=[(inert(shown_path(path)), digest) for path, digest in network.sources],
         units=sorted(generator.units.values(), key=lambda unit: unit.name),
         activation_table=[(name, ACTIVATION_CLASSES.get(name, "Identity"))
                           for name in used] if "activation_table" in generator.needs else [],

@@ -4,7 +4,9 @@ backend."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 
 from ...ir import expr as ex
@@ -31,7 +33,29 @@ def inert(text: str) -> str:
 
 
 def source_comment(pos) -> str:
-    return f"# {inert(pos.file)}:{pos.line}"
+    return f"# {inert(shown_path(pos.file))}:{pos.line}"
+
+
+def shown_path(path: str) -> str:
+    """A spec file's path as generated code writes it: relative to the root of the repository
+    that holds it (the nearest folder above it with a `.git`), so that a spec gives the same
+    bytes from any working folder; as given outside a repository, and for a `--set` value."""
+    if path.startswith("--set "):
+        return path
+    absolute = os.path.abspath(path)
+    root = _repository_root(os.path.dirname(absolute))
+    return path if root is None else os.path.relpath(absolute, root).replace(os.sep, "/")
+
+
+@functools.lru_cache(maxsize=256)
+def _repository_root(folder: str) -> str | None:
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 def pair_code(pair) -> str:
@@ -49,9 +73,7 @@ def argument_code(value) -> str:
 
 def with_comment(text: str, comment: str, indent: int) -> list[str]:
     """A statement (possibly of several lines) with its source comment."""
-    lines = [" " * indent + line for line in text.split("\n")]
-    if len(lines) == 1 and len(lines[0]) > MAX_LINE:
-        lines = wrap(lines[0])
+    lines = [part for line in text.split("\n") for part in wrap(" " * indent + line)]
     if len(lines[0]) + 2 + len(comment) <= MAX_LINE:
         lines[0] = f"{lines[0]}  {comment}"
         return lines
