@@ -10,6 +10,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class ConvBnReLU(nn.Module):
@@ -71,18 +72,32 @@ class Inception(nn.Module):
 class Googlenet(nn.Module):
     """googlenet: 3 x 224 x 224 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
+                  "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
+                  "inception4e", "maxpool4", "inception5a", "inception5b")
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1024  # forward_features' channels
-        self.conv1 = ConvBnReLU(3, 64, 7, stride=2, padding=3)  # specs/googlenet.yaml:36
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
+        self.conv1 = ConvBnReLU(in_chans, 64, 7, stride=2, padding=3)  # specs/googlenet.yaml:36
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)  # specs/googlenet.yaml:37
         self.conv2 = ConvBnReLU(64, 64, 1)  # specs/googlenet.yaml:38
         self.conv3 = ConvBnReLU(64, 192, 3, padding=1)  # specs/googlenet.yaml:39
@@ -117,8 +132,11 @@ class Googlenet(nn.Module):
             832, ch1x1=384, ch3x3red=192, ch3x3=384, ch5x5red=48, ch5x5=128, pool_proj=128
         )
         self.avgpool = GlobalAvgPool()  # specs/googlenet.yaml:63
-        self.dropout = nn.Dropout(0.2)  # specs/googlenet.yaml:64
-        self.fc = nn.Linear(1024, num_classes)  # specs/googlenet.yaml:65
+        self.dropout = nn.Dropout(drop_rate)  # specs/googlenet.yaml:64
+        # specs/googlenet.yaml:65
+        self.fc = nn.Linear(1024, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -140,6 +158,9 @@ class Googlenet(nn.Module):
             "first_conv": "conv1.conv",
             "classifier": "fc",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.fc
@@ -161,6 +182,12 @@ class Googlenet(nn.Module):
             self.fc = nn.Linear(self.num_features, num_classes)
         else:
             self.fc = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -193,12 +220,8 @@ class Googlenet(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
-                 "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
-                 "inception4e", "maxpool4", "inception5a", "inception5b")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -209,6 +232,10 @@ class Googlenet(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.conv1(x)
         x = self.maxpool1(x)
         x = self.conv2(x)

@@ -354,6 +354,11 @@ class GooglenetDeploy(nn.Module):
     other weights may need others.
     """
 
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
+                  "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
+                  "inception4e", "maxpool4", "inception5a", "inception5b")
+
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
@@ -473,12 +478,8 @@ class GooglenetDeploy(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv1", "maxpool1", "conv2", "conv3", "maxpool2", "inception3a", "inception3b",
-                 "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d",
-                 "inception4e", "maxpool4", "inception5a", "inception5b")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)

@@ -12,6 +12,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class ConvBnReLU(nn.Module):
@@ -159,19 +160,33 @@ class InceptionResNetC(nn.Module):
 class InceptionResnetV1(nn.Module):
     """inception_resnet_v1: 3 x 299 x 299 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("stem.0", "stem.1", "stem.2", "stem.3", "stem.4", "stem.5", "stem.6",
+                  "inception_resnet_a", "reduction_a", "inception_resnet_b", "reduction_b",
+                  "inception_resnet_c")
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1792  # forward_features' channels
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.stem = nn.Sequential(
-            ConvBnReLU(3, 32, 3, stride=2),  # specs/inception_resnet_v1.yaml:57
+            ConvBnReLU(in_chans, 32, 3, stride=2),  # specs/inception_resnet_v1.yaml:57
             ConvBnReLU(32, 32, 3),  # specs/inception_resnet_v1.yaml:58
             ConvBnReLU(32, 64, 3, padding=1),  # specs/inception_resnet_v1.yaml:59
             nn.MaxPool2d(3, stride=2),  # specs/inception_resnet_v1.yaml:60
@@ -189,8 +204,11 @@ class InceptionResnetV1(nn.Module):
         # specs/inception_resnet_v1.yaml:68
         self.inception_resnet_c = nn.Sequential(*[InceptionResNetC(scale=0.2) for _ in range(5)])
         self.global_pool = GlobalAvgPool()  # specs/inception_resnet_v1.yaml:71
-        self.head_drop = nn.Dropout(0.2)  # specs/inception_resnet_v1.yaml:72
-        self.classifier = nn.Linear(1792, num_classes)  # specs/inception_resnet_v1.yaml:73
+        self.head_drop = nn.Dropout(drop_rate)  # specs/inception_resnet_v1.yaml:72
+        # specs/inception_resnet_v1.yaml:73
+        self.classifier = nn.Linear(1792, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -212,6 +230,9 @@ class InceptionResnetV1(nn.Module):
             "first_conv": "stem.0.conv",
             "classifier": "classifier",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.classifier
@@ -233,6 +254,12 @@ class InceptionResnetV1(nn.Module):
             self.classifier = nn.Linear(self.num_features, num_classes)
         else:
             self.classifier = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -265,12 +292,8 @@ class InceptionResnetV1(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("stem.0", "stem.1", "stem.2", "stem.3", "stem.4", "stem.5", "stem.6",
-                 "inception_resnet_a", "reduction_a", "inception_resnet_b", "reduction_b",
-                 "inception_resnet_c")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -281,6 +304,10 @@ class InceptionResnetV1(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.stem(x)
         x = self.inception_resnet_a(x)
         x = self.reduction_a(x)

@@ -498,6 +498,11 @@ class InceptionResnetV1Deploy(nn.Module):
     other weights may need others.
     """
 
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("stem.0", "stem.1", "stem.2", "stem.3", "stem.4", "stem.5", "stem.6",
+                  "inception_resnet_a", "reduction_a", "inception_resnet_b", "reduction_b",
+                  "inception_resnet_c")
+
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
@@ -601,12 +606,8 @@ class InceptionResnetV1Deploy(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("stem.0", "stem.1", "stem.2", "stem.3", "stem.4", "stem.5", "stem.6",
-                 "inception_resnet_a", "reduction_a", "inception_resnet_b", "reduction_b",
-                 "inception_resnet_c")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)

@@ -557,6 +557,10 @@ class InceptionResnetV2CifarDeploy(nn.Module):
     other weights may need others.
     """
 
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv2d_1a", "conv2d_2a", "conv2d_2b", "conv2d_3b", "conv2d_4a", "mixed_5b",
+                  "repeat", "mixed_6a", "repeat_1", "mixed_7a", "repeat_2", "block8", "conv2d_7b")
+
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.num_classes = num_classes
@@ -656,11 +660,8 @@ class InceptionResnetV2CifarDeploy(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv2d_1a", "conv2d_2a", "conv2d_2b", "conv2d_3b", "conv2d_4a", "mixed_5b",
-                 "repeat", "mixed_6a", "repeat_1", "mixed_7a", "repeat_2", "block8", "conv2d_7b")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)

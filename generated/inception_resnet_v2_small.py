@@ -14,6 +14,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class ConvBnReLU(nn.Module):
@@ -190,18 +191,32 @@ class Block8(nn.Module):
 class InceptionResnetV2Small(nn.Module):
     """inception_resnet_v2_small: 3 x 224 x 224 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 10):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a",
+                  "maxpool_5a", "mixed_5b", "repeat", "mixed_6a", "repeat_1", "mixed_7a",
+                  "repeat_2", "block8", "conv2d_7b")
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 768  # forward_features' channels
-        self.conv2d_1a = ConvBnReLU(3, 16, 3, stride=2)  # specs/inception_resnet_v2.yaml:88
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
+        self.conv2d_1a = ConvBnReLU(in_chans, 16, 3, stride=2)  # specs/inception_resnet_v2.yaml:88
         self.conv2d_2a = ConvBnReLU(16, 16, 3)  # specs/inception_resnet_v2.yaml:89
         self.conv2d_2b = ConvBnReLU(16, 32, 3, padding=1)  # specs/inception_resnet_v2.yaml:90
         self.maxpool_3a = nn.MaxPool2d(3, stride=2)  # specs/inception_resnet_v2.yaml:91
@@ -220,8 +235,11 @@ class InceptionResnetV2Small(nn.Module):
         self.block8 = Block8(activation="none")  # specs/inception_resnet_v2.yaml:101
         self.conv2d_7b = ConvBnReLU(1040, 768, 1)  # specs/inception_resnet_v2.yaml:102
         self.global_pool = GlobalAvgPool()  # specs/inception_resnet_v2.yaml:105
-        self.head_drop = nn.Dropout(0.2)  # specs/inception_resnet_v2.yaml:106
-        self.classif = nn.Linear(768, num_classes)  # specs/inception_resnet_v2.yaml:107
+        self.head_drop = nn.Dropout(drop_rate)  # specs/inception_resnet_v2.yaml:106
+        # specs/inception_resnet_v2.yaml:107
+        self.classif = nn.Linear(768, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -243,6 +261,9 @@ class InceptionResnetV2Small(nn.Module):
             "first_conv": "conv2d_1a.conv",
             "classifier": "classif",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.classif
@@ -264,6 +285,12 @@ class InceptionResnetV2Small(nn.Module):
             self.classif = nn.Linear(self.num_features, num_classes)
         else:
             self.classif = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -296,12 +323,8 @@ class InceptionResnetV2Small(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a",
-                 "maxpool_5a", "mixed_5b", "repeat", "mixed_6a", "repeat_1", "mixed_7a", "repeat_2",
-                 "block8", "conv2d_7b")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -312,6 +335,10 @@ class InceptionResnetV2Small(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.conv2d_1a(x)
         x = self.conv2d_2a(x)
         x = self.conv2d_2b(x)

@@ -10,6 +10,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class ConvBnReLU(nn.Module):
@@ -179,18 +180,33 @@ class InceptionE(nn.Module):
 class InceptionV3(nn.Module):
     """inception_v3: 3 x 299 x 299 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                  "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+                  "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b",
+                  "Mixed_7c")
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.5,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.Conv2d_1a_3x3 = ConvBnReLU(3, 32, 3, stride=2)  # specs/inception_v3.yaml:101
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
+        self.Conv2d_1a_3x3 = ConvBnReLU(in_chans, 32, 3, stride=2)  # specs/inception_v3.yaml:101
         self.Conv2d_2a_3x3 = ConvBnReLU(32, 32, 3)  # specs/inception_v3.yaml:102
         self.Conv2d_2b_3x3 = ConvBnReLU(32, 64, 3, padding=1)  # specs/inception_v3.yaml:103
         self.maxpool1 = nn.MaxPool2d(3, stride=2)  # specs/inception_v3.yaml:104
@@ -209,8 +225,11 @@ class InceptionV3(nn.Module):
         self.Mixed_7b = InceptionE(1280)  # specs/inception_v3.yaml:117
         self.Mixed_7c = InceptionE(2048)  # specs/inception_v3.yaml:118
         self.avgpool = GlobalAvgPool()  # specs/inception_v3.yaml:121
-        self.dropout = nn.Dropout(0.5)  # specs/inception_v3.yaml:122
-        self.fc = nn.Linear(2048, num_classes)  # specs/inception_v3.yaml:123
+        self.dropout = nn.Dropout(drop_rate)  # specs/inception_v3.yaml:122
+        # specs/inception_v3.yaml:123
+        self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -232,6 +251,9 @@ class InceptionV3(nn.Module):
             "first_conv": "Conv2d_1a_3x3.conv",
             "classifier": "fc",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.fc
@@ -253,6 +275,12 @@ class InceptionV3(nn.Module):
             self.fc = nn.Linear(self.num_features, num_classes)
         else:
             self.fc = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -285,12 +313,8 @@ class InceptionV3(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                 "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
-                 "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -301,6 +325,10 @@ class InceptionV3(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.Conv2d_1a_3x3(x)
         x = self.Conv2d_2a_3x3(x)
         x = self.Conv2d_2b_3x3(x)

@@ -12,6 +12,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class ConvBnReLU(nn.Module):
@@ -228,19 +229,35 @@ class InceptionC(nn.Module):
 class InceptionV4(nn.Module):
     """inception_v4: 3 x 299 x 299 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
+                  "features.5", "features.6", "features.7", "features.8", "features.9",
+                  "features.10", "features.11", "features.12", "features.13", "features.14",
+                  "features.15", "features.16", "features.17", "features.18", "features.19",
+                  "features.20", "features.21")
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1536  # forward_features' channels
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            ConvBnReLU(3, 32, 3, stride=2),  # specs/inception_v4.yaml:86
+            ConvBnReLU(in_chans, 32, 3, stride=2),  # specs/inception_v4.yaml:86
             ConvBnReLU(32, 32, 3),  # specs/inception_v4.yaml:87
             ConvBnReLU(32, 64, 3, padding=1),  # specs/inception_v4.yaml:88
             Mixed3a(),  # specs/inception_v4.yaml:89
@@ -253,8 +270,11 @@ class InceptionV4(nn.Module):
             *[InceptionC() for _ in range(3)],  # specs/inception_v4.yaml:96
         )
         self.global_pool = GlobalAvgPool()  # specs/inception_v4.yaml:99
-        self.head_drop = nn.Dropout(0.2)  # specs/inception_v4.yaml:100
-        self.last_linear = nn.Linear(1536, num_classes)  # specs/inception_v4.yaml:101
+        self.head_drop = nn.Dropout(drop_rate)  # specs/inception_v4.yaml:100
+        # specs/inception_v4.yaml:101
+        self.last_linear = nn.Linear(1536, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -276,6 +296,9 @@ class InceptionV4(nn.Module):
             "first_conv": "features.0.conv",
             "classifier": "last_linear",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.last_linear
@@ -297,6 +320,12 @@ class InceptionV4(nn.Module):
             self.last_linear = nn.Linear(self.num_features, num_classes)
         else:
             self.last_linear = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -329,14 +358,8 @@ class InceptionV4(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("features.0", "features.1", "features.2", "features.3", "features.4", "features.5",
-                 "features.6", "features.7", "features.8", "features.9", "features.10",
-                 "features.11", "features.12", "features.13", "features.14", "features.15",
-                 "features.16", "features.17", "features.18", "features.19", "features.20",
-                 "features.21")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -347,6 +370,10 @@ class InceptionV4(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:

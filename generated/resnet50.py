@@ -10,6 +10,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class GlobalAvgPool(nn.Module):
@@ -83,19 +84,33 @@ class IdentityBottleneck(nn.Module):
 class Resnet50(nn.Module):
     """resnet50: 3 x 224 x 224 input -> num_classes scores.
 
-    timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
-    pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
+    num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
+    forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
+    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
+    ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
+                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
+                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         # specs/zoo/resnet.yaml:63
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:64
         self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:65
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:66
@@ -120,7 +135,12 @@ class Resnet50(nn.Module):
             *[IdentityBottleneck(2048, width=512, out=2048) for _ in range(2)],
         )
         self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:81
-        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/resnet.yaml:82
+        # specs/zoo/resnet.yaml:82
+        self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
+        if drop_rate:
+            raise ValueError(f"drop_rate={drop_rate}: the classifier has no dropout")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -142,6 +162,9 @@ class Resnet50(nn.Module):
             "first_conv": "conv1",
             "classifier": "fc",
         }
+        if global_pool != "avg":
+            self.reset_classifier(num_classes, global_pool)
+        self.grad_checkpointing = False
 
     def get_classifier(self) -> nn.Module:
         return self.fc
@@ -163,6 +186,12 @@ class Resnet50(nn.Module):
             self.fc = nn.Linear(self.num_features, num_classes)
         else:
             self.fc = nn.Identity()
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -195,12 +224,8 @@ class Resnet50(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                 "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
-                 "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -211,6 +236,10 @@ class Resnet50(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.conv1(x)
         x = self.bn1(x)
         x = self.relu(x)

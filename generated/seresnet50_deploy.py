@@ -402,6 +402,11 @@ class Seresnet50Deploy(nn.Module):
     other weights may need others.
     """
 
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("conv1", "bn1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
+                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
+                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
@@ -508,12 +513,8 @@ class Seresnet50Deploy(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("conv1", "bn1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                 "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
-                 "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)

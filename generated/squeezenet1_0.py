@@ -10,6 +10,7 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class Fire(nn.Module):
@@ -37,18 +38,25 @@ class Fire(nn.Module):
 class Squeezenet10(nn.Module):
     """squeezenet1_0: 3 x 224 x 224 input -> num_classes scores.
 
-    timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
+    timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
+    head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
     pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
     interpolation are not in the spec: they are the Inception weights' (timm's defaults for
     Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
+                  "features.5", "features.6", "features.7", "features.8", "features.9",
+                  "features.10", "features.11", "features.12")
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Conv2d(3, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
+            nn.Conv2d(in_chans, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
             nn.ReLU(),  # specs/zoo/squeezenet.yaml:34
             nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:35
             Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:36
@@ -69,6 +77,8 @@ class Squeezenet10(nn.Module):
             nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:52
         )
         self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:53
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -88,6 +98,13 @@ class Squeezenet10(nn.Module):
             "interpolation": "bicubic",
             "first_conv": "features.0",
         }
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -120,12 +137,8 @@ class Squeezenet10(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("features.0", "features.1", "features.2", "features.3", "features.4", "features.5",
-                 "features.6", "features.7", "features.8", "features.9", "features.10",
-                 "features.11", "features.12")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -136,6 +149,10 @@ class Squeezenet10(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,23 +10,35 @@ This module needs only torch: copy it anywhere.
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 class Vgg16(nn.Module):
     """vgg16: 3 x 224 x 224 input -> num_classes scores.
 
-    timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
+    timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
+    head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
     pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
     interpolation are not in the spec: they are the Inception weights' (timm's defaults for
     Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
     """
 
-    def __init__(self, num_classes: int = 1000):
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
+                  "features.5", "features.6", "features.7", "features.8", "features.9",
+                  "features.10", "features.11", "features.12", "features.13", "features.14",
+                  "features.15", "features.16", "features.17", "features.18", "features.19",
+                  "features.20", "features.21", "features.22", "features.23", "features.24",
+                  "features.25", "features.26", "features.27", "features.28", "features.29",
+                  "features.30", "avgpool")
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_path_rate: float = 0.0):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
+        self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
+            nn.Conv2d(in_chans, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
             nn.ReLU(),  # specs/zoo/vgg.yaml:23
             nn.Conv2d(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
             nn.ReLU(),  # specs/zoo/vgg.yaml:23
@@ -69,6 +81,8 @@ class Vgg16(nn.Module):
             nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
             nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:32
         )
+        if drop_path_rate:
+            raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -90,6 +104,13 @@ class Vgg16(nn.Module):
             "interpolation": "bicubic",
             "first_conv": "features.0",
         }
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """With enable, forward_features keeps only each body step's input and recomputes the
+        step's activations in the backward pass, as timm's grad checkpointing: less memory,
+        more compute. No effect without autograd."""
+        self.grad_checkpointing = enable
 
     def forward_intermediates(
         self,
@@ -122,16 +143,8 @@ class Vgg16(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("features.0", "features.1", "features.2", "features.3", "features.4", "features.5",
-                 "features.6", "features.7", "features.8", "features.9", "features.10",
-                 "features.11", "features.12", "features.13", "features.14", "features.15",
-                 "features.16", "features.17", "features.18", "features.19", "features.20",
-                 "features.21", "features.22", "features.23", "features.24", "features.25",
-                 "features.26", "features.27", "features.28", "features.29", "features.30",
-                 "avgpool")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)
@@ -142,6 +155,10 @@ class Vgg16(nn.Module):
         return x, intermediates
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for name in self.body_steps:
+                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)
+            return x
         x = self.features(x)
         return self.avgpool(x)
 

@@ -272,6 +272,15 @@ class Vgg16Deploy(nn.Module):
     Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
     """
 
+    # The body's steps in forward order, as forward_features runs them.
+    body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
+                  "features.5", "features.6", "features.7", "features.8", "features.9",
+                  "features.10", "features.11", "features.12", "features.13", "features.14",
+                  "features.15", "features.16", "features.17", "features.18", "features.19",
+                  "features.20", "features.21", "features.22", "features.23", "features.24",
+                  "features.25", "features.26", "features.27", "features.28", "features.29",
+                  "features.30", "avgpool")
+
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
@@ -377,16 +386,8 @@ class Vgg16Deploy(nn.Module):
                 raise ValueError(f"indices={indices}: the stages are 0 to {count - 1}")
         wanted = {self.feature_info[i]["module"] for i in take}
         last = self.feature_info[max(take)]["module"]
-        # The body's steps in forward order, as forward_features runs them.
-        steps = ("features.0", "features.1", "features.2", "features.3", "features.4", "features.5",
-                 "features.6", "features.7", "features.8", "features.9", "features.10",
-                 "features.11", "features.12", "features.13", "features.14", "features.15",
-                 "features.16", "features.17", "features.18", "features.19", "features.20",
-                 "features.21", "features.22", "features.23", "features.24", "features.25",
-                 "features.26", "features.27", "features.28", "features.29", "features.30",
-                 "avgpool")
         intermediates = []
-        for name in steps:
+        for name in self.body_steps:
             x = self.get_submodule(name)(x)
             if name in wanted:
                 intermediates.append(x)

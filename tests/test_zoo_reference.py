@@ -74,9 +74,11 @@ def test_the_readme_lists_each_tested_builder_with_its_references_count():
     import re
 
     text = (SPECS.parent / "README.md").read_text(encoding="utf-8")
+    from .test_zoo_mobile import TORCHVISION as MOBILE
+
     rows = dict(re.findall(r"^\| (?:timm's )?`(\w+)`[^|]*\| `specs/[^|]+\| ([\d,]+) \|$", text,
                            re.MULTILINE))
-    assert set(rows) == {*TORCHVISION, *TIMM, "googlenet", "inception_v3"}
-    for name in [*TORCHVISION, *TIMM]:
+    assert set(rows) == {*TORCHVISION, *MOBILE, *TIMM, "googlenet", "inception_v3"}
+    for name in [*TORCHVISION, *MOBILE, *TIMM]:
         model = reference(name)
         assert int(rows[name].replace(",", "")) == sum(p.numel() for p in model.parameters())

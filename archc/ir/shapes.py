@@ -32,6 +32,7 @@ from .graph import Channels, GraphShapes, Instance, Shape, Shapes
 from .walk import Walker
 
 IN = Sym("in")  # a block's input channels
+IN_CHANS = Sym("in_chans")  # the network's input channels, a constructor argument (timm's)
 
 
 def show(shape: Shape | None) -> str:
@@ -101,8 +102,9 @@ def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
 
 
 def symbolic_channels(network: ir.Network, sizes: dict[str, dict]) -> dict[str, Channels]:
-    """Channels of every block definition, of the body and of the head. A block whose every
-    instance gets the same constant number of channels has it written in; others keep `in`.
+    """Channels of every block definition, of the body and of the head, as expressions of the
+    network's `in_chans`. A block whose every instance gets the same constant number of
+    channels has it written in; others keep `in`.
     `sizes`: per graph, each node's output height and width where every instance agrees (the
     channels of a flatten are its input's times them)."""
     outputs: dict[str, Expr] = {}
@@ -111,7 +113,7 @@ def symbolic_channels(network: ir.Network, sizes: dict[str, dict]) -> dict[str, 
         outputs[name] = nodes[definition.graph.graph["output"]]
     out: dict[str, Channels] = {}
     inputs: dict[str, set] = {name: set() for name in network.blocks}
-    body = _graph_channels(network.body, network.input_shape[0], outputs, inputs, sizes)
+    body = _graph_channels(network.body, IN_CHANS, outputs, inputs, sizes)
     out[ir.BODY] = body
     out[ir.HEAD] = _graph_channels(network.head, body.nodes[network.body.graph["output"]],
                                    outputs, inputs, sizes)

@@ -43,7 +43,7 @@ class Dropout(Weightless, Passthrough, ModuleCall, Op):
         return f"dropout {self.p:g}"
 
     def torch_module(self, emit, cin, cout):
-        return f"nn.Dropout({self.p!r})"
+        return f"nn.Dropout({emit.argument(self.p)})"  # p may be the constructor's drop_rate
 
     def label(self, fig):
         return f"Dropout (keep {1 - self.p:.2g})"

@@ -57,7 +57,7 @@ def test_generated_module_imports_only_torch(spec):
             imported |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    assert imported == {"torch"}
+    assert "torch" in imported and {name.split(".")[0] for name in imported} == {"torch"}
 
 
 @pytest.mark.parametrize("spec", NETWORK_SPECS, ids=lambda p: p.stem)

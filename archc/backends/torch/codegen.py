@@ -13,9 +13,11 @@ emitted code asked for (runtime.py).
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import jinja2
 import networkx as nx
@@ -78,9 +80,13 @@ class _Generator(TimmContract, DeployLoading):
         self.deploy = deploy  # an inference module of passes.deploy's network
         self.shapes = network.shapes
         self.channels = network.shapes.channels
+        if deploy:  # an inference module takes the input it was made for
+            self.channels = {name: _bound(channels, {"in_chans": network.input_shape[0]})
+                             for name, channels in self.channels.items()}
         self.units: dict[str, ConvUnit] = {}
         self.needs: set[str] = set()  # the template's helpers the emitted code uses
         self.attributes: dict[int, _Attributes] = {}  # per block graph (deploy)
+        self.constructor_args: dict[str, Expr] = {}  # head node -> what its module takes (timm)
 
     def kept(self, g: nx.DiGraph) -> _Attributes:
         """The attributes a graph's module keeps for its forward (deploy)."""
@@ -167,11 +173,21 @@ class _Generator(TimmContract, DeployLoading):
                 comment = source_comment(data.pos)
                 if op.opcode == "call" and op.repeat > 1:
                     items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
+                elif g is self.network.head and node in self.constructor_args:
+                    items.append((self.timm_module(op, cin, self.constructor_args[node]),
+                                  comment))
                 else:
                     items.append((self.module(op, cin, channels.nodes[node]), comment))
             sequential = ir.node(g, nodes[0]).in_sequential
             lines += self.assignment(name, items, sequential)
         return lines
+
+    def timm_module(self, op: ir.Op, cin: Expr, argument: Sym) -> str:
+        """A classifier module as timm's constructor arguments make it: a dropout of p
+        `drop_rate`, a last linear of `num_classes` that 0 leaves out."""
+        if op.classifier_part == "dropout":
+            return self.module(dataclasses.replace(op, p=argument), cin, cin)
+        return f"{self.module(op, cin, argument)} if num_classes else nn.Identity()"
 
     def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[str]:
         """`*[Block() for _ in range(n)]`, or each instance when their arguments differ."""
@@ -290,25 +306,34 @@ class _Generator(TimmContract, DeployLoading):
             doc = "\n    ".join(textwrap.wrap(text, MAX_LINE - 7)) + "\n\n" + \
                 self.contract_doc(steps is not None, classifier is not None)
         cls = ClassCode(ir.class_name(self.name), doc, f"num_classes: int = {net.num_classes}")
+        drop_rate = self.timm_arguments(cls, classifier)
         features = code(self.channels[ir.BODY].nodes[net.body.graph["output"]])
         cls.init.append("        self.num_classes = num_classes")
         cls.init.append(f"        self.num_features = {features}  # forward_features' channels")
+        if not self.deploy:
+            cls.init.append("        self.head_hidden_size = self.num_features  # no hidden layer "
+                            "before the classifier")
         cls.init += self.module_lines(net.body, self.channels[ir.BODY])
         cls.init += self.module_lines(net.head, self.channels[ir.HEAD])
-        if "drop_path" in self.needs and not self.deploy:
-            cls.signature += f", drop_path_rate: float = {python_literal(net.drop_path_rate)}"
-            cls.init += [
-                "        # Stochastic depth: the drop paths' rates rise linearly from 0 at the "
-                "first",
-                "        # to drop_path_rate at the last, as timm's drop_path_rate",
-                "        drop_paths = [m for m in self.modules() if isinstance(m, DropPath)]",
-                "        for i, drop_path in enumerate(drop_paths):",
-                "            drop_path.p = drop_path_rate * i / max(len(drop_paths) - 1, 1)"]
+        if not self.deploy:
+            cls.init += self.timm_checks(classifier is not None and drop_rate is None)
         if steps is not None:
             cls.init += self.feature_info_lines(steps)
         cls.init += self.pretrained_cfg(classifier)
-        cls.contract = Contract(linear, pool, [name for _, names in steps or [] for name in names])
+        if classifier is not None and not self.deploy:
+            cls.init += ['        if global_pool != "avg":',
+                         "            self.reset_classifier(num_classes, global_pool)"]
+        checkpointing = steps is not None and not self.deploy
+        cls.contract = Contract(linear, pool, [name for _, names in steps or [] for name in names],
+                                checkpointing)
         features_lines = self.forward_lines(net.body)
+        if checkpointing:
+            cls.init.append("        self.grad_checkpointing = False")
+            features_lines[:0] = [
+                "        if self.grad_checkpointing and torch.is_grad_enabled():",
+                "            for name in self.body_steps:",
+                "                x = checkpoint(self.get_submodule(name), x, use_reentrant=False)",
+                "            return x"]
         if self.deploy:
             cls.init += ["        self.to(memory_format=torch.channels_last)",
                          "        self.eval()",
@@ -331,10 +356,60 @@ class _Generator(TimmContract, DeployLoading):
             cls.methods += self.deploy_methods()
         return cls
 
+    def timm_arguments(self, cls: ClassCode, classifier) -> float | None:
+        """The constructor arguments timm's create_model passes (in_chans, global_pool,
+        drop_rate, drop_path_rate), with the spec's values as defaults, on a trained module;
+        the classifier's modules that take them. Gives the classifier's dropout rate, None
+        where it has no dropout."""
+        if self.deploy:
+            return None
+        net = self.network
+        cls.signature += f", in_chans: int = {net.input_shape[0]}"
+        drop_rate = None
+        if classifier is not None:
+            nodes = self.chain(net.head)
+            dropouts = [n for n in nodes if ir.node(net.head, n).op.classifier_part == "dropout"]
+            drop_rate = ir.node(net.head, dropouts[0]).op.p if dropouts else None
+            self.constructor_args = {**{n: Sym("drop_rate") for n in dropouts},
+                                     nodes[-1]: Sym("num_classes")}
+            cls.signature += (f', global_pool: str = "avg", drop_rate: float = '
+                              f"{python_literal(drop_rate or 0.0)}")
+        cls.signature += f", drop_path_rate: float = {python_literal(net.drop_path_rate)}"
+        return drop_rate
+
+    def timm_checks(self, no_dropout: bool) -> list[str]:
+        """The constructor's use of drop_path_rate, and its refusal of a rate that nothing
+        here would use (timm passes what the user asks for)."""
+        if "drop_path" in self.needs:
+            return ["        # Stochastic depth: the drop paths' rates rise linearly from 0 at the "
+                    "first",
+                    "        # to drop_path_rate at the last, as timm's drop_path_rate",
+                    "        drop_paths = [m for m in self.modules() if isinstance(m, DropPath)]",
+                    "        for i, drop_path in enumerate(drop_paths):",
+                    "            drop_path.p = drop_path_rate * i / max(len(drop_paths) - 1, 1)"]
+        lines = ["        if drop_path_rate:",
+                 '            raise ValueError(f"drop_path_rate={drop_path_rate}: the network '
+                 'has no drop_path step")']
+        if no_dropout:
+            lines += ["        if drop_rate:",
+                      '            raise ValueError(f"drop_rate={drop_rate}: the classifier has '
+                      'no dropout")']
+        return lines
+
     @property
     def name(self) -> str:
         """The generated network's name: the spec's, and `_deploy` for the inference module."""
         return f"{self.network.name}_deploy" if self.deploy else self.network.name
+
+def _bound(channels: Channels, values: dict) -> Channels:
+    """Channels with symbols given values."""
+    def sub(e):
+        return ex.substitute(e, values)
+    return Channels(sub(channels.input),
+                    MappingProxyType({n: sub(e) for n, e in channels.nodes.items()}),
+                    MappingProxyType({n: tuple(map(sub, per_repeat))
+                                      for n, per_repeat in channels.calls.items()}))
+
 
 def _symbolic_scale(g: nx.DiGraph) -> Expr | None:
     """The residual scale a block keeps as `self.scale`: its add's, or, once folded into the
@@ -404,6 +479,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
                                        "TrainedState", "folded", "load_conv", "load_copy"]),
         runtime_global_pool=runtime_source(["GlobalAvgPool"]),
         runtime_drop_path=runtime_source(["DropPath"]),
+        checkpointing=any(c.contract and c.contract.checkpointing for c in classes),
         classes=classes,
         name=generator.name,
         deploy=deploy,

@@ -23,14 +23,15 @@ class Contract:
     classifier: str | None  # the head's last linear, where the head is timm's classifier
     pool: str | None  # that head's global pool
     steps: list[str]  # the body's steps by module name, in forward order; [] where not a chain
+    checkpointing: bool = False  # whether set_grad_checkpointing is written (a trained module)
 
     @property
     def steps_lines(self) -> list[str]:
-        """`steps = ("conv2d_1a", ...)`, filled up to the line length."""
+        """`body_steps = ("conv2d_1a", ...)`, filled up to the line length."""
         names = ", ".join(json.dumps(name) for name in self.steps)
         text = names + ("," if len(self.steps) == 1 else "") + ")"
-        return textwrap.wrap(text, MAX_LINE, initial_indent="        steps = (",
-                             subsequent_indent=" " * 17, break_long_words=False,
+        return textwrap.wrap(text, MAX_LINE, initial_indent="    body_steps = (",
+                             subsequent_indent=" " * 18, break_long_words=False,
                              break_on_hyphens=False)
 
 
@@ -143,15 +144,20 @@ class TimmContract:
                   for key, value in items),
                 "        }"]
 
-    @staticmethod
-    def contract_doc(features: bool, classifier: bool) -> str:
+    def contract_doc(self, features: bool, classifier: bool) -> str:
         """The network class docstring's account of timm's contract."""
-        parts = ["num_features", *(["get_classifier", "reset_classifier"] if classifier else []),
+        trained = not self.deploy
+        arguments = ["in_chans", *(["global_pool", "drop_rate"] if classifier else []),
+                     "drop_path_rate"] if trained else []
+        parts = ["num_features", *(["head_hidden_size"] if trained else []),
+                 *(["get_classifier", "reset_classifier"] if classifier else []),
                  "forward_head" + ("(x, pre_logits)" if classifier else ""),
                  *(["forward_intermediates", "feature_info"] if features else []),
+                 *(["set_grad_checkpointing"] if features and trained else []),
                  "pretrained_cfg"]
-        text = (f"timm's model contract ({', '.join(parts)}) lets code written for timm models "
-                "take this one. pretrained_cfg's crop_pct and interpolation are not in the "
+        takes = f"its constructor's {', '.join(arguments)}; " if arguments else ""
+        text = (f"timm's model contract ({takes}{', '.join(parts)}) lets code written for timm "
+                "models take this one. pretrained_cfg's crop_pct and interpolation are not in the "
                 "spec: they are the Inception weights' (timm's defaults for Inception-v3, "
                 "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
         return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
