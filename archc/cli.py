@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 from .compiler import compile_spec
 from .errors import SpecError, close_match, listing, printable
-from .ir.cost import CostModel, human
-from .ir.shapes import show, smallest_input
+from .ir.cost import human, summary
+from .ir.shapes import show
 from .limits import MAX_SEED
 from .output import OutputError, write_all
 from .runs import RANGES, Options
@@ -143,7 +143,8 @@ def _run(argv: list[str] | None) -> int:
 
     render = commands.add_parser("render", help="draw the paper's block diagrams and overviews")
     render.add_argument("specs", nargs="*", type=_nonempty, metavar="SPEC", help=SPEC_HELP)
-    render.add_argument("--block", metavar="NAME", help="only this block definition's figure")
+    render.add_argument("--block", metavar="NAME",
+                        help="only this figure: a block definition's, stem or overview")
     render.add_argument("--format", action="append", choices=FORMATS, metavar="FORMAT",
                         help="svg (default), png, pdf or dot; repeat for several")
     render.add_argument("-o", "--output", default="figures", type=_nonempty, metavar="DIR",
@@ -424,6 +425,7 @@ def _build(networks: list, folder: Path, check: bool, overrides: list[str],
 def _render(networks: list, block: str | None, formats: list[str], folder: Path,
             shapes: bool) -> int:
     from .backends.graphviz import DotError, draw, figures
+    from .backends.graphviz.render import figure_names
 
     drawn = [f for f in formats if f != "dot"]
     if drawn and shutil.which("dot") is None:
@@ -432,8 +434,8 @@ def _render(networks: list, block: str | None, formats: list[str], folder: Path,
         return 1
     outputs = []
     for network in networks:
-        if block is not None and block not in network.blocks:
-            close = close_match(block, network.blocks)
+        if block is not None and block not in figure_names(network):
+            close = close_match(block, figure_names(network))
             hint = f"did you mean `{close}`? " if close else ""
             known = listing(network.blocks, quote=False) or "none"
             _error(f"{network.source}: error[E607]: no block `{block}` in this network "
@@ -514,9 +516,8 @@ def _train(args: argparse.Namespace) -> int:
         return 1
     except ModuleNotFoundError as e:
         return _not_installed(e, "train")
-    except KeyboardInterrupt:
-        _error("archc: interrupted; the run folder holds the last finished epoch "
-               "(continue with --resume)")
+    except KeyboardInterrupt as e:  # train.Interrupted says what the run folder holds
+        _error(str(e) or "archc: interrupted; nothing was written")
         return 130
     return 0
 
@@ -593,35 +594,12 @@ def _migrate(checkpoint: str, source: str, target: str, output: str, seed: int) 
 
 
 def _check(networks: list, failed: bool, as_json: bool, layers: bool) -> int:
-    reports = [report(network, layers) for network in networks]
+    reports = [summary(network, layers) for network in networks]
     if as_json:
         print(json.dumps({"networks": reports}, indent=2))
     elif reports:
         print("\n\n".join(format_report(r) for r in reports))
     return 1 if failed else 0
-
-
-def _row(row, layers: bool) -> dict:
-    out = {"name": row.name, "layer": row.layer, "output": list(row.output),
-           "params": row.cost.params, "macs": row.cost.macs,
-           "activations": row.cost.activations}
-    if layers and row.layers:
-        out["layers"] = [_row(r, layers) for r in row.layers]
-    return out
-
-
-def report(network, layers: bool = False) -> dict:
-    model = CostModel(network, network.shapes)
-    total = model.total()
-    return {
-        "spec": network.source,
-        "name": network.name,
-        "input": list(network.input_shape),
-        "num_classes": network.num_classes,
-        "stages": [_row(row, layers) for row in model.stages()],
-        "total": {"params": total.params, "macs": total.macs, "activations": total.activations},
-        "smallest_input": smallest_input(network),
-    }
 
 
 def format_report(r: dict) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 
 from .errors import Diagnostic, Diagnostics, SpecError
 from .ir.check import check
@@ -13,17 +14,33 @@ from .spec.load import DISK, InMemory
 from .spec.parse import parse_spec
 
 
-def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
-                 files: dict[str, str] | None = None) -> Network:
+def compile_spec(path=None, overrides: list[str] | tuple[str, ...] = (),
+                 files: dict[str, str] | None = None, *, text: str | None = None,
+                 name: str = "spec.yaml") -> Network:
     """Load, parse, elaborate and shape-check a spec, with its bases and `--set` overrides
     (KEY=VALUE, see spec/inherit.py); raises SpecError listing every problem.
 
-    files: the spec files' texts by name, `path` among them, to compile without the disk (as a
-    training checkpoint records its spec); its `extends` and `include` reach only these.
+    The spec: a file's path; or a mapping, the data of a spec (`{"name": ..., "layers": ...}`);
+    or `text=`, a spec's YAML text. A spec given in memory is known as `name` in messages,
+    which point at its YAML text (a mapping's, as yaml.safe_dump writes it).
+    files: the spec files' texts by name, the spec among them, to compile without the disk (as
+    a training checkpoint records its spec); its `extends` and `include` reach only these.
 
     Raises TypeError or ValueError for an argument of the wrong kind (a path that is not a str
     or an os.PathLike of one, or is empty or holds a NUL; overrides that are not a list of
     texts; files that are not texts by name)."""
+    if isinstance(path, Mapping):
+        path, text = None, _yaml_of(path)
+    if path is None and text is None:
+        raise TypeError("compile_spec() takes a spec path (str or os.PathLike), a spec's data "
+                        "(a mapping) or text=YAML, not NoneType")
+    if path is not None and text is not None:
+        raise TypeError("compile_spec() takes a spec path, a mapping or text=YAML: one of them")
+    if text is not None:
+        if not isinstance(text, str):
+            raise TypeError(f"compile_spec() takes text= as a str, not {type(text).__name__}")
+        path = spec_path(name, "compile_spec() name=")
+        files = {**(files or {}), path: text}
     path, overrides = spec_path(path), _overrides(overrides)
     if files is not None and not (isinstance(files, dict) and all(
             isinstance(name, str) and isinstance(text, str) for name, text in files.items())):
@@ -38,6 +55,17 @@ def compile_spec(path: str, overrides: list[str] | tuple[str, ...] = (),
         if parsed.spec.scale is None:
             raise
         raise SpecError([_scaled_note(d, parsed.spec) for d in e.diagnostics]) from None
+
+
+def _yaml_of(data: Mapping) -> str:
+    """A spec's data as YAML text, for messages to point into."""
+    import yaml
+
+    try:
+        return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+    except yaml.YAMLError as e:
+        raise TypeError(f"compile_spec() takes a mapping of plain data (dicts, lists, str, "
+                        f"numbers, bools): {e}") from None
 
 
 def spec_path(path, caller: str = "compile_spec()") -> str:

@@ -1,6 +1,6 @@
 """`archc plot`: training curves of several runs in one figure, top-1 error and loss against
-epochs, as the paper's Figures 21-26 compare a residual network with its plain twin. Reads each
-run folder's metrics.csv (archc train); needs matplotlib."""
+epochs, training and validation, as the paper's Figures 21-26 compare a residual network with
+its plain twin. Reads each run folder's metrics.csv (archc train); needs matplotlib."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ DOTTED = 100
 
 
 def figure(runs: dict[str, list[dict]]):
-    """Top-1 error (validation; training without it) and loss, both against epochs."""
+    """Top-1 error and loss against epochs: each run's training curves (solid) and, where its
+    metrics have them, its validation curves (dashed), in one colour per run. Top-5 is not
+    drawn: with fewer than 6 classes it is 100% whatever the network does."""
     from matplotlib.figure import Figure  # no pyplot: no global figures, no GUI backend
     from matplotlib.ticker import MaxNLocator
 
@@ -29,13 +31,15 @@ def figure(runs: dict[str, list[dict]]):
     for label, rows in runs.items():
         epochs = [row["epoch"] for row in rows]
         val = all(row["val_top1"] is not None for row in rows)
-        top1 = [row["val_top1" if val else "train_top1"] for row in rows]
         marker = "." if len(rows) <= DOTTED else None
-        (line,) = error.plot(epochs, [100 * (1 - t) for t in top1], marker=marker,
-                             label=f"{label} ({'val' if val else 'train'})")
+        (line,) = error.plot(epochs, [100 * (1 - row["train_top1"]) for row in rows],
+                             marker=marker, label=f"{label} (train)")
         loss.plot(epochs, [row["train_loss"] for row in rows], color=line.get_color(),
                   marker=marker, label=f"{label} (train)")
         if val:
+            error.plot(epochs, [100 * (1 - row["val_top1"]) for row in rows],
+                       color=line.get_color(), marker=marker, linestyle="--",
+                       label=f"{label} (val)")
             loss.plot(epochs, [row["val_loss"] for row in rows], color=line.get_color(),
                       marker=marker, linestyle="--", label=f"{label} (val)")
     error.set(xlabel="epoch", ylabel="top-1 error (%)", title="Top-1 error")

@@ -19,6 +19,15 @@ METRICS = "metrics.csv"
 COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
            "images_per_s", "seconds")
 VALIDATION = ("val_loss", "val_top1", "val_top5")  # empty in a run without validation data
+# Top-5 accuracy says something only where there are more than 5 classes (with 5 or fewer every
+# label is among the top 5): below this, val_top5 is empty even with validation data.
+TOP5_CLASSES = 6
+
+
+def has_top5(num_classes: int) -> bool:
+    """Whether top-5 accuracy means anything for a classifier of num_classes classes."""
+    return num_classes >= TOP5_CLASSES
+
 
 # metrics.csv is read as hostile input, every bound checked before the work it guards.
 # Far above any real run (a thousand epochs is a long one); a row per epoch.
@@ -102,7 +111,7 @@ class RunError(Exception):
 
 def metrics_text(history: list[dict]) -> str:
     """metrics.csv: floats to 6 significant digits, an empty cell for a missing value (no
-    validation data)."""
+    validation data; no top-5 for fewer than TOP5_CLASSES classes)."""
     table = io.StringIO()
     writer = csv.DictWriter(table, COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -163,7 +172,9 @@ def _row(cells: list[str], where: str) -> dict[str, float | None] | None:
     missing = [k for k in COLUMNS if values[k] is None and k not in VALIDATION]
     if missing:
         raise RunError(where, f"a row without {', '.join(missing)}")
-    if len({values[k] is None for k in VALIDATION}) > 1:
+    # val_top5 may be empty where val_loss and val_top1 are not (fewer than TOP5_CLASSES).
+    if values["val_loss"] is None and values["val_top5"] is not None or \
+            (values["val_loss"] is None) != (values["val_top1"] is None):
         raise RunError(where, f"a row with some of {', '.join(VALIDATION)}, not all")
     for (k, value), cell in zip(values.items(), cells):
         low, high, meaning = LIMITS[k]

@@ -44,7 +44,10 @@ from .runs import (
     RANGES,
     VALIDATION,
     Options,
+    RunError,
+    has_top5,
     metrics_text,
+    read_metrics,
 )
 from .spec.load import MAX_BYTES
 from .weights import TransferError, read_checkpoint, transfer
@@ -77,6 +80,24 @@ class TrainError(Exception):
     def __init__(self, where, code: str, message: str, detail: str = ""):
         super().__init__(printable(f"{where}: error[{code}]: {message}"))
         self.detail = detail
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; its message says what the run folder holds (archc's last line)."""
+
+
+def _interrupted(folder: Path) -> str:
+    """What an interrupted run leaves, read from its folder: checkpoint.pt and metrics.csv are
+    written together or not at all (output.write_all), so metrics.csv's last row is the epoch
+    of the checkpoint, whichever moment Ctrl-C came at (a save that it stopped rolls back)."""
+    if not (folder / CHECKPOINT).is_file():
+        return "archc: interrupted before the first epoch finished; nothing was saved"
+    try:
+        epoch = f"epoch {read_metrics(str(folder))[-1]['epoch']:.0f}"
+    except RunError:  # not as archc wrote it: say no more than that there is a checkpoint
+        epoch = "the last finished epoch"
+    return printable(f"archc: interrupted; {folder} holds the checkpoint of {epoch} (continue "
+                     "with --resume)")
 
 
 class DataError(Exception):
@@ -359,6 +380,8 @@ def train(spec: str, **given) -> Run:
     process = _Process(device.type)
     try:
         return _train(options, network, folder, checkpoint, process, device)
+    except KeyboardInterrupt:
+        raise Interrupted(_interrupted(folder)) from None
     except torch.OutOfMemoryError:
         raise TrainError(folder, "E806", f"out of memory on the GPU with batches of "
                          f"{options.batch_size // process.world} images per process: lower "
@@ -444,6 +467,8 @@ def _train(options: Options, network: Network, folder: Path, checkpoint: dict | 
         if val_data is not None:
             row["val_loss"], row["val_top1"], row["val_top5"] = _evaluate(
                 model, val_data, criterion, dtype, layout, device, process)
+            if not has_top5(network.num_classes):
+                row["val_top5"] = None  # every image is in the top 5 of fewer than 6 classes
             if not math.isfinite(row["val_loss"]):
                 raise TrainError(options.out, "E807", f"the validation loss became "
                                  f"{row['val_loss']} in epoch {epoch + 1}: training diverged; "
@@ -893,8 +918,9 @@ def _epoch_line(row: dict, epochs: int) -> str:
     text = (f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}, "
             f"top-1 {row['train_top1']:.1%}")
     if row["val_loss"] is not None:
-        text += (f"; val loss {row['val_loss']:.4f}, top-1 {row['val_top1']:.1%}, "
-                 f"top-5 {row['val_top5']:.1%}")
+        text += f"; val loss {row['val_loss']:.4f}, top-1 {row['val_top1']:.1%}"
+        if row["val_top5"] is not None:
+            text += f", top-5 {row['val_top5']:.1%}"
     return text + f"; {row['images_per_s']:,.1f} images/s, {row['seconds']:.1f} s"
 
 

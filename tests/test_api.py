@@ -84,12 +84,18 @@ def test_a_str_a_path_and_a_network_all_build(tmp_path):
         assert scores(archc.build_model(argument)).shape == (2, 4)
 
 
-@pytest.mark.parametrize("argument", [None, 3, {"name": "x"}, b"net.yaml", ["net.yaml"]],
-                         ids=["None", "int", "dict", "bytes", "list"])
+@pytest.mark.parametrize("argument", [None, 3, b"net.yaml", ["net.yaml"]],
+                         ids=["None", "int", "bytes", "list"])
 def test_other_objects_are_a_type_error(argument):
-    with pytest.raises(TypeError, match=r"str or os\.PathLike\) or an archc\.ir\.graph\.Network, "
+    with pytest.raises(TypeError, match=r"str or os\.PathLike\), a spec's data \(a mapping\) or "
+                                        r"an archc\.ir\.graph\.Network, "
                                         f"not {type(argument).__name__}$"):
         archc.build_model(argument)
+
+
+def test_a_mapping_that_is_no_spec_is_a_located_spec_error():
+    with pytest.raises(SpecError, match=r"^spec.yaml:1:1: error\[E201\]"):
+        archc.build_model({"name": "x"})
 
 
 def test_a_path_like_of_bytes_is_a_type_error():
@@ -128,15 +134,74 @@ def test_a_missing_file_is_a_spec_error(tmp_path):
                          ids=["str", "float", "whole float", "True", "False", "type", "list"])
 def test_num_classes_of_the_wrong_type_is_a_type_error(tmp_path, value):
     path = write_spec(tmp_path, PLAIN)
-    with pytest.raises(TypeError, match=f"num_classes must be an int in 1..{MAX_CLASSES}, not "):
+    with pytest.raises(TypeError, match=f"num_classes must be an int in 0..{MAX_CLASSES}, not "):
         archc.build_model(path, num_classes=value)
 
 
-@pytest.mark.parametrize("value", [0, -1, MAX_CLASSES + 1, 10**30])
+@pytest.mark.parametrize("value", [-1, MAX_CLASSES + 1, 10**30])
 def test_num_classes_out_of_range_is_a_value_error(tmp_path, value):
     path = write_spec(tmp_path, PLAIN)
-    with pytest.raises(ValueError, match=f"num_classes must be in 1..{MAX_CLASSES}, got {value}$"):
+    with pytest.raises(ValueError, match=f"num_classes must be in 0..{MAX_CLASSES}, got {value}$"):
         archc.build_model(path, num_classes=value)
+
+
+def test_num_classes_0_gives_the_pooled_features_as_timm_does(tmp_path):
+    path = write_spec(tmp_path, PLAIN)
+    model = archc.build_model(path).eval()
+    pooled = archc.build_model(path, num_classes=0).eval()
+    pooled.load_state_dict({k: v for k, v in model.state_dict().items()
+                            if not k.startswith("fc.")}, strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(pooled(x), model.forward_features(x).mean((2, 3)))
+    assert pooled(x).shape == (2, 8)
+    with pytest.raises(ValueError, match="a deploy module keeps its classifier"):
+        archc.build_model(path, num_classes=0, deploy=True)
+    headless = write_spec(tmp_path, PLAIN.replace(
+        "head: [{pool: avgpool global}, {fc: linear num_classes}]",
+        "head: [{pool: avgpool adaptive 1x1}, {flat: flatten}, {fc: linear num_classes}]"),
+        "other.yaml")
+    with pytest.raises(ValueError, match="plain's head is not"):
+        archc.build_model(headless, num_classes=0)
+
+
+# ------------------------------------------------------------------------- specs in memory
+
+
+def test_a_spec_given_as_data_or_yaml_text_compiles_and_builds(tmp_path):
+    data = {"name": "plain", "input": {"size": 8}, "num_classes": 4,
+            "layers": [{"conv1": "conv 3x3 8"}],
+            "head": [{"pool": "avgpool global"}, {"fc": "linear num_classes"}]}
+    text = textwrap.dedent(PLAIN).lstrip()
+    on_disk = archc.compile_spec(str(write_spec(tmp_path, PLAIN)))
+    from archc.ir.graph import fingerprint
+
+    for network in (archc.compile_spec(data), archc.compile_spec(text=text, name="mine.yaml")):
+        assert fingerprint(network) == fingerprint(on_disk)
+    assert archc.compile_spec(text=text, name="mine.yaml").source == "mine.yaml"
+    assert archc.build_model(data).fc.out_features == 4
+    with pytest.raises(SpecError, match=r"^mine.yaml:5:12: error\[E401\]"):
+        archc.compile_spec(text=text.replace("conv 3x3 8", "conv 3x3 w"), name="mine.yaml")
+    with pytest.raises(SpecError, match="error\\[E308\\]"):  # nothing of the disk
+        archc.compile_spec(text="extends: " + str(tmp_path / "net.yaml") + "\nname: b\n")
+    with pytest.raises(TypeError, match="one of them"):
+        archc.compile_spec(str(tmp_path / "net.yaml"), text=text)
+    with pytest.raises(TypeError, match="plain data"):
+        archc.compile_spec({**data, "num_classes": object()})
+
+
+def test_summary_is_check_jsons_report(tmp_path, capsys):
+    import json
+
+    from archc.cli import main
+
+    path = write_spec(tmp_path, PLAIN)
+    assert main(["check", "--json", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)["networks"][0]
+    assert archc.summary(path) == printed == archc.summary(archc.build_model(path))
+    # conv 3x3 8 with BN: 3 x 3 x 3 x 8 weights and 2 x 8 BatchNorm parameters; a linear 8 -> 4
+    assert printed["total"]["params"] == 216 + 16 + 8 * 4 + 4
+    assert [stage["name"] for stage in printed["stages"]] == ["conv1", "pool", "fc"]
 
 
 def test_num_classes_is_checked_before_the_spec_is_read(tmp_path):

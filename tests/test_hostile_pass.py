@@ -553,7 +553,8 @@ class BytesPath:
 
 
 @pytest.mark.parametrize("path, error, message", [
-    (None, TypeError, "takes a spec path (str or os.PathLike), not NoneType"),
+    (None, TypeError, "takes a spec path (str or os.PathLike), a spec's data (a mapping) or "
+                      "text=YAML, not NoneType"),
     (b"tiny.yaml", TypeError, "not bytes"),
     (3, TypeError, "not int"),  # os.stat(3) would have looked at file descriptor 3
     (BytesPath(), TypeError, "takes a str spec path, not bytes"),

@@ -170,6 +170,6 @@ def test_its_figure_is_hu_et_als(tmp_path):
     from archc.backends.graphviz import figures
 
     source = figures(compile_spec(str(write(tmp_path))))["SqueezeExcitation"].source
-    for box in ("Global pooling", "1x1 Conv (squeeze=4 Linear)", "Activation (relu)",
-                "Activation (sigmoid)", 'label=Scale'):
+    for box in ("Global pooling", "1x1 Conv (squeeze=4 Linear)", "Relu activation",
+                "Sigmoid activation", 'label=Scale'):
         assert box in source

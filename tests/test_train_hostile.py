@@ -275,8 +275,8 @@ def test_ctrl_c_stops_the_run(moment, spec, tmp_path):
          str(run), "--epochs", "2", *FAST, "--batch-size", "4", "--workers", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stdout) == (130, ""), done.stderr  # no epoch
-    assert done.stderr.splitlines() == ["archc: interrupted; the run folder holds the last "
-                                        "finished epoch (continue with --resume)"]
+    assert done.stderr.splitlines() == ["archc: interrupted before the first epoch finished; "
+                                        "nothing was saved"]
     assert not run.exists()
 
 

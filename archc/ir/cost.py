@@ -17,7 +17,7 @@ import networkx as nx
 
 from . import graph as ir
 from .graph import GraphShapes, Shapes
-from .shapes import module_count
+from .shapes import module_count, smallest_input
 from .walk import Walker
 
 
@@ -95,6 +95,32 @@ class CostModel(Walker):
 
     def total(self) -> Cost:
         return sum((row.cost for row in self.stages()), Cost())
+
+
+def _row(row, layers: bool) -> dict:
+    out = {"name": row.name, "layer": row.layer, "output": list(row.output),
+           "params": row.cost.params, "macs": row.cost.macs,
+           "activations": row.cost.activations}
+    if layers and row.layers:
+        out["layers"] = [_row(r, layers) for r in row.layers]
+    return out
+
+
+def summary(network: ir.Network, layers: bool = False) -> dict:
+    """A checked network's cost report, as `archc check --json` prints it: its input, each
+    top-level step's output, parameters, MACs and activations (with layers, each block's
+    layers too), the totals and the smallest input it takes."""
+    model = CostModel(network, network.shapes)
+    total = model.total()
+    return {
+        "spec": network.source,
+        "name": network.name,
+        "input": list(network.input_shape),
+        "num_classes": network.num_classes,
+        "stages": [_row(row, layers) for row in model.stages()],
+        "total": {"params": total.params, "macs": total.macs, "activations": total.activations},
+        "smallest_input": smallest_input(network),
+    }
 
 
 def path_label(paths: tuple) -> str:

@@ -56,7 +56,7 @@ class Activation(Weightless, Passthrough, ModuleCall, Op):
         return emit.activation(self.function)
 
     def label(self, fig):
-        return f"Activation ({fig.value(self.function)})"
+        return fig.activation(self.function)
 
     def fill(self):
         return ""

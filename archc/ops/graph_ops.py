@@ -184,9 +184,7 @@ class Add(NoModule, Weightless, Passthrough, Op):
         activations = pen.args.get(act, [act])
         if activations == ["none"]:
             return [(plus, pen.shape)]
-        text = "Relu activation" if activations == ["relu"] else \
-            f"Activation ({pen.value(self.act)})"
-        out = pen.node(text, fill="io")
+        out = pen.node(pen.activation(self.act), fill="io")
         pen.edge(plus, out, pen.shape)
         return [(out, pen.shape)]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..names import IDENTIFIER
 from ..ops import LANGUAGE
-from .words import number_or_text, split_outside_parentheses, words
+from .words import number_or_text, spaced_expression, split_outside_parentheses, words
 
 HELP = (f"expected a layer ({', '.join(syntax for op in LANGUAGE for syntax in op.SYNTAX)}) "
         "or a block (Name, N x Name, Name(arg=value, ...))")
@@ -29,6 +29,8 @@ def compact_to_long(text: str) -> dict:
     tokens = words(text)
     if not tokens:
         raise ValueError("empty layer: " + HELP)
+    if (spaced := spaced_expression(tokens, text)) is not None:
+        raise ValueError(spaced)
     for length in (2, 1):
         reader = _READERS.get(tuple(tokens[:length]))
         long = reader(tokens[length:], text) if reader is not None else None

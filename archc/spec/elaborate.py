@@ -10,7 +10,7 @@ import networkx as nx
 
 from ..backends.graphviz.render import FIGURE_NAMES
 from ..backends.torch.names import BLOCK_ATTRIBUTES
-from ..errors import Diagnostics, Pos, listing, shown_chain
+from ..errors import MAX_HINTED, Diagnostics, Pos, listing, shown_chain
 from ..ir import expr as ex
 from ..ir import graph as ir
 from ..limits import MAX_BLOCK_DEPTH
@@ -18,6 +18,7 @@ from ..ops import OP_OF_MODEL, same_padding
 from ..ops.gate import Gate
 from . import models as schema
 from .parse import ParsedSpec
+from .words import close_word
 
 _UNNAMED = schema.LAYER_MODELS  # steps that are layers themselves, not named steps or concats
 
@@ -345,11 +346,16 @@ class _Builder:
         """An activation's name, or a parameter that will name one (a Sym)."""
         if value in ir.ACTIVATIONS:
             return value
-        if value in self.params:
+        if self.in_block and value in self.params:  # `num_classes` is a number
             return ex.Sym(value)
-        self.diags.error(pos, "E410", f"unknown activation `{value}` (use "
+        # Only a block's parameters can name an activation (`num_classes` is a number).
+        params = self.params if self.in_block else ()
+        close = close_word(value, (*ir.ACTIVATIONS, *params)) \
+            if len(self.diags.items) < MAX_HINTED else None
+        hint = f"did you mean `{close}`? " if close else ""
+        self.diags.error(pos, "E410", f"unknown activation `{value}` ({hint}use "
                                       f"{', '.join(ir.ACTIVATIONS)} or a parameter; parameters "
-                                      f"here: {self.known_params()})", key)
+                                      f"here: {listing(params) or 'none'})", key)
         return value
 
     def expr(self, value, pos, key: str):

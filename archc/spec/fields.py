@@ -22,7 +22,7 @@ from ..activations import ACTIVATIONS
 from ..errors import Pos, shortened
 from ..ir import expr as ex
 from ..limits import MAX_CHANNELS, MAX_KERNEL, MAX_PADDING, MAX_STRIDE
-from ..names import IDENTIFIER, is_identifier
+from ..names import IDENTIFIER, MAX_NAME_LENGTH, is_identifier
 from .expr import parse_expr
 
 
@@ -100,6 +100,29 @@ def _activation(value: Any):
         return value  # an activation, or a parameter: elaboration tells which
     raise fail("E203", f"must be an activation ({', '.join(ACTIVATIONS)}) or a parameter name, "
                        f"got {show_value(value)}")
+
+
+def _plain_name(value: Any) -> str:
+    """A name that is only a key of the spec, never a Python name in generated code (a scale's:
+    `scales: {half: ...}`, `scale: half`): letters, digits and _, not starting with a digit. An
+    nn.Module attribute (`half`, `train`), a keyword or a builtin is fine here."""
+    if not isinstance(value, str):
+        raise fail("E203", f"must be a name, got {show_value(value)}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise fail("E209", f"`{value[:20]}...` is a name of {len(value)} characters: archc's "
+                           f"bound is {MAX_NAME_LENGTH}")
+    if not is_identifier(value):
+        raise fail("E209", f"`{shortened(value)}` is not a valid name: use letters, digits and "
+                           "_, not starting with a digit")
+    return value
+
+
+PlainName = Annotated[
+    str,
+    PlainValidator(_plain_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{IDENTIFIER}$",
+                    "maxLength": MAX_NAME_LENGTH}),
+]
 
 
 def _count(low: int, high: int, what: str):

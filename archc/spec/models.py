@@ -51,6 +51,7 @@ from .fields import (
     Layout,
     Node,
     Norm,
+    PlainName,
     Scale,
     argument_value,
     fail,
@@ -476,9 +477,10 @@ class Spec(Library):
     settings: Settings = Settings()
     layers: Layers
     head: list[TopStep] = []
-    scales: dict[Name, Scaling] = Field({}, description="named width and depth multipliers")
-    scale: Name | None = Field(None, description="the entry of `scales` this network is built "
-                                                 "with (`--scale NAME` on the command line)")
+    scales: dict[PlainName, Scaling] = Field({}, description="named width and depth multipliers")
+    scale: PlainName | None = Field(None, description="the entry of `scales` this network is "
+                                                      "built with (`--scale NAME` on the "
+                                                      "command line)")
 
 
 def json_schema() -> dict:

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
+
+from ..errors import MAX_CANDIDATES
 
 _KERNEL_RE = re.compile(r"^\S+x\S+$")
 # Words after a conv's filters or a pool's kernel: word -> (field, value).
@@ -30,6 +33,91 @@ def split_outside_parentheses(text: str, separator) -> list[str]:
         else:
             current += char
     return out + [current]
+
+
+# An expression's operators (spec/expr.py): a word that is one, or that ends in one, goes on in
+# the next word; a word that starts with `//`, `*` or `+` goes on from the word before (`/2` is a
+# stride and `-1` a number, so a word starting with `/` or `-` does not).
+_OPERATOR_RE = re.compile(r"^(//|[-+*/])$")
+_ENDS_IN_OPERATOR_RE = re.compile(r"[-+*/]$")
+_STARTS_WITH_OPERATOR_RE = re.compile(r"^(//|[*+])")
+_SETTING_RE = re.compile(r"^([A-Za-z_]\w*=|/(?!/))")  # `groups=` or a stride's `/` before a value
+_SPACED_RE = re.compile(r"\s*(//|[-+*/])\s*")
+
+
+def spaced_expression(tokens: list[str], text: str) -> str | None:
+    """Why the words of a compact layer do not read, where an expression in them has spaces
+    (`conv 1x1 in // 2 linear`): what to write instead; None if none has."""
+    for i in range(1, len(tokens)):
+        joins_left = bool(_OPERATOR_RE.match(tokens[i]) or
+                          _STARTS_WITH_OPERATOR_RE.match(tokens[i]))
+        if not joins_left and not (_ENDS_IN_OPERATOR_RE.search(tokens[i])
+                                   and not _OPERATOR_RE.match(tokens[i])):
+            continue
+        begin = i - 1 if joins_left else i
+        if begin == 0 or (begin == 1 and _KERNEL_RE.match(tokens[1]) and joins_left):
+            # No operand before it: the kind of the layer, or its kernel (`maxpool 3x3 / 2`).
+            if tokens[i] == "/" and i + 1 < len(tokens):
+                return (f"`{text}`: `/ {tokens[i + 1]}`: a stride is written without a space, "
+                        f"`/{tokens[i + 1]}`")
+            return None
+        end = begin
+        while end + 1 < len(tokens) and (
+                _ENDS_IN_OPERATOR_RE.search(tokens[end]) or
+                _OPERATOR_RE.match(tokens[end + 1]) or
+                _STARTS_WITH_OPERATOR_RE.match(tokens[end + 1])):
+            end += 1
+        run = tokens[begin:end + 1]
+        setting = m[0] if (m := _SETTING_RE.match(run[0])) else ""
+        written = " ".join(run)[len(setting):]
+        tight = "".join(run)[len(setting):]
+        spaced = _SPACED_RE.sub(lambda o: f" {o[1]} ", tight).strip()
+        stride = f"; a stride is written `/{run[run.index('/') + 1]}`" \
+            if "/" in run[1:-1] and not setting else ""
+        return (f"`{text}`: `{setting}{written}`: an expression in a compact layer has no "
+                f"spaces, or is in parentheses: `{setting}{tight}` or `{setting}({spaced})`"
+                f"{stride}")
+    return None
+
+
+def close_word(word: str, candidates) -> str | None:
+    """The candidate a mistyped word was likely meant to be: the same but for case, or one a
+    few edits away (one for a word of up to 5 characters, two for a longer one; none for one of
+    1 or 2). Among equally close ones, one of the word's length (`relu7` is `relu6`, not `relu`),
+    then the most alike (difflib's ratio: `nbn` is `nobn`, not `bn`), then the first. None
+    among more than MAX_CANDIDATES (errors.close_match's bound)."""
+    candidates = list(dict.fromkeys(candidates))
+    if len(candidates) > MAX_CANDIDATES or not isinstance(word, str):
+        return None
+    for candidate in candidates:
+        if candidate.lower() == word.lower():
+            return candidate
+    limit = 0 if len(word) <= 2 else 1 if len(word) <= 5 else 2
+    scored = [(distance, len(candidate) != len(word),
+               -difflib.SequenceMatcher(None, word, candidate).ratio(), i, candidate)
+              for i, candidate in enumerate(candidates)
+              if abs(len(candidate) - len(word)) <= limit
+              and (distance := _edits(word.lower(), candidate.lower(), limit)) <= limit]
+    return min(scored)[-1] if scored else None
+
+
+def _edits(a: str, b: str, limit: int) -> int:
+    """The edits (insert, delete, replace, swap two neighbours) from a to b; limit + 1 for any
+    number above limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, row = None, list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            cost = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        if min(row) > limit and min(current) > limit:  # no later row can come back below
+            return limit + 1
+        before, row = row, current
+    return min(row[-1], limit + 1)
 
 
 def number_or_text(text: str):
@@ -65,7 +153,10 @@ def window_layer(kind: str, tokens: list[str], text: str, flags: dict, keys: dic
             field, setting = keys[key], number_or_text(value)
         else:
             allowed = ", ".join(["/S", *flags, *(f"{k}=" for k in keys)])
-            raise ValueError(f"`{text}`: unexpected `{token}` (allowed after the "
+            close = close_word(token, flags) if not eq else \
+                (f"{hint}={value}" if (hint := close_word(key, keys)) else None)
+            hint = f"did you mean `{close}`? " if close else ""
+            raise ValueError(f"`{text}`: unexpected `{token}` ({hint}allowed after the "
                              f"{'filters' if filters else 'kernel'}: {allowed})")
         if field in out:
             raise ValueError(f"`{text}`: {field} is given twice")

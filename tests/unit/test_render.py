@@ -404,26 +404,34 @@ def test_inception_v4_stem_channels_add_up_as_in_figure_3():
 # Overviews, Figures 9 and 15, with each stage's output shape beside it
 
 OVERVIEWS = {
-    # Figure 9
-    V4: [("Stem", "35x35x384"), ("4 x Inception-A", "35x35x384"), ("Reduction-A", "17x17x1024"),
+    # Figure 9, block stages with their arguments as generated code calls them
+    V4: [("Stem", "35x35x384"), ("4 x Inception-A", "35x35x384"),
+         ("Reduction-A (k=192, l=224, m=256, n=384)", "17x17x1024"),
          ("7 x Inception-B", "17x17x1024"), ("Reduction-B", "8x8x1536"),
          ("3 x Inception-C", "8x8x1536"), ("Average Pooling", "1536"),
          ("Dropout (keep 0.8)", "1536"), ("Linear (1000)", "1000")],
     # Figure 15 (Inception-ResNet-v1's column)
-    RV1: [("Stem", "35x35x256"), ("5 x Inception-ResNet-A", "35x35x256"),
-          ("Reduction-A", "17x17x896"), ("10 x Inception-ResNet-B", "17x17x896"),
-          ("Reduction-B", "8x8x1792"), ("5 x Inception-ResNet-C", "8x8x1792"),
+    RV1: [("Stem", "35x35x256"), ("5 x Inception-ResNet-A (scale=0.17)", "35x35x256"),
+          ("Reduction-A (k=192, l=192, m=256, n=384)", "17x17x896"),
+          ("10 x Inception-ResNet-B (scale=0.1)", "17x17x896"),
+          ("Reduction-B", "8x8x1792"), ("5 x Inception-ResNet-C (scale=0.2)", "8x8x1792"),
           ("Average Pooling", "1792"), ("Dropout (keep 0.8)", "1792"), ("Linear (1000)", "1000")],
     # The released Inception-ResNet-v2 (not Figure 15: its own stem, 10 / 20 / 9+1 blocks, the
-    # last Block8 apart, and conv2d_7b to 1536 channels before the head)
-    RV2: [("Stem", "35x35x320"), ("10 x Inception-ResNet-A", "35x35x320"),
-          ("Reduction-A", "17x17x1088"), ("20 x Inception-ResNet-B", "17x17x1088"),
+    # last Block8 apart, and conv2d_7b to 1536 channels before the head). Arguments equal to a
+    # block's defaults (Block8's scale=1.0, activation=relu) are left out, as in generated code.
+    RV2: [("Stem", "35x35x320"), ("10 x Inception-ResNet-A (scale=0.17)", "35x35x320"),
+          ("Reduction-A (k=256, l=256, m=384, n=384)", "17x17x1088"),
+          ("20 x Inception-ResNet-B (scale=0.1)", "17x17x1088"),
           ("Reduction-B", "8x8x2080"),
-          ("9 x Inception-ResNet-C (scale=0.2, activation=relu)", "8x8x2080"),
-          ("Inception-ResNet-C (scale=1.0, activation=none)", "8x8x2080"),
+          ("9 x Inception-ResNet-C (scale=0.2)", "8x8x2080"),
+          ("Inception-ResNet-C (activation=none)", "8x8x2080"),
           ("1x1 Conv (1536)", "8x8x1536"),
           ("Average Pooling", "1536"), ("Dropout (keep 0.8)", "1536"), ("Linear (1000)", "1000")],
 }
+
+
+def _is_shape(dot: Dot, node: str) -> bool:
+    return dot.nodes[node].get("shape") == "plaintext"
 
 
 @pytest.mark.parametrize("path", list(OVERVIEWS), ids=lambda p: p.stem)
@@ -437,12 +445,63 @@ def test_overview_stages_and_their_shapes(path):
     assert [(dot.label(e.tail), dot.label(e.head)) for e in dot.visible()] == \
         list(zip(column, column[1:]))
     # each stage has its shape beside it: a plaintext node joined by an invisible edge
-    beside = [(dot.label(e.tail), dot.label(e.head)) for e in dot.edges if not e.visible]
+    beside = [(dot.label(e.tail), dot.label(e.head)) for e in dot.edges
+              if not e.visible and not _is_shape(dot, e.tail)]
     assert beside == stages
-    assert all(dot.nodes[e.head].get("shape") == "plaintext"
-               for e in dot.edges if not e.visible)
-    assert Counter(dot.label(n) for n, a in dot.nodes.items()
-                   if a.get("shape") == "plaintext") == Counter(s for _, s in stages)
+    assert all(_is_shape(dot, e.head) for e in dot.edges if not e.visible)
+    assert Counter(dot.label(n) for n in dot.nodes if _is_shape(dot, n)) == \
+        Counter(s for _, s in stages)
+
+
+@pytest.mark.parametrize("path", list(OVERVIEWS), ids=lambda p: p.stem)
+def test_overview_shapes_form_one_column(path):
+    """The shapes are chained bottom to top by invisible edges in one group, which dot draws
+    as one straight column: each beside its stage, whatever the stage box's width."""
+    dot = drawn(path)["overview"]
+    shapes = [n for n in dot.nodes if _is_shape(dot, n)]
+    chain = [(e.tail, e.head) for e in dot.edges if _is_shape(dot, e.tail)]
+    assert chain == list(zip(shapes, shapes[1:]))
+    assert {dot.nodes[n].get("group") for n in shapes} == {"shapes"}
+    assert {dot.nodes[n].get("group") for n in dot.nodes if not _is_shape(dot, n)} == {"stages"}
+
+
+@pytest.mark.skipif(__import__("shutil").which("dot") is None, reason="needs graphviz `dot`")
+@pytest.mark.parametrize("path", [*OVERVIEWS, ROOT / "specs/zoo/resnet.yaml"],
+                         ids=lambda p: p.stem)
+def test_overview_shapes_stand_beside_their_stages_in_a_straight_column(path):
+    """As dot lays the overview out: every shape at one x, right of every stage box, and at
+    the height of its own stage."""
+    figure = figures(archc.compile_spec(str(path)))["overview"]
+    laid = subprocess.run(["dot", "-Tplain"], input=figure.source, capture_output=True,
+                          text=True, check=True, timeout=60).stdout
+    nodes = {}  # id -> (x, y, width)
+    for line in laid.splitlines():
+        parts = line.split()
+        if parts[0] == "node":
+            nodes[parts[1]] = tuple(map(float, parts[2:5]))
+    dot = parse_dot(figure.source)
+    beside = [(e.tail, e.head) for e in dot.edges
+              if not e.visible and not _is_shape(dot, e.tail)]
+    assert beside
+    assert len({round(nodes[shape][0], 2) for _, shape in beside}) == 1
+    right_edge = max(x + w / 2 for n, (x, _, w) in nodes.items() if not _is_shape(dot, n))
+    assert all(nodes[shape][0] > right_edge for _, shape in beside)
+    assert all(nodes[stage][1] == nodes[shape][1] for stage, shape in beside)
+
+
+def test_overview_shows_each_block_stages_arguments(tmp_path):
+    """A variant that only widens a block is told from its base in the overview: a block stage
+    shows its arguments, those equal to the block's defaults left out (as generated code)."""
+    spec = tmp_path / "wide.yaml"
+    spec.write_text(
+        "name: wide\ninput: {size: 8}\nblocks:\n  B:\n    title: Block-B\n"
+        "    params: [w, scale]\n    defaults: {scale: 1.0}\n    layers:\n"
+        "      - c: conv 1x1 w\n"
+        "layers:\n  - one: 2 x B(w=16)\n  - two: B(w=32, scale=0.5)\n"
+        "  - three: B(w=32, scale=1.0)\n")
+    dot = parse_dot(figures(archc.compile_spec(str(spec)))["overview"].source)
+    assert [dot.label(n) for n in dot.nodes if not _is_shape(dot, n)] == [
+        "Input (8x8x3)", "2 x Block-B (w=16)", "Block-B (w=32, scale=0.5)", "Block-B (w=32)"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -654,3 +713,56 @@ def test_each_parameter_shows_its_own_values(tmp_path):
     dot = parse_dot(figures(archc.compile_spec(str(spec)))["B"].source)
     assert sorted(dot.label(n) for n in dot.nodes) == \
         ["1x1 Conv (a=16)", "1x1 Conv (b=8 or 24)", PREV]
+
+
+# --------------------------------------------------------------------------------------------
+# `stem` and `overview` as one figure (`archc render --block stem`)
+
+@pytest.mark.parametrize("path, table", [pytest.param(p, t, id=p.stem) for p, t in ALL_FIGURES])
+def test_figure_names_are_every_figure_drawn(path, table):
+    from archc.backends.graphviz.render import figure_names
+
+    network = archc.compile_spec(str(path))
+    assert sorted(figure_names(network)) == sorted(figures(network))
+    assert set(figure_names(network)) == {*table, "overview"}
+
+
+@pytest.mark.parametrize("name", ["stem", "overview"])
+def test_the_stem_and_the_overview_are_figures_of_their_own(name):
+    network = archc.compile_spec(str(RV2))
+    alone = figures(network, name)
+    assert list(alone) == [name]
+    assert alone[name].source == figures(network)[name].source
+    with_shapes = figures(network, name, with_shapes=True)[name].source
+    assert with_shapes == figures(network, with_shapes=True)[name].source
+
+
+def test_a_network_without_a_stem_has_no_stem_figure(tmp_path):
+    from archc.backends.graphviz.render import figure_names
+
+    spec = tmp_path / "flat.yaml"
+    spec.write_text("name: flat\ninput: {size: 8}\nlayers:\n  - conv: conv 3x3 8\n")
+    network = archc.compile_spec(str(spec))
+    assert figure_names(network) == ["overview"]
+    with pytest.raises(KeyError, match="no stem figure"):
+        figures(network, "stem")
+
+
+# --------------------------------------------------------------------------------------------
+# Activations in one style: the paper's "Relu activation" (Figures 16-20)
+
+@pytest.mark.parametrize("value, args, text", [
+    ("relu", {}, "Relu activation"),
+    ("silu", {}, "SiLU activation"),
+    ("relu6", {}, "ReLU6 activation"),
+    ("sigmoid", {}, "Sigmoid activation"),
+    ("leaky_relu", {}, "LeakyReLU activation"),
+    ("activation", {"activation": ["relu"]}, "Relu activation"),
+    ("activation", {"activation": ["silu"]}, "SiLU activation"),
+    ("activation", {"activation": ["relu", "none"]}, "Activation (activation=relu or none)"),
+])
+def test_activation_labels_have_one_style(value, args, text):
+    from archc.backends.graphviz.render import activation_label
+    from archc.ir.expr import Sym
+
+    assert activation_label(Sym(value) if value in args else value, args) == text

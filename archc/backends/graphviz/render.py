@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import graphviz
 import networkx as nx
 
+from ...activations import ACTIVATION_CLASSES
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.graph import Shapes
@@ -49,6 +50,23 @@ def _value(value, args: dict) -> str:
     if isinstance(name, str) and name in args:
         return f"{name}={' or '.join(str(v) for v in args[name])}"
     return name if isinstance(name, str) else ex.to_text(value)
+
+
+# Activations as the paper names them (Figures 16-20: "Relu activation"); the others by their
+# torch class (`SiLU activation`).
+_ACTIVATION_NAMES = {**ACTIVATION_CLASSES, "relu": "Relu"}
+
+
+def activation_label(value, args: dict) -> str:
+    """The box of an activation, a residual block's after its sum or a layer of its own, in
+    one style: `Relu activation`, `SiLU activation`; a parameter whose instances give it one
+    activation is that one, else shown with its values: `Activation (activation=relu or
+    none)`."""
+    name = value.name if isinstance(value, ex.Sym) else value
+    values = args.get(name, [name]) if isinstance(name, str) else [value]
+    if len(values) == 1 and values[0] in _ACTIVATION_NAMES:
+        return f"{_ACTIVATION_NAMES[values[0]]} activation"
+    return f"Activation ({_value(value, args)})"
 
 
 def _arguments(instances) -> dict[str, list]:
@@ -93,6 +111,9 @@ class _Labels:
     @staticmethod
     def kernel(op) -> str:
         return _kernel(op)
+
+    def activation(self, value) -> str:
+        return activation_label(value, self.args)
 
 
 def label(op: ir.Op, args: dict, blocks) -> str:
@@ -230,6 +251,10 @@ class _Pen:
     def value(self, value) -> str:
         return _value(value, self.args)
 
+    def activation(self, value) -> str:
+        """An activation's box label (activation_label)."""
+        return activation_label(value, self.args)
+
 
 def _shape_label(shapes: dict, node: str) -> str:
     return paper_shape(shapes[node]) if shapes else ""
@@ -239,25 +264,30 @@ def overview_figure(network: ir.Network) -> graphviz.Digraph:
     """Figures 9 and 15: the network as a column of stages, each with its output shape.
 
     The layers before the first repeated block are drawn as one "Stem" box, as the paper does.
+    The shapes stand in a column of their own, right of the widest box, each on its stage's
+    rank: invisible edges chain them in one `group`, which dot keeps straight.
     """
     shapes: Shapes = network.shapes
     stages = _stages(network)
     figure = _Figure(f"{network.name}_overview", network.name)
     c, h, w = network.input_shape
-    previous = figure.node(f"Input ({h}x{w}x{c})", fillcolor=FILL["io"])
+    previous = figure.node(f"Input ({h}x{w}x{c})", fillcolor=FILL["io"], group="stages")
+    above = None  # the shape beside the stage below
     for text, fill, out_shape in stages:
-        stage = figure.node(text, fillcolor=fill, width="2.2")
+        stage = figure.node(text, fillcolor=fill, width="2.2", group="stages")
         figure.edge(previous, stage)
-        beside = figure.node(paper_shape(out_shape), shape="plaintext",
-                             style="", fontsize="10")
+        beside = figure.node(paper_shape(out_shape), shape="plaintext", style="",
+                             fontsize="10", group="shapes")
         with figure.dot.subgraph() as same:
             same.attr(rank="same")
             same.node(stage)
             same.node(beside)
         figure.edge(stage, beside, style="invis")
-        previous = stage
+        if above is not None:
+            figure.edge(above, beside, style="invis", weight="100")
+        previous, above = stage, beside
     if len(network.head) > 1 and len(shapes.head[network.head.graph["output"]]) == 1:
-        output = figure.node("Softmax", fillcolor=FILL["io"])
+        output = figure.node("Softmax", fillcolor=FILL["io"], group="stages")
         figure.edge(previous, output)
     return figure.dot
 
@@ -278,16 +308,10 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
     shapes = network.shapes
     stem = _stem(network)
     stages = [("Stem", FILL["block"], shapes.body[stem[-1]])] if stem else []
-    calls = [ir.node(network.body, n).op for n in network.body
-             if ir.node(network.body, n).op.opcode == "call"]
     for node in ir.topological(network.body):
         op = ir.node(network.body, node).op
         if node not in stem and op.opcode != "input":
-            text = label(op, {}, network.blocks)
-            # A block used with different arguments says which instance is which.
-            if len({c.args for c in calls if c.block == getattr(op, "block", None)}) > 1:
-                text += f" ({', '.join(f'{k}={_value(v, {})}' for k, v in op.args)})"
-            stages.append((text, _fill(op), shapes.body[node]))
+            stages.append((_stage_label(op, network), _fill(op), shapes.body[node]))
     for node in ir.topological(network.head):
         op = ir.bind(ir.node(network.head, node).op, {"num_classes": network.num_classes})
         if op.opcode != "input":
@@ -295,10 +319,39 @@ def _stages(network: ir.Network) -> list[tuple[str, str, tuple]]:
     return stages
 
 
+def _stage_label(op: ir.Op, network: ir.Network) -> str:
+    """A stage of the overview as the paper labels it; a block stage with its arguments as the
+    generated code's call writes them (those equal to the block's defaults left out), so that
+    a widened variant does not look like its base: `10 x Inception-ResNet-A (scale=0.17)`,
+    `Reduction-A (k=256, l=256, m=384, n=384)`."""
+    text = label(op, {}, network.blocks)
+    if op.opcode != "call" or op.block not in network.blocks:
+        return text
+    defaults = dict(network.blocks[op.block].defaults)
+    shown = [f"{name}={_value(value, {})}" for name, value in op.args
+             if name not in defaults or _value(value, {}) != _value(defaults[name], {})]
+    return f"{text} ({', '.join(shown)})" if shown else text
+
+
+def figure_names(network: ir.Network) -> list[str]:
+    """The figures `figures` draws for a network, by file stem: each block definition's, `stem`
+    (where the network has layers before its first repeated block) and `overview`; each is a
+    value of `archc render --block`."""
+    return [*network.blocks, *([STEM] if _stem(network) else []), OVERVIEW]
+
+
 def figures(network: ir.Network, block: str | None = None, with_shapes: bool = False) \
         -> dict[str, graphviz.Digraph]:
     """Every figure of a network by file stem: each block definition's, `stem` and
-    `overview`."""
+    `overview`; with `block`, only that one (a name of `figure_names`)."""
+    if block == OVERVIEW:
+        return {OVERVIEW: overview_figure(network)}
+    if block == STEM and block not in network.blocks:
+        stem = stem_figure(network, with_shapes)
+        if stem is None:
+            raise KeyError(f"{network.name} has no stem figure (no layers before its first "
+                           "repeated block)")
+        return {STEM: stem}
     if block is not None:
         return {block: block_figure(network, block, with_shapes)}
     out = {name: block_figure(network, name, with_shapes) for name in network.blocks}

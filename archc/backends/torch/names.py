@@ -17,7 +17,8 @@ RESERVED_NAMES = frozenset({
     "in_channels", "in", "self", "torch", "nn", "super", "type", "GlobalAvgPool",
     # timm's model contract, on every network class
     "num_features", "feature_info", "pretrained_cfg", "get_classifier", "reset_classifier",
-    "forward_intermediates",
+    "forward_intermediates", "head_hidden_size", "body_steps", "set_grad_checkpointing",
+    "grad_checkpointing",
     # the deploy modules' conversion from trained weights, on their blocks and networks
     "load_trained", "from_trained",
 })
@@ -44,7 +45,8 @@ CONV_UNIT_CLASS = re.compile(rf"Conv((Bn)?({'|'.join([*ACTIVATION_CLASSES.values
 # The other names generated modules define at their top level, which a block's class would
 # replace: the activation table, and the deploy modules' helpers.
 HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
-                     "packed", "relu_slice", "load_conv", "load_copy", "TrainedState"})
+                     "packed", "relu_slice", "load_conv", "load_copy", "TrainedState",
+                     "DropPath", "checkpoint"})
 # The attributes a residual block's class gives itself besides its layers.
 BLOCK_ATTRIBUTES = ("scale", "act")
 
