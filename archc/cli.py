@@ -168,6 +168,13 @@ def _run(argv: list[str] | None) -> int:
                       help="the spec compared from (the one a checkpoint was trained as)")
     diff.add_argument("b", type=_nonempty, metavar="B", help="the spec compared with (a variant)")
     diff.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    for side, which in (("", "both specs"), ("-a", "A"), ("-b", "B")):
+        diff.add_argument(f"--set{side}", action="append", default=[], type=_override,
+                          metavar="KEY=VALUE", dest=f"overrides{side.replace('-', '_')}",
+                          help=f"change {which} as a variant would (repeatable)")
+        diff.add_argument(f"--scale{side}", metavar="NAME", type=_nonempty,
+                          dest=f"scale{side.replace('-', '_')}",
+                          help=f"build {which} with this entry of its `scales`")
 
     migrate = commands.add_parser("migrate", help="carry a checkpoint of spec A over to spec B: "
                                                   "every tensor whose meaning is unchanged")
@@ -202,7 +209,14 @@ def _run(argv: list[str] | None) -> int:
     if args.command == "plot":
         return _plot(args.runs, args.output)
     if args.command == "diff":
-        return _diff(args.a, args.b, args.json)
+        sides = []
+        for side in ("_a", "_b"):
+            overrides = [*args.overrides, *getattr(args, f"overrides{side}")]
+            for scale in (args.scale, getattr(args, f"scale{side}")):
+                if scale is not None:
+                    overrides.append(_override(f"scale={scale}"))
+            sides.append(overrides)
+        return _diff(args.a, args.b, args.json, sides)
     if args.command == "migrate":
         return _migrate(args.checkpoint, args.source, args.target, args.output, args.seed)
     if args.command != "schema" and not args.specs:
@@ -554,13 +568,14 @@ def _not_installed(error: ModuleNotFoundError, command: str) -> int:
     return 1
 
 
-def _diff(a: str, b: str, as_json: bool) -> int:
+def _diff(a: str, b: str, as_json: bool, overrides: list[list[str]]) -> int:
     from .diff import compare, format_text, to_json
 
-    networks, failed = _compile_all([a, b], [])
-    if failed:
+    networks_a, failed_a = _compile_all([a], overrides[0])
+    networks_b, failed_b = _compile_all([b], overrides[1])
+    if failed_a or failed_b:
         return 1
-    comparison = compare(*networks)
+    comparison = compare(networks_a[0], networks_b[0])
     print(json.dumps(to_json(comparison), indent=2) if as_json else format_text(comparison))
     return 0
 

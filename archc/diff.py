@@ -13,17 +13,21 @@ and a tensor of A that B lacks is gone. Statuses are the module's: its tensors c
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .backends.torch.state import Tensor, state_dict
 from .errors import MAX_LISTED, printable
+from .ir import expr as ex
 from .ir.cost import CostModel, Row, human
-from .ir.graph import Network
+from .ir.graph import BODY, HEAD, GraphShapes, Network, Op, bind, dotted
 from .ir.lineage import INPUT, Module
 from .ir.lineage import modules as lineage_modules
 from .ir.shapes import show
+from .ir.walk import Walker
 
 MAX_DEPTH = 32  # name parts a pattern looks into
 CARRIED, MEANING, SHAPE, NEW, GONE = "carried", "meaning changed", "shape changed", "new", "gone"
@@ -162,6 +166,95 @@ def _index(part: str) -> int | None:
     return int(part) if part.isascii() and part.isdigit() and len(part) <= 18 else None
 
 
+# ------------------------------------------------------------------------- what is computed
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A step that the two networks compute differently, beyond what their tensors say: an
+    activation, a residual scale, a stride, a pool, a drop rate..."""
+
+    stage: str  # the top-level step it is part of (B's name)
+    where: str  # its path: a module's attribute path, or the step's name in its block
+    what: str  # `act relu -> silu`, `removed: dropout 0.2`
+
+
+def differences(comparison: Comparison) -> list[Difference]:
+    """Every step whose computation differs between A and B, by path; what the tensors' report
+    says already is left to it (a weighted module in one network only, one whose shapes
+    changed)."""
+    steps_a, steps_b = _steps(comparison.a), _steps(comparison.b)
+    reshaped = {c.b.module.path for c in comparison.of(SHAPE) if c.b is not None}
+    out = []
+    for path, (stage, op) in steps_b.items():
+        was = steps_a.get(path)
+        if path in reshaped:
+            continue
+        if was is None:
+            if not op.weighted:
+                out.append(Difference(stage, path, f"added: {op.describe()}"))
+        elif was[1] != op:
+            out.append(Difference(stage, path, _changed(was[1], op)))
+    out += [Difference(stage, path, f"removed: {op.describe()}")
+            for path, (stage, op) in steps_a.items() if path not in steps_b and not op.weighted]
+    return out
+
+
+def _changed(a, b) -> str:
+    if type(a) is not type(b):
+        return f"{a.describe()} -> {b.describe()}"
+    fields = [f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)]
+    return ", ".join(f"{name} {_shown(getattr(a, name))} -> {_shown(getattr(b, name))}"
+                     for name in fields)
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple) and len(value) == 2 and not isinstance(value[0], tuple):
+        return "x".join(_shown(v) for v in value)  # a kernel, a stride: 3x3
+    if isinstance(value, tuple):
+        return f"({', '.join(_shown(v) for v in value)})"
+    if hasattr(value, "describe") and dataclasses.is_dataclass(value):
+        return value.describe()
+    return value if isinstance(value, str) else ex.to_text(value)
+
+
+def _steps(network: Network) -> dict[str, tuple[str, Op]]:
+    """Each step of the network by path, with its top-level step and its op, every number
+    bound (a block's `in` to the channels its instance gets)."""
+    walk = _Steps(network)
+    bound = {"num_classes": network.num_classes}
+    walk.graph(network.body, None, _Frame(network.shapes.of(BODY), bound, "", None))
+    walk.graph(network.head, None, _Frame(network.shapes.of(HEAD), bound, "", None))
+    return walk.steps
+
+
+@dataclass(frozen=True)
+class _Frame:
+    numbers: GraphShapes
+    values: dict
+    prefix: str
+    stage: str | None
+
+
+class _Steps(Walker):
+    def __init__(self, network: Network):
+        self.network = network
+        self.steps: dict[str, tuple[str, Op]] = {}
+
+    def call(self, g, name, node, inputs, frame):
+        stage = name if frame.stage is None else frame.stage
+        for path, instance in zip(node.paths, self.network.shapes.ran(frame.numbers, name)):
+            inner = self.network.blocks[instance.block].graph
+            values = {**dict(instance.args), "in": instance.shapes[inner.graph["input"]][0]}
+            self.graph(inner, None, _Frame(instance, values, frame.prefix + dotted(path) + ".",
+                                           stage))
+
+    def op(self, g, name, node, inputs, frame):
+        path = frame.prefix + (dotted(node.paths[0]) if node.paths else name)
+        stage = name if frame.stage is None else frame.stage
+        self.steps[path] = (stage, bind(node.op, frame.values))
+
+
 # ------------------------------------------------------------------------------ reports
 
 
@@ -194,6 +287,8 @@ def to_json(comparison: Comparison) -> dict:
 
     carried = _carried_per_stage(comparison)
     return {
+        "differences": [{"stage": d.stage, "where": d.where, "what": d.what}
+                        for d in differences(comparison)],
         "a": side(comparison.a),
         "b": side(comparison.b),
         "stages": [{"a": stage(a), "b": stage(b),
@@ -224,12 +319,16 @@ def format_text(comparison: Comparison) -> str:
     lines = [f"A: {a.name} ({printable(a.source)})", f"B: {b.name} ({printable(b.source)})",
              ""]
     carried = _carried_per_stage(comparison)
+    found = differences(comparison)
+    differing = {d.stage for d in found}
     rows = [("stage", "output A", "output B", "params A", "params B", "MACs A", "MACs B",
              "tensors carried")]
     for row_a, row_b in stages(comparison):
         name = (row_b or row_a).name
         if row_a and row_b and row_a.name != row_b.name:
             name = f"{row_a.name} / {row_b.name}"
+        if row_a and row_b and row_b.node in differing:
+            name += " *"
         cells = [name]
         for row in (row_a, row_b):
             cells.append(show(row.output) if row else "-")
@@ -252,7 +351,36 @@ def format_text(comparison: Comparison) -> str:
             lines.append("  ".join("-" * width for width in widths))
         lines.append("  ".join([row[0].ljust(widths[0])] +
                                [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
-    return "\n".join([*lines, "", format_summary(comparison)])
+    return "\n".join([*lines, *format_differences(comparison, found), "",
+                      format_summary(comparison)])
+
+
+def format_differences(comparison: Comparison, found: list[Difference]) -> list[str]:
+    """Where B computes differently from A beyond its tensors, each change once with the steps
+    it is made at (`repeat.*.add: scale 0.17 -> 0.3`)."""
+    if not found:
+        return []
+    places: dict[str, set[str]] = {}
+    for d in found:
+        places.setdefault(d.what, set()).add(d.where)
+    universe = [*_steps(comparison.a), *_steps(comparison.b)]
+    lines = ["", "* computes differently, beyond its tensors:"]
+    for what, where in places.items():
+        shown = patterns(where, universe)
+        more = f" and {len(shown) - MAX_LISTED:,} more" if len(shown) > MAX_LISTED else ""
+        lines.append(f"  {', '.join(shown[:MAX_LISTED])}{more}: {what}")
+    return lines
+
+
+def percent(fraction: float) -> str:
+    """A share to 0.1%, never rounded to 0% or 100% where it is not (99.96% carried is not
+    everything)."""
+    shown = math.floor(fraction * 1000 + 0.5) / 10
+    if shown == 0 < fraction:
+        return "<0.1%"
+    if shown == 100 > fraction * 100:
+        return ">99.9%"
+    return f"{shown:.1f}%"
 
 
 def format_summary(comparison: Comparison) -> str:
@@ -266,7 +394,7 @@ def format_summary(comparison: Comparison) -> str:
             continue
         text = f"  {status:<16}{count:>6,}"
         if status == CARRIED:
-            text += f" ({comparison.carried_fraction:.1%} of B's parameters)"
+            text += f" ({percent(comparison.carried_fraction)} of B's parameters)"
         lines.append(f"{text}: {comparison.summary(status)}")
     if comparison.of(MEANING):
         lines.append("  (meaning changed: same name and shape, but reading channels that "

@@ -16,7 +16,7 @@ import torch
 from .api import build_model, network_of
 from .backends.torch.state import state_dict as expected_tensors
 from .compiler import compile_spec
-from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patterns
+from .diff import CARRIED, GONE, MEANING, NEW, SHAPE, Comparison, compare, patterns, percent
 from .errors import listing, printable, shortened
 from .files import Unreadable, file_size
 from .ir.graph import Network
@@ -48,7 +48,7 @@ class Transfer:
         c = self.comparison
         size = sum(1 for change in c.changes if change.b is not None)
         lines = [f"carried {len(c.of(CARRIED)):,} of {size:,} tensors, "
-                 f"{c.carried_fraction:.1%} of the parameters"
+                 f"{percent(c.carried_fraction)} of the parameters"
                  + (f" ({self.unwrapped})" if self.unwrapped else "")]
         for status, what in ((MEANING, "initialised, meaning changed"),
                              (SHAPE, "initialised, shape changed"), (NEW, "new"),
