@@ -20,7 +20,7 @@ from .ir.shapes import show
 from .limits import MAX_SEED
 from .output import OutputError, write_all
 from .runs import RANGES, Options
-from .spec.inherit import split_override
+from .spec.inherit import SCALE, split_override
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SPEC_HELP = "spec files (default: specs/*.yaml, specs/variants/*.yaml and specs/zoo/*.yaml)"
@@ -214,7 +214,7 @@ def _run(argv: list[str] | None) -> int:
             overrides = [*args.overrides, *getattr(args, f"overrides{side}")]
             for scale in (args.scale, getattr(args, f"scale{side}")):
                 if scale is not None:
-                    overrides.append(_override(f"scale={scale}"))
+                    overrides.append(f"{SCALE}{scale}")
             sides.append(overrides)
         return _diff(args.a, args.b, args.json, sides)
     if args.command == "migrate":
@@ -231,7 +231,7 @@ def _run(argv: list[str] | None) -> int:
         print(json.dumps(json_schema(), indent=2, sort_keys=True))
         return 0
     if args.scale is not None:
-        args.overrides.append(_override(f"scale={args.scale}"))
+        args.overrides.append(f"{SCALE}{args.scale}")
     networks, failed = _compile_all(args.specs, args.overrides)
     if args.command == "build":
         return 1 if failed else _build(networks, Path(args.output), args.check, args.overrides,
@@ -431,7 +431,9 @@ def _build(networks: list, folder: Path, check: bool, overrides: list[str],
     if check:
         options = [*(["-o", str(folder)] if folder != Path("generated") else []),
                    *(["--deploy"] if deploy else []),
-                   *(word for text in overrides for word in ("--set", text))]
+                   *(word for text in overrides
+                     for word in (text.split(" ", 1) if text.startswith(SCALE) else
+                                  ("--set", text)))]
         return _check_fresh(files, sources, options)
     return _write(files, [f"wrote {target}" for target in files], _spec_files(networks))
 

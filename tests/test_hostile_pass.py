@@ -255,6 +255,9 @@ def test_an_empty_scale_is_a_usage_mistake(spec, capsys, command):
 def test_an_unknown_scale_is_located_at_the_option(spec, capsys):
     status, _, err = cli(capsys, "check", spec, "--scale", "huge")
     assert status == 1
+    one_error(err, "E412", "--scale huge: ")  # as written, not as the --set it stands for
+    status, _, err = cli(capsys, "check", spec, "--set", "scale=huge")
+    assert status == 1
     one_error(err, "E412", "--set scale=huge: ")
 
 

@@ -41,6 +41,7 @@ from .load import (
 STEP_LISTS = ("layers", "head")  # lists of named steps, in a spec and in a block definition
 INSERT_KEYS = frozenset({"after", "before", "step"})  # `name: {after: STEP, step: ...}`
 SET = "--set "  # the file an override's values are at: `--set TEXT`
+SCALE = "--scale "  # an override that is `--scale NAME` on the command line, where it is at
 
 
 def folder_of(pos: Pos) -> str:
@@ -312,8 +313,13 @@ def _unknown(diags: Diagnostics, pos: Pos, message: str, name: str, known, where
 def _set_override(text: str) -> Mapping:
     """`--set a.b.c=value` as the mapping {a: {b: {c: value}}}, all at the position
     `--set TEXT`; the value is read as YAML (`10`, `0.2`, `conv 1x1 in linear`, `[224, 224]`)."""
-    pos = Pos(f"{SET}{shortened(text, 200)}")  # in every error's first words: one a reader reads
-    parts, value_text = split_override(text)
+    # The position is in every error's first words: the option as the reader wrote it.
+    if text.startswith(SCALE):  # `scale=NAME`, given as the command line's --scale
+        pos = Pos(shortened(text, 200))
+        parts, value_text = ["scale"], text[len(SCALE):]
+    else:
+        pos = Pos(f"{SET}{shortened(text, 200)}")
+        parts, value_text = split_override(text)
     value = load_text(f"value: {value_text}\n", pos.file)["value"]
     for part in reversed(parts):
         value = {part: value}
