@@ -1,10 +1,13 @@
-"""archc's deploy modules against timm's models, eager and compiled, in one process.
+"""archc's deploy modules against their reference models (timm's, torchvision's), eager and
+compiled, in one process.
 
     python benchmarks/deploy.py [--device cpu|cuda] [--batch 1 8 64 256] [--rounds 20]
-                                [--threads N] [--no-compile]
+                                [--threads N] [--no-compile] [--networks NAME ...]
 
-For Inception-v4 and Inception-ResNet-v2: timm eager, timm + torch.compile, archc deploy (from
-timm's weights, converted by the generated load_trained) and archc deploy + torch.compile, all
+For Inception-v4 and Inception-ResNet-v2 against timm, ResNet-50 and MobileNet-V3-Large against
+torchvision: the reference eager ("timm" in the tables: the reference, whichever library), the
+reference + torch.compile, archc deploy (from the reference's weights, converted by the
+generated load_trained) and archc deploy + torch.compile, all
 channels_last, in bfloat16 on a GPU and float32 on the CPU. On a GPU also: the deploy module
 with its convs as separate ops (cuDNN's fused calls off, to see what they bring), and timm and
 the deploy module replayed as CUDA graphs (one per input shape, captured on first use). Outputs
@@ -21,24 +24,35 @@ from pathlib import Path
 
 import timm
 import torch
+import torchvision
 from timing import environment, interleaved, ratio, realistic
 
 import archc
 
 ROOT = Path(__file__).resolve().parent.parent
-NETWORKS = {"inception_v4": "specs/inception_v4.yaml",
-            "inception_resnet_v2": "specs/inception_resnet_v2.yaml"}
+# name -> (spec, the reference's library, input side)
+NETWORKS = {"inception_v4": ("specs/inception_v4.yaml", "timm", 299),
+            "inception_resnet_v2": ("specs/inception_resnet_v2.yaml", "timm", 299),
+            "resnet50": ("specs/zoo/resnet.yaml", "torchvision", 224),
+            "mobilenet_v3_large": ("specs/zoo/mobilenet_v3.yaml", "torchvision", 224)}
 TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 5e-2}  # of the largest logit
 
 
+def reference_model(name: str) -> torch.nn.Module:
+    _, library, _ = NETWORKS[name]
+    if library == "timm":
+        return timm.create_model(name, pretrained=False)
+    return getattr(torchvision.models, name)(weights=None)
+
+
 def models(name: str, device: str, dtype: torch.dtype, compile_them: bool) -> dict:
-    reference = realistic(timm.create_model(name, pretrained=False)).eval()
-    deploy = archc.build_model(ROOT / NETWORKS[name], deploy=True)
+    reference = realistic(reference_model(name)).eval()
+    deploy = archc.build_model(ROOT / NETWORKS[name][0], deploy=True)
     deploy.load_trained(reference.state_dict())
     eager = {"timm": reference, "deploy": deploy}
     if device == "cuda":
         # Each build_model has a module of its own: this one's convs run as separate ops.
-        unfused = archc.build_model(ROOT / NETWORKS[name], deploy=True)
+        unfused = archc.build_model(ROOT / NETWORKS[name][0], deploy=True)
         unfused.load_state_dict(deploy.state_dict())
         type(unfused).forward.__globals__["CUDNN"] = False
         eager["deploy, unfused"] = unfused
@@ -117,7 +131,8 @@ def main() -> int:
         torch.manual_seed(0)
         variants = models(name, args.device, dtype, args.compile)
         for batch in batches:
-            x = torch.randn(batch, 3, 299, 299, device=args.device, dtype=dtype)
+            side = NETWORKS[name][2]
+            x = torch.randn(batch, 3, side, side, device=args.device, dtype=dtype)
             x = x.contiguous(memory_format=torch.channels_last)
             if not check(variants, x, dtype):
                 ok = False

@@ -274,31 +274,23 @@ class Bottleneck(nn.Module):
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
         self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:30
         self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
         # specs/zoo/resnet.yaml:32
         self.conv2 = Conv(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:33
         self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
-        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
-        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:36
         self.downsample = nn.Sequential(
             Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:27
             nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:27
         )
-        self.act = nn.ReLU()
+        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
-        out = self.bn2(out)
         out = self.relu2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
         downsample = self.downsample(x)
-        return self.act(downsample + out)
+        return fused(self.conv3, out, downsample)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -306,14 +298,11 @@ class Bottleneck(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
-            load_conv(trained, self.conv2, prefix + "conv2.", conv="")
-            load_copy(trained, self.bn2, prefix + "bn2.")
-            load_conv(trained, self.conv3, prefix + "conv3.", conv="")
-            load_copy(trained, self.bn3, prefix + "bn3.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
             load_copy(trained, self.downsample[1], prefix + "downsample.1.")
+            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
 
 
 class IdentityBottleneck(nn.Module):
@@ -322,26 +311,18 @@ class IdentityBottleneck(nn.Module):
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
         self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:30
         self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
         # specs/zoo/resnet.yaml:32
         self.conv2 = Conv(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:33
         self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
         self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
-        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:36
-        self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.bn1(out)
         out = self.relu1(out)
         out = self.conv2(out)
-        out = self.bn2(out)
         out = self.relu2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        return self.act(x + out)
+        return fused(self.conv3, out, x)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -349,12 +330,9 @@ class IdentityBottleneck(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
-            load_conv(trained, self.conv2, prefix + "conv2.", conv="")
-            load_copy(trained, self.bn2, prefix + "bn2.")
-            load_conv(trained, self.conv3, prefix + "conv3.", conv="")
-            load_copy(trained, self.bn3, prefix + "bn3.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
 
 
 class Resnet50Deploy(nn.Module):
@@ -370,7 +348,7 @@ class Resnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
+    body_steps = ("conv1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
                   "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
                   "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
@@ -379,7 +357,6 @@ class Resnet50Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.conv1 = Conv(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:63
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:64
         self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:65
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:66
         self.layer1 = nn.Sequential(
@@ -496,7 +473,6 @@ class Resnet50Deploy(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
-        x = self.bn1(x)
         x = self.relu(x)
         x = self.maxpool(x)
         x = self.layer1(x)
@@ -517,8 +493,7 @@ class Resnet50Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Resnet50") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             self.layer1[0].load_trained(trained, prefix + "layer1.0.")
             for i in range(1, 3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")

@@ -303,13 +303,10 @@ class Bottleneck(nn.Module):
     def __init__(self, in_channels: int, width: int, stride: int):
         super().__init__()
         self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:37
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:38
         self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:39
         self.conv2 = Conv(width, width, 3, stride=stride, padding=1)  # specs/zoo/seresnet50.yaml:40
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:41
         self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:42
         self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:43
-        self.bn3 = nn.BatchNorm2d(4 * width)  # specs/zoo/seresnet50.yaml:44
         self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:45
         self.downsample = nn.Sequential(
             Conv(in_channels, 4 * width, 1, stride=stride),  # specs/zoo/seresnet50.yaml:35
@@ -319,13 +316,10 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.bn1(out)
         out = self.act1(out)
         out = self.conv2(out)
-        out = self.bn2(out)
         out = self.act2(out)
         out = self.conv3(out)
-        out = self.bn3(out)
         out = self.se(out)
         downsample = self.downsample(x)
         return self.act(downsample + out)
@@ -336,12 +330,9 @@ class Bottleneck(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
-            load_conv(trained, self.conv2, prefix + "conv2.", conv="")
-            load_copy(trained, self.bn2, prefix + "bn2.")
-            load_conv(trained, self.conv3, prefix + "conv3.", conv="")
-            load_copy(trained, self.bn3, prefix + "bn3.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
             load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
             load_copy(trained, self.downsample[1], prefix + "downsample.1.")
@@ -353,25 +344,19 @@ class IdentityBottleneck(nn.Module):
     def __init__(self, in_channels: int, width: int):
         super().__init__()
         self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:52
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:53
         self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:54
         self.conv2 = Conv(width, width, 3, padding=1)  # specs/zoo/seresnet50.yaml:55
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:56
         self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:57
         self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:58
-        self.bn3 = nn.BatchNorm2d(4 * width)  # specs/zoo/seresnet50.yaml:59
         self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:60
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.bn1(out)
         out = self.act1(out)
         out = self.conv2(out)
-        out = self.bn2(out)
         out = self.act2(out)
         out = self.conv3(out)
-        out = self.bn3(out)
         out = self.se(out)
         return self.act(x + out)
 
@@ -381,12 +366,9 @@ class IdentityBottleneck(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
-            load_conv(trained, self.conv2, prefix + "conv2.", conv="")
-            load_copy(trained, self.bn2, prefix + "bn2.")
-            load_conv(trained, self.conv3, prefix + "conv3.", conv="")
-            load_copy(trained, self.bn3, prefix + "bn3.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
 
 
@@ -403,7 +385,7 @@ class Seresnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "bn1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
+    body_steps = ("conv1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
                   "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
                   "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
@@ -412,7 +394,6 @@ class Seresnet50Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.conv1 = Conv(3, 64, 7, stride=2, padding=3)  # specs/zoo/seresnet50.yaml:63
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/seresnet50.yaml:64
         self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:65
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:66
         self.layer1 = nn.Sequential(
@@ -527,7 +508,6 @@ class Seresnet50Deploy(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
-        x = self.bn1(x)
         x = self.act1(x)
         x = self.maxpool(x)
         x = self.layer1(x)
@@ -548,8 +528,7 @@ class Seresnet50Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Seresnet50") as trained:
-            load_conv(trained, self.conv1, prefix + "conv1.", conv="")
-            load_copy(trained, self.bn1, prefix + "bn1.")
+            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             self.layer1[0].load_trained(trained, prefix + "layer1.0.")
             for i in range(1, 3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")

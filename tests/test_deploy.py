@@ -52,14 +52,14 @@ def test_the_deploy_module_computes_what_the_trained_one_does(spec):
     network = archc.compile_spec(str(spec))
     trained = trained_model(network)
     deploy = archc.build_model(network, deploy=True)
-    deploy.load_trained(trained.state_dict())
     dtype = torch.float32
     if spec.parent.name == "zoo":
         # A deep ResNet with He's init and random BatchNorm multiplies a difference by 3 or more
-        # per block: float32's rounding alone would differ by 30% after 16 blocks. In float64
-        # what is compared is the passes' arithmetic.
+        # per block: float32's rounding alone would differ by 30% after 16 blocks. In float64,
+        # the weights folded in float64 too, what is compared is the passes' arithmetic.
         trained.double(), deploy.double()
         dtype = torch.float64
+    deploy.load_trained(trained.state_dict())
     assert_equal_outputs(trained, deploy, network.input_shape, dtype)
 
 
@@ -357,3 +357,16 @@ def test_deploy_modules_of_steps_in_lists_and_residuals(residual, step, tmp_path
     deploy = archc.build_model(network, deploy=True)
     deploy.load_trained(trained.state_dict())
     assert_equal_outputs(trained, deploy, network.input_shape)
+
+
+def test_a_batchnorm_of_its_own_after_a_bare_conv_is_folded_into_it():
+    """torchvision's ResNets write conv1, bn1, relu1 as modules of their own: the deploy module
+    folds each BatchNorm into its conv (and the last conv with the residual sum), but leaves
+    the projection's, a member of the nn.Sequential `downsample`, whose numbers would change."""
+    from archc.backends.torch import generate
+
+    source = generate(archc.compile_spec(str(SPECS / "zoo" / "resnet.yaml")), deploy=True)
+    assert source.count("nn.BatchNorm2d(") == 1  # downsample.1, in Bottleneck
+    assert "fused(self.conv3, out, downsample)" in source
+    assert 'load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)' \
+        in source

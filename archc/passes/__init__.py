@@ -30,6 +30,7 @@ class Part:
     path: tuple  # the trained module's attribute path within its graph: ("branch1", 0)
     op: ir.Op  # the trained module's operation: a Conv, Linear or BatchNorm
     scale: Expr = 1
+    norm_path: tuple | None = None  # a bare conv's BatchNorm, a module of its own beside it
 
 
 # A pass's change to one graph: (an unfrozen copy to rewrite in place, the block it defines or

@@ -1,9 +1,12 @@
 """BatchNorm folded into the conv before it: conv(x) * g / sqrt(v + eps) + (b - m * g / sqrt(v +
 eps)) is one conv with a bias. Precondition: none (every conv unit, with or without a
-BatchNorm, becomes a conv with a bias). Weight transform: each weighted module's `trained` part
-names the trained conv and its BatchNorm; a linear layer's and a lone BatchNorm's weights are
-copied as they are. A block call's parts name its trained instances, which a later pass may
-renumber in the deploy module (merge_siblings)."""
+BatchNorm, becomes a conv with a bias); a BatchNorm that is a module of its own is folded into a
+bare conv right before it that nothing else reads, where neither is a member of an
+nn.Sequential group (whose later members' numbers would change), as torchvision writes ResNets
+(`conv1`, `bn1`). Weight transform: each weighted module's `trained` part names the trained conv
+and its BatchNorm; a linear layer's and a lone BatchNorm's weights are copied as they are. A
+block call's parts name its trained instances, which a later pass may renumber in the deploy
+module (merge_siblings)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from . import Part
 
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
+    pairs = [(conv, norm) for conv, norm in g.edges if _foldable(g, conv, norm)]
     for node in list(g.nodes):
         data = ir.node(g, node)
         op = data.op
@@ -26,3 +30,22 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
         ir.update(g, node, trained=(Part(data.paths[0], op),))
         if isinstance(op, ir.Conv):
             ir.update(g, node, op=dataclasses.replace(op, norm=None, bias=True, layout="unit"))
+    for conv, norm in pairs:
+        data = ir.node(g, conv)
+        trained = dataclasses.replace(data.trained[0], norm_path=ir.node(g, norm).paths[0],
+                                      op=dataclasses.replace(data.trained[0].op,
+                                                             norm=ir.node(g, norm).op))
+        ir.update(g, conv, trained=(trained,))
+        for reader in list(g.successors(norm)):
+            g.add_edge(conv, reader, order=g.edges[norm, reader]["order"])
+        if g.graph["output"] == norm:
+            g.graph["output"] = conv
+        g.remove_node(norm)
+
+
+def _foldable(g: nx.DiGraph, conv: str, norm: str) -> bool:
+    a, b = ir.node(g, conv), ir.node(g, norm)
+    return (isinstance(a.op, ir.Conv) and a.op.bare and isinstance(b.op, ir.BatchNorm)
+            and list(g.successors(conv)) == [norm] and list(g.predecessors(norm)) == [conv]
+            and bool(a.paths) and bool(b.paths) and not a.in_sequential
+            and not b.in_sequential and len(a.paths) == len(b.paths) == 1)

@@ -124,6 +124,9 @@ def _load_conv_args(part, channels: str | None) -> str:
     op = part.op
     args = [f'prefix + "{ir.dotted(part.path)}."']
     conv, bn = op.prefixes()
+    if part.norm_path is not None:  # a bare conv and its BatchNorm, modules side by side
+        args = ['prefix']
+        conv, bn = f"{ir.dotted(part.path)}.", f"{ir.dotted(part.norm_path)}."
     if (conv, bn) != ("conv.", "bn."):  # `load_conv`'s defaults
         args.append(f'conv="{conv}"')
         if op.norm is not None:
