@@ -67,6 +67,18 @@ class ConvHardswish(nn.Module):
         return self.act(self.conv(x))
 
 
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self.conv, x)
+
+
 class Conv(nn.Conv2d):
     """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
 
@@ -403,15 +415,13 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/mobilenet_v3.yaml:35
-        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/mobilenet_v3.yaml:36
-        self.activation = nn.ReLU()  # specs/zoo/mobilenet_v3.yaml:37
+        self.fc1 = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/mobilenet_v3.yaml:36
         self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/mobilenet_v3.yaml:38
         self.scale_activation = nn.Hardsigmoid()  # specs/zoo/mobilenet_v3.yaml:39
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
         scale = self.fc1(scale)
-        scale = self.activation(scale)
         scale = self.fc2(scale)
         scale = self.scale_activation(scale)
         return x * scale
@@ -422,7 +432,7 @@ class SqueezeExcitation(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "SqueezeExcitation") as trained:
-            load_conv(trained, self.fc1, prefix + "fc1.", conv="", bias=True)
+            load_conv(trained, self.fc1.conv, prefix + "fc1.", conv="", bias=True)
             load_conv(trained, self.fc2, prefix + "fc2.", conv="", bias=True)
 
 

@@ -26,6 +26,22 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, groups=1
+    ):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, groups=groups
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self.conv, x)
+
+
 class Conv(nn.Conv2d):
     """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
 
@@ -273,11 +289,9 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
         # specs/zoo/resnet.yaml:32
-        self.conv2 = Conv(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
+        self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
         self.downsample = nn.Sequential(
             Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:27
             nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:27
@@ -286,9 +300,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.relu1(out)
         out = self.conv2(out)
-        out = self.relu2(out)
         downsample = self.downsample(x)
         return fused(self.conv3, out, downsample)
 
@@ -298,8 +310,8 @@ class Bottleneck(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
             load_copy(trained, self.downsample[1], prefix + "downsample.1.")
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
@@ -310,18 +322,14 @@ class IdentityBottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
         # specs/zoo/resnet.yaml:32
-        self.conv2 = Conv(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
+        self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
         self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.relu1(out)
         out = self.conv2(out)
-        out = self.relu2(out)
         return fused(self.conv3, out, x)
 
     @torch.no_grad()
@@ -330,8 +338,8 @@ class IdentityBottleneck(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
 
 
@@ -348,16 +356,15 @@ class Resnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
-                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0", "layer2.1",
+                  "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
+                  "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.conv1 = Conv(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:63
-        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:65
+        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:63
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:66
         self.layer1 = nn.Sequential(
             Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:68
@@ -384,7 +391,7 @@ class Resnet50Deploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 64, "reduction": 2, "module": "relu"},
+            {"num_chs": 64, "reduction": 2, "module": "conv1"},
             {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
@@ -399,7 +406,7 @@ class Resnet50Deploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "conv1",
+            "first_conv": "conv1.conv",
             "classifier": "fc",
         }
         self.to(memory_format=torch.channels_last)
@@ -473,7 +480,6 @@ class Resnet50Deploy(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
-        x = self.relu(x)
         x = self.maxpool(x)
         x = self.layer1(x)
         x = self.layer2(x)
@@ -493,7 +499,7 @@ class Resnet50Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Resnet50") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             self.layer1[0].load_trained(trained, prefix + "layer1.0.")
             for i in range(1, 3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")

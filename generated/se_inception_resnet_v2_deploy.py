@@ -345,15 +345,14 @@ class SE(nn.Module):
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)  # specs/variants/se_inception_resnet_v2.yaml:14
-        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/variants/se_inception_resnet_v2.yaml:15
-        self.relu = nn.ReLU()  # specs/variants/se_inception_resnet_v2.yaml:16
+        # specs/variants/se_inception_resnet_v2.yaml:15
+        self.fc1 = ConvReLU(in_channels, squeeze, 1)
         self.fc2 = Conv(squeeze, in_channels, 1)  # specs/variants/se_inception_resnet_v2.yaml:17
         self.sigmoid = nn.Sigmoid()  # specs/variants/se_inception_resnet_v2.yaml:18
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.pool(x)
         scale = self.fc1(scale)
-        scale = self.relu(scale)
         scale = self.fc2(scale)
         scale = self.sigmoid(scale)
         return x * scale
@@ -364,7 +363,7 @@ class SE(nn.Module):
         first (TrainedState).
         """
         with TrainedState.of(state, prefix, "SE") as trained:
-            load_conv(trained, self.fc1, prefix + "fc1.", conv="", bias=True)
+            load_conv(trained, self.fc1.conv, prefix + "fc1.", conv="", bias=True)
             load_conv(trained, self.fc2, prefix + "fc2.", conv="", bias=True)
 
 

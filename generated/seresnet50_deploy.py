@@ -26,6 +26,18 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self.conv, x)
+
+
 class Conv(nn.Conv2d):
     """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
 
@@ -274,15 +286,13 @@ class SE(nn.Module):
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/seresnet50.yaml:23
-        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/seresnet50.yaml:24
-        self.relu = nn.ReLU()  # specs/zoo/seresnet50.yaml:25
+        self.fc1 = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/seresnet50.yaml:24
         self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/seresnet50.yaml:26
         self.sigmoid = nn.Sigmoid()  # specs/zoo/seresnet50.yaml:27
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.pool(x)
         scale = self.fc1(scale)
-        scale = self.relu(scale)
         scale = self.fc2(scale)
         scale = self.sigmoid(scale)
         return x * scale
@@ -293,7 +303,7 @@ class SE(nn.Module):
         first (TrainedState).
         """
         with TrainedState.of(state, prefix, "SE") as trained:
-            load_conv(trained, self.fc1, prefix + "fc1.", conv="", bias=True)
+            load_conv(trained, self.fc1.conv, prefix + "fc1.", conv="", bias=True)
             load_conv(trained, self.fc2, prefix + "fc2.", conv="", bias=True)
 
 
@@ -302,10 +312,9 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, stride: int):
         super().__init__()
-        self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:37
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:39
-        self.conv2 = Conv(width, width, 3, stride=stride, padding=1)  # specs/zoo/seresnet50.yaml:40
-        self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:42
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:37
+        # specs/zoo/seresnet50.yaml:40
+        self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1)
         self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:43
         self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:45
         self.downsample = nn.Sequential(
@@ -316,9 +325,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.act1(out)
         out = self.conv2(out)
-        out = self.act2(out)
         out = self.conv3(out)
         out = self.se(out)
         downsample = self.downsample(x)
@@ -330,8 +337,8 @@ class Bottleneck(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
             load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
@@ -343,19 +350,15 @@ class IdentityBottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int):
         super().__init__()
-        self.conv1 = Conv(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:52
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:54
-        self.conv2 = Conv(width, width, 3, padding=1)  # specs/zoo/seresnet50.yaml:55
-        self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:57
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:52
+        self.conv2 = ConvReLU(width, width, 3, padding=1)  # specs/zoo/seresnet50.yaml:55
         self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:58
         self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:60
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.act1(out)
         out = self.conv2(out)
-        out = self.act2(out)
         out = self.conv3(out)
         out = self.se(out)
         return self.act(x + out)
@@ -366,8 +369,8 @@ class IdentityBottleneck(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
 
@@ -385,16 +388,15 @@ class Seresnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
-                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0", "layer2.1",
+                  "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
+                  "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.conv1 = Conv(3, 64, 7, stride=2, padding=3)  # specs/zoo/seresnet50.yaml:63
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:65
+        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/seresnet50.yaml:63
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:66
         self.layer1 = nn.Sequential(
             Bottleneck(64, width=64, stride=1),  # specs/zoo/seresnet50.yaml:68
@@ -419,7 +421,7 @@ class Seresnet50Deploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 64, "reduction": 2, "module": "act1"},
+            {"num_chs": 64, "reduction": 2, "module": "conv1"},
             {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
@@ -434,7 +436,7 @@ class Seresnet50Deploy(nn.Module):
             "std": (0.5, 0.5, 0.5),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "conv1",
+            "first_conv": "conv1.conv",
             "classifier": "fc",
         }
         self.to(memory_format=torch.channels_last)
@@ -508,7 +510,6 @@ class Seresnet50Deploy(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x)
-        x = self.act1(x)
         x = self.maxpool(x)
         x = self.layer1(x)
         x = self.layer2(x)
@@ -528,7 +529,7 @@ class Seresnet50Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Seresnet50") as trained:
-            load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
+            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             self.layer1[0].load_trained(trained, prefix + "layer1.0.")
             for i in range(1, 3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")

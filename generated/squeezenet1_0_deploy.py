@@ -26,6 +26,18 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self.conv, x)
+
+
 class Conv(nn.Conv2d):
     """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
 
@@ -266,21 +278,15 @@ class Fire(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int, expand: int):
         super().__init__()
-        self.squeeze = Conv(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:21
-        self.squeeze_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:22
-        self.expand1x1 = Conv(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:25
-        self.expand1x1_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:26
-        self.expand3x3 = Conv(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:28
-        self.expand3x3_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:29
+        self.squeeze = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:21
+        self.expand1x1 = ConvReLU(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:25
+        self.expand3x3 = ConvReLU(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze(x)
-        x = self.squeeze_activation(x)
         expand1x1 = self.expand1x1(x)
-        expand1x1_activation = self.expand1x1_activation(expand1x1)
         expand3x3 = self.expand3x3(x)
-        expand3x3_activation = self.expand3x3_activation(expand3x3)
-        return torch.cat((expand1x1_activation, expand3x3_activation), 1)
+        return torch.cat((expand1x1, expand3x3), 1)
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -288,9 +294,9 @@ class Fire(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Fire") as trained:
-            load_conv(trained, self.squeeze, prefix + "squeeze.", conv="", bias=True)
-            load_conv(trained, self.expand1x1, prefix + "expand1x1.", conv="", bias=True)
-            load_conv(trained, self.expand3x3, prefix + "expand3x3.", conv="", bias=True)
+            load_conv(trained, self.squeeze.conv, prefix + "squeeze.", conv="", bias=True)
+            load_conv(trained, self.expand1x1.conv, prefix + "expand1x1.", conv="", bias=True)
+            load_conv(trained, self.expand3x3.conv, prefix + "expand3x3.", conv="", bias=True)
 
 
 class Squeezenet10Deploy(nn.Module):

@@ -359,14 +359,17 @@ def test_deploy_modules_of_steps_in_lists_and_residuals(residual, step, tmp_path
     assert_equal_outputs(trained, deploy, network.input_shape)
 
 
-def test_a_batchnorm_of_its_own_after_a_bare_conv_is_folded_into_it():
+def test_a_batchnorm_and_a_relu_of_their_own_after_a_bare_conv_join_it():
     """torchvision's ResNets write conv1, bn1, relu1 as modules of their own: the deploy module
-    folds each BatchNorm into its conv (and the last conv with the residual sum), but leaves
-    the projection's, a member of the nn.Sequential `downsample`, whose numbers would change."""
+    folds each BatchNorm into its conv and runs the ReLU with it (and the last conv with the
+    residual sum), but leaves the projection's BatchNorm, a member of the nn.Sequential
+    `downsample`, whose numbers would change."""
     from archc.backends.torch import generate
 
     source = generate(archc.compile_spec(str(SPECS / "zoo" / "resnet.yaml")), deploy=True)
     assert source.count("nn.BatchNorm2d(") == 1  # downsample.1, in Bottleneck
+    assert source.count("nn.ReLU(") == 1  # the ConvReLU unit class's own, no module of its own
+    assert "self.conv1 = ConvReLU(in_channels, width, 1)" in source
     assert "fused(self.conv3, out, downsample)" in source
-    assert 'load_conv(trained, self.conv1, prefix, conv="conv1.", bn="bn1.", eps=1e-05)' \
+    assert 'load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)' \
         in source
