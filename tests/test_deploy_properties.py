@@ -11,8 +11,9 @@ named steps, a concat with or without a projection after it, with scales 1 and n
 block parameter), activations relu and none (also as a parameter, given both by different
 instances), identity, projection and downsampling shortcuts, repeats, depthwise and grouped
 convs, conv units with and without BatchNorm, with a bias, or as separate conv, bn and activation
-steps, both conv layouts, blocks inside concat branches, and filter counts inside blocks written
-with `in` and block parameters (`in`, `(in - 2)`, `in//2`, `2*w`). The trained model gets
+steps (in an nn.Sequential, or each a module of its own), both conv layouts, blocks inside concat
+branches, and filter counts inside blocks written with `in` and block parameters (`in`,
+`(in - 2)`, `in//2`, `2*w`). The trained model gets
 He-normal conv weights and random BatchNorm statistics (tests/test_deploy.py's
 `trained_model`), and the deploy module, loaded from its state_dict, must give the same
 features and logits (`assert_equal_outputs`). Derandomized, so CI runs the same examples every
@@ -299,6 +300,16 @@ def named_steps(ctx, c, s, target=None, fout=None, depth=0, most=3, concats=True
         out = fout if i == n - 1 else None
         goal = target if i == reduce_at else None
         kind = draw(st.integers(0, 5 if concats and depth < 3 and ctx.left > 0 else 2))
+        if kind == 1 and out is None:  # conv, bn and activation as modules of their own, as
+            # torchvision's conv1, bn1, relu1: what fold_bn and fuse_relu join
+            f = filters(ctx)
+            window = draw(st.sampled_from(fits(CONV_WINDOWS, s, goal)))
+            extra = draw(st.sampled_from([" nobn noact", " nobn noact bias"]))
+            steps += [{ctx.name("c"): window.conv(ctx.count(f), extra)}, {ctx.name("b"): "bn"},
+                      {ctx.name("a"): draw(st.sampled_from(["relu", "relu", "relu6", "bn"]))}]
+            ctx.spend()
+            s, c = window.side(s), f
+            continue
         made = concat(ctx, c, s, goal, out, depth) if kind >= 3 else None
         if made is None and kind == 2:
             group, ch = unnamed_steps(ctx, c, s, goal, out)
