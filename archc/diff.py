@@ -23,11 +23,11 @@ from .backends.torch.state import Tensor, state_dict
 from .errors import MAX_LISTED, printable
 from .ir import expr as ex
 from .ir.cost import CostModel, Row, human
-from .ir.graph import BODY, HEAD, GraphShapes, Network, Op, bind, dotted
+from .ir.graph import Network, Op, bind
 from .ir.lineage import INPUT, Module
 from .ir.lineage import modules as lineage_modules
 from .ir.shapes import show
-from .ir.walk import Walker
+from .ir.walk import InstanceWalker
 
 MAX_DEPTH = 32  # name parts a pattern looks into
 CARRIED, MEANING, SHAPE, NEW, GONE = "carried", "meaning changed", "shape changed", "new", "gone"
@@ -222,37 +222,18 @@ def _steps(network: Network) -> dict[str, tuple[str, Op]]:
     """Each step of the network by path, with its top-level step and its op, every number
     bound (a block's `in` to the channels its instance gets)."""
     walk = _Steps(network)
-    bound = {"num_classes": network.num_classes}
-    walk.graph(network.body, None, _Frame(network.shapes.of(BODY), bound, "", None))
-    walk.graph(network.head, None, _Frame(network.shapes.of(HEAD), bound, "", None))
+    walk.run(None)
     return walk.steps
 
 
-@dataclass(frozen=True)
-class _Frame:
-    numbers: GraphShapes
-    values: dict
-    prefix: str
-    stage: str | None
-
-
-class _Steps(Walker):
+class _Steps(InstanceWalker):
     def __init__(self, network: Network):
-        self.network = network
+        super().__init__(network)
         self.steps: dict[str, tuple[str, Op]] = {}
 
-    def call(self, g, name, node, inputs, frame):
-        stage = name if frame.stage is None else frame.stage
-        for path, instance in zip(node.paths, self.network.shapes.ran(frame.numbers, name)):
-            inner = self.network.blocks[instance.block].graph
-            values = {**dict(instance.args), "in": instance.shapes[inner.graph["input"]][0]}
-            self.graph(inner, None, _Frame(instance, values, frame.prefix + dotted(path) + ".",
-                                           stage))
-
     def op(self, g, name, node, inputs, frame):
-        path = frame.prefix + (dotted(node.paths[0]) if node.paths else name)
-        stage = name if frame.stage is None else frame.stage
-        self.steps[path] = (stage, bind(node.op, frame.values))
+        path = frame.path(node) or frame.prefix + name
+        self.steps[path] = (frame.stage_of(name), bind(node.op, frame.values))
 
 
 # ------------------------------------------------------------------------------ reports

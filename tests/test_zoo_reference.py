@@ -1,7 +1,13 @@
 """The zoo's specs (specs/zoo/) are their reference implementations', weight for weight: each
 torchvision builder function (and timm's seresnet50) has a spec and a scale whose model has the
 reference's parameter count, loads its state_dict strictly and gives its outputs (BatchNorm
-statistics and affine parameters randomised, the output checked to depend on the input)."""
+statistics and affine parameters randomised, the output checked to depend on the input).
+
+torchvision initialises a depthwise conv as Kaiming's fan_out sees it, channels x 9 outputs, so
+each one shrinks the signal by about the square root of its channels: with statistics that are
+not the data's, a MobileNet's output stops depending on the input (its logits for two random
+images differ by 1e-8 to 6e-8). The references' grouped and depthwise convs get He's normal
+init (fan_in) before the comparison, so that every layer's weights reach the output."""
 
 import pytest
 
@@ -21,6 +27,9 @@ TORCHVISION = {
     "vgg19_bn": ("vgg", "vgg19_bn", 32),
     "alexnet": ("alexnet", None, 64),
     "squeezenet1_0": ("squeezenet", None, 64), "squeezenet1_1": ("squeezenet", "squeezenet1_1", 64),
+    "mobilenet_v2": ("mobilenet_v2", None, 64),
+    "mobilenet_v3_large": ("mobilenet_v3", None, 64),
+    "mobilenet_v3_small": ("mobilenet_v3", "mobilenet_v3_small", 64),
     "resnet50": ("resnet", None, 64),
     **{name: ("resnet", name, 64) for name in (
         "resnet18", "resnet34", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
@@ -34,26 +43,52 @@ def reference(name):
     if name in TIMM:
         timm = pytest.importorskip("timm")
         return timm.create_model(name, pretrained=False).eval()
-    return getattr(torchvision.models, name)(weights=None).eval()
+    model = getattr(torchvision.models, name)(weights=None).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d) and module.groups > 1:
+                torch.nn.init.kaiming_normal_(module.weight)  # fan_in: the signal keeps its size
+    return model
 
 
-@pytest.mark.parametrize("name", [*TORCHVISION, *TIMM])
-def test_the_reference_loads_strictly_and_gives_the_same_outputs(name):
-    spec, scale, side = {**TORCHVISION, **TIMM}[name]
-    expected = reference(name)
-    network = archc.compile_spec(str(SPECS / "zoo" / f"{spec}.yaml"),
-                                 [f"scale={scale}"] if scale else [])
-    assert network.name == name
-    count = sum(p.numel() for p in expected.parameters())
-    assert CostModel(network, network.shapes).total().params == count
-    randomise_batchnorm(expected, seed=2)
+def compiled(name, overrides=()):
+    spec, scale, _ = {**TORCHVISION, **TIMM}[name]
+    return archc.compile_spec(str(SPECS / "zoo" / f"{spec}.yaml"),
+                              [*([f"scale={scale}"] if scale else []), *overrides])
+
+
+def outputs(network, expected, side):
+    """(archc's model's outputs, the reference's) for one random batch, the reference's weights
+    loaded strictly."""
     model = archc.build_model(network).eval()
     model.load_state_dict(expected.state_dict(), strict=True)
     x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        out = model(x)
-        assert not torch.allclose(out[0], out[1], atol=1e-4)  # it reads the input
-        torch.testing.assert_close(out, expected(x), rtol=1e-4, atol=1e-5)
+        return model(x), expected(x)
+
+
+@pytest.mark.parametrize("name", [*TORCHVISION, *TIMM])
+def test_the_reference_loads_strictly_and_gives_the_same_outputs(name):
+    expected = reference(name)
+    network = compiled(name)
+    assert network.name == name
+    count = sum(p.numel() for p in expected.parameters())
+    assert CostModel(network, network.shapes).total().params == count
+    randomise_batchnorm(expected, seed=2)
+    out, want = outputs(network, expected, {**TORCHVISION, **TIMM}[name][2])
+    assert not torch.allclose(out[0], out[1], atol=1e-4)  # it reads the input
+    torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("setting", ["settings.batchnorm.eps=1e-5",
+                                     "blocks.SqueezeExcitation.layers.scale_activation=sigmoid"])
+def test_the_comparison_sees_a_wrong_convention(setting):
+    """MobileNet-V3-Small with PyTorch's default BatchNorm eps, or with SE's usual sigmoid where
+    torchvision's gate is a hard sigmoid, loads the same weights but gives other outputs."""
+    expected = reference("mobilenet_v3_small")
+    randomise_batchnorm(expected, seed=2)
+    out, want = outputs(compiled("mobilenet_v3_small", [setting]), expected, 64)
+    assert not torch.allclose(out, want, rtol=1e-4, atol=1e-5)
 
 
 def test_the_comparison_sees_a_changed_gate():
@@ -74,11 +109,9 @@ def test_the_readme_lists_each_tested_builder_with_its_references_count():
     import re
 
     text = (SPECS.parent / "README.md").read_text(encoding="utf-8")
-    from .test_zoo_mobile import TORCHVISION as MOBILE
-
     rows = dict(re.findall(r"^\| (?:timm's )?`(\w+)`[^|]*\| `specs/[^|]+\| ([\d,]+) \|$", text,
                            re.MULTILINE))
-    assert set(rows) == {*TORCHVISION, *MOBILE, *TIMM, "googlenet", "inception_v3"}
-    for name in [*TORCHVISION, *MOBILE, *TIMM]:
+    assert set(rows) == {*TORCHVISION, *TIMM, "googlenet", "inception_v3"}
+    for name in [*TORCHVISION, *TIMM]:
         model = reference(name)
         assert int(rows[name].replace(",", "")) == sum(p.numel() for p in model.parameters())

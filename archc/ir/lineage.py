@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import graph as ir
-from .graph import GraphShapes
-from .walk import Walker
+from .walk import InstanceWalker
 
 INPUT = "<input>"  # the network input's channels; not a module name (names are identifiers)
 Channels = tuple[tuple[str, int], ...]  # (the module that made them, how many), in order
@@ -41,50 +40,25 @@ def modules(network: ir.Network) -> list[Module]:
     linear), and each weightless one that names the channels it gives (a permutation)."""
     assert network.shapes is not None, "lineage needs a checked network"
     walk = _Lineage(network)
-    bound = {"num_classes": network.num_classes}
-    shapes = network.shapes
-    body = _Frame(shapes.of(ir.BODY), bound, "", None)
-    features = walk.graph(network.body, ((INPUT, network.input_shape[0]),), body)
-    head = _Frame(shapes.of(ir.HEAD), bound, "", None)
-    walk.graph(network.head, features[network.body.graph["output"]], head)
+    walk.run(((INPUT, network.input_shape[0]),))
     return walk.modules
 
 
-@dataclass(frozen=True)
-class _Frame:
-    numbers: GraphShapes  # the graph's instance
-    values: dict  # its block's arguments
-    prefix: str  # its module's attribute path, with a trailing dot
-    stage: str | None  # the top-level step it is part of; None: the graph is the body or head
-
-
-class _Lineage(Walker):
+class _Lineage(InstanceWalker):
     """The channels each step gives; records the modules that make channels."""
 
     def __init__(self, network: ir.Network):
-        self.network = network
+        super().__init__(network)
         self.modules: list[Module] = []
-
-    def call(self, g, name, node, inputs, frame):
-        current = inputs[0]
-        stage = name if frame.stage is None else frame.stage
-        paths = [frame.prefix + ir.dotted(path) for path in node.paths]
-        for path, instance in zip(paths, self.network.shapes.ran(frame.numbers, name)):
-            inner = self.network.blocks[instance.block].graph
-            args = {**dict(instance.args), "in": _width(current)}
-            made = self.graph(inner, current, _Frame(instance, args, path + ".", stage))
-            current = made[inner.graph["output"]]
-        return current
 
     def op(self, g, name, node, inputs, frame):
         """The op's own rule: its module's channels, a concat's, a shortcut's..."""
         op = node.op
-        path = frame.prefix + ir.dotted(node.paths[0]) if node.paths else ""
+        path = frame.path(node)
         cout = frame.numbers.shapes[name][0]
         made = op.lineage(inputs, path, cout)
         if path and (op.weighted or any(origin == path for origin, _ in made)):
-            stage = name if frame.stage is None else frame.stage
-            self.modules.append(Module(path, stage, ir.bind(op, frame.values),
+            self.modules.append(Module(path, frame.stage_of(name), ir.bind(op, frame.values),
                                        _width(inputs[0]), cout, inputs[0]))
         return made
 

@@ -12,6 +12,7 @@ hook for its kind, its op's `opcode`:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import networkx as nx
@@ -44,3 +45,50 @@ class Walker(Generic[Value]):
 
     def op(self, g: nx.DiGraph, name: str, node: ir.Node, inputs: list[Value], frame) -> Value:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where an instance walk is: the graph's numbers in this instance, its block's arguments
+    (`in` among them, the channels the instance gets), the attribute path of the modules it
+    is in (with a trailing dot), and the top-level step it is part of (None in the body and
+    the head, whose steps are the stages)."""
+
+    numbers: ir.GraphShapes
+    values: dict
+    prefix: str
+    stage: str | None
+
+    def stage_of(self, name: str) -> str:
+        return name if self.stage is None else self.stage
+
+    def path(self, node: ir.Node) -> str:
+        """A node's module's attribute path in the network ("" for a node without one)."""
+        return self.prefix + ir.dotted(node.paths[0]) if node.paths else ""
+
+
+class InstanceWalker(Walker):
+    """A checked network walked as a model of it runs: the body, then the head, each block call
+    entering, once per repeat, the graph of the instance it ran with that instance's numbers
+    and arguments. `op` makes a step's value; a call's is its last instance's output."""
+
+    def __init__(self, network: ir.Network):
+        self.network = network
+
+    def run(self, entry) -> None:
+        net = self.network
+        bound = {"num_classes": net.num_classes}
+        body = self.graph(net.body, entry, Frame(net.shapes.of(ir.BODY), bound, "", None))
+        self.graph(net.head, body[net.body.graph["output"]],
+                   Frame(net.shapes.of(ir.HEAD), bound, "", None))
+
+    def call(self, g, name, node, inputs, frame):
+        current = inputs[0]
+        for path, instance in zip(node.paths, self.network.shapes.ran(frame.numbers, name)):
+            inner = self.network.blocks[instance.block].graph
+            values = {**dict(instance.args), "in": instance.shapes[inner.graph["input"]][0]}
+            made = self.graph(inner, current, Frame(instance, values,
+                                                    f"{frame.prefix}{ir.dotted(path)}.",
+                                                    frame.stage_of(name)))
+            current = made[inner.graph["output"]]
+        return current

@@ -55,6 +55,17 @@ def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network) -> ir.N
     return out
 
 
+def bypass(g: nx.DiGraph, node: str) -> None:
+    """Removes a node of one input from a graph a pass rewrites: its readers read that input
+    instead, in the same order, and the graph's output moves to it where the node was."""
+    (source,) = g.predecessors(node)
+    for reader in list(g.successors(node)):
+        g.add_edge(source, reader, order=g.edges[node, reader]["order"])
+    if g.graph["output"] == node:
+        g.graph["output"] = source
+    g.remove_node(node)
+
+
 def deploy(network: ir.Network) -> ir.Network:
     """The inference network: every pass, in order, then shapes inferred and checked again."""
     from . import (

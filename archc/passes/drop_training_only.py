@@ -8,6 +8,7 @@ from __future__ import annotations
 import networkx as nx
 
 from ..ir import graph as ir
+from . import bypass
 
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
@@ -15,9 +16,4 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
         data = ir.node(g, node)
         if not data.op.training_only or data.in_sequential:
             continue
-        (source,) = g.predecessors(node)
-        for reader in list(g.successors(node)):
-            g.add_edge(source, reader, order=g.edges[node, reader]["order"])
-        if g.graph["output"] == node:
-            g.graph["output"] = source
-        g.remove_node(node)
+        bypass(g, node)

@@ -15,7 +15,7 @@ import dataclasses
 import networkx as nx
 
 from ..ir import graph as ir
-from . import Part
+from . import Part, bypass
 
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
@@ -36,11 +36,7 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
                                       op=dataclasses.replace(data.trained[0].op,
                                                              norm=ir.node(g, norm).op))
         ir.update(g, conv, trained=(trained,))
-        for reader in list(g.successors(norm)):
-            g.add_edge(conv, reader, order=g.edges[norm, reader]["order"])
-        if g.graph["output"] == norm:
-            g.graph["output"] = conv
-        g.remove_node(norm)
+        bypass(g, norm)
 
 
 def _foldable(g: nx.DiGraph, conv: str, norm: str) -> bool:

@@ -11,6 +11,7 @@ import dataclasses
 import networkx as nx
 
 from ..ir import graph as ir
+from . import bypass
 
 
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
@@ -25,8 +26,4 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
                 unit.in_sequential or list(g.successors(conv)) != [relu]:
             continue
         ir.update(g, conv, op=dataclasses.replace(unit.op, act="relu"))
-        for reader in list(g.successors(relu)):
-            g.add_edge(conv, reader, order=g.edges[relu, reader]["order"])
-        if g.graph["output"] == relu:
-            g.graph["output"] = conv
-        g.remove_node(relu)
+        bypass(g, relu)

@@ -147,8 +147,8 @@ class _Figure:
 def block_figure(network: ir.Network, name: str, with_shapes: bool = False) -> graphviz.Digraph:
     """The figure of one block definition, its parameters shown with their values."""
     definition = network.blocks[name]
-    keys = list(network.shapes.instances_of(name))
-    instances = list(network.shapes.instances_of(name).values())
+    by_key = network.shapes.instances_of(name)
+    keys, instances = list(by_key), list(by_key.values())
     args = _arguments(instances)
     args["in"] = list(dict.fromkeys(key[2][0] for key in keys))  # its input channels
     shapes = instances[0].shapes if with_shapes and instances else {}
@@ -217,13 +217,14 @@ class _Drawing(Walker):
         return node.op.draw(_Pen(self.figure, self.network, frame, g, name), sources)
 
 
-class _Pen:
-    """What an op's `draw` rule may ask while its step is drawn."""
+class _Pen(_Labels):
+    """What an op's `draw` rule may ask while its step is drawn: values and activations as the
+    labels show them, boxes and edges."""
 
     def __init__(self, figure: _Figure, network: ir.Network, frame: _Frame, g: nx.DiGraph,
                  name: str):
+        super().__init__(frame.args, network.blocks)
         self.figure, self.network, self.frame, self.g, self.name = figure, network, frame, g, name
-        self.args = frame.args
 
     @property
     def shape(self) -> str:
@@ -247,13 +248,6 @@ class _Pen:
 
     def edge(self, a: str, b: str, shape: str = "", **attrs) -> None:
         self.figure.edge(a, b, shape, **attrs)
-
-    def value(self, value) -> str:
-        return _value(value, self.args)
-
-    def activation(self, value) -> str:
-        """An activation's box label (activation_label)."""
-        return activation_label(value, self.args)
 
 
 def _shape_label(shapes: dict, node: str) -> str:
