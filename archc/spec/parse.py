@@ -235,8 +235,11 @@ def _message(err: dict, key_path: str) -> str:
         hint = f" (did you mean `{close}`?)" if close else ""
         return f"unknown key `{last}`{hint}"
     if kind == "union_tag_invalid":
-        return (f"unknown layer type `{err['ctx']['tag']}` "
-                f"(expected one of: {', '.join(schema.LAYER_TYPES)})")
+        tag = err["ctx"]["tag"]
+        close = close_match(tag, schema.LAYER_TYPES)
+        hint = f"did you mean `{close}`?" if close else \
+            f"expected one of: {', '.join(schema.LAYER_TYPES)}"
+        return f"unknown layer type `{tag}` ({hint})"
     if kind == "too_short" and last == "concat":
         return "a concat needs at least two branches"
     if kind == "too_short":
