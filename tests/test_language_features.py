@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import archc  # noqa: E402
+from archc.errors import SpecError  # noqa: E402
 from archc.ir.cost import CostModel  # noqa: E402
 
 from .conftest import randomise_batchnorm  # noqa: E402
@@ -911,3 +912,88 @@ head: [{{fc: linear num_classes}}]
     norms = [model.get_submodule(f"b{i}.body.1") for i in range(len(inputs))]
     assert [n.num_features for n in norms] == list(inputs)
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+# ------------------------------------------------- nested numbered groups (torchvision's)
+
+
+class _Stage(nn.Module):
+    """A residual 1x1 -> 3x3 block whose layers are one nn.Sequential `layers` of
+    torchvision's Conv2dNormActivation (conv .0, BN .1, ReLU .2)."""
+
+    def __init__(self, channels, width):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Sequential(nn.Conv2d(channels, width, 1, bias=False), nn.BatchNorm2d(width),
+                          nn.ReLU(inplace=True)),
+            nn.Sequential(nn.Conv2d(width, channels, 3, padding=1, bias=False),
+                          nn.BatchNorm2d(channels)))
+
+    def forward(self, x):
+        return x + self.layers(x)
+
+
+class NestedFeatures(nn.Module):
+    """MnasNet's and EfficientNet's layout: a stage's blocks are an nn.Sequential inside
+    `features` (features.1.0 .. features.1.2), lists nest further (features.2.0.1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+            nn.Sequential(_Stage(8, 4), _Stage(8, 16), _Stage(8, 16)),
+            nn.Sequential(nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12)),
+                          nn.MaxPool2d(2, 2)),
+            nn.ReLU(inplace=True),
+        )
+        self.fc = nn.Linear(12, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+NESTED_SPEC = """
+    name: nested
+    input: {size: 32}
+    num_classes: 10
+    settings: {batchnorm: {eps: 1e-5}, conv: {layout: sequential}}
+    blocks:
+      Stage:
+        params: [width]
+        residual: {activation: none}
+        layers:
+          - layers: [conv 1x1 width, conv 3x3 in noact]
+    layers:
+      - features:
+          - conv 3x3 8 /2 nobn noact
+          - [Stage(width=4), 2 x Stage(width=16)]
+          - [[conv 1x1 12 nobn noact, bn], maxpool 2x2 /2 V]
+          - relu
+    head:
+      - pool: avgpool global
+      - fc: linear num_classes
+"""
+
+
+def test_a_list_inside_a_group_is_an_nn_sequential_at_its_number(tmp_path):
+    assert_matches(NestedFeatures(), write_spec(tmp_path, NESTED_SPEC))
+
+
+def test_the_deploy_module_of_nested_groups_loads_their_names(tmp_path):
+    reference = NestedFeatures()
+    x, expected = prepare_reference(reference)
+    spec = write_spec(tmp_path, NESTED_SPEC)
+    deploy = archc.build_model(spec, deploy=True)
+    deploy.load_trained(reference.state_dict())
+    with torch.no_grad():
+        assert (deploy.double()(x) - expected).abs().max() <= 1e-5
+
+
+def test_a_list_inside_a_group_names_none_of_its_steps(tmp_path):
+    named = NESTED_SPEC.replace("[Stage(width=4), ", "[stage: Stage(width=4), ")
+    spec = write_spec(tmp_path, named)
+    with pytest.raises(SpecError) as error:
+        archc.compile_spec(str(spec))
+    assert "error[E407]: a list inside an nn.Sequential numbers its layers: name none of them " \
+           "(layers[0].features[1])" in str(error.value)
+    assert "net.yaml:14:10: " in str(error.value)

@@ -6,7 +6,8 @@ nodes each hold a typed `Node` (`node(graph, name)`):
     pos     the spec position it came from (None for the graph's input)
     paths   the attribute paths of its modules in generated code, one per repeated instance:
             (("conv2d_1a",),) for a named layer, (("branch1", 0),) for the first layer of an
-            nn.Sequential group, (("repeat", 0), ..., ("repeat", 9)) for a named repeat;
+            nn.Sequential group, (("repeat", 0), ..., ("repeat", 9)) for a named repeat,
+            (("features", 2, 0),) for the first layer of a list inside a group;
             () for nodes without a module (input, concat, add)
     branch  the concat branch names that lead to it, outermost first (for diagrams)
     key     its key path in the spec, for messages (`blocks.Block17.layers[1].conv2d`)
@@ -146,8 +147,9 @@ class Node:
     @property
     def in_sequential(self) -> bool:
         """Whether its module is a member of an nn.Sequential group (its path is the group's
-        attribute and its index there), rather than a module of its own."""
-        return bool(self.paths) and len(self.paths[0]) == 2
+        attribute and its index there, or the indices of nn.Sequentials inside it), rather
+        than a module of its own."""
+        return bool(self.paths) and len(self.paths[0]) > 1
 
 
 def node(graph: nx.DiGraph, name: str) -> Node:

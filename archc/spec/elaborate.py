@@ -20,7 +20,8 @@ from . import models as schema
 from .parse import ParsedSpec
 from .words import close_word
 
-_UNNAMED = schema.LAYER_MODELS  # steps that are layers themselves, not named steps or concats
+# Steps that are layers themselves or lists of them, not named steps or concats.
+_UNNAMED = (*schema.LAYER_MODELS, schema.Sequence)
 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
@@ -229,8 +230,8 @@ class _Builder:
                 prev = self.named(step.name, step.value, prev, f"{k}.{step.name}", branch)
             elif isinstance(step, schema.Concat):
                 prev = self.concat(step, prev, f"{k}.concat", branch)
-            else:  # only in a group already reported for mixing named and unnamed steps
-                prev = self.layer(step, prev, k, branch, ())
+            elif not isinstance(step, schema.Sequence):  # in a group reported for mixing
+                prev = self.layer(step, prev, k, branch, ())  # named and unnamed steps
         return prev
 
     def named(self, name: str, value, prev: str, key: str, branch: tuple) -> str:
@@ -257,13 +258,28 @@ class _Builder:
                              f"`{name}` mixes named and unnamed steps: name every layer (each "
                              "becomes an attribute) or none (an nn.Sequential)", key)
             return self.chain(steps, prev, key, branch)
-        self.claim(name, steps[0].pos, key)  # an nn.Sequential; repeats continue its numbering
+        self.claim(name, steps[0].pos, key)
+        return self.sequential((name,), steps, prev, key, branch)
+
+    def sequential(self, path: tuple, steps: list, prev: str, key: str, branch: tuple) -> str:
+        """The members of an nn.Sequential at `path`: repeats continue its numbering, a list is
+        an nn.Sequential inside it (torchvision's `features.2.0`)."""
         index = 0
         for i, step in enumerate(steps):
+            k = f"{key}[{i}]"
+            if isinstance(step, schema.Sequence):
+                named = next((s for s in step.root if not isinstance(s, _UNNAMED)), None)
+                if named is not None:
+                    self.diags.error(named.pos or step.pos, "E407", "a list inside an "
+                                     "nn.Sequential numbers its layers: name none of them", k)
+                else:
+                    prev = self.sequential((*path, index), step.root, prev, k, branch)
+                index += 1
+                continue
             count = step.repeat if isinstance(step, schema.Block) else 1
-            paths = tuple((name, index + j) for j in range(count))
+            paths = tuple((*path, index + j) for j in range(count))
             index += count
-            prev = self.layer(step, prev, f"{key}[{i}]", branch, paths)
+            prev = self.layer(step, prev, k, branch, paths)
         return prev
 
     def concat(self, step: schema.Concat, prev: str, key: str, branch: tuple) -> str:

@@ -223,9 +223,7 @@ def _step_kind(value: Any) -> str | None:
         if list(value) == ["concat"]:
             return "concat-form"
         return "named-form"
-    if isinstance(value, list):
-        return None  # an unnamed list: a group needs a name
-    return _value_kind(value)
+    return _value_kind(value)  # an unnamed list: a numbered group inside an nn.Sequential
 
 
 # Union tags are not identifiers, so they can never be confused with names in an error's path.
@@ -281,19 +279,33 @@ class Named(RootModel[dict[Name, NamedValue]]):
         return self._pos
 
 
+class Sequence(RootModel[Annotated[list["Step"], Field(min_length=1)]]):
+    """A list inside an nn.Sequential group: an nn.Sequential at its index (`features.2.0`)."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    @property
+    def pos(self) -> Pos | None:
+        return self.root[0].pos
+
+
 Step = Annotated[
     (
         Annotated[Compact, Tag("compact-form")]
         | Annotated[Layer, Tag("long-form")]
+        | Annotated[Sequence, Tag("group-form")]
         | Annotated[Concat, Tag("concat-form")]
         | Annotated[Named, Tag("named-form")]
     ),
     Discriminator(
         _step_kind,
         custom_error_type="E208",
-        custom_error_message="expected a layer, `name: layer`, `name: [layers]` or `concat:`",
+        custom_error_message="expected a layer, a list of layers, `name: layer`, "
+                             "`name: [layers]` or `concat:`",
     ),
 ]
+
+Sequence.model_rebuild()
 
 # In `layers` of a block or the network, and in `head`, every layer is named: each becomes an
 # attribute of the generated class. (Inside a `name: [...]` group, unnamed layers form an

@@ -165,21 +165,25 @@ class _Generator(TimmContract, DeployLoading):
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         lines = []
         for name, nodes in ir.modules(g).items():
-            items = []  # (code, comment) of each module or run of repeated modules
+            items = []  # (nesting, code, comment) of each module or run of repeated modules
             for node in nodes:
                 data = ir.node(g, node)
                 op = ir.bind(data.op, {"in": channels.input})
                 cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
                 comment = source_comment(data.pos)
+                nesting = data.paths[0][1:-1]  # the indices of the nn.Sequentials around it
                 if op.opcode == "call" and op.repeat > 1:
-                    items += [(text, comment) for text in self.repeated(op, channels.calls[node])]
+                    items += [(nesting, text, comment)
+                              for text in self.repeated(op, channels.calls[node])]
                 elif g is self.network.head and node in self.constructor_args:
-                    items.append((self.timm_module(op, cin, self.constructor_args[node]),
+                    items.append((nesting, self.timm_module(op, cin, self.constructor_args[node]),
                                   comment))
                 else:
-                    items.append((self.module(op, cin, channels.nodes[node]), comment))
-            sequential = ir.node(g, nodes[0]).in_sequential
-            lines += self.assignment(name, items, sequential)
+                    items.append((nesting, self.module(op, cin, channels.nodes[node]), comment))
+            if ir.node(g, nodes[0]).in_sequential:
+                lines += _sequential(items, 0, 8, f"self.{name} = ")
+            else:
+                lines += with_comment(f"self.{name} = {items[0][1]}", items[0][2], 8)
         return lines
 
     def timm_module(self, op: ir.Op, cin: Expr, argument: Sym) -> str:
@@ -195,17 +199,6 @@ class _Generator(TimmContract, DeployLoading):
         if len(set(calls)) == 1:
             return [f"*[{calls[0]} for _ in range({op.repeat})]"]
         return calls
-
-    def assignment(self, name: str, items: list[tuple[str, str]], sequential: bool) -> list[str]:
-        text, comment = items[0]
-        if not sequential:
-            return with_comment(f"self.{name} = {text}", comment, 8)
-        if len(items) == 1 and text.startswith("*["):
-            return with_comment(f"self.{name} = nn.Sequential({text})", comment, 8)
-        lines = [f"        self.{name} = nn.Sequential("]
-        for text, comment in items:
-            lines += with_comment(f"{text},", comment, 12)
-        return lines + ["        )"]
 
     # ---------------------------------------------------------------------------- forward
 
@@ -497,3 +490,24 @@ def _activation_names(op) -> list[str]:
     if op.opcode == "call":
         return [value for _, value in op.args if isinstance(value, str)]
     return []
+
+
+def _sequential(items: list[tuple[tuple, str, str]], depth: int, indent: int, start: str = "",
+                end: str = "") -> list[str]:
+    """`start`, an nn.Sequential of `items` (nesting, code, comment) at `depth`, then `end`: the
+    items nested deeper form an nn.Sequential inside it at their index."""
+    if len(items) == 1 and len(items[0][0]) == depth and items[0][1].startswith("*["):
+        return with_comment(f"{start}nn.Sequential({items[0][1]}){end}", items[0][2], indent)
+    lines = [f"{' ' * indent}{start}nn.Sequential("]
+    i = 0
+    while i < len(items):
+        nesting, text, comment = items[i]
+        j = i + 1
+        if len(nesting) == depth:
+            lines += with_comment(f"{text},", comment, indent + 4)
+        else:
+            while j < len(items) and items[j][0][:depth + 1] == nesting[:depth + 1]:
+                j += 1
+            lines += _sequential(items[i:j], depth + 1, indent + 4, end=",")
+        i = j
+    return lines + [" " * indent + ")" + end]

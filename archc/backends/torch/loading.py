@@ -87,13 +87,13 @@ class DeployLoading:
         if len(paths) == 1:
             return [f"            {attribute(paths[0])}.load_trained(trained, prefix + "
                     f'"{ir.dotted(trained[0])}.")']
-        unit, first, last = paths[0][0], paths[0][1], paths[-1][1]
-        offset = trained[0][1] - first
+        group, first, last = paths[0][:-1], paths[0][-1], paths[-1][-1]
+        offset = trained[0][-1] - first
         span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
-        index = "i" if offset == 0 else f"i + {offset}"
+        index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
         return [f"            for i in range({span}):",
-                f"                self.{unit}[i].load_trained(trained, "
-                f'f"{{prefix}}{unit}.{{{index}}}.")']
+                f"                {attribute(group)}[i].load_trained(trained, "
+                f'f"{{prefix}}{ir.dotted(trained[0][:-1])}.{{{index}}}.")']
 
     def deploy_methods(self) -> list[tuple[str, list[str]]]:
         net = self.network
