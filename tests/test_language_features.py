@@ -997,3 +997,119 @@ def test_a_list_inside_a_group_names_none_of_its_steps(tmp_path):
     assert "error[E407]: a list inside an nn.Sequential numbers its layers: name none of them " \
            "(layers[0].features[1])" in str(error.value)
     assert "net.yaml:14:10: " in str(error.value)
+
+
+# ---------------------------------------- sequential groups with named members (DenseNet's)
+
+
+class _DenseLayer(nn.Module):
+    """torchvision's _DenseLayer, its input and its new features concatenated."""
+
+    def __init__(self, channels, growth):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(channels)
+        self.relu1 = nn.ReLU()
+        self.conv1 = nn.Conv2d(channels, 4 * growth, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(4 * growth)
+        self.relu2 = nn.ReLU()
+        self.conv2 = nn.Conv2d(4 * growth, growth, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        new = self.conv1(self.relu1(self.norm1(x)))
+        return torch.cat((x, self.conv2(self.relu2(self.norm2(new)))), 1)
+
+
+class NamedFeatures(nn.Module):
+    """DenseNet's and RegNet's layout: nn.Sequentials of OrderedDicts (features.conv0,
+    features.denseblock1.denselayer1, a name with a hyphen: features.block1-0), an unnamed
+    member named by its number (features.7)."""
+
+    def __init__(self):
+        super().__init__()
+        from collections import OrderedDict
+
+        self.features = nn.Sequential(OrderedDict([
+            ("conv0", nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False)),
+            ("norm0", nn.BatchNorm2d(16)),
+            ("relu0", nn.ReLU()),
+            ("denseblock1", nn.Sequential(OrderedDict(
+                (f"denselayer{i + 1}", _DenseLayer(16 + 8 * i, 8)) for i in range(3)))),
+            ("transition1", nn.Sequential(nn.BatchNorm2d(40), nn.Conv2d(40, 20, 1, bias=False))),
+            ("block1-0", _DenseLayer(20, 4)),
+            ("block1-1", _DenseLayer(24, 4)),
+            ("7", nn.Conv2d(28, 12, 1, bias=False)),
+            ("norm5", nn.BatchNorm2d(12)),
+        ]))
+        self.classifier = nn.Linear(12, 10)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+NAMED_SPEC = """
+    name: dense
+    input: {size: 32}
+    num_classes: 10
+    settings: {batchnorm: {eps: 1e-5}, conv: {norm: none, activation: none}}
+    blocks:
+      DenseLayer:
+        params: [growth]
+        layers:
+          - concat:
+              input: identity
+              new:
+                - norm1: bn
+                - relu1: relu
+                - conv1: conv 1x1 4*growth
+                - norm2: bn
+                - relu2: relu
+                - conv2: conv 3x3 growth
+    layers:
+      - features:
+          type: sequential
+          layers:
+            - conv0: conv 3x3 16 /2
+            - norm0: bn
+            - relu0: relu
+            - denseblock1:
+                type: sequential
+                layers:
+                  - denselayer{1}: 3 x DenseLayer(growth=8)
+            - transition1: [bn, conv 1x1 20]
+            - block1-{0}: 2 x DenseLayer(growth=4)
+            - conv 1x1 12
+            - norm5: bn
+    head:
+      - pool: avgpool global
+      - classifier: linear num_classes
+"""
+
+
+def test_a_sequential_group_names_its_members_as_an_ordered_dict_does(tmp_path):
+    assert_matches(NamedFeatures(), write_spec(tmp_path, NAMED_SPEC))
+
+
+def test_the_deploy_module_of_named_members_loads_their_names(tmp_path):
+    reference = NamedFeatures()
+    x, expected = prepare_reference(reference)
+    deploy = archc.build_model(write_spec(tmp_path, NAMED_SPEC), deploy=True)
+    deploy.load_trained(reference.state_dict())
+    with torch.no_grad():
+        assert (deploy.double()(x) - expected).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("change, message", [
+    (("- norm5: bn", "- norm0: bn"),
+     "32:11: error[E405]: the name `norm0` is used twice in `features` (first at line 23) "
+     "(layers[0].features.layers[7].norm0)"),
+    (("- relu0: relu", "- relu{0}: relu"),
+     "24:11: error[E209]: `relu{0}`: {N} in a name numbers the instances of a repeat "
+     "(`N x Block`), and this is not one (layers[0].features.layers[2].relu{0})"),
+    (("- relu0: relu", "- relu.0: relu"),
+     "24:11: error[E209]: `relu.0` is not a valid name in a sequential group"),
+])
+def test_a_sequential_groups_names_are_checked(tmp_path, change, message):
+    spec = write_spec(tmp_path, NAMED_SPEC.replace(*change))
+    with pytest.raises(SpecError) as error:
+        archc.compile_spec(str(spec))
+    assert message in str(error.value)

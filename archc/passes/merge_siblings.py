@@ -72,14 +72,18 @@ def _unit_name(g: nx.DiGraph, base: str) -> str:
 
 
 def _renumber(g: nx.DiGraph) -> None:
-    """Sequential groups that lost members count their modules from 0 again."""
-    members: dict[str, list[str]] = {}
+    """Sequential groups that lost members count their modules from 0 again: each
+    nn.Sequential, a list inside one (`features.2.0`) apart from it; members with names of their
+    own (`features.conv0`) keep them."""
+    members: dict[tuple, list[str]] = {}
     for node in ir.topological(g):
         if ir.node(g, node).in_sequential:
-            members.setdefault(ir.node(g, node).module, []).append(node)
-    for unit, nodes in members.items():
+            members.setdefault(ir.node(g, node).paths[0][:-1], []).append(node)
+    for group, nodes in members.items():
+        if any(isinstance(path[-1], str) for node in nodes for path in ir.node(g, node).paths):
+            continue  # a group whose members have names keeps them
         index = 0
         for node in nodes:
             count = len(ir.node(g, node).paths)
-            ir.update(g, node, paths=tuple((unit, index + i) for i in range(count)))
+            ir.update(g, node, paths=tuple((*group, index + i) for i in range(count)))
             index += count

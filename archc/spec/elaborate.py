@@ -4,6 +4,7 @@ turned into pads. Shapes are inferred afterwards (ir/shapes.py)."""
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 
 import networkx as nx
@@ -21,7 +22,7 @@ from .parse import ParsedSpec
 from .words import close_word
 
 # Steps that are layers themselves or lists of them, not named steps or concats.
-_UNNAMED = (*schema.LAYER_MODELS, schema.Sequence)
+_UNNAMED = (*schema.LAYER_MODELS, schema.Sequence, schema.SequentialGroup)
 
 
 def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
@@ -237,6 +238,9 @@ class _Builder:
     def named(self, name: str, value, prev: str, key: str, branch: tuple) -> str:
         if isinstance(value, list):
             return self.group(name, value, prev, key, branch)
+        if isinstance(value, schema.SequentialGroup):
+            self.claim(name, value.pos, key)
+            return self.sequential((name,), value.layers, prev, f"{key}.layers", branch)
         self.claim(name, value.pos, key)
         # `N x Block` is an nn.Sequential numbered 0 .. N-1 at any N, 1 included, so that
         # checkpoints carry across depths; a block written without a count is a module.
@@ -262,25 +266,65 @@ class _Builder:
         return self.sequential((name,), steps, prev, key, branch)
 
     def sequential(self, path: tuple, steps: list, prev: str, key: str, branch: tuple) -> str:
-        """The members of an nn.Sequential at `path`: repeats continue its numbering, a list is
-        an nn.Sequential inside it (torchvision's `features.2.0`)."""
+        """The members of an nn.Sequential at `path`, numbered in order: repeats continue the
+        numbering, a list is an nn.Sequential inside it (torchvision's `features.2.0`). The
+        members of a `type: sequential` group may have names of their own."""
         index = 0
+        taken: dict[str, Pos | None] = {}
         for i, step in enumerate(steps):
             k = f"{key}[{i}]"
-            if isinstance(step, schema.Sequence):
-                named = next((s for s in step.root if not isinstance(s, _UNNAMED)), None)
-                if named is not None:
-                    self.diags.error(named.pos or step.pos, "E407", "a list inside an "
-                                     "nn.Sequential numbers its layers: name none of them", k)
+            name = step.name if isinstance(step, schema.Member) else None
+            value = step.value if name is not None else step
+            if name is not None:
+                k = f"{k}.{name}"
+            template = re.fullmatch(r"(.*)\{(\d+)\}(.*)", name or "")
+            if isinstance(value, (schema.Sequence, list, schema.SequentialGroup)):
+                inner = value.root if isinstance(value, schema.Sequence) else value
+                keys = [name if name is not None else index]
+                if isinstance(inner, list) and not self.unnamed(inner, k):
+                    continue
+                if isinstance(inner, list):
+                    prev = self.sequential((*path, keys[0]), inner, prev, k, branch)
                 else:
-                    prev = self.sequential((*path, index), step.root, prev, k, branch)
-                index += 1
-                continue
-            count = step.repeat if isinstance(step, schema.Block) else 1
-            paths = tuple((*path, index + j) for j in range(count))
-            index += count
-            prev = self.layer(step, prev, k, branch, paths)
+                    prev = self.sequential((*path, keys[0]), inner.layers, prev, f"{k}.layers",
+                                           branch)
+            else:
+                count = value.repeat if isinstance(value, schema.Block) else 1
+                if template:
+                    if not (isinstance(value, schema.Block)
+                            and "repeat" in value.model_fields_set):
+                        self.diags.error(step.pos, "E209", f"`{name}`: {{N}} in a name numbers "
+                                         "the instances of a repeat (`N x Block`), and this is "
+                                         "not one", k)
+                        continue
+                    prefix, first, suffix = template.groups()
+                    keys = [f"{prefix}{int(first) + j}{suffix}" for j in range(count)]
+                    paths = tuple((*path, member) for member in keys)
+                elif name is not None and isinstance(value, schema.Block) and \
+                        "repeat" in value.model_fields_set:
+                    keys = [name]  # an nn.Sequential `name` of the repeats, as outside groups
+                    paths = tuple((*path, name, j) for j in range(count))
+                else:
+                    keys = [name] if name is not None else list(range(index, index + count))
+                    paths = tuple((*path, member) for member in keys)
+                prev = self.layer(value, prev, k, branch, paths)
+            index += len(keys)
+            for member in keys:
+                if isinstance(member, str) and member in taken:
+                    first = taken[member]
+                    where = f" (first at line {first.line})" if first else ""
+                    self.diags.error(step.pos, "E405", f"the name `{member}` is used twice in "
+                                     f"`{ir.dotted(path)}`{where}", k)
+                taken[str(member)] = step.pos
         return prev
+
+    def unnamed(self, steps: list, key: str) -> bool:
+        """Whether a list inside an nn.Sequential names none of its steps (it numbers them)."""
+        named = next((s for s in steps if not isinstance(s, _UNNAMED)), None)
+        if named is not None:
+            self.diags.error(named.pos or steps[0].pos, "E407", "a list inside an nn.Sequential "
+                             "numbers its layers: name none of them", key)
+        return named is None
 
     def concat(self, step: schema.Concat, prev: str, key: str, branch: tuple) -> str:
         outputs = [self.named(name, value, prev, f"{key}.{name}", branch + (name,))

@@ -211,6 +211,8 @@ Compact = Annotated[
 def _value_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "compact-form"
+    if isinstance(value, dict) and value.get("type") == "sequential":
+        return "sequential-form"
     if isinstance(value, dict) and "type" in value:
         return "long-form"
     if isinstance(value, list):
@@ -227,13 +229,39 @@ def _step_kind(value: Any) -> str | None:
 
 
 # Union tags are not identifiers, so they can never be confused with names in an error's path.
-UNION_TAGS = frozenset({"compact-form", "long-form", "group-form", "concat-form", "named-form"})
+UNION_TAGS = frozenset({"compact-form", "long-form", "group-form", "concat-form", "named-form",
+                        "sequential-form"})
+
+# A member of a `type: sequential` group is named as an nn.Sequential built from an OrderedDict
+# names it (torchvision's `features.denseblock1.denselayer1`, RegNet's `block1-0`): hyphens
+# allowed. `{N}` in a name numbers a repeat's instances from N (`denselayer{1}: 6 x DenseLayer`).
+MEMBER_NAME = r"[A-Za-z_][A-Za-z0-9_-]*(\{[0-9]{1,4}\}[A-Za-z0-9_-]*)?"
+
+
+def check_member_name(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        raise fail("E209", f"`{name[:20]}...` is a name of {len(name)} characters: archc's "
+                           f"bound is {MAX_NAME_LENGTH}")
+    if not re.fullmatch(MEMBER_NAME, name):
+        raise fail("E209", f"`{name}` is not a valid name in a sequential group: use letters, "
+                           "digits, _ and -, not starting with a digit or -, and at most one "
+                           "{N} that numbers a repeat's instances from N")
+    return name
+
+
+MemberName = Annotated[
+    str,
+    AfterValidator(check_member_name),
+    WithJsonSchema({"type": "string", "pattern": f"^{MEMBER_NAME}$",
+                    "maxLength": MAX_NAME_LENGTH}),
+]
 
 NamedValue = Annotated[
     (
         Annotated[Compact, Tag("compact-form")]
         | Annotated[Layer, Tag("long-form")]
         | Annotated[list["Step"], Field(min_length=1), Tag("group-form")]
+        | Annotated["SequentialGroup", Tag("sequential-form")]
     ),
     Discriminator(
         _value_kind,
@@ -279,6 +307,62 @@ class Named(RootModel[dict[Name, NamedValue]]):
         return self._pos
 
 
+class Member(RootModel[dict[MemberName, NamedValue]]):
+    """`name: layer` in a `type: sequential` group: the name of the member in its
+    nn.Sequential (an OrderedDict's key), not an attribute."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+    _pos: Pos | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_name(cls, data: Any, handler):
+        if isinstance(data, dict) and len(data) != 1:
+            raise fail("E212", f"a step names one layer (`name: layer`), found the keys "
+                               f"{listing(data)}; a long-form layer needs `type:`")
+        model = handler(data)
+        model._pos = getattr(data, "pos", None)
+        return model
+
+    @property
+    def name(self) -> str:
+        return next(iter(self.root))
+
+    @property
+    def value(self):
+        return next(iter(self.root.values()))
+
+    @property
+    def pos(self) -> Pos | None:
+        return self._pos
+
+
+MemberStep = Annotated[
+    (
+        Annotated[Compact, Tag("compact-form")]
+        | Annotated[Layer, Tag("long-form")]
+        | Annotated[list["Step"], Field(min_length=1), Tag("group-form")]
+        | Annotated["SequentialGroup", Tag("sequential-form")]
+        | Annotated[Member, Tag("named-form")]
+    ),
+    Discriminator(
+        lambda value: k if (k := _step_kind(value)) != "concat-form" else None,
+        custom_error_type="E208",
+        custom_error_message="expected a layer, a list of layers or `name: layer` (a sequential "
+                             "group runs its members one after another: no concat)",
+    ),
+]
+
+
+class SequentialGroup(Node):
+    """`{type: sequential, layers: [...]}`: an nn.Sequential whose members have names of their
+    own (torchvision's `features.conv0`, `features.denseblock1`); an unnamed member is named by
+    its number, as nn.Sequential numbers modules."""
+
+    type: Literal["sequential"] = "sequential"
+    layers: Annotated[list[MemberStep], Field(min_length=1)]
+
+
 class Sequence(RootModel[Annotated[list["Step"], Field(min_length=1)]]):
     """A list inside an nn.Sequential group: an nn.Sequential at its index (`features.2.0`)."""
 
@@ -294,6 +378,7 @@ Step = Annotated[
         Annotated[Compact, Tag("compact-form")]
         | Annotated[Layer, Tag("long-form")]
         | Annotated[Sequence, Tag("group-form")]
+        | Annotated[SequentialGroup, Tag("sequential-form")]
         | Annotated[Concat, Tag("concat-form")]
         | Annotated[Named, Tag("named-form")]
     ),
@@ -306,6 +391,8 @@ Step = Annotated[
 ]
 
 Sequence.model_rebuild()
+Member.model_rebuild()
+SequentialGroup.model_rebuild()
 
 # In `layers` of a block or the network, and in `head`, every layer is named: each becomes an
 # attribute of the generated class. (Inside a `name: [...]` group, unnamed layers form an

@@ -14,6 +14,7 @@ emitted code asked for (runtime.py).
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,25 +166,31 @@ class _Generator(TimmContract, DeployLoading):
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         lines = []
         for name, nodes in ir.modules(g).items():
-            items = []  # (nesting, code, comment) of each module or run of repeated modules
+            items = []  # (nesting, keys, code, comment) of each module or run of equal modules
             for node in nodes:
                 data = ir.node(g, node)
                 op = ir.bind(data.op, {"in": channels.input})
                 cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
                 comment = source_comment(data.pos)
-                nesting = data.paths[0][1:-1]  # the indices of the nn.Sequentials around it
+                nesting = data.paths[0][1:-1]  # the nn.Sequentials around it inside the group
+                keys = [path[-1] for path in data.paths]
                 if op.opcode == "call" and op.repeat > 1:
-                    items += [(nesting, text, comment)
-                              for text in self.repeated(op, channels.calls[node])]
+                    for text, count in self.repeated(op, channels.calls[node]):
+                        items.append((nesting, tuple(keys[:count]), text, comment))
+                        keys = keys[count:]
                 elif g is self.network.head and node in self.constructor_args:
-                    items.append((nesting, self.timm_module(op, cin, self.constructor_args[node]),
-                                  comment))
+                    items.append((nesting, tuple(keys),
+                                  self.timm_module(op, cin, self.constructor_args[node]), comment))
                 else:
-                    items.append((nesting, self.module(op, cin, channels.nodes[node]), comment))
+                    items.append((nesting, tuple(keys), self.module(op, cin, channels.nodes[node]),
+                                  comment))
             if ir.node(g, nodes[0]).in_sequential:
+                if any(isinstance(part, str) for n in nodes for path in ir.node(g, n).paths
+                       for part in path[1:]):
+                    self.need("ordered_dict")
                 lines += _sequential(items, 0, 8, f"self.{name} = ")
             else:
-                lines += with_comment(f"self.{name} = {items[0][1]}", items[0][2], 8)
+                lines += with_comment(f"self.{name} = {items[0][2]}", items[0][3], 8)
         return lines
 
     def timm_module(self, op: ir.Op, cin: Expr, argument: Sym) -> str:
@@ -193,12 +200,13 @@ class _Generator(TimmContract, DeployLoading):
             return self.module(dataclasses.replace(op, p=argument), cin, cin)
         return f"{self.module(op, cin, argument)} if num_classes else nn.Identity()"
 
-    def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[str]:
-        """`*[Block() for _ in range(n)]`, or each instance when their arguments differ."""
+    def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[tuple[str, int]]:
+        """(a block's constructor call, how many times in a row): once for all repeats, or each
+        instance where their arguments differ."""
         calls = [self.module(op, cin, None) for cin in inputs]
         if len(set(calls)) == 1:
-            return [f"*[{calls[0]} for _ in range({op.repeat})]"]
-        return calls
+            return [(calls[0], op.repeat)]
+        return [(call, 1) for call in calls]
 
     # ---------------------------------------------------------------------------- forward
 
@@ -464,6 +472,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         global_pool="global_pool" in generator.needs,
         drop_path="drop_path" in generator.needs,
         plain_conv="plain_conv" in generator.needs,
+        ordered_dict="ordered_dict" in generator.needs,
         runtime_globals=runtime_source(["ONEDNN", "CUDNN", "PACKED"], "\n"),
         runtime_conv=runtime_source(["Conv"]),
         runtime_deploy=runtime_source(["packed", "fused",
@@ -492,22 +501,47 @@ def _activation_names(op) -> list[str]:
     return []
 
 
-def _sequential(items: list[tuple[tuple, str, str]], depth: int, indent: int, start: str = "",
+def _sequential(items: list[tuple], depth: int, indent: int, start: str = "",
                 end: str = "") -> list[str]:
-    """`start`, an nn.Sequential of `items` (nesting, code, comment) at `depth`, then `end`: the
-    items nested deeper form an nn.Sequential inside it at their index."""
-    if len(items) == 1 and len(items[0][0]) == depth and items[0][1].startswith("*["):
-        return with_comment(f"{start}nn.Sequential({items[0][1]}){end}", items[0][2], indent)
-    lines = [f"{' ' * indent}{start}nn.Sequential("]
+    """`start`, an nn.Sequential of `items` (nesting, keys, code, comment) at `depth`, then
+    `end`: the items nested deeper form an nn.Sequential inside it at their key. Members with
+    names of their own make it an nn.Sequential of an OrderedDict, as torchvision writes one."""
+    keys = [item[0][depth] if len(item[0]) > depth else key
+            for item in items for key in item[1]]
+    named = any(isinstance(key, str) for key in keys)
+    if not named and len(items) == 1 and len(items[0][0]) == depth and len(items[0][1]) > 1:
+        _, members, text, comment = items[0]
+        return with_comment(f"{start}nn.Sequential(*[{text} for _ in range({len(members)})])"
+                            f"{end}", comment, indent)
+    opening, closing = ("nn.Sequential(OrderedDict([", "]))") if named else ("nn.Sequential(", ")")
+    lines = [f"{' ' * indent}{start}{opening}"]
     i = 0
     while i < len(items):
-        nesting, text, comment = items[i]
+        nesting, members, text, comment = items[i]
         j = i + 1
         if len(nesting) == depth:
-            lines += with_comment(f"{text},", comment, indent + 4)
+            lines += with_comment(_member(members, text, named), comment, indent + 4)
         else:
             while j < len(items) and items[j][0][:depth + 1] == nesting[:depth + 1]:
                 j += 1
-            lines += _sequential(items[i:j], depth + 1, indent + 4, end=",")
+            key = nesting[depth]
+            lines += _sequential(items[i:j], depth + 1, indent + 4,
+                                 f'("{key}", ' if named else "", ")," if named else ",")
         i = j
-    return lines + [" " * indent + ")" + end]
+    return lines + [" " * indent + closing + end]
+
+
+def _member(keys: tuple, text: str, named: bool) -> str:
+    """A module, or a run of equal ones, as an item of an nn.Sequential's arguments, or of its
+    OrderedDict's list of (name, module)."""
+    if not named:
+        return f"{text}," if len(keys) == 1 else f"*[{text} for _ in range({len(keys)})],"
+    if len(keys) == 1:
+        return f'("{keys[0]}", {text}),'
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", str(key)) for key in keys]
+    prefix, first, suffix = parts[0].groups()
+    if all(p and p.groups() == (prefix, str(int(first) + n), suffix)
+           for n, p in enumerate(parts)):
+        return (f'*((f"{prefix}{{i}}{suffix}", {text}) for i in range({first}, '
+                f"{int(first) + len(keys)})),")
+    return "\n".join(f'("{key}", {text}),' for key in keys)

@@ -83,10 +83,12 @@ class DeployLoading:
     @staticmethod
     def load_blocks(paths: tuple, trained: list) -> list[str]:
         """Each instance of a block call loads its trained instance's weights: at the same
-        path, or, where a merge renumbered its nn.Sequential group, at the trained one."""
-        if len(paths) == 1:
-            return [f"            {attribute(paths[0])}.load_trained(trained, prefix + "
-                    f'"{ir.dotted(trained[0])}.")']
+        path, or, where a pass renumbered its nn.Sequential group, at the trained one (a loop
+        where the trained ones are numbered, a line each where they have names)."""
+        if len(paths) == 1 or not all(isinstance(path[-1], int) for path in trained):
+            return [part for path, source in zip(paths, trained)
+                    for part in wrap(f"            {attribute(path)}.load_trained(trained, "
+                                     f'prefix + "{ir.dotted(source)}.")')]
         group, first, last = paths[0][:-1], paths[0][-1], paths[-1][-1]
         offset = trained[0][-1] - first
         span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"

@@ -63,7 +63,10 @@ def pair_code(pair) -> str:
     return a if a == b else f"({a}, {b})"
 
 def attribute(path: tuple) -> str:
-    """`self.branch1[0]` for ("branch1", 0)."""
+    """`self.branch1[0]` for ("branch1", 0); `self.trunk.get_submodule("block1.block1-0")` for
+    a path with a name that is not an identifier (a member of a sequential group)."""
+    if not all(isinstance(p, int) or p.isidentifier() for p in path[1:]):
+        return f'self.{path[0]}.get_submodule("{".".join(map(str, path[1:]))}")'
     return "self." + path[0] + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
                                        for p in path[1:])
 
