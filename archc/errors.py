@@ -79,11 +79,12 @@ CATALOGUE: dict[str, str] = {
     "E412": "unknown scale",
     "E413": "a block that is both a residual block and a gate",
     "E414": "a drop_path_rate that no step uses",
+    "E415": "a step without a module in an nn.Sequential",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",
     "E503": "residual add of different shapes",
-    "E504": "a layer that needs C x H x W gets a flat input",
+    "E504": "a layer that needs C x H x W gets a flat or channels-last input",
     "E505": "a linear layer that gets an unflattened input",
     "E506": "a block argument of the wrong kind",
     "E507": "the head does not end in num_classes",
@@ -91,6 +92,7 @@ CATALOGUE: dict[str, str] = {
     "E509": "channels that do not divide into a conv's groups",
     "E510": "a pool's padding more than half its window",
     "E511": "a gate whose shape does not fit its block's input",
+    "E512": "a range of channels outside its input's",
     # output
     "E601": "output folder does not exist",
     "E602": "output path is not a folder",

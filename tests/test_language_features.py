@@ -945,6 +945,7 @@ class NestedFeatures(nn.Module):
             nn.Sequential(nn.Sequential(nn.Conv2d(8, 12, 1, bias=False), nn.BatchNorm2d(12)),
                           nn.MaxPool2d(2, 2)),
             nn.ReLU(inplace=True),
+            nn.BatchNorm2d(12),  # a module with weights after the lists: numbered 4
         )
         self.fc = nn.Linear(12, 10)
 
@@ -969,6 +970,7 @@ NESTED_SPEC = """
           - [Stage(width=4), 2 x Stage(width=16)]
           - [[conv 1x1 12 nobn noact, bn], maxpool 2x2 /2 V]
           - relu
+          - bn
     head:
       - pool: avgpool global
       - fc: linear num_classes

@@ -10,7 +10,7 @@ from ..limits import MAX_LAYERS, MAX_PARAMS
 from .cost import CostModel, path_label
 from .graph import Network
 from .graph import node as node_of
-from .shapes import infer, stage_layers
+from .shapes import infer, laid_out, stage_layers
 from .verify import verify
 
 
@@ -30,7 +30,7 @@ def check(network: Network) -> Network:
     diags.raise_if_any()
     shapes = infer(network, diags)
     diags.raise_if_any()
-    network = dataclasses.replace(network, shapes=shapes)
+    network = laid_out(dataclasses.replace(network, shapes=shapes))
     _check_size(network, diags)
     diags.raise_if_any()
     return network

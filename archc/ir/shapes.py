@@ -8,7 +8,11 @@ Two views, both from the rules of the operations (ops.py):
 
 A shape is (C, H, W), or (C,) after a global pool. C is None after a bad filter count, H and W
 after a spatial error, so that one error does not cascade while later layers are still checked;
-a whole shape is None where nothing can be known.
+a whole shape is None where nothing can be known. A tensor permuted to channels-last (`permute
+nhwc`, N x H x W x C in torch) has a ChannelsLast shape, still (C, H, W) in meaning: only the ops
+that take one (their `takes_channels_last`) may read it, and a graph may not end in one; once
+shapes are inferred, the ops whose module depends on it are told their input's layout
+(`laid_out`).
 Each block instance is inferred once per (block, arguments, input shape): a block repeated ten
 times reports its errors once. After an error, checking goes on with the shape the layer or block
 should have produced, so later errors are found too.
@@ -16,6 +20,7 @@ should have produced, so later errors are found too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -35,10 +40,51 @@ IN = Sym("in")  # a block's input channels
 IN_CHANS = Sym("in_chans")  # the network's input channels, a constructor argument (timm's)
 
 
+class ChannelsLast(tuple):
+    """The (C, H, W) of a tensor laid out channels-last (N x H x W x C in torch)."""
+
+    __slots__ = ()
+
+
+def channels_last(shape: Shape | None) -> bool:
+    return isinstance(shape, ChannelsLast)
+
+
 def show(shape: Shape | None) -> str:
     if shape is None:
         return "unknown"
-    return " x ".join("?" if d is None else str(d) for d in shape)
+    text = " x ".join("?" if d is None else str(d) for d in shape)
+    return text + " (channels-last)" if channels_last(shape) else text
+
+
+def laid_out(network: ir.Network) -> ir.Network:
+    """A checked network whose ops are told their input's layout where their module or figure
+    depends on it (a layer norm after `permute nhwc` is nn.LayerNorm, LayerNorm2d elsewhere).
+    A graph's layouts are the same in every instance: only permutes change them."""
+    shapes = network.shapes
+    numbers = {ir.BODY: [shapes.of(ir.BODY)], ir.HEAD: [shapes.of(ir.HEAD)],
+               **{name: list(shapes.instances_of(name).values()) for name in network.blocks}}
+
+    def graph(g: nx.DiGraph) -> nx.DiGraph:
+        changed = {}
+        for name in g:
+            op = ir.node(g, name).op
+            if op.takes_channels_last and g.in_degree(name) == 1:
+                (source,) = g.predecessors(name)
+                last = any(channels_last(n.shapes.get(source)) for n in numbers[ir.name_of(g)])
+                if (told := op.laid_out(last)) != op:
+                    changed[name] = told
+        if not changed:
+            return g
+        g = nx.DiGraph(g)
+        for name, op in changed.items():
+            ir.update(g, name, op=op)
+        return nx.freeze(g)
+
+    blocks = {name: dataclasses.replace(block, graph=graph(block.graph))
+              for name, block in network.blocks.items()}
+    return dataclasses.replace(network, blocks=MappingProxyType(blocks),
+                               body=graph(network.body), head=graph(network.head))
 
 
 def infer(network: ir.Network, diags: Diagnostics | None, input_shape: Shape | None = None) \
@@ -247,17 +293,41 @@ class _Inference(Walker):
         of each node's own module."""
         frame = _Frame(bindings, {}, {})
         shapes = self.graph(g, input_shape, frame)
+        end = g.graph["output"]
+        if channels_last(shapes[end]):
+            self.error(ir.node(g, end), "E504", f"{self._ends(g)} ends channels-last "
+                                                f"({show(tuple(shapes[end]))}): put `permute "
+                                                "nchw` at its end")
+            shapes[end] = tuple(shapes[end])
         return GraphShapes(MappingProxyType(shapes), MappingProxyType(frame.calls),
                            MappingProxyType(frame.costs))
 
+    def _ends(self, g: nx.DiGraph) -> str:
+        name = ir.name_of(g)
+        return {ir.BODY: "the body", ir.HEAD: "the head"}.get(name, f"block `{name}`")
+
     def call(self, g, name, node, inputs, frame):
+        inputs = self.channels_first(g, name, node.op, inputs)
         if inputs[0] is None:
             return None
         shape, frame.calls[name] = self.block_call(node.op, node, inputs[0], frame.bindings)
         return shape
 
     def op(self, g, name, node, inputs, frame):
+        if not node.op.takes_channels_last:
+            inputs = self.channels_first(g, name, node.op, inputs)
         return node.op.infer(_Step(self, g, name, frame), inputs)
+
+    def channels_first(self, g: nx.DiGraph, name: str, op: ir.Op, inputs: list) -> list:
+        """A step's inputs, where it takes channels-first ones only: a channels-last one is
+        reported, and read as channels-first so that checking goes on."""
+        for source, shape in zip(ir.ordered_inputs(g, name), inputs):
+            if channels_last(shape):
+                self.error(ir.node(g, name), "E504",
+                           f"{op.describe()} needs a channels-first input (N x C x H x W), gets "
+                           f"the channels-last {show(tuple(shape))} of `{source}`: put "
+                           "`permute nchw` before it")
+        return [tuple(s) if channels_last(s) else s for s in inputs]
 
     def block_call(self, call: ir.BlockCall, node: ir.Node, shape: Shape, bindings: dict):
         definition = self.network.blocks.get(call.block)
@@ -338,9 +408,10 @@ class _Inference(Walker):
 
     def layer(self, op: ir.Op, node: ir.Node, shape: Shape, bindings: dict):
         """(output shape, (parameters, MACs)) of a layer, from its rules."""
-        if op.rank == 1 and len(shape) != 1:
+        if op.rank == 1 and len(shape) != 1 and not channels_last(shape):
             self.error(node, "E505", f"{op.describe()} needs a flat input, gets {show(shape)}: "
                                      "put `avgpool global` before it")
+            return None, (0, 0)
         if op.rank == 3 and len(shape) != 3:
             self.error(node, "E504", f"{op.describe()} needs a C x H x W input, gets the flat "
                                      f"{show(shape)}")
@@ -420,12 +491,22 @@ class _Step:
         return ir.node(self.g, self.name)
 
     def layer(self, op: ir.Op, inputs: list[Shape | None]) -> Shape | None:
-        """The usual reading of a layer's rules; records its cost."""
+        """The usual reading of a layer's rules; records its cost. Its output keeps its input's
+        layout."""
         if inputs[0] is None:
             return None
         shape, self.frame.costs[self.name] = self.inference.layer(op, self.node, inputs[0],
                                                                   self.frame.bindings)
-        return shape
+        return self.laid_out(shape, channels_last(inputs[0]))
+
+    channels_last = staticmethod(channels_last)
+
+    @staticmethod
+    def laid_out(shape: Shape | None, last: bool) -> Shape | None:
+        """A C x H x W shape in the layout given: channels-last where `last`."""
+        if shape is None or len(shape) != 3:
+            return shape
+        return ChannelsLast(shape) if last else tuple(shape)
 
     def error(self, code: str, message: str, at: str | None = None) -> None:
         """Reports at this step, or at the node `at` of its graph."""

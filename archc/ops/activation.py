@@ -48,6 +48,7 @@ class Activation(Weightless, Passthrough, ModuleCall, Op):
     def from_spec(cls, model, ctx, key: str) -> Activation:
         return cls(model.type)
     rank = 0
+    takes_channels_last = True  # per element: either layout
 
     def describe(self):
         return self.function.name if isinstance(self.function, Sym) else self.function

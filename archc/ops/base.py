@@ -58,7 +58,9 @@ class Op:
     (how many inputs it takes; None for two or more), `module` (it becomes a module, an
     attribute, of generated code), `weighted` (it holds trained tensors), `rank` (the input it
     needs: 3 for C x H x W, 1 for flat C, 0 for either), `counts` (what its channel count is
-    called, if it sets one), `main_path` (it joins a block's input with its layers' output)."""
+    called, if it sets one), `main_path` (it joins a block's input with its layers' output),
+    `takes_channels_last` (it also takes a channels-last tensor, N x H x W x C after `permute
+    nhwc`, acting on its channels and keeping that layout; any other op refuses one)."""
 
     tag: ClassVar[str]  # its key in the registry
     SPECS: ClassVar[tuple] = ()  # its language models; () for an op no spec writes
@@ -82,6 +84,12 @@ class Op:
     block_kind = "block"  # what a block that ends in it is called (docstrings)
     uses_drop_path_rate = False  # its rate is the network's drop_path_rate's (scheduled)
     training_only = False  # it computes nothing in eval: the deploy network leaves it out
+    takes_channels_last = False
+
+    def laid_out(self, channels_last: bool) -> Op:
+        """The op told the layout of its input, after shape inference (ir/shapes.py), where its
+        module or figure depends on it (a layer norm's); most ops are the same in both."""
+        return self
 
     def infer(self, check, inputs: list):
         """Its output shape in a block instance, from its inputs' (C, H, W); `check` (ir/shapes.py)

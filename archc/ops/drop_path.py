@@ -29,6 +29,7 @@ def _read(tokens: list[str], text: str) -> dict:
 class DropPath(Weightless, Passthrough, ModuleCall, Op):
     tag = "drop_path"
     rank = 0
+    takes_channels_last = True  # per sample: either layout
     uses_drop_path_rate = True
     training_only = True
     SPECS = (DropPathLayer,)

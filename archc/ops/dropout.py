@@ -38,6 +38,7 @@ class Dropout(Weightless, Passthrough, ModuleCall, Op):
     def from_spec(cls, model, ctx, key: str) -> Dropout:
         return cls(model.p)
     rank = 0
+    takes_channels_last = True  # per element: either layout
 
     def describe(self):
         return f"dropout {self.p:g}"

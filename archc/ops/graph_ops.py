@@ -1,14 +1,20 @@
-"""The steps of a graph that are not layers: its input, a concat, a residual add and a slice
-of a merged conv's output. None has a module of its own in generated code."""
+"""The steps of a graph that have no module of their own in generated code: its input, a concat,
+a residual add and a slice of channels (a spec's `channels A:B`, or a merged conv's part)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import PlainValidator, WithJsonSchema
 
 from ..activations import ACTIVATIONS
 from ..ir import expr as ex
 from ..ir.expr import Expr, Sym
 from ..limits import MAX_CHANNELS
+from ..spec.fields import EXPR_SCHEMA, Node, whole_number
+from ..spec.words import number_or_text, split_outside_parentheses
 from .base import NoModule, Op, Passthrough, Weightless, register
 
 
@@ -192,12 +198,41 @@ class Add(NoModule, Weightless, Passthrough, Op):
         return ""
 
 
+def _channel(low: int):
+    return Annotated[
+        Any,
+        PlainValidator(whole_number(low, MAX_CHANNELS, "a whole number or an expression")),
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": low, "maximum": MAX_CHANNELS},
+                                  EXPR_SCHEMA]}),
+    ]
+
+
+class ChannelsLayer(Node):
+    """A range of the input's channels, `start` up to but not including `stop`, as Python's
+    `x[:, start:stop]`: ShuffleNet-V2's channel split."""
+
+    type: Literal["channels"] = "channels"
+    start: _channel(0)
+    stop: _channel(1)
+
+
+def _read_channels(tokens: list[str], text: str) -> dict:
+    bounds = split_outside_parentheses(tokens[0], ":".__eq__) if len(tokens) == 1 else []
+    if len(bounds) != 2 or not all(bound.strip() for bound in bounds):
+        raise ValueError(f"`{text}`: write channels with a range START:STOP of the input's "
+                         "channels, e.g. channels 0:in//2")
+    return {"type": "channels", "start": number_or_text(bounds[0]),
+            "stop": number_or_text(bounds[1])}
+
+
 @register
 @dataclass(frozen=True)
 class Slice(NoModule, Weightless, Op):
-    """`width` channels of its input from `start` on, then a ReLU if `relu`: one sibling's part
-    of a merged conv (passes/merge_siblings.py). A view in generated code, not a copy: it must
-    be the only reader of its channels, whose ReLU may be applied in place."""
+    """`width` channels of its input from `start` on, then a ReLU if `relu`. A view in
+    generated code (`x[:, start:stop]`), not a copy. A spec writes it as `channels START:STOP`
+    (ShuffleNet-V2's channel split); passes/merge_siblings.py makes one for each sibling's part
+    of a merged conv, which must be the only reader of its channels, whose ReLU may be applied
+    in place."""
 
     start: Expr
     width: Expr
@@ -205,10 +240,42 @@ class Slice(NoModule, Weightless, Op):
     tag = "slice"
     rank = 0
     counts = "the channels"
+    SPECS = (ChannelsLayer,)
+    COMPACT = {"channels": _read_channels}
+    SYNTAX = ("channels START:STOP",)
+    ORDER = 57
+
+    @classmethod
+    def from_spec(cls, model: ChannelsLayer, ctx, key: str) -> Slice:
+        start = ctx.expr(model.start, model.at("start"), key + ".start")
+        stop = ctx.expr(model.stop, model.at("stop"), key + ".stop")
+        return cls(start, ex.binop("-", stop, start))
 
     @property
     def stop(self) -> Expr:
-        return ex.total([self.start, self.width])
+        width = self.width
+        if isinstance(width, ex.BinOp) and width.op == "-" and width.right == self.start:
+            return width.left  # as a spec wrote it: `channels in//2:in`, not `in//2 + (...)`
+        return ex.total([self.start, width])
+
+    def infer(self, check, inputs):
+        shape = inputs[0]
+        if shape is None:
+            return None
+        described = self.describe()
+        start = check.value(self.start, f"the start of `{described}`", least=0)
+        stop = check.value(self.stop, f"the stop of `{described}`", least=0)
+        if start is None or stop is None:
+            return None
+        if start >= stop:
+            check.error("E512", f"{described}: the range {start}:{stop} is empty: its start "
+                                "must be below its stop")
+            return None
+        if shape[0] is not None and stop > shape[0]:
+            check.error("E512", f"{described}: the range {start}:{stop} is outside the input's "
+                                f"{shape[0]} channels (0:{shape[0]})")
+            return None
+        return check.layer(self, inputs)
 
     def channels(self, inputs):
         return self.width
@@ -216,11 +283,32 @@ class Slice(NoModule, Weightless, Op):
     def size(self, inputs, value):
         return inputs[0]
 
+    def lineage(self, inputs, path, cout):
+        """The run of its input's channels it takes, made by the modules that made them. Its
+        bounds are read with `in`, the input's width, or known from its width where only its
+        stop is; bounds of other parameters are not known to this rule (ir/lineage.py gives it
+        its op unbound): taken as a range from the first channel."""
+        runs = inputs[0]
+        total = sum(count for _, count in runs)
+        start = 0
+        try:
+            start = ex.evaluate(self.start, {"in": total})
+        except ex.EvalError:
+            with contextlib.suppress(ex.EvalError):
+                start = ex.evaluate(self.stop, {"in": total}) - cout
+        out, at = [], 0
+        for origin, count in runs:
+            low, high = max(at, start), min(at + count, start + cout)
+            if low < high:
+                out.append((origin, high - low))
+            at += count
+        return tuple(out)
+
     def torch_channel_runs(self, emit, graph):
         return [emit.slice_bounds(graph, self)]
 
     def describe(self):
-        text = f"channels {ex.to_text(self.start)}:{ex.to_text(self.stop)}"
+        text = f"channels {_bound(self.start)}:{_bound(self.stop)}"
         return text + (" relu" if self.relu else "")
 
     def torch_forward(self, emit, graph, node, unit, inputs):
@@ -237,7 +325,14 @@ class Slice(NoModule, Weightless, Op):
         return expr
 
     def label(self, fig):
-        return self.describe()
+        if self.relu:
+            return self.describe()
+        return f"Channels {ex.to_text(self.start)}:{ex.to_text(self.stop)}"  # Python's range
 
     def fill(self):
         return ""
+
+
+def _bound(e: Expr) -> str:
+    """A range's bound as the compact form writes it: an expression without spaces."""
+    return ex.to_text(e).replace(" ", "")

@@ -23,6 +23,7 @@ def _read(tokens: list[str], text: str) -> dict | None:
 class Identity(Weightless, Passthrough, ModuleCall, Op):
     tag = "identity"
     rank = 0
+    takes_channels_last = True  # per element: either layout
     SPECS = (IdentityLayer,)
     COMPACT = {"identity": _read}
     SYNTAX = ("identity",)

@@ -1,7 +1,11 @@
-"""A fully connected layer with bias."""
+"""A fully connected layer with bias: over a flat input's features (a classifier), or over the
+channels of a channels-last tensor at every position (after `permute nhwc`: ConvNeXt's pointwise
+layers, a 1x1 conv written as nn.Linear)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +34,7 @@ def _read(tokens: list[str], text: str) -> dict:
 @dataclass(frozen=True)
 class Linear(Weighted, ModuleCall, Op):
     features: Expr
+    channels_last: bool = False  # its input is channels-last (shape inference tells it)
     tag = "linear"
     classifier_part = "linear"
     SPECS = (LinearLayer,)
@@ -40,17 +45,21 @@ class Linear(Weighted, ModuleCall, Op):
     @classmethod
     def from_spec(cls, model, ctx, key: str) -> Linear:
         return cls(ctx.expr(model.features, model.at("features"), key + ".features"))
-    rank = 1
+    rank = 1  # flat, or channels-last (shape inference refuses C x H x W: E505)
     counts = "the features"
+    takes_channels_last = True
+
+    def laid_out(self, channels_last):
+        return dataclasses.replace(self, channels_last=channels_last)
 
     def channels(self, inputs):
         return self.features
 
     def size(self, inputs, value):
-        return None
+        return inputs[0]  # asked only of a channels-last input: each position is kept
 
     def cost(self, cin, cout, out, value):
-        return cin * cout + cout, cin * cout
+        return cin * cout + cout, cin * cout * math.prod(out)
 
     def describe(self):
         return f"linear {atom(ex.to_text(self.features))}"
@@ -62,7 +71,9 @@ class Linear(Weighted, ModuleCall, Op):
         return f"nn.Linear({emit.code(cin)}, {emit.code(cout)})"
 
     def label(self, fig):
+        if self.channels_last:  # a 1x1 conv with bias and nothing after it (ConvNeXt's Fig. 4)
+            return f"1x1 Conv ({fig.value(self.features)} Linear)"
         return f"Linear ({fig.value(self.features)})"
 
     def fill(self):
-        return ""
+        return "linear" if self.channels_last else ""

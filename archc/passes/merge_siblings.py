@@ -39,7 +39,7 @@ def _mergeable(g: nx.DiGraph, node: str) -> bool:
     return (isinstance(op, ir.Conv) and op.groups == 1 and op.bias and op.norm is None
             and op.filters is not None and not isinstance(op.act, Sym)
             and ir.node(g, node).trained and len(paths) == 1
-            and (len(paths[0]) == 1 or paths[0][1] == 0))
+            and (len(paths[0]) == 1 or paths[0][1:] == (0,)))
 
 
 def _merge(g: nx.DiGraph, source: str, siblings: list[str]) -> None:
@@ -72,18 +72,25 @@ def _unit_name(g: nx.DiGraph, base: str) -> str:
 
 
 def _renumber(g: nx.DiGraph) -> None:
-    """Sequential groups that lost members count their modules from 0 again: each
-    nn.Sequential, a list inside one (`features.2.0`) apart from it; members with names of their
-    own (`features.conv0`) keep them."""
-    members: dict[tuple, list[str]] = {}
-    for node in ir.topological(g):
-        if ir.node(g, node).in_sequential:
-            members.setdefault(ir.node(g, node).paths[0][:-1], []).append(node)
-    for group, nodes in members.items():
-        if any(isinstance(path[-1], str) for node in nodes for path in ir.node(g, node).paths):
-            continue  # a group whose members have names keeps them
-        index = 0
-        for node in nodes:
-            count = len(ir.node(g, node).paths)
-            ir.update(g, node, paths=tuple((*group, index + i) for i in range(count)))
-            index += count
+    """Sequential groups that lost members count their modules from 0 again, each nn.Sequential
+    apart: a list inside one keeps one number in it and numbers its own members; members with
+    names of their own (`features.conv0`) keep them."""
+    _renumber_level(g, [n for n in ir.topological(g) if ir.node(g, n).in_sequential], 1)
+
+
+def _renumber_level(g: nx.DiGraph, nodes: list[str], depth: int) -> None:
+    """Numbers the members at `depth` of the paths of `nodes`, per group (the paths' first
+    `depth` parts), then the groups nested in them."""
+    groups: dict[tuple, list[str]] = {}
+    for node in nodes:
+        groups.setdefault(ir.node(g, node).paths[0][:depth], []).append(node)
+    for members in groups.values():
+        slots = [path[depth] for node in members for path in ir.node(g, node).paths]
+        if not any(isinstance(slot, str) for slot in slots):
+            numbers = {slot: i for i, slot in enumerate(dict.fromkeys(slots))}
+            for node in members:
+                ir.update(g, node, paths=tuple((*path[:depth], numbers[path[depth]],
+                                                *path[depth + 1:])
+                                               for path in ir.node(g, node).paths))
+        _renumber_level(g, [n for n in members if len(ir.node(g, n).paths[0]) > depth + 1],
+                        depth + 1)

@@ -334,6 +334,13 @@ class _Builder:
     def layer(self, step, prev: str, key: str, branch: tuple, paths: tuple) -> str:
         op = self.op(step, key)
         base = ".".join(str(p) for p in paths[0]) if paths else key
+        if not op.module:  # a step without a module (a range of channels): its name names its
+            if paths and len(paths[0]) > 1:  # value in forward, not an attribute
+                self.diags.error(step.pos, "E415", f"{op.describe()} has no module, so it cannot "
+                                                   "be a member of the nn.Sequential "
+                                                   f"`{paths[0][0]}`: give it a name of its own "
+                                                   "before the group", key)
+            paths = ()
         return self.add(base, op, step.pos, paths, branch, [prev], key)
 
     # ------------------------------------------------------------------------------ layers

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -23,6 +24,7 @@ import yaml
 from pydantic import TypeAdapter
 
 from archc.cli import main
+from archc.spec.load import load_text
 from archc.spec.models import Layer, parse_compact
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spec-language.md"
@@ -175,7 +177,8 @@ def test_report_shown_is_what_check_prints(tmp_path, capsys, monkeypatch, spec, 
 @pytest.mark.parametrize("compact,long,where", PAIRS, ids=[p[0] for p in PAIRS])
 def test_compact_and_long_form_agree(compact, long, where):
     from_compact = parse_compact(compact)
-    from_long = TypeAdapter(Layer).validate_python(yaml.safe_load(long))
+    plain = json.loads(json.dumps(load_text(long, where)))  # read as specs are (1e-6 a float)
+    from_long = TypeAdapter(Layer).validate_python(plain)
     assert from_compact == from_long, f"{where}: `{compact}` and `{long}` differ"
 
 

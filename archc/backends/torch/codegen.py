@@ -49,6 +49,8 @@ from .text import (
 from .units import ConvUnit
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The layer classes of runtime.py that ops' modules use (emit.need), copied where used.
+LAYER_HELPERS = ("LayerNorm2d", "Permute")
 
 
 # ----------------------------------------------------------------------------- class models
@@ -286,9 +288,11 @@ class _Generator(TimmContract, DeployLoading):
         kind = ir.node(g, g.graph["output"]).op.block_kind
         title = f"{definition.title}, a {kind}" if definition.title != definition.name else \
             kind.capitalize()
-        if len(ins) == 1 and len(outs) == 1:
-            return f"{title}: {_shape(ins[0])} -> {_shape(outs[0])}."
-        return f"{title}."
+        text = f"{title}: {_shape(ins[0])} -> {_shape(outs[0])}." \
+            if len(ins) == 1 and len(outs) == 1 else f"{title}."
+        if len(text) + len('    """"""') <= MAX_LINE:
+            return text
+        return "\n    ".join(textwrap.wrap(text, MAX_LINE - 4)) + "\n    "  # """ on its own line
 
     def network_class(self) -> ClassCode:
         net = self.network
@@ -478,9 +482,13 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         runtime_deploy=runtime_source(["packed", "fused",
                                        *(["relu_slice"] if "relu_slice" in generator.needs
                                          else []),
-                                       "TrainedState", "folded", "load_conv", "load_copy"]),
+                                       "TrainedState", "folded", "load_conv", "load_copy",
+                                       *(["load_parameter"] if "load_parameter" in generator.needs
+                                         else [])]),
         runtime_global_pool=runtime_source(["GlobalAvgPool"]),
         runtime_drop_path=runtime_source(["DropPath"]),
+        runtime_layers=runtime_source([name for name in LAYER_HELPERS
+                                       if name in generator.needs]),
         checkpointing=any(c.contract and c.contract.checkpointing for c in classes),
         classes=classes,
         name=generator.name,

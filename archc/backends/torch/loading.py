@@ -75,6 +75,11 @@ class DeployLoading:
                             f"({', '.join(kept.code(e) for e in run)})"
                         lines += wrap(f"            load_conv(trained, {target}, "
                                       f"{_load_conv_args(part, channels)})")
+                elif [name for name, _, _ in op.tensors(1, 1)] == [""]:  # the attribute
+                    self.need("load_parameter")  # is a tensor itself: a layer scale
+                    key = ir.dotted(data.trained[0].path)
+                    lines.append(f'            load_parameter(trained, {module}, prefix + '
+                                 f'"{key}")')
                 else:
                     key = ir.dotted(data.trained[0].path) + "."
                     lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')

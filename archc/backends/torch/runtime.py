@@ -265,6 +265,12 @@ def load_copy(state: TrainedState, module: nn.Module, key: str) -> None:
             state.load(tensor, state.tensor(key + name, tensor), key + name)
 
 
+def load_parameter(state: TrainedState, parameter: nn.Parameter, key: str) -> None:
+    """A parameter that is a module's attribute itself (a layer scale): the trained tensor at
+    `key`, as it is."""
+    state.load(parameter, state.tensor(key, parameter), key)
+
+
 class GlobalAvgPool(nn.Module):
     """Average over height and width: N x C x H x W -> N x C."""
 
@@ -289,3 +295,28 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p:.3f}"
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an N x C x H x W tensor at each position, as torchvision's
+    LayerNorm2d (ConvNeXt): nn.LayerNorm's weights, applied channels-last."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Permute(nn.Module):
+    """The input's dimensions in the order `dims`, as torchvision's Permute: [0, 2, 3, 1] makes
+    N x C x H x W channels-last, [0, 3, 1, 2] brings it back."""
+
+    def __init__(self, dims: list[int]):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"

@@ -26,6 +26,7 @@ class Tensor:
 
 def state_dict(network: ir.Network) -> list[Tensor]:
     """The tensors of the network's generated model, in state_dict order."""
-    return [Tensor(module.path + "." + suffix, shape, parameter, module)
+    # A tensor named "" is the module's attribute itself (a layer scale's nn.Parameter).
+    return [Tensor(f"{module.path}.{suffix}" if suffix else module.path, shape, parameter, module)
             for module in modules(network)
             for suffix, shape, parameter in module.op.tensors(module.cin, module.cout)]
