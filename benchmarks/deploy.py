@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"inception_v4": ("specs/inception_v4.yaml", "timm", 299),
             "inception_resnet_v2": ("specs/inception_resnet_v2.yaml", "timm", 299),
             "resnet50": ("specs/zoo/resnet.yaml", "torchvision", 224),
-            "mobilenet_v3_large": ("specs/zoo/mobilenet_v3.yaml", "torchvision", 224)}
+            "mobilenet_v3_large": ("specs/zoo/mobilenet_v3.yaml", "torchvision", 224),
+            "efficientnet_b0": ("specs/zoo/efficientnet.yaml", "torchvision", 224),
+            "convnext_tiny": ("specs/zoo/convnext.yaml", "torchvision", 224)}
 TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 5e-2}  # of the largest logit
 
 

@@ -41,6 +41,8 @@ TORCHVISION = {
     **{name: ("efficientnet_v2", name, 64) for name in ("efficientnet_v2_m", "efficientnet_v2_l")},
     "convnext_tiny": ("convnext", None, 64),
     **{name: ("convnext", name, 64) for name in ("convnext_small", "convnext_base")},
+    "densenet121": ("densenet", None, 64),
+    **{name: ("densenet", name, 64) for name in ("densenet161", "densenet169", "densenet201")},
     "resnet50": ("resnet", None, 64),
     **{name: ("resnet", name, 64) for name in (
         "resnet18", "resnet34", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",

@@ -477,6 +477,9 @@ def render(network: ir.Network, deploy: bool = False) -> str:
         drop_path="drop_path" in generator.needs,
         plain_conv="plain_conv" in generator.needs,
         ordered_dict="ordered_dict" in generator.needs,
+        # torch, and the packages of the spec's external modules
+        imports=sorted({"torch", *(need.removeprefix("import ") for need in generator.needs
+                                   if need.startswith("import "))}),
         runtime_globals=runtime_source(["ONEDNN", "CUDNN", "PACKED"], "\n"),
         runtime_conv=runtime_source(["Conv"]),
         runtime_deploy=runtime_source(["packed", "fused",
