@@ -779,8 +779,9 @@ def _loaders(options: Options, train_set, val_set, batch: int, process: _Process
 
 
 def make_optimizer(options: Options, model: nn.Module) -> torch.optim.Optimizer:
-    decayed = [p for p in model.parameters() if p.ndim > 1]
-    plain = [p for p in model.parameters() if p.ndim <= 1]
+    # Weights decay; biases, norms' affine parameters and layer scales (C x 1 x 1) do not.
+    decayed = [p for p in model.parameters() if p.squeeze().ndim > 1]
+    plain = [p for p in model.parameters() if p.squeeze().ndim <= 1]
     groups = [{"params": decayed, "weight_decay": options.weight_decay},
               {"params": plain, "weight_decay": 0.0}]
     if options.optimizer == "sgd":

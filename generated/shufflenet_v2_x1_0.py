@@ -59,7 +59,7 @@ class BasicUnit(nn.Module):
 
     def __init__(self, in_channels: int):
         super().__init__()
-        # where the parts of merged convs end, for forward and load_trained
+        # the bounds of the channel ranges forward takes
         self.in_channels = in_channels
         self.branch2 = nn.Sequential(
             # specs/zoo/shufflenet_v2.yaml:54

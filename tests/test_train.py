@@ -378,3 +378,18 @@ def test_init_from_a_state_dict_of_another_spec_says_which(spec, tmp_path, capsy
                                                "a state_dict of tiny_resnet")
     assert err[0].endswith("(name the spec it was trained as with --init-spec)")
     assert not (tmp_path / "run").exists()
+
+
+def test_weight_decay_leaves_biases_norms_and_layer_scales_alone():
+    """timm's and ConvNeXt's recipe: weights decay; biases, norms' weights and the layer
+    scales (C x 1 x 1 parameters) do not."""
+    model = torch.nn.Module()
+    model.conv = torch.nn.Conv2d(3, 8, 3)
+    model.norm = torch.nn.LayerNorm(8)
+    model.layer_scale = torch.nn.Parameter(torch.full((8, 1, 1), 1e-6))
+    model.fc = torch.nn.Linear(8, 4)
+    options = training.Options(spec="spec.yaml", weight_decay=0.05, optimizer="sgd")
+    groups = training.make_optimizer(options, model).param_groups
+    decayed = {id(p) for group in groups if group["weight_decay"] for p in group["params"]}
+    assert decayed == {id(model.conv.weight), id(model.fc.weight)}
+    assert sum(len(group["params"]) for group in groups) == len(list(model.parameters()))

@@ -249,7 +249,8 @@ class _Generator(TimmContract, DeployLoading):
                          for name in ex.symbols(e)})
         if bounds:
             cls.init.append("        # where the parts of merged convs end, for forward and "
-                            "load_trained")
+                            "load_trained" if self.deploy else
+                            "        # the bounds of the channel ranges forward takes")
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
         cls.init += self.module_lines(g, channels)
