@@ -26,11 +26,16 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class Conv(nn.Conv2d):
-    """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused(self, x, relu=False)
+        return fused(self.conv, x)
 
 
 def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -274,26 +279,20 @@ class AlexnetDeploy(nn.Module):
 
     # The body's steps in forward order, as forward_features runs them.
     body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
-                  "features.5", "features.6", "features.7", "features.8", "features.9",
-                  "features.10", "features.11", "features.12", "avgpool")
+                  "features.5", "features.6", "features.7", "avgpool")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 256  # forward_features' channels
         self.features = nn.Sequential(
-            Conv(3, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:16
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:17
+            ConvReLU(3, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:16
             nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:18
-            Conv(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:19
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:20
+            ConvReLU(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:19
             nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:21
-            Conv(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:22
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:23
-            Conv(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:24
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:25
-            Conv(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:26
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:27
+            ConvReLU(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:22
+            ConvReLU(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:24
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:26
             nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:28
         )
         self.avgpool = nn.AdaptiveAvgPool2d(6)  # specs/zoo/alexnet.yaml:29
@@ -310,9 +309,9 @@ class AlexnetDeploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 64, "reduction": 4, "module": "features.1"},
-            {"num_chs": 192, "reduction": 8, "module": "features.4"},
-            {"num_chs": 256, "reduction": 16, "module": "features.11"},
+            {"num_chs": 64, "reduction": 4, "module": "features.0"},
+            {"num_chs": 192, "reduction": 8, "module": "features.2"},
+            {"num_chs": 256, "reduction": 16, "module": "features.6"},
             {"num_chs": 256, "reduction": 32, "module": "avgpool"},
         ]
         # As timm describes weights: the input they expect, and modules' names.
@@ -324,7 +323,7 @@ class AlexnetDeploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "features.0",
+            "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)
         self.eval()
@@ -391,11 +390,11 @@ class AlexnetDeploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Alexnet") as trained:
-            load_conv(trained, self.features[0], prefix + "features.0.", conv="", bias=True)
-            load_conv(trained, self.features[3], prefix + "features.3.", conv="", bias=True)
-            load_conv(trained, self.features[6], prefix + "features.6.", conv="", bias=True)
-            load_conv(trained, self.features[8], prefix + "features.8.", conv="", bias=True)
-            load_conv(trained, self.features[10], prefix + "features.10.", conv="", bias=True)
+            load_conv(trained, self.features[0].conv, prefix + "features.0.", conv="", bias=True)
+            load_conv(trained, self.features[2].conv, prefix + "features.3.", conv="", bias=True)
+            load_conv(trained, self.features[4].conv, prefix + "features.6.", conv="", bias=True)
+            load_conv(trained, self.features[5].conv, prefix + "features.8.", conv="", bias=True)
+            load_conv(trained, self.features[6].conv, prefix + "features.10.", conv="", bias=True)
             load_copy(trained, self.classifier[1], prefix + "classifier.1.")
             load_copy(trained, self.classifier[4], prefix + "classifier.4.")
             load_copy(trained, self.classifier[6], prefix + "classifier.6.")

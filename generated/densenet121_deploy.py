@@ -350,47 +350,45 @@ class Densenet121Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("features.conv0", "features.norm0", "features.relu0", "features.pool0",
-                  "features.denseblock1.denselayer1", "features.denseblock1.denselayer2",
-                  "features.denseblock1.denselayer3", "features.denseblock1.denselayer4",
-                  "features.denseblock1.denselayer5", "features.denseblock1.denselayer6",
-                  "features.transition1", "features.denseblock2.denselayer1",
-                  "features.denseblock2.denselayer2", "features.denseblock2.denselayer3",
-                  "features.denseblock2.denselayer4", "features.denseblock2.denselayer5",
-                  "features.denseblock2.denselayer6", "features.denseblock2.denselayer7",
-                  "features.denseblock2.denselayer8", "features.denseblock2.denselayer9",
-                  "features.denseblock2.denselayer10", "features.denseblock2.denselayer11",
-                  "features.denseblock2.denselayer12", "features.transition2",
-                  "features.denseblock3.denselayer1", "features.denseblock3.denselayer2",
-                  "features.denseblock3.denselayer3", "features.denseblock3.denselayer4",
-                  "features.denseblock3.denselayer5", "features.denseblock3.denselayer6",
-                  "features.denseblock3.denselayer7", "features.denseblock3.denselayer8",
-                  "features.denseblock3.denselayer9", "features.denseblock3.denselayer10",
-                  "features.denseblock3.denselayer11", "features.denseblock3.denselayer12",
-                  "features.denseblock3.denselayer13", "features.denseblock3.denselayer14",
-                  "features.denseblock3.denselayer15", "features.denseblock3.denselayer16",
-                  "features.denseblock3.denselayer17", "features.denseblock3.denselayer18",
-                  "features.denseblock3.denselayer19", "features.denseblock3.denselayer20",
-                  "features.denseblock3.denselayer21", "features.denseblock3.denselayer22",
-                  "features.denseblock3.denselayer23", "features.denseblock3.denselayer24",
-                  "features.transition3", "features.denseblock4.denselayer1",
-                  "features.denseblock4.denselayer2", "features.denseblock4.denselayer3",
-                  "features.denseblock4.denselayer4", "features.denseblock4.denselayer5",
-                  "features.denseblock4.denselayer6", "features.denseblock4.denselayer7",
-                  "features.denseblock4.denselayer8", "features.denseblock4.denselayer9",
-                  "features.denseblock4.denselayer10", "features.denseblock4.denselayer11",
-                  "features.denseblock4.denselayer12", "features.denseblock4.denselayer13",
-                  "features.denseblock4.denselayer14", "features.denseblock4.denselayer15",
-                  "features.denseblock4.denselayer16", "features.norm5", "relu")
+    body_steps = ("features.conv0", "features.pool0", "features.denseblock1.denselayer1",
+                  "features.denseblock1.denselayer2", "features.denseblock1.denselayer3",
+                  "features.denseblock1.denselayer4", "features.denseblock1.denselayer5",
+                  "features.denseblock1.denselayer6", "features.transition1",
+                  "features.denseblock2.denselayer1", "features.denseblock2.denselayer2",
+                  "features.denseblock2.denselayer3", "features.denseblock2.denselayer4",
+                  "features.denseblock2.denselayer5", "features.denseblock2.denselayer6",
+                  "features.denseblock2.denselayer7", "features.denseblock2.denselayer8",
+                  "features.denseblock2.denselayer9", "features.denseblock2.denselayer10",
+                  "features.denseblock2.denselayer11", "features.denseblock2.denselayer12",
+                  "features.transition2", "features.denseblock3.denselayer1",
+                  "features.denseblock3.denselayer2", "features.denseblock3.denselayer3",
+                  "features.denseblock3.denselayer4", "features.denseblock3.denselayer5",
+                  "features.denseblock3.denselayer6", "features.denseblock3.denselayer7",
+                  "features.denseblock3.denselayer8", "features.denseblock3.denselayer9",
+                  "features.denseblock3.denselayer10", "features.denseblock3.denselayer11",
+                  "features.denseblock3.denselayer12", "features.denseblock3.denselayer13",
+                  "features.denseblock3.denselayer14", "features.denseblock3.denselayer15",
+                  "features.denseblock3.denselayer16", "features.denseblock3.denselayer17",
+                  "features.denseblock3.denselayer18", "features.denseblock3.denselayer19",
+                  "features.denseblock3.denselayer20", "features.denseblock3.denselayer21",
+                  "features.denseblock3.denselayer22", "features.denseblock3.denselayer23",
+                  "features.denseblock3.denselayer24", "features.transition3",
+                  "features.denseblock4.denselayer1", "features.denseblock4.denselayer2",
+                  "features.denseblock4.denselayer3", "features.denseblock4.denselayer4",
+                  "features.denseblock4.denselayer5", "features.denseblock4.denselayer6",
+                  "features.denseblock4.denselayer7", "features.denseblock4.denselayer8",
+                  "features.denseblock4.denselayer9", "features.denseblock4.denselayer10",
+                  "features.denseblock4.denselayer11", "features.denseblock4.denselayer12",
+                  "features.denseblock4.denselayer13", "features.denseblock4.denselayer14",
+                  "features.denseblock4.denselayer15", "features.denseblock4.denselayer16",
+                  "features.norm5", "relu")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1024  # forward_features' channels
         self.features = nn.Sequential(OrderedDict([
-            ("conv0", Conv(3, 64, 7, stride=2, padding=3)),  # specs/zoo/densenet.yaml:56
-            ("norm0", nn.BatchNorm2d(64)),  # specs/zoo/densenet.yaml:57
-            ("relu0", nn.ReLU()),  # specs/zoo/densenet.yaml:58
+            ("conv0", ConvReLU(3, 64, 7, stride=2, padding=3)),  # specs/zoo/densenet.yaml:56
             ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),  # specs/zoo/densenet.yaml:59
             ("denseblock1", nn.Sequential(OrderedDict([
                 ("denselayer1", DenseLayer(64, growth=32)),  # specs/zoo/densenet.yaml:63
@@ -469,7 +467,7 @@ class Densenet121Deploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 64, "reduction": 2, "module": "features.relu0"},
+            {"num_chs": 64, "reduction": 2, "module": "features.conv0"},
             {"num_chs": 256, "reduction": 4, "module": "features.denseblock1.denselayer6"},
             {"num_chs": 512, "reduction": 8, "module": "features.denseblock2.denselayer12"},
             {"num_chs": 1024, "reduction": 16, "module": "features.denseblock3.denselayer24"},
@@ -484,7 +482,7 @@ class Densenet121Deploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "features.conv0",
+            "first_conv": "features.conv0.conv",
             "classifier": "classifier",
         }
         self.to(memory_format=torch.channels_last)
@@ -573,8 +571,14 @@ class Densenet121Deploy(nn.Module):
         all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Densenet121") as trained:
-            load_conv(trained, self.features.conv0, prefix + "features.conv0.", conv="")
-            load_copy(trained, self.features.norm0, prefix + "features.norm0.")
+            load_conv(
+                trained,
+                self.features.conv0.conv,
+                prefix,
+                conv="features.conv0.",
+                bn="features.norm0.",
+                eps=1e-05,
+            )
             self.features.denseblock1.denselayer1.load_trained(
                 trained, prefix + "features.denseblock1.denselayer1."
             )

@@ -26,6 +26,22 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, groups=1
+    ):
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride, padding, groups=groups
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fused(self.conv, x)
+
+
 class Conv(nn.Conv2d):
     """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
 
@@ -274,10 +290,8 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            Conv(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:39
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:40
-            Conv(  # specs/zoo/mnasnet.yaml:41
+            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
+            ConvReLU(  # specs/zoo/mnasnet.yaml:41
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -285,10 +299,7 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:42
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:43
             Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:44
-            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:45
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -300,12 +311,13 @@ class MBConv(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "MBConv") as trained:
-            load_conv(trained, self.layers[0], prefix + "layers.0.", conv="")
-            load_copy(trained, self.layers[1], prefix + "layers.1.")
-            load_conv(trained, self.layers[3], prefix + "layers.3.", conv="")
-            load_copy(trained, self.layers[4], prefix + "layers.4.")
-            load_conv(trained, self.layers[6], prefix + "layers.6.", conv="")
-            load_copy(trained, self.layers[7], prefix + "layers.7.")
+            load_conv(
+                trained, self.layers[0].conv, prefix, conv="layers.0.", bn="layers.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.layers[1].conv, prefix, conv="layers.3.", bn="layers.4.", eps=1e-05
+            )
+            load_conv(trained, self.layers[2], prefix, conv="layers.6.", bn="layers.7.", eps=1e-05)
 
 
 class IdentityMBConv(nn.Module):
@@ -314,10 +326,8 @@ class IdentityMBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            Conv(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:39
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:40
-            Conv(  # specs/zoo/mnasnet.yaml:41
+            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
+            ConvReLU(  # specs/zoo/mnasnet.yaml:41
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -325,10 +335,7 @@ class IdentityMBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:42
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:43
             Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:44
-            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:45
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -341,12 +348,13 @@ class IdentityMBConv(nn.Module):
         all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "IdentityMBConv") as trained:
-            load_conv(trained, self.layers[0], prefix + "layers.0.", conv="")
-            load_copy(trained, self.layers[1], prefix + "layers.1.")
-            load_conv(trained, self.layers[3], prefix + "layers.3.", conv="")
-            load_copy(trained, self.layers[4], prefix + "layers.4.")
-            load_conv(trained, self.layers[6], prefix + "layers.6.", conv="")
-            load_copy(trained, self.layers[7], prefix + "layers.7.")
+            load_conv(
+                trained, self.layers[0].conv, prefix, conv="layers.0.", bn="layers.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.layers[1].conv, prefix, conv="layers.3.", bn="layers.4.", eps=1e-05
+            )
+            load_conv(trained, self.layers[2], prefix, conv="layers.6.", bn="layers.7.", eps=1e-05)
 
 
 class Mnasnet10Deploy(nn.Module):
@@ -361,25 +369,19 @@ class Mnasnet10Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("layers.0", "layers.1", "layers.2", "layers.3", "layers.4", "layers.5",
-                  "layers.6", "layers.7", "layers.8.0", "layers.8.1", "layers.8.2", "layers.9.0",
-                  "layers.9.1", "layers.9.2", "layers.10.0", "layers.10.1", "layers.10.2",
-                  "layers.11.0", "layers.11.1", "layers.12.0", "layers.12.1", "layers.12.2",
-                  "layers.12.3", "layers.13.0", "layers.14", "layers.15", "layers.16")
+    body_steps = ("layers.0", "layers.1", "layers.2", "layers.3.0", "layers.3.1", "layers.3.2",
+                  "layers.4.0", "layers.4.1", "layers.4.2", "layers.5.0", "layers.5.1",
+                  "layers.5.2", "layers.6.0", "layers.6.1", "layers.7.0", "layers.7.1",
+                  "layers.7.2", "layers.7.3", "layers.8.0", "layers.9")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.layers = nn.Sequential(
-            Conv(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:56
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:57
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:58
-            Conv(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:59
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:60
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:61
+            ConvReLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:56
+            ConvReLU(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:59
             Conv(32, 16, 1),  # specs/zoo/mnasnet.yaml:62
-            nn.BatchNorm2d(16, momentum=0.0003),  # specs/zoo/mnasnet.yaml:63
             nn.Sequential(
                 MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:64
                 # specs/zoo/mnasnet.yaml:65
@@ -407,9 +409,7 @@ class Mnasnet10Deploy(nn.Module):
             nn.Sequential(
                 MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:74
             ),
-            Conv(320, 1280, 1),  # specs/zoo/mnasnet.yaml:75
-            nn.BatchNorm2d(1280, momentum=0.0003),  # specs/zoo/mnasnet.yaml:76
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:77
+            ConvReLU(320, 1280, 1),  # specs/zoo/mnasnet.yaml:75
         )
         self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:80
         self.classifier = nn.Sequential(
@@ -419,11 +419,11 @@ class Mnasnet10Deploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 16, "reduction": 2, "module": "layers.7"},
-            {"num_chs": 24, "reduction": 4, "module": "layers.8.2"},
-            {"num_chs": 40, "reduction": 8, "module": "layers.9.2"},
-            {"num_chs": 96, "reduction": 16, "module": "layers.11.1"},
-            {"num_chs": 1280, "reduction": 32, "module": "layers.16"},
+            {"num_chs": 16, "reduction": 2, "module": "layers.2"},
+            {"num_chs": 24, "reduction": 4, "module": "layers.3.2"},
+            {"num_chs": 40, "reduction": 8, "module": "layers.4.2"},
+            {"num_chs": 96, "reduction": 16, "module": "layers.6.1"},
+            {"num_chs": 1280, "reduction": 32, "module": "layers.9"},
         ]
         # As timm describes weights: the input they expect, and modules' names.
         self.pretrained_cfg = {
@@ -434,7 +434,7 @@ class Mnasnet10Deploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "layers.0",
+            "first_conv": "layers.0.conv",
         }
         self.to(memory_format=torch.channels_last)
         self.eval()
@@ -500,29 +500,31 @@ class Mnasnet10Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Mnasnet10") as trained:
-            load_conv(trained, self.layers[0], prefix + "layers.0.", conv="")
-            load_copy(trained, self.layers[1], prefix + "layers.1.")
-            load_conv(trained, self.layers[3], prefix + "layers.3.", conv="")
-            load_copy(trained, self.layers[4], prefix + "layers.4.")
-            load_conv(trained, self.layers[6], prefix + "layers.6.", conv="")
-            load_copy(trained, self.layers[7], prefix + "layers.7.")
-            self.layers[8][0].load_trained(trained, prefix + "layers.8.0.")
+            load_conv(
+                trained, self.layers[0].conv, prefix, conv="layers.0.", bn="layers.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.layers[1].conv, prefix, conv="layers.3.", bn="layers.4.", eps=1e-05
+            )
+            load_conv(trained, self.layers[2], prefix, conv="layers.6.", bn="layers.7.", eps=1e-05)
+            self.layers[3][0].load_trained(trained, prefix + "layers.8.0.")
             for i in range(1, 3):
-                self.layers[8][i].load_trained(trained, f"{prefix}layers.8.{i}.")
-            self.layers[9][0].load_trained(trained, prefix + "layers.9.0.")
+                self.layers[3][i].load_trained(trained, f"{prefix}layers.8.{i}.")
+            self.layers[4][0].load_trained(trained, prefix + "layers.9.0.")
             for i in range(1, 3):
-                self.layers[9][i].load_trained(trained, f"{prefix}layers.9.{i}.")
-            self.layers[10][0].load_trained(trained, prefix + "layers.10.0.")
+                self.layers[4][i].load_trained(trained, f"{prefix}layers.9.{i}.")
+            self.layers[5][0].load_trained(trained, prefix + "layers.10.0.")
             for i in range(1, 3):
-                self.layers[10][i].load_trained(trained, f"{prefix}layers.10.{i}.")
-            self.layers[11][0].load_trained(trained, prefix + "layers.11.0.")
-            self.layers[11][1].load_trained(trained, prefix + "layers.11.1.")
-            self.layers[12][0].load_trained(trained, prefix + "layers.12.0.")
+                self.layers[5][i].load_trained(trained, f"{prefix}layers.10.{i}.")
+            self.layers[6][0].load_trained(trained, prefix + "layers.11.0.")
+            self.layers[6][1].load_trained(trained, prefix + "layers.11.1.")
+            self.layers[7][0].load_trained(trained, prefix + "layers.12.0.")
             for i in range(1, 4):
-                self.layers[12][i].load_trained(trained, f"{prefix}layers.12.{i}.")
-            self.layers[13][0].load_trained(trained, prefix + "layers.13.0.")
-            load_conv(trained, self.layers[14], prefix + "layers.14.", conv="")
-            load_copy(trained, self.layers[15], prefix + "layers.15.")
+                self.layers[7][i].load_trained(trained, f"{prefix}layers.12.{i}.")
+            self.layers[8][0].load_trained(trained, prefix + "layers.13.0.")
+            load_conv(
+                trained, self.layers[9].conv, prefix, conv="layers.14.", bn="layers.15.", eps=1e-05
+            )
             load_copy(trained, self.classifier[1], prefix + "classifier.1.")
 
     @classmethod

@@ -292,7 +292,6 @@ class DepthwiseSeparable(nn.Module):
         self.conv = nn.Sequential(
             ConvReLU6(32, 32, 3, padding=1, groups=32),  # specs/zoo/mobilenet_v2.yaml:46
             Conv(32, c, 1),  # specs/zoo/mobilenet_v2.yaml:47
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:48
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -305,8 +304,7 @@ class DepthwiseSeparable(nn.Module):
         """
         with TrainedState.of(state, prefix, "DepthwiseSeparable") as trained:
             load_conv(trained, self.conv[0].conv, prefix + "conv.0.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.conv[1], prefix + "conv.1.", conv="")
-            load_copy(trained, self.conv[2], prefix + "conv.2.")
+            load_conv(trained, self.conv[1], prefix, conv="conv.1.", bn="conv.2.", eps=1e-05)
 
 
 class InvertedResidual(nn.Module):
@@ -320,7 +318,6 @@ class InvertedResidual(nn.Module):
                 t * in_channels, t * in_channels, 3, stride=s, padding=1, groups=t * in_channels
             ),
             Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:31
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:32
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,8 +331,7 @@ class InvertedResidual(nn.Module):
         with TrainedState.of(state, prefix, "InvertedResidual") as trained:
             load_conv(trained, self.conv[0].conv, prefix + "conv.0.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.conv[1].conv, prefix + "conv.1.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.conv[2], prefix + "conv.2.", conv="")
-            load_copy(trained, self.conv[3], prefix + "conv.3.")
+            load_conv(trained, self.conv[2], prefix, conv="conv.2.", bn="conv.3.", eps=1e-05)
 
 
 class IdentityInvertedResidual(nn.Module):
@@ -349,7 +345,6 @@ class IdentityInvertedResidual(nn.Module):
                 t * in_channels, t * in_channels, 3, stride=s, padding=1, groups=t * in_channels
             ),
             Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:31
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:32
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -364,8 +359,7 @@ class IdentityInvertedResidual(nn.Module):
         with TrainedState.of(state, prefix, "IdentityInvertedResidual") as trained:
             load_conv(trained, self.conv[0].conv, prefix + "conv.0.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.conv[1].conv, prefix + "conv.1.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.conv[2], prefix + "conv.2.", conv="")
-            load_copy(trained, self.conv[3], prefix + "conv.3.")
+            load_conv(trained, self.conv[2], prefix, conv="conv.2.", bn="conv.3.", eps=1e-05)
 
 
 class MobilenetV2Deploy(nn.Module):

@@ -294,7 +294,6 @@ class Bottleneck(nn.Module):
         self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
         self.downsample = nn.Sequential(
             Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:27
-            nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:27
         )
         self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
 
@@ -312,8 +311,14 @@ class Bottleneck(nn.Module):
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
             load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
-            load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
-            load_copy(trained, self.downsample[1], prefix + "downsample.1.")
+            load_conv(
+                trained,
+                self.downsample[0],
+                prefix,
+                conv="downsample.0.",
+                bn="downsample.1.",
+                eps=1e-05,
+            )
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
 
 

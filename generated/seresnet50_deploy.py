@@ -319,7 +319,6 @@ class Bottleneck(nn.Module):
         self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:45
         self.downsample = nn.Sequential(
             Conv(in_channels, 4 * width, 1, stride=stride),  # specs/zoo/seresnet50.yaml:35
-            nn.BatchNorm2d(4 * width),  # specs/zoo/seresnet50.yaml:35
         )
         self.act = nn.ReLU()
 
@@ -341,8 +340,14 @@ class Bottleneck(nn.Module):
             load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
-            load_conv(trained, self.downsample[0], prefix + "downsample.0.", conv="")
-            load_copy(trained, self.downsample[1], prefix + "downsample.1.")
+            load_conv(
+                trained,
+                self.downsample[0],
+                prefix,
+                conv="downsample.0.",
+                bn="downsample.1.",
+                eps=1e-05,
+            )
 
 
 class IdentityBottleneck(nn.Module):

@@ -288,21 +288,13 @@ class DownsampleUnit(nn.Module):
         self.branch1 = nn.Sequential(
             # specs/zoo/shufflenet_v2.yaml:30
             Conv(in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels),
-            nn.BatchNorm2d(in_channels),  # specs/zoo/shufflenet_v2.yaml:31
-            Conv(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:32
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:33
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:34
+            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:32
         )
         self.branch2 = nn.Sequential(
-            Conv(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:36
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:37
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:38
+            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:36
             # specs/zoo/shufflenet_v2.yaml:39
             Conv(c // 2, c // 2, 3, stride=2, padding=1, groups=c // 2),
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:40
-            Conv(c // 2, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:41
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:42
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:43
+            ConvReLU(c // 2, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:41
         )
         self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:44
 
@@ -318,16 +310,21 @@ class DownsampleUnit(nn.Module):
         all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "DownsampleUnit") as trained:
-            load_conv(trained, self.branch1[0], prefix + "branch1.0.", conv="")
-            load_copy(trained, self.branch1[1], prefix + "branch1.1.")
-            load_conv(trained, self.branch1[2], prefix + "branch1.2.", conv="")
-            load_copy(trained, self.branch1[3], prefix + "branch1.3.")
-            load_conv(trained, self.branch2[0], prefix + "branch2.0.", conv="")
-            load_copy(trained, self.branch2[1], prefix + "branch2.1.")
-            load_conv(trained, self.branch2[3], prefix + "branch2.3.", conv="")
-            load_copy(trained, self.branch2[4], prefix + "branch2.4.")
-            load_conv(trained, self.branch2[5], prefix + "branch2.5.", conv="")
-            load_copy(trained, self.branch2[6], prefix + "branch2.6.")
+            load_conv(
+                trained, self.branch1[0], prefix, conv="branch1.0.", bn="branch1.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch1[1].conv, prefix, conv="branch1.2.", bn="branch1.3.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch2[0].conv, prefix, conv="branch2.0.", bn="branch2.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch2[1], prefix, conv="branch2.3.", bn="branch2.4.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch2[2].conv, prefix, conv="branch2.5.", bn="branch2.6.", eps=1e-05
+            )
 
 
 class BasicUnit(nn.Module):
@@ -339,15 +336,10 @@ class BasicUnit(nn.Module):
         self.in_channels = in_channels
         self.branch2 = nn.Sequential(
             # specs/zoo/shufflenet_v2.yaml:54
-            Conv(in_channels - in_channels // 2, in_channels // 2, 1),
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:55
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:56
+            ConvReLU(in_channels - in_channels // 2, in_channels // 2, 1),
             # specs/zoo/shufflenet_v2.yaml:57
             Conv(in_channels // 2, in_channels // 2, 3, padding=1, groups=in_channels // 2),
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:58
-            Conv(in_channels // 2, in_channels // 2, 1),  # specs/zoo/shufflenet_v2.yaml:59
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:60
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:61
+            ConvReLU(in_channels // 2, in_channels // 2, 1),  # specs/zoo/shufflenet_v2.yaml:59
         )
         self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:62
 
@@ -364,12 +356,15 @@ class BasicUnit(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "BasicUnit") as trained:
-            load_conv(trained, self.branch2[0], prefix + "branch2.0.", conv="")
-            load_copy(trained, self.branch2[1], prefix + "branch2.1.")
-            load_conv(trained, self.branch2[3], prefix + "branch2.3.", conv="")
-            load_copy(trained, self.branch2[4], prefix + "branch2.4.")
-            load_conv(trained, self.branch2[5], prefix + "branch2.5.", conv="")
-            load_copy(trained, self.branch2[6], prefix + "branch2.6.")
+            load_conv(
+                trained, self.branch2[0].conv, prefix, conv="branch2.0.", bn="branch2.1.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch2[1], prefix, conv="branch2.3.", bn="branch2.4.", eps=1e-05
+            )
+            load_conv(
+                trained, self.branch2[2].conv, prefix, conv="branch2.5.", bn="branch2.6.", eps=1e-05
+            )
 
 
 class ShufflenetV2X10Deploy(nn.Module):

@@ -38,13 +38,6 @@ class ConvReLU(nn.Module):
         return fused(self.conv, x)
 
 
-class Conv(nn.Conv2d):
-    """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused(self, x, relu=False)
-
-
 def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """conv's weight in oneDNN's layout for inputs of x's shape (PACKED), made again when the
     weight is changed in place (its version counter) or replaced."""
@@ -313,15 +306,14 @@ class Squeezenet10Deploy(nn.Module):
     # The body's steps in forward order, as forward_features runs them.
     body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
                   "features.5", "features.6", "features.7", "features.8", "features.9",
-                  "features.10", "features.11", "features.12")
+                  "features.10", "features.11")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
         self.features = nn.Sequential(
-            Conv(3, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
-            nn.ReLU(),  # specs/zoo/squeezenet.yaml:34
+            ConvReLU(3, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
             nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:35
             Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:36
             Fire(128, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:37
@@ -336,18 +328,17 @@ class Squeezenet10Deploy(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Dropout(0.5),  # specs/zoo/squeezenet.yaml:49
-            Conv(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:50
-            nn.ReLU(),  # specs/zoo/squeezenet.yaml:51
+            ConvReLU(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:50
             nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:52
         )
         self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:53
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 96, "reduction": 2, "module": "features.1"},
-            {"num_chs": 256, "reduction": 4, "module": "features.5"},
-            {"num_chs": 512, "reduction": 8, "module": "features.10"},
-            {"num_chs": 512, "reduction": 16, "module": "features.12"},
+            {"num_chs": 96, "reduction": 2, "module": "features.0"},
+            {"num_chs": 256, "reduction": 4, "module": "features.4"},
+            {"num_chs": 512, "reduction": 8, "module": "features.9"},
+            {"num_chs": 512, "reduction": 16, "module": "features.11"},
         ]
         # As timm describes weights: the input they expect, and modules' names.
         self.pretrained_cfg = {
@@ -358,7 +349,7 @@ class Squeezenet10Deploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "features.0",
+            "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)
         self.eval()
@@ -424,16 +415,18 @@ class Squeezenet10Deploy(nn.Module):
         all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Squeezenet10") as trained:
-            load_conv(trained, self.features[0], prefix + "features.0.", conv="", bias=True)
-            self.features[3].load_trained(trained, prefix + "features.3.")
-            self.features[4].load_trained(trained, prefix + "features.4.")
-            self.features[5].load_trained(trained, prefix + "features.5.")
-            self.features[7].load_trained(trained, prefix + "features.7.")
-            self.features[8].load_trained(trained, prefix + "features.8.")
-            self.features[9].load_trained(trained, prefix + "features.9.")
-            self.features[10].load_trained(trained, prefix + "features.10.")
-            self.features[12].load_trained(trained, prefix + "features.12.")
-            load_conv(trained, self.classifier[1], prefix + "classifier.1.", conv="", bias=True)
+            load_conv(trained, self.features[0].conv, prefix + "features.0.", conv="", bias=True)
+            self.features[2].load_trained(trained, prefix + "features.3.")
+            self.features[3].load_trained(trained, prefix + "features.4.")
+            self.features[4].load_trained(trained, prefix + "features.5.")
+            self.features[6].load_trained(trained, prefix + "features.7.")
+            self.features[7].load_trained(trained, prefix + "features.8.")
+            self.features[8].load_trained(trained, prefix + "features.9.")
+            self.features[9].load_trained(trained, prefix + "features.10.")
+            self.features[11].load_trained(trained, prefix + "features.12.")
+            load_conv(
+                trained, self.classifier[1].conv, prefix + "classifier.1.", conv="", bias=True
+            )
 
     @classmethod
     def from_trained(

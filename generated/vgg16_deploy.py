@@ -26,11 +26,16 @@ CUDNN = torch.backends.cudnn.is_available()
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class Conv(nn.Conv2d):
-    """Conv2d with nothing after it, run by fused() (oneDNN with packed weights on the CPU)."""
+class ConvReLU(nn.Module):
+    """Conv2d -> ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused(self, x, relu=False)
+        return fused(self.conv, x)
 
 
 def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -276,46 +281,30 @@ class Vgg16Deploy(nn.Module):
     body_steps = ("features.0", "features.1", "features.2", "features.3", "features.4",
                   "features.5", "features.6", "features.7", "features.8", "features.9",
                   "features.10", "features.11", "features.12", "features.13", "features.14",
-                  "features.15", "features.16", "features.17", "features.18", "features.19",
-                  "features.20", "features.21", "features.22", "features.23", "features.24",
-                  "features.25", "features.26", "features.27", "features.28", "features.29",
-                  "features.30", "avgpool")
+                  "features.15", "features.16", "features.17", "avgpool")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
         self.features = nn.Sequential(
-            Conv(3, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
+            ConvReLU(3, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
+            ConvReLU(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
             nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            Conv(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
+            ConvReLU(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
+            ConvReLU(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
             nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            Conv(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
+            ConvReLU(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
             nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            Conv(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
+            ConvReLU(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
             nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            Conv(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            Conv(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
             nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
         )
         self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:28
@@ -332,11 +321,11 @@ class Vgg16Deploy(nn.Module):
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
-            {"num_chs": 64, "reduction": 1, "module": "features.3"},
-            {"num_chs": 128, "reduction": 2, "module": "features.8"},
-            {"num_chs": 256, "reduction": 4, "module": "features.15"},
-            {"num_chs": 512, "reduction": 8, "module": "features.22"},
-            {"num_chs": 512, "reduction": 16, "module": "features.29"},
+            {"num_chs": 64, "reduction": 1, "module": "features.1"},
+            {"num_chs": 128, "reduction": 2, "module": "features.4"},
+            {"num_chs": 256, "reduction": 4, "module": "features.8"},
+            {"num_chs": 512, "reduction": 8, "module": "features.12"},
+            {"num_chs": 512, "reduction": 16, "module": "features.16"},
             {"num_chs": 512, "reduction": 32, "module": "avgpool"},
         ]
         # As timm describes weights: the input they expect, and modules' names.
@@ -348,7 +337,7 @@ class Vgg16Deploy(nn.Module):
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
             "interpolation": "bicubic",
-            "first_conv": "features.0",
+            "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)
         self.eval()
@@ -415,19 +404,19 @@ class Vgg16Deploy(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "Vgg16") as trained:
-            load_conv(trained, self.features[0], prefix + "features.0.", conv="", bias=True)
-            load_conv(trained, self.features[2], prefix + "features.2.", conv="", bias=True)
-            load_conv(trained, self.features[5], prefix + "features.5.", conv="", bias=True)
-            load_conv(trained, self.features[7], prefix + "features.7.", conv="", bias=True)
-            load_conv(trained, self.features[10], prefix + "features.10.", conv="", bias=True)
-            load_conv(trained, self.features[12], prefix + "features.12.", conv="", bias=True)
-            load_conv(trained, self.features[14], prefix + "features.14.", conv="", bias=True)
-            load_conv(trained, self.features[17], prefix + "features.17.", conv="", bias=True)
-            load_conv(trained, self.features[19], prefix + "features.19.", conv="", bias=True)
-            load_conv(trained, self.features[21], prefix + "features.21.", conv="", bias=True)
-            load_conv(trained, self.features[24], prefix + "features.24.", conv="", bias=True)
-            load_conv(trained, self.features[26], prefix + "features.26.", conv="", bias=True)
-            load_conv(trained, self.features[28], prefix + "features.28.", conv="", bias=True)
+            load_conv(trained, self.features[0].conv, prefix + "features.0.", conv="", bias=True)
+            load_conv(trained, self.features[1].conv, prefix + "features.2.", conv="", bias=True)
+            load_conv(trained, self.features[3].conv, prefix + "features.5.", conv="", bias=True)
+            load_conv(trained, self.features[4].conv, prefix + "features.7.", conv="", bias=True)
+            load_conv(trained, self.features[6].conv, prefix + "features.10.", conv="", bias=True)
+            load_conv(trained, self.features[7].conv, prefix + "features.12.", conv="", bias=True)
+            load_conv(trained, self.features[8].conv, prefix + "features.14.", conv="", bias=True)
+            load_conv(trained, self.features[10].conv, prefix + "features.17.", conv="", bias=True)
+            load_conv(trained, self.features[11].conv, prefix + "features.19.", conv="", bias=True)
+            load_conv(trained, self.features[12].conv, prefix + "features.21.", conv="", bias=True)
+            load_conv(trained, self.features[14].conv, prefix + "features.24.", conv="", bias=True)
+            load_conv(trained, self.features[15].conv, prefix + "features.26.", conv="", bias=True)
+            load_conv(trained, self.features[16].conv, prefix + "features.28.", conv="", bias=True)
             load_copy(trained, self.classifier[0], prefix + "classifier.0.")
             load_copy(trained, self.classifier[3], prefix + "classifier.3.")
             load_copy(trained, self.classifier[6], prefix + "classifier.6.")

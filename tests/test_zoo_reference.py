@@ -39,6 +39,14 @@ TORCHVISION = {
     **{f"efficientnet_b{i}": ("efficientnet", f"efficientnet_b{i}", 64) for i in range(1, 8)},
     "efficientnet_v2_s": ("efficientnet_v2", None, 64),
     **{name: ("efficientnet_v2", name, 64) for name in ("efficientnet_v2_m", "efficientnet_v2_l")},
+    "regnet_x_400mf": ("regnet_x", None, 64),
+    **{name: ("regnet_x", name, 64) for name in (
+        "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf",
+        "regnet_x_32gf")},
+    "regnet_y_400mf": ("regnet_y", None, 64),
+    **{name: ("regnet_y", name, 64) for name in (
+        "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+        "regnet_y_32gf")},
     "convnext_tiny": ("convnext", None, 64),
     **{name: ("convnext", name, 64) for name in ("convnext_small", "convnext_base")},
     "densenet121": ("densenet", None, 64),
@@ -49,7 +57,8 @@ TORCHVISION = {
         "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")},
 }
 # The largest, in the slow tier: a minute or more of the suite's time on two cores each.
-SLOW = {"convnext_large": ("convnext", "convnext_large", 64)}
+SLOW = {"convnext_large": ("convnext", "convnext_large", 64),
+        "regnet_y_128gf": ("regnet_y", "regnet_y_128gf", 64)}  # 645 M parameters, 6 GB here
 TIMM = {"seresnet50": ("seresnet50", None, 64)}
 ALL = {**TORCHVISION, **SLOW, **TIMM}
 
@@ -147,6 +156,10 @@ def test_the_readme_lists_each_tested_builder_with_its_references_count():
     rows = dict(re.findall(r"^\| (?:timm's )?`(\w+)`[^|]*\| `specs/[^|]+\| ([\d,]+) \|$", text,
                            re.MULTILINE))
     assert set(rows) == {*ALL, "googlenet", "inception_v3"}
+    # every CNN of torchvision's zoo: its models less the vision transformers
+    cnns = {name for name in torchvision.models.list_models(module=torchvision.models)
+            if not name.startswith(("vit_", "swin_", "maxvit_"))}
+    assert {*TORCHVISION, *SLOW, "googlenet", "inception_v3"} == cnns
     for name in ALL:
         model = reference(name)
         assert int(rows[name].replace(",", "")) == sum(p.numel() for p in model.parameters())

@@ -1,12 +1,12 @@
 """BatchNorm folded into the conv before it: conv(x) * g / sqrt(v + eps) + (b - m * g / sqrt(v +
 eps)) is one conv with a bias. Precondition: none (every conv unit, with or without a
 BatchNorm, becomes a conv with a bias); a BatchNorm that is a module of its own is folded into a
-bare conv right before it that nothing else reads, where neither is a member of an
-nn.Sequential group (whose later members' numbers would change), as torchvision writes ResNets
-(`conv1`, `bn1`). Weight transform: each weighted module's `trained` part names the trained conv
-and its BatchNorm; a linear layer's and a lone BatchNorm's weights are copied as they are. A
-block call's parts name its trained instances, which a later pass may renumber in the deploy
-module (merge_siblings)."""
+bare conv right before it that nothing else reads, as torchvision writes ResNets (`conv1`,
+`bn1`, `downsample.0`, `downsample.1`): the members of an nn.Sequential after a folded one are
+renumbered (merge_siblings), and each loads its weights from its trained path. Weight
+transform: each weighted module's `trained` part names the trained conv and its BatchNorm; a
+linear layer's and a lone BatchNorm's weights are copied as they are. A block call's parts name
+its trained instances, which a later pass may renumber in the deploy module (merge_siblings)."""
 
 from __future__ import annotations
 
@@ -43,5 +43,4 @@ def _foldable(g: nx.DiGraph, conv: str, norm: str) -> bool:
     a, b = ir.node(g, conv), ir.node(g, norm)
     return (isinstance(a.op, ir.Conv) and a.op.bare and isinstance(b.op, ir.BatchNorm)
             and list(g.successors(conv)) == [norm] and list(g.predecessors(norm)) == [conv]
-            and bool(a.paths) and bool(b.paths) and not a.in_sequential
-            and not b.in_sequential and len(a.paths) == len(b.paths) == 1)
+            and bool(a.paths) and bool(b.paths) and len(a.paths) == len(b.paths) == 1)
