@@ -391,73 +391,23 @@ class Densenet121Deploy(nn.Module):
             ("conv0", ConvReLU(3, 64, 7, stride=2, padding=3)),  # specs/zoo/densenet.yaml:56
             ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),  # specs/zoo/densenet.yaml:59
             ("denseblock1", nn.Sequential(OrderedDict([
-                ("denselayer1", DenseLayer(64, growth=32)),  # specs/zoo/densenet.yaml:63
-                ("denselayer2", DenseLayer(96, growth=32)),  # specs/zoo/densenet.yaml:63
-                ("denselayer3", DenseLayer(128, growth=32)),  # specs/zoo/densenet.yaml:63
-                ("denselayer4", DenseLayer(160, growth=32)),  # specs/zoo/densenet.yaml:63
-                ("denselayer5", DenseLayer(192, growth=32)),  # specs/zoo/densenet.yaml:63
-                ("denselayer6", DenseLayer(224, growth=32)),  # specs/zoo/densenet.yaml:63
+                # specs/zoo/densenet.yaml:63
+                *((f"denselayer{i + 1}", DenseLayer(64 + 32 * i, growth=32)) for i in range(6)),
             ]))),
             ("transition1", Transition(256)),  # specs/zoo/densenet.yaml:64
             ("denseblock2", nn.Sequential(OrderedDict([
-                ("denselayer1", DenseLayer(128, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer2", DenseLayer(160, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer3", DenseLayer(192, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer4", DenseLayer(224, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer5", DenseLayer(256, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer6", DenseLayer(288, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer7", DenseLayer(320, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer8", DenseLayer(352, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer9", DenseLayer(384, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer10", DenseLayer(416, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer11", DenseLayer(448, growth=32)),  # specs/zoo/densenet.yaml:68
-                ("denselayer12", DenseLayer(480, growth=32)),  # specs/zoo/densenet.yaml:68
+                # specs/zoo/densenet.yaml:68
+                *((f"denselayer{i + 1}", DenseLayer(128 + 32 * i, growth=32)) for i in range(12)),
             ]))),
             ("transition2", Transition(512)),  # specs/zoo/densenet.yaml:69
             ("denseblock3", nn.Sequential(OrderedDict([
-                ("denselayer1", DenseLayer(256, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer2", DenseLayer(288, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer3", DenseLayer(320, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer4", DenseLayer(352, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer5", DenseLayer(384, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer6", DenseLayer(416, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer7", DenseLayer(448, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer8", DenseLayer(480, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer9", DenseLayer(512, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer10", DenseLayer(544, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer11", DenseLayer(576, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer12", DenseLayer(608, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer13", DenseLayer(640, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer14", DenseLayer(672, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer15", DenseLayer(704, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer16", DenseLayer(736, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer17", DenseLayer(768, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer18", DenseLayer(800, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer19", DenseLayer(832, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer20", DenseLayer(864, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer21", DenseLayer(896, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer22", DenseLayer(928, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer23", DenseLayer(960, growth=32)),  # specs/zoo/densenet.yaml:73
-                ("denselayer24", DenseLayer(992, growth=32)),  # specs/zoo/densenet.yaml:73
+                # specs/zoo/densenet.yaml:73
+                *((f"denselayer{i + 1}", DenseLayer(256 + 32 * i, growth=32)) for i in range(24)),
             ]))),
             ("transition3", Transition(1024)),  # specs/zoo/densenet.yaml:74
             ("denseblock4", nn.Sequential(OrderedDict([
-                ("denselayer1", DenseLayer(512, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer2", DenseLayer(544, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer3", DenseLayer(576, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer4", DenseLayer(608, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer5", DenseLayer(640, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer6", DenseLayer(672, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer7", DenseLayer(704, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer8", DenseLayer(736, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer9", DenseLayer(768, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer10", DenseLayer(800, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer11", DenseLayer(832, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer12", DenseLayer(864, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer13", DenseLayer(896, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer14", DenseLayer(928, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer15", DenseLayer(960, growth=32)),  # specs/zoo/densenet.yaml:78
-                ("denselayer16", DenseLayer(992, growth=32)),  # specs/zoo/densenet.yaml:78
+                # specs/zoo/densenet.yaml:78
+                *((f"denselayer{i + 1}", DenseLayer(512 + 32 * i, growth=32)) for i in range(16)),
             ]))),
             ("norm5", nn.BatchNorm2d(1024)),  # specs/zoo/densenet.yaml:79
         ]))
@@ -579,183 +529,25 @@ class Densenet121Deploy(nn.Module):
                 bn="features.norm0.",
                 eps=1e-05,
             )
-            self.features.denseblock1.denselayer1.load_trained(
-                trained, prefix + "features.denseblock1.denselayer1."
-            )
-            self.features.denseblock1.denselayer2.load_trained(
-                trained, prefix + "features.denseblock1.denselayer2."
-            )
-            self.features.denseblock1.denselayer3.load_trained(
-                trained, prefix + "features.denseblock1.denselayer3."
-            )
-            self.features.denseblock1.denselayer4.load_trained(
-                trained, prefix + "features.denseblock1.denselayer4."
-            )
-            self.features.denseblock1.denselayer5.load_trained(
-                trained, prefix + "features.denseblock1.denselayer5."
-            )
-            self.features.denseblock1.denselayer6.load_trained(
-                trained, prefix + "features.denseblock1.denselayer6."
-            )
+            for i in range(1, 7):
+                getattr(self.features.denseblock1, f"denselayer{i}").load_trained(
+                    trained, f"{prefix}features.denseblock1.denselayer{i}."
+                )
             self.features.transition1.load_trained(trained, prefix + "features.transition1.")
-            self.features.denseblock2.denselayer1.load_trained(
-                trained, prefix + "features.denseblock2.denselayer1."
-            )
-            self.features.denseblock2.denselayer2.load_trained(
-                trained, prefix + "features.denseblock2.denselayer2."
-            )
-            self.features.denseblock2.denselayer3.load_trained(
-                trained, prefix + "features.denseblock2.denselayer3."
-            )
-            self.features.denseblock2.denselayer4.load_trained(
-                trained, prefix + "features.denseblock2.denselayer4."
-            )
-            self.features.denseblock2.denselayer5.load_trained(
-                trained, prefix + "features.denseblock2.denselayer5."
-            )
-            self.features.denseblock2.denselayer6.load_trained(
-                trained, prefix + "features.denseblock2.denselayer6."
-            )
-            self.features.denseblock2.denselayer7.load_trained(
-                trained, prefix + "features.denseblock2.denselayer7."
-            )
-            self.features.denseblock2.denselayer8.load_trained(
-                trained, prefix + "features.denseblock2.denselayer8."
-            )
-            self.features.denseblock2.denselayer9.load_trained(
-                trained, prefix + "features.denseblock2.denselayer9."
-            )
-            self.features.denseblock2.denselayer10.load_trained(
-                trained, prefix + "features.denseblock2.denselayer10."
-            )
-            self.features.denseblock2.denselayer11.load_trained(
-                trained, prefix + "features.denseblock2.denselayer11."
-            )
-            self.features.denseblock2.denselayer12.load_trained(
-                trained, prefix + "features.denseblock2.denselayer12."
-            )
+            for i in range(1, 13):
+                getattr(self.features.denseblock2, f"denselayer{i}").load_trained(
+                    trained, f"{prefix}features.denseblock2.denselayer{i}."
+                )
             self.features.transition2.load_trained(trained, prefix + "features.transition2.")
-            self.features.denseblock3.denselayer1.load_trained(
-                trained, prefix + "features.denseblock3.denselayer1."
-            )
-            self.features.denseblock3.denselayer2.load_trained(
-                trained, prefix + "features.denseblock3.denselayer2."
-            )
-            self.features.denseblock3.denselayer3.load_trained(
-                trained, prefix + "features.denseblock3.denselayer3."
-            )
-            self.features.denseblock3.denselayer4.load_trained(
-                trained, prefix + "features.denseblock3.denselayer4."
-            )
-            self.features.denseblock3.denselayer5.load_trained(
-                trained, prefix + "features.denseblock3.denselayer5."
-            )
-            self.features.denseblock3.denselayer6.load_trained(
-                trained, prefix + "features.denseblock3.denselayer6."
-            )
-            self.features.denseblock3.denselayer7.load_trained(
-                trained, prefix + "features.denseblock3.denselayer7."
-            )
-            self.features.denseblock3.denselayer8.load_trained(
-                trained, prefix + "features.denseblock3.denselayer8."
-            )
-            self.features.denseblock3.denselayer9.load_trained(
-                trained, prefix + "features.denseblock3.denselayer9."
-            )
-            self.features.denseblock3.denselayer10.load_trained(
-                trained, prefix + "features.denseblock3.denselayer10."
-            )
-            self.features.denseblock3.denselayer11.load_trained(
-                trained, prefix + "features.denseblock3.denselayer11."
-            )
-            self.features.denseblock3.denselayer12.load_trained(
-                trained, prefix + "features.denseblock3.denselayer12."
-            )
-            self.features.denseblock3.denselayer13.load_trained(
-                trained, prefix + "features.denseblock3.denselayer13."
-            )
-            self.features.denseblock3.denselayer14.load_trained(
-                trained, prefix + "features.denseblock3.denselayer14."
-            )
-            self.features.denseblock3.denselayer15.load_trained(
-                trained, prefix + "features.denseblock3.denselayer15."
-            )
-            self.features.denseblock3.denselayer16.load_trained(
-                trained, prefix + "features.denseblock3.denselayer16."
-            )
-            self.features.denseblock3.denselayer17.load_trained(
-                trained, prefix + "features.denseblock3.denselayer17."
-            )
-            self.features.denseblock3.denselayer18.load_trained(
-                trained, prefix + "features.denseblock3.denselayer18."
-            )
-            self.features.denseblock3.denselayer19.load_trained(
-                trained, prefix + "features.denseblock3.denselayer19."
-            )
-            self.features.denseblock3.denselayer20.load_trained(
-                trained, prefix + "features.denseblock3.denselayer20."
-            )
-            self.features.denseblock3.denselayer21.load_trained(
-                trained, prefix + "features.denseblock3.denselayer21."
-            )
-            self.features.denseblock3.denselayer22.load_trained(
-                trained, prefix + "features.denseblock3.denselayer22."
-            )
-            self.features.denseblock3.denselayer23.load_trained(
-                trained, prefix + "features.denseblock3.denselayer23."
-            )
-            self.features.denseblock3.denselayer24.load_trained(
-                trained, prefix + "features.denseblock3.denselayer24."
-            )
+            for i in range(1, 25):
+                getattr(self.features.denseblock3, f"denselayer{i}").load_trained(
+                    trained, f"{prefix}features.denseblock3.denselayer{i}."
+                )
             self.features.transition3.load_trained(trained, prefix + "features.transition3.")
-            self.features.denseblock4.denselayer1.load_trained(
-                trained, prefix + "features.denseblock4.denselayer1."
-            )
-            self.features.denseblock4.denselayer2.load_trained(
-                trained, prefix + "features.denseblock4.denselayer2."
-            )
-            self.features.denseblock4.denselayer3.load_trained(
-                trained, prefix + "features.denseblock4.denselayer3."
-            )
-            self.features.denseblock4.denselayer4.load_trained(
-                trained, prefix + "features.denseblock4.denselayer4."
-            )
-            self.features.denseblock4.denselayer5.load_trained(
-                trained, prefix + "features.denseblock4.denselayer5."
-            )
-            self.features.denseblock4.denselayer6.load_trained(
-                trained, prefix + "features.denseblock4.denselayer6."
-            )
-            self.features.denseblock4.denselayer7.load_trained(
-                trained, prefix + "features.denseblock4.denselayer7."
-            )
-            self.features.denseblock4.denselayer8.load_trained(
-                trained, prefix + "features.denseblock4.denselayer8."
-            )
-            self.features.denseblock4.denselayer9.load_trained(
-                trained, prefix + "features.denseblock4.denselayer9."
-            )
-            self.features.denseblock4.denselayer10.load_trained(
-                trained, prefix + "features.denseblock4.denselayer10."
-            )
-            self.features.denseblock4.denselayer11.load_trained(
-                trained, prefix + "features.denseblock4.denselayer11."
-            )
-            self.features.denseblock4.denselayer12.load_trained(
-                trained, prefix + "features.denseblock4.denselayer12."
-            )
-            self.features.denseblock4.denselayer13.load_trained(
-                trained, prefix + "features.denseblock4.denselayer13."
-            )
-            self.features.denseblock4.denselayer14.load_trained(
-                trained, prefix + "features.denseblock4.denselayer14."
-            )
-            self.features.denseblock4.denselayer15.load_trained(
-                trained, prefix + "features.denseblock4.denselayer15."
-            )
-            self.features.denseblock4.denselayer16.load_trained(
-                trained, prefix + "features.denseblock4.denselayer16."
-            )
+            for i in range(1, 17):
+                getattr(self.features.denseblock4, f"denselayer{i}").load_trained(
+                    trained, f"{prefix}features.denseblock4.denselayer{i}."
+                )
             load_copy(trained, self.features.norm5, prefix + "features.norm5.")
             load_copy(trained, self.classifier, prefix + "classifier.")
 

@@ -136,20 +136,16 @@ class RegnetX400mf(nn.Module):
             ("block3", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_x.yaml:79
                 ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
-                *(  # specs/zoo/regnet_x.yaml:80
-                    (
-                        f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16)
-                    ) for i in range(1, 7)
-                ),
+                # specs/zoo/regnet_x.yaml:80
+                *((f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16))
+                  for i in range(1, 7)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_x.yaml:84
                 ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
-                *(  # specs/zoo/regnet_x.yaml:85
-                    (
-                        f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16)
-                    ) for i in range(1, 12)
-                ),
+                # specs/zoo/regnet_x.yaml:85
+                *((f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16))
+                  for i in range(1, 12)),
             ]))),
         ]))
         self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:88

@@ -386,20 +386,16 @@ class RegnetX400mfDeploy(nn.Module):
             ("block3", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_x.yaml:79
                 ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
-                *(  # specs/zoo/regnet_x.yaml:80
-                    (
-                        f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16)
-                    ) for i in range(1, 7)
-                ),
+                # specs/zoo/regnet_x.yaml:80
+                *((f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16))
+                  for i in range(1, 7)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_x.yaml:84
                 ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
-                *(  # specs/zoo/regnet_x.yaml:85
-                    (
-                        f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16)
-                    ) for i in range(1, 12)
-                ),
+                # specs/zoo/regnet_x.yaml:85
+                *((f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16))
+                  for i in range(1, 12)),
             ]))),
         ]))
         self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:88
@@ -524,60 +520,17 @@ class RegnetX400mfDeploy(nn.Module):
             self.trunk_output.get_submodule(
                 "block3.block3-0"
             ).load_trained(trained, prefix + "trunk_output.block3.block3-0.")
-            self.trunk_output.get_submodule(
-                "block3.block3-1"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-1.")
-            self.trunk_output.get_submodule(
-                "block3.block3-2"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-2.")
-            self.trunk_output.get_submodule(
-                "block3.block3-3"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-3.")
-            self.trunk_output.get_submodule(
-                "block3.block3-4"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-4.")
-            self.trunk_output.get_submodule(
-                "block3.block3-5"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-5.")
-            self.trunk_output.get_submodule(
-                "block3.block3-6"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-6.")
+            for i in range(1, 7):
+                getattr(self.trunk_output.block3, f"block3-{i}").load_trained(
+                    trained, f"{prefix}trunk_output.block3.block3-{i}."
+                )
             self.trunk_output.get_submodule(
                 "block4.block4-0"
             ).load_trained(trained, prefix + "trunk_output.block4.block4-0.")
-            self.trunk_output.get_submodule(
-                "block4.block4-1"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-1.")
-            self.trunk_output.get_submodule(
-                "block4.block4-2"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-2.")
-            self.trunk_output.get_submodule(
-                "block4.block4-3"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-3.")
-            self.trunk_output.get_submodule(
-                "block4.block4-4"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-4.")
-            self.trunk_output.get_submodule(
-                "block4.block4-5"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-5.")
-            self.trunk_output.get_submodule(
-                "block4.block4-6"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-6.")
-            self.trunk_output.get_submodule(
-                "block4.block4-7"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-7.")
-            self.trunk_output.get_submodule(
-                "block4.block4-8"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-8.")
-            self.trunk_output.get_submodule(
-                "block4.block4-9"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-9.")
-            self.trunk_output.get_submodule(
-                "block4.block4-10"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-10.")
-            self.trunk_output.get_submodule(
-                "block4.block4-11"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-11.")
+            for i in range(1, 12):
+                getattr(self.trunk_output.block4, f"block4-{i}").load_trained(
+                    trained, f"{prefix}trunk_output.block4.block4-{i}."
+                )
             load_copy(trained, self.fc, prefix + "fc.")
 
     @classmethod

@@ -151,29 +151,23 @@ class RegnetY400mf(nn.Module):
             ("block2", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:90
                 ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
-                *(  # specs/zoo/regnet_y.yaml:91
-                    (
-                        f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26)
-                    ) for i in range(1, 3)
-                ),
+                # specs/zoo/regnet_y.yaml:91
+                *((f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26))
+                  for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:95
                 ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
-                *(  # specs/zoo/regnet_y.yaml:96
-                    (
-                        f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52)
-                    ) for i in range(1, 6)
-                ),
+                # specs/zoo/regnet_y.yaml:96
+                *((f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52))
+                  for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:100
                 ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
-                *(  # specs/zoo/regnet_y.yaml:101
-                    (
-                        f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110)
-                    ) for i in range(1, 6)
-                ),
+                # specs/zoo/regnet_y.yaml:101
+                *((f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110))
+                  for i in range(1, 6)),
             ]))),
         ]))
         self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:104

@@ -410,29 +410,23 @@ class RegnetY400mfDeploy(nn.Module):
             ("block2", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:90
                 ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
-                *(  # specs/zoo/regnet_y.yaml:91
-                    (
-                        f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26)
-                    ) for i in range(1, 3)
-                ),
+                # specs/zoo/regnet_y.yaml:91
+                *((f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26))
+                  for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:95
                 ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
-                *(  # specs/zoo/regnet_y.yaml:96
-                    (
-                        f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52)
-                    ) for i in range(1, 6)
-                ),
+                # specs/zoo/regnet_y.yaml:96
+                *((f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52))
+                  for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
                 # specs/zoo/regnet_y.yaml:100
                 ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
-                *(  # specs/zoo/regnet_y.yaml:101
-                    (
-                        f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110)
-                    ) for i in range(1, 6)
-                ),
+                # specs/zoo/regnet_y.yaml:101
+                *((f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110))
+                  for i in range(1, 6)),
             ]))),
         ]))
         self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:104
@@ -551,48 +545,24 @@ class RegnetY400mfDeploy(nn.Module):
             self.trunk_output.get_submodule(
                 "block2.block2-0"
             ).load_trained(trained, prefix + "trunk_output.block2.block2-0.")
-            self.trunk_output.get_submodule(
-                "block2.block2-1"
-            ).load_trained(trained, prefix + "trunk_output.block2.block2-1.")
-            self.trunk_output.get_submodule(
-                "block2.block2-2"
-            ).load_trained(trained, prefix + "trunk_output.block2.block2-2.")
+            for i in range(1, 3):
+                getattr(self.trunk_output.block2, f"block2-{i}").load_trained(
+                    trained, f"{prefix}trunk_output.block2.block2-{i}."
+                )
             self.trunk_output.get_submodule(
                 "block3.block3-0"
             ).load_trained(trained, prefix + "trunk_output.block3.block3-0.")
-            self.trunk_output.get_submodule(
-                "block3.block3-1"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-1.")
-            self.trunk_output.get_submodule(
-                "block3.block3-2"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-2.")
-            self.trunk_output.get_submodule(
-                "block3.block3-3"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-3.")
-            self.trunk_output.get_submodule(
-                "block3.block3-4"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-4.")
-            self.trunk_output.get_submodule(
-                "block3.block3-5"
-            ).load_trained(trained, prefix + "trunk_output.block3.block3-5.")
+            for i in range(1, 6):
+                getattr(self.trunk_output.block3, f"block3-{i}").load_trained(
+                    trained, f"{prefix}trunk_output.block3.block3-{i}."
+                )
             self.trunk_output.get_submodule(
                 "block4.block4-0"
             ).load_trained(trained, prefix + "trunk_output.block4.block4-0.")
-            self.trunk_output.get_submodule(
-                "block4.block4-1"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-1.")
-            self.trunk_output.get_submodule(
-                "block4.block4-2"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-2.")
-            self.trunk_output.get_submodule(
-                "block4.block4-3"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-3.")
-            self.trunk_output.get_submodule(
-                "block4.block4-4"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-4.")
-            self.trunk_output.get_submodule(
-                "block4.block4-5"
-            ).load_trained(trained, prefix + "trunk_output.block4.block4-5.")
+            for i in range(1, 6):
+                getattr(self.trunk_output.block4, f"block4-{i}").load_trained(
+                    trained, f"{prefix}trunk_output.block4.block4-{i}."
+                )
             load_copy(trained, self.fc, prefix + "fc.")
 
     @classmethod

@@ -240,7 +240,8 @@ class _Builder:
             return self.group(name, value, prev, key, branch)
         if isinstance(value, schema.SequentialGroup):
             self.claim(name, value.pos, key)
-            return self.sequential((name,), value.layers, prev, f"{key}.layers", branch)
+            return self.sequential((name,), value.layers, prev, f"{key}.layers", branch,
+                                   named=True)
         self.claim(name, value.pos, key)
         # `N x Block` is an nn.Sequential numbered 0 .. N-1 at any N, 1 included, so that
         # checkpoints carry across depths; a block written without a count is a module.
@@ -265,10 +266,13 @@ class _Builder:
         self.claim(name, steps[0].pos, key)
         return self.sequential((name,), steps, prev, key, branch)
 
-    def sequential(self, path: tuple, steps: list, prev: str, key: str, branch: tuple) -> str:
+    def sequential(self, path: tuple, steps: list, prev: str, key: str, branch: tuple,
+                   named: bool = False) -> str:
         """The members of an nn.Sequential at `path`, numbered in order: repeats continue the
         numbering, a list is an nn.Sequential inside it (torchvision's `features.2.0`). The
-        members of a `type: sequential` group may have names of their own."""
+        members of a `type: sequential` group (`named`) may have names of their own; an unnamed
+        one is named by its number, a name like the others (`features.7`), so that a deploy
+        pass that folds a member away leaves it where its name says."""
         index = 0
         taken: dict[str, Pos | None] = {}
         for i, step in enumerate(steps):
@@ -280,14 +284,14 @@ class _Builder:
             template = re.fullmatch(r"(.*)\{(\d+)\}(.*)", name or "")
             if isinstance(value, (schema.Sequence, list, schema.SequentialGroup)):
                 inner = value.root if isinstance(value, schema.Sequence) else value
-                keys = [name if name is not None else index]
+                keys = [name if name is not None else str(index) if named else index]
                 if isinstance(inner, list) and not self.unnamed(inner, k):
                     continue
                 if isinstance(inner, list):
                     prev = self.sequential((*path, keys[0]), inner, prev, k, branch)
                 else:
                     prev = self.sequential((*path, keys[0]), inner.layers, prev, f"{k}.layers",
-                                           branch)
+                                           branch, named=True)
             else:
                 count = value.repeat if isinstance(value, schema.Block) else 1
                 if template:
@@ -305,7 +309,8 @@ class _Builder:
                     keys = [name]  # an nn.Sequential `name` of the repeats, as outside groups
                     paths = tuple((*path, name, j) for j in range(count))
                 else:
-                    keys = [name] if name is not None else list(range(index, index + count))
+                    keys = [name] if name is not None else \
+                        [str(n) if named else n for n in range(index, index + count)]
                     paths = tuple((*path, member) for member in keys)
                 prev = self.layer(value, prev, k, branch, paths)
             index += len(keys)

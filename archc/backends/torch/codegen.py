@@ -168,7 +168,9 @@ class _Generator(TimmContract, DeployLoading):
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         lines = []
         for name, nodes in ir.modules(g).items():
-            items = []  # (nesting, keys, code, comment) of each module or run of equal modules
+            # (nesting, keys, code, comment, indexed) of each module, or of a run of modules made
+            # by one code (`indexed`: a code of the run's index i, as DenseNet's growing inputs)
+            items = []
             for node in nodes:
                 data = ir.node(g, node)
                 op = ir.bind(data.op, {"in": channels.input})
@@ -177,15 +179,16 @@ class _Generator(TimmContract, DeployLoading):
                 nesting = data.paths[0][1:-1]  # the nn.Sequentials around it inside the group
                 keys = [path[-1] for path in data.paths]
                 if op.opcode == "call" and op.repeat > 1:
-                    for text, count in self.repeated(op, channels.calls[node]):
-                        items.append((nesting, tuple(keys[:count]), text, comment))
+                    for text, count, indexed in self.repeated(op, channels.calls[node]):
+                        items.append((nesting, tuple(keys[:count]), text, comment, indexed))
                         keys = keys[count:]
                 elif g is self.network.head and node in self.constructor_args:
                     items.append((nesting, tuple(keys),
-                                  self.timm_module(op, cin, self.constructor_args[node]), comment))
+                                  self.timm_module(op, cin, self.constructor_args[node]), comment,
+                                  False))
                 else:
                     items.append((nesting, tuple(keys), self.module(op, cin, channels.nodes[node]),
-                                  comment))
+                                  comment, False))
             if ir.node(g, nodes[0]).in_sequential:
                 if any(isinstance(part, str) for n in nodes for path in ir.node(g, n).paths
                        for part in path[1:]):
@@ -202,13 +205,20 @@ class _Generator(TimmContract, DeployLoading):
             return self.module(dataclasses.replace(op, p=argument), cin, cin)
         return f"{self.module(op, cin, argument)} if num_classes else nn.Identity()"
 
-    def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[tuple[str, int]]:
-        """(a block's constructor call, how many times in a row): once for all repeats, or each
-        instance where their arguments differ."""
+    def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[tuple[str, int, bool]]:
+        """(a block's constructor call, how many times in a row, whether the call is of the
+        index i): once for all repeats; once, of i, where the input channels grow by the same
+        step (DenseNet's layers); or each instance."""
         calls = [self.module(op, cin, None) for cin in inputs]
         if len(set(calls)) == 1:
-            return [(calls[0], op.repeat)]
-        return [(call, 1) for call in calls]
+            return [(calls[0], op.repeat, False)]
+        parts = [re.fullmatch(r"(\w+\()(\d+)(,.*|\))", call) for call in calls]
+        if all(parts) and len({(p[1], p[3]) for p in parts}) == 1:
+            first, second = int(parts[0][2]), int(parts[1][2])
+            step = second - first
+            if all(int(p[2]) == first + step * n for n, p in enumerate(parts)):
+                return [(f"{parts[0][1]}{first} + {step} * i{parts[0][3]}", op.repeat, True)]
+        return [(call, 1, False) for call in calls]
 
     # ---------------------------------------------------------------------------- forward
 
@@ -522,17 +532,19 @@ def _sequential(items: list[tuple], depth: int, indent: int, start: str = "",
             for item in items for key in item[1]]
     named = any(isinstance(key, str) for key in keys)
     if not named and len(items) == 1 and len(items[0][0]) == depth and len(items[0][1]) > 1:
-        _, members, text, comment = items[0]
-        return with_comment(f"{start}nn.Sequential(*[{text} for _ in range({len(members)})])"
-                            f"{end}", comment, indent)
+        _, members, text, comment, indexed = items[0]
+        return with_comment(f"{start}nn.Sequential("
+                            f"{_member(members, text, False, indent, indexed)[:-1]}){end}",
+                            comment, indent)
     opening, closing = ("nn.Sequential(OrderedDict([", "]))") if named else ("nn.Sequential(", ")")
     lines = [f"{' ' * indent}{start}{opening}"]
     i = 0
     while i < len(items):
-        nesting, members, text, comment = items[i]
+        nesting, members, text, comment, indexed = items[i]
         j = i + 1
         if len(nesting) == depth:
-            lines += with_comment(_member(members, text, named), comment, indent + 4)
+            lines += with_comment(_member(members, text, named, indent + 4, indexed), comment,
+                                  indent + 4)
         else:
             while j < len(items) and items[j][0][:depth + 1] == nesting[:depth + 1]:
                 j += 1
@@ -543,17 +555,27 @@ def _sequential(items: list[tuple], depth: int, indent: int, start: str = "",
     return lines + [" " * indent + closing + end]
 
 
-def _member(keys: tuple, text: str, named: bool) -> str:
-    """A module, or a run of equal ones, as an item of an nn.Sequential's arguments, or of its
-    OrderedDict's list of (name, module)."""
+def _member(keys: tuple, text: str, named: bool, indent: int, indexed: bool = False) -> str:
+    """A module, or a run of them, as an item of an nn.Sequential's arguments, or of its
+    OrderedDict's list of (name, module) (a comprehension over two lines where one is too
+    long); `indexed`: `text` is a code of the run's index i."""
+    index = "i" if indexed else "_"
     if not named:
-        return f"{text}," if len(keys) == 1 else f"*[{text} for _ in range({len(keys)})],"
+        return f"{text}," if len(keys) == 1 else \
+            f"*[{text} for {index} in range({len(keys)})],"
     if len(keys) == 1:
         return f'("{keys[0]}", {text}),'
     parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", str(key)) for key in keys]
     prefix, first, suffix = parts[0].groups()
     if all(p and p.groups() == (prefix, str(int(first) + n), suffix)
            for n, p in enumerate(parts)):
-        return (f'*((f"{prefix}{{i}}{suffix}", {text}) for i in range({first}, '
-                f"{int(first) + len(keys)})),")
+        if indexed:  # i counts from 0: the names from `first`
+            name = "{i}" if first == "0" else f"{{i + {first}}}"
+            pair, loop = f'(f"{prefix}{name}{suffix}", {text})', f"for i in range({len(keys)})),"
+        else:
+            pair = f'(f"{prefix}{{i}}{suffix}", {text})'
+            loop = f"for i in range({first}, {int(first) + len(keys)})),"
+        if indent + len(pair) + len(loop) + 3 <= MAX_LINE:
+            return f"*({pair} {loop}"
+        return f"*({pair}\n  {loop}"
     return "\n".join(f'("{key}", {text}),' for key in keys)
