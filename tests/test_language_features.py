@@ -981,14 +981,18 @@ def test_a_list_inside_a_group_is_an_nn_sequential_at_its_number(tmp_path):
     assert_matches(NestedFeatures(), write_spec(tmp_path, NESTED_SPEC))
 
 
-def test_the_deploy_module_of_nested_groups_loads_their_names(tmp_path):
-    reference = NestedFeatures()
+def assert_deploy_matches(reference, spec_path):
+    """archc's deploy module of spec_path, loaded from the reference's weights (its BatchNorms
+    folded away, its groups renumbered), gives the reference's outputs."""
     x, expected = prepare_reference(reference)
-    spec = write_spec(tmp_path, NESTED_SPEC)
-    deploy = archc.build_model(spec, deploy=True)
+    deploy = archc.build_model(spec_path, deploy=True)
     deploy.load_trained(reference.state_dict())
     with torch.no_grad():
         assert (deploy.double()(x) - expected).abs().max() <= 1e-5
+
+
+def test_the_deploy_module_of_nested_groups_loads_their_names(tmp_path):
+    assert_deploy_matches(NestedFeatures(), write_spec(tmp_path, NESTED_SPEC))
 
 
 def test_a_list_inside_a_group_names_none_of_its_steps(tmp_path):
@@ -1092,12 +1096,7 @@ def test_a_sequential_group_names_its_members_as_an_ordered_dict_does(tmp_path):
 
 
 def test_the_deploy_module_of_named_members_loads_their_names(tmp_path):
-    reference = NamedFeatures()
-    x, expected = prepare_reference(reference)
-    deploy = archc.build_model(write_spec(tmp_path, NAMED_SPEC), deploy=True)
-    deploy.load_trained(reference.state_dict())
-    with torch.no_grad():
-        assert (deploy.double()(x) - expected).abs().max() <= 1e-5
+    assert_deploy_matches(NamedFeatures(), write_spec(tmp_path, NAMED_SPEC))
 
 
 @pytest.mark.parametrize("change, message", [

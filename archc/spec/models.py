@@ -307,34 +307,11 @@ class Named(RootModel[dict[Name, NamedValue]]):
         return self._pos
 
 
-class Member(RootModel[dict[MemberName, NamedValue]]):
+class Member(Named):
     """`name: layer` in a `type: sequential` group: the name of the member in its
     nn.Sequential (an OrderedDict's key), not an attribute."""
 
-    model_config = ConfigDict(frozen=True, strict=True)
-    _pos: Pos | None = PrivateAttr(default=None)
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_name(cls, data: Any, handler):
-        if isinstance(data, dict) and len(data) != 1:
-            raise fail("E212", f"a step names one layer (`name: layer`), found the keys "
-                               f"{listing(data)}; a long-form layer needs `type:`")
-        model = handler(data)
-        model._pos = getattr(data, "pos", None)
-        return model
-
-    @property
-    def name(self) -> str:
-        return next(iter(self.root))
-
-    @property
-    def value(self):
-        return next(iter(self.root.values()))
-
-    @property
-    def pos(self) -> Pos | None:
-        return self._pos
+    root: dict[MemberName, NamedValue]
 
 
 MemberStep = Annotated[
