@@ -124,13 +124,15 @@ def summary(network: ir.Network, layers: bool = False) -> dict:
 
 
 def path_label(paths: tuple) -> str:
-    """`features.6` for one module, `features.6-9` for a run of repeated ones."""
+    """`features.6` for one module, `features.6-9` for a run of repeated ones,
+    `block3.block3-1 .. block3-5` for a run of named ones."""
     if not paths:
         return ""
     first = ir.dotted(paths[0])
     if len(paths) == 1:
         return first
-    return f"{first}-{paths[-1][-1]}"
+    last = paths[-1][-1]
+    return f"{first} .. {last}" if isinstance(last, str) else f"{first}-{last}"
 
 
 def human(n: float) -> str:
