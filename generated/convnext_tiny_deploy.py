@@ -292,6 +292,36 @@ class Permute(nn.Module):
         return f"dims={self.dims}"
 
 
+# oneDNN's fused linear layers, where this torch has them: about twice MKL's addmm on
+# ConvNeXt's pointwise layers (2 threads, float32), and the activation in the same call.
+ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                                 "_linear_pointwise")
+
+
+class Linear(nn.Linear):
+    """nn.Linear, then its activation `act` ("gelu", "relu" or "none"), in one oneDNN call on
+    the CPU in float32; the ops one by one elsewhere, under torch.compile, and where autograd
+    records them or autocast is on."""
+
+    def __init__(self, in_features: int, out_features: int, act: str = "none"):
+        super().__init__(in_features, out_features)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        one_by_one = torch.compiler.is_compiling() \
+            or (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)) \
+            or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
+        if not one_by_one and device == "cpu" and ONEDNN_LINEAR and x.dtype == torch.float32:
+            return torch.ops.mkldnn._linear_pointwise(
+                x, self.weight, self.bias, self.act, [], "none" if self.act == "gelu" else ""
+            )
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if self.act == "gelu":
+            return nn.functional.gelu(out)
+        return torch.relu(out) if self.act == "relu" else out
+
+
 class CNBlock(nn.Module):
     """ConvNeXt block, a residual block."""
 
@@ -302,9 +332,8 @@ class CNBlock(nn.Module):
             Conv(in_channels, in_channels, 7, padding=3, groups=in_channels),
             Permute([0, 2, 3, 1]),  # specs/zoo/convnext.yaml:37
             nn.LayerNorm(in_channels, eps=1e-06),  # specs/zoo/convnext.yaml:38
-            nn.Linear(in_channels, 4 * in_channels),  # specs/zoo/convnext.yaml:39
-            nn.GELU(),  # specs/zoo/convnext.yaml:40
-            nn.Linear(4 * in_channels, in_channels),  # specs/zoo/convnext.yaml:41
+            Linear(in_channels, 4 * in_channels, act="gelu"),  # specs/zoo/convnext.yaml:39
+            Linear(4 * in_channels, in_channels),  # specs/zoo/convnext.yaml:41
             Permute([0, 3, 1, 2]),  # specs/zoo/convnext.yaml:42
         )
         # specs/zoo/convnext.yaml:43
@@ -324,7 +353,7 @@ class CNBlock(nn.Module):
             load_conv(trained, self.block[0], prefix + "block.0.", conv="", bias=True)
             load_copy(trained, self.block[2], prefix + "block.2.")
             load_copy(trained, self.block[3], prefix + "block.3.")
-            load_copy(trained, self.block[5], prefix + "block.5.")
+            load_copy(trained, self.block[4], prefix + "block.5.")
             load_parameter(trained, self.layer_scale, prefix + "layer_scale")
 
 

@@ -266,6 +266,36 @@ def load_copy(state: TrainedState, module: nn.Module, key: str) -> None:
             state.load(tensor, state.tensor(key + name, tensor), key + name)
 
 
+# oneDNN's fused linear layers, where this torch has them: about twice MKL's addmm on
+# ConvNeXt's pointwise layers (2 threads, float32), and the activation in the same call.
+ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                                 "_linear_pointwise")
+
+
+class Linear(nn.Linear):
+    """nn.Linear, then its activation `act` ("gelu", "relu" or "none"), in one oneDNN call on
+    the CPU in float32; the ops one by one elsewhere, under torch.compile, and where autograd
+    records them or autocast is on."""
+
+    def __init__(self, in_features: int, out_features: int, act: str = "none"):
+        super().__init__(in_features, out_features)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        one_by_one = torch.compiler.is_compiling() \
+            or (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)) \
+            or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
+        if not one_by_one and device == "cpu" and ONEDNN_LINEAR and x.dtype == torch.float32:
+            return torch.ops.mkldnn._linear_pointwise(
+                x, self.weight, self.bias, self.act, [], "none" if self.act == "gelu" else ""
+            )
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if self.act == "gelu":
+            return nn.functional.gelu(out)
+        return torch.relu(out) if self.act == "relu" else out
+
+
 class Vgg16Deploy(nn.Module):
     """vgg16_deploy: 3 x 224 x 224 input -> num_classes scores, for inference: BatchNorm and
     residual scales are folded into the convs, tensors are channels_last. It takes a trained
@@ -310,11 +340,9 @@ class Vgg16Deploy(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:28
         self.flatten = nn.Flatten()  # specs/zoo/vgg.yaml:31
         self.classifier = nn.Sequential(
-            nn.Linear(25088, 4096),  # specs/zoo/vgg.yaml:32
-            nn.ReLU(),  # specs/zoo/vgg.yaml:32
+            Linear(25088, 4096, act="relu"),  # specs/zoo/vgg.yaml:32
             nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
-            nn.Linear(4096, 4096),  # specs/zoo/vgg.yaml:32
-            nn.ReLU(),  # specs/zoo/vgg.yaml:32
+            Linear(4096, 4096, act="relu"),  # specs/zoo/vgg.yaml:32
             nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
             nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:32
         )
@@ -418,8 +446,8 @@ class Vgg16Deploy(nn.Module):
             load_conv(trained, self.features[15].conv, prefix + "features.26.", conv="", bias=True)
             load_conv(trained, self.features[16].conv, prefix + "features.28.", conv="", bias=True)
             load_copy(trained, self.classifier[0], prefix + "classifier.0.")
-            load_copy(trained, self.classifier[3], prefix + "classifier.3.")
-            load_copy(trained, self.classifier[6], prefix + "classifier.6.")
+            load_copy(trained, self.classifier[2], prefix + "classifier.3.")
+            load_copy(trained, self.classifier[4], prefix + "classifier.6.")
 
     @classmethod
     def from_trained(

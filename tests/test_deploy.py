@@ -375,3 +375,49 @@ def test_a_batchnorm_and_a_relu_of_their_own_after_a_bare_conv_join_it():
     assert "fused(self.conv3, out, downsample)" in source
     assert 'load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)' \
         in source
+
+
+@pytest.mark.parametrize("act", ["gelu", "relu", "none"])
+def test_a_linear_layer_with_its_activation_is_one_call_of_the_same_numbers(act, monkeypatch):
+    """runtime.Linear (ConvNeXt's pointwise layers in a deploy module): oneDNN's linear with the
+    activation as its post-op where there is one, nn.Linear then the activation where autograd
+    records it; both give the plain layers' outputs, channels-last or flat."""
+    from torch.nn import functional
+
+    from archc.backends.torch import runtime
+
+    torch.manual_seed(0)
+    layer = runtime.Linear(96, 384, act).eval()
+    calls = []
+    real = torch.ops.mkldnn._linear_pointwise
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise",
+                        lambda *args: calls.append(args[3]) or real(*args), raising=False)
+    plain = {"gelu": functional.gelu, "relu": torch.relu, "none": lambda x: x}[act]
+    for x in (torch.randn(2, 7, 7, 96), torch.randn(5, 96)):
+        want = plain(functional.linear(x, layer.weight, layer.bias))
+        with torch.no_grad():
+            got = layer(x)
+        assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+        assert (layer(x) - want).abs().max() <= 1e-4 * want.abs().max()  # with autograd
+    assert calls == ([act, act] if runtime.ONEDNN_LINEAR else [])
+
+
+def test_convnexts_deploy_module_fuses_its_gelus_and_gives_the_same_outputs():
+    """ConvNeXt's block in the deploy module: its GELU joins the linear layer before it, the
+    layer scale stays; with random layer norms and layer scales (1e-6 would hide every block)
+    the outputs are the trained module's."""
+    from archc.backends.torch import generate
+
+    spec = SPECS / "zoo" / "convnext.yaml"
+    source = generate(archc.compile_spec(str(spec)), deploy=True)
+    assert 'Linear(in_channels, 4 * in_channels, act="gelu")' in source
+    assert "nn.GELU" not in source
+    trained = trained_model(spec)
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, tensor in trained.named_parameters():
+            if name.endswith("layer_scale") or ".block.2." in name:
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+    deploy = archc.build_model(spec, deploy=True)
+    deploy.load_trained(trained.state_dict())
+    assert_equal_outputs(trained, deploy.eval(), (3, 64, 64))

@@ -8,7 +8,7 @@ the same numbers."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -39,7 +39,8 @@ def _read(tokens: list[str], text: str) -> dict:
 @dataclass(frozen=True)
 class LayerNorm(Weighted, Passthrough, ModuleCall, Op):
     eps: float = EPS
-    channels_last: bool = False  # its input is channels-last (shape inference tells it)
+    # its input is channels-last (shape inference tells it); not in its text, the permutes are
+    channels_last: bool = field(default=False, repr=False)
     tag = "layernorm"
     takes_channels_last = True
     SPECS = (LayerNormLayer,)

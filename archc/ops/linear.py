@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..ir import expr as ex
@@ -34,7 +34,9 @@ def _read(tokens: list[str], text: str) -> dict:
 @dataclass(frozen=True)
 class Linear(Weighted, ModuleCall, Op):
     features: Expr
-    channels_last: bool = False  # its input is channels-last (shape inference tells it)
+    # its input is channels-last (shape inference tells it); not in its text, the permutes are
+    channels_last: bool = field(default=False, repr=False)
+    act: str = field(default="none", repr=False)  # a deploy module's fused activation
     tag = "linear"
     classifier_part = "linear"
     SPECS = (LinearLayer,)
@@ -68,6 +70,11 @@ class Linear(Weighted, ModuleCall, Op):
         return [("weight", (cout, cin), True), ("bias", (cout,), True)]
 
     def torch_module(self, emit, cin, cout):
+        if emit.deploy and (self.channels_last or self.act != "none"):  # a pointwise layer
+            emit.need("ONEDNN_LINEAR")
+            emit.need("Linear")
+            act = f", act={emit.literal(self.act)}" if self.act != "none" else ""
+            return f"Linear({emit.code(cin)}, {emit.code(cout)}{act})"
         return f"nn.Linear({emit.code(cin)}, {emit.code(cout)})"
 
     def label(self, fig):

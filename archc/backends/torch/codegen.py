@@ -50,7 +50,7 @@ from .units import ConvUnit
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The layer classes of runtime.py that ops' modules use (emit.need), copied where used.
-LAYER_HELPERS = ("LayerNorm2d", "Permute")
+LAYER_HELPERS = ("LayerNorm2d", "Permute", "ONEDNN_LINEAR", "Linear")
 
 
 # ----------------------------------------------------------------------------- class models

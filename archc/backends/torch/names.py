@@ -46,7 +46,8 @@ CONV_UNIT_CLASS = re.compile(rf"Conv((Bn)?({'|'.join([*ACTIVATION_CLASSES.values
 # replace: the activation table, and the deploy modules' helpers.
 HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
                      "packed", "relu_slice", "load_conv", "load_copy", "load_parameter",
-                     "TrainedState", "DropPath", "LayerNorm2d", "Permute", "checkpoint"})
+                     "TrainedState", "DropPath", "LayerNorm2d", "Permute", "checkpoint",
+                     "Linear", "ONEDNN_LINEAR"})
 # The attributes a residual block's class gives itself besides its layers.
 BLOCK_ATTRIBUTES = ("scale", "act")
 

@@ -79,6 +79,36 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
     return torch.relu_(out) if relu else out
 
 
+# oneDNN's fused linear layers, where this torch has them: about twice MKL's addmm on
+# ConvNeXt's pointwise layers (2 threads, float32), and the activation in the same call.
+ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn,
+                                                                 "_linear_pointwise")
+
+
+class Linear(nn.Linear):
+    """nn.Linear, then its activation `act` ("gelu", "relu" or "none"), in one oneDNN call on
+    the CPU in float32; the ops one by one elsewhere, under torch.compile, and where autograd
+    records them or autocast is on."""
+
+    def __init__(self, in_features: int, out_features: int, act: str = "none"):
+        super().__init__(in_features, out_features)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = x.device.type
+        one_by_one = torch.compiler.is_compiling() \
+            or (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)) \
+            or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
+        if not one_by_one and device == "cpu" and ONEDNN_LINEAR and x.dtype == torch.float32:
+            return torch.ops.mkldnn._linear_pointwise(
+                x, self.weight, self.bias, self.act, [], "none" if self.act == "gelu" else ""
+            )
+        out = nn.functional.linear(x, self.weight, self.bias)
+        if self.act == "gelu":
+            return nn.functional.gelu(out)
+        return torch.relu(out) if self.act == "relu" else out
+
+
 def relu_slice(x: torch.Tensor) -> torch.Tensor:
     """The ReLU of a merged conv's slice: in place (the slice is its channels' only reader),
     except under torch.compile, which would copy a view written in place, and where autograd
