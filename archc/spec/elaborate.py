@@ -276,52 +276,57 @@ class _Builder:
         index = 0
         taken: dict[str, Pos | None] = {}
         for i, step in enumerate(steps):
-            k = f"{key}[{i}]"
             name = step.name if isinstance(step, schema.Member) else None
             value = step.value if name is not None else step
-            if name is not None:
-                k = f"{k}.{name}"
-            template = re.fullmatch(r"(.*)\{(\d+)\}(.*)", name or "")
-            if isinstance(value, (schema.Sequence, list, schema.SequentialGroup)):
+            k = f"{key}[{i}]" + (f".{name}" if name is not None else "")
+            own = name if name is not None else str(index) if named else index
+            if isinstance(value, (schema.Sequence, list)):  # a numbered nn.Sequential inside
                 inner = value.root if isinstance(value, schema.Sequence) else value
-                keys = [name if name is not None else str(index) if named else index]
-                if isinstance(inner, list) and not self.unnamed(inner, k):
-                    continue
-                if isinstance(inner, list):
-                    prev = self.sequential((*path, keys[0]), inner, prev, k, branch)
-                else:
-                    prev = self.sequential((*path, keys[0]), inner.layers, prev, f"{k}.layers",
-                                           branch, named=True)
+                keys = [own]
+                if self.unnamed(inner, k):
+                    prev = self.sequential((*path, own), inner, prev, k, branch)
+            elif isinstance(value, schema.SequentialGroup):  # one with names of its own
+                keys = [own]
+                prev = self.sequential((*path, own), value.layers, prev, f"{k}.layers", branch,
+                                       named=True)
             else:
-                count = value.repeat if isinstance(value, schema.Block) else 1
-                if template:
-                    if not (isinstance(value, schema.Block)
-                            and "repeat" in value.model_fields_set):
-                        self.diags.error(step.pos, "E209", f"`{name}`: {{N}} in a name numbers "
-                                         "the instances of a repeat (`N x Block`), and this is "
-                                         "not one", k)
-                        continue
-                    prefix, first, suffix = template.groups()
-                    keys = [f"{prefix}{int(first) + j}{suffix}" for j in range(count)]
-                    paths = tuple((*path, member) for member in keys)
-                elif name is not None and isinstance(value, schema.Block) and \
-                        "repeat" in value.model_fields_set:
-                    keys = [name]  # an nn.Sequential `name` of the repeats, as outside groups
-                    paths = tuple((*path, name, j) for j in range(count))
-                else:
-                    keys = [name] if name is not None else \
-                        [str(n) if named else n for n in range(index, index + count)]
-                    paths = tuple((*path, member) for member in keys)
+                keys, paths = self.members(path, name, value, index, named, step.pos, k)
+                if not keys:
+                    continue
                 prev = self.layer(value, prev, k, branch, paths)
             index += len(keys)
-            for member in keys:
-                if isinstance(member, str) and member in taken:
-                    first = taken[member]
-                    where = f" (first at line {first.line})" if first else ""
+            for member in map(str, keys):
+                if member in taken:
+                    earlier = taken[member]
+                    where = f" (first at line {earlier.line})" if earlier else ""
                     self.diags.error(step.pos, "E405", f"the name `{member}` is used twice in "
                                      f"`{ir.dotted(path)}`{where}", k)
-                taken[str(member)] = step.pos
+                taken[member] = step.pos
         return prev
+
+    def members(self, path: tuple, name: str | None, value, index: int, named: bool, pos,
+                key: str) -> tuple[list, tuple]:
+        """The names a layer or a repeat takes in the nn.Sequential at `path` (one per module),
+        and its modules' paths: numbers from `index` for an unnamed one (as strings in a group
+        with names of its own), its name, the names `{N}` makes, or an nn.Sequential of its own
+        for a named repeat. No names where a `{N}` names no repeat."""
+        repeat = isinstance(value, schema.Block) and "repeat" in value.model_fields_set
+        count = value.repeat if isinstance(value, schema.Block) else 1
+        template = re.fullmatch(r"(.*)\{(\d+)\}(.*)", name or "")
+        if template:
+            if not repeat:
+                self.diags.error(pos, "E209", f"`{name}`: {{N}} in a name numbers the "
+                                 "instances of a repeat (`N x Block`), and this is not one", key)
+                return [], ()
+            prefix, first, suffix = template.groups()
+            keys = [f"{prefix}{int(first) + j}{suffix}" for j in range(count)]
+        elif name is not None and repeat:  # an nn.Sequential `name` of the repeats
+            return [name], tuple((*path, name, j) for j in range(count))
+        elif name is not None:
+            keys = [name]
+        else:
+            keys = [str(n) if named else n for n in range(index, index + count)]
+        return keys, tuple((*path, member) for member in keys)
 
     def unnamed(self, steps: list, key: str) -> bool:
         """Whether a list inside an nn.Sequential names none of its steps (it numbers them)."""
