@@ -995,6 +995,13 @@ def test_the_deploy_module_of_nested_groups_loads_their_names(tmp_path):
     assert_deploy_matches(NestedFeatures(), write_spec(tmp_path, NESTED_SPEC))
 
 
+def test_a_list_inside_a_group_is_not_empty(tmp_path):
+    spec = write_spec(tmp_path, NESTED_SPEC.replace("- relu\n", "- []\n"))
+    with pytest.raises(SpecError, match=r"net.yaml:\d+:\d+: error\[E210\]: the list needs at "
+                                        r"least 1 entry \(layers\[0\].features\[3\]\)"):
+        archc.compile_spec(str(spec))
+
+
 def test_a_list_inside_a_group_names_none_of_its_steps(tmp_path):
     named = NESTED_SPEC.replace("[Stage(width=4), ", "[stage: Stage(width=4), ")
     spec = write_spec(tmp_path, named)

@@ -166,9 +166,11 @@ def test_what_follows_reads_the_declared_channels(tmp_path):
     ("userpkg.layers.Attention()", "E203.*must be a class's import path"),
     ("nn.layers.Attention", "E209.*`nn.layers.Attention`: a package named `nn` would shadow a "
                             "name of the generated module"),
+    ("userpkg.layers.Attention, args: {1x: 2}", r"E209.*`1x` is not a valid name: use letters, "
+                                                r"digits and _, not starting with a digit"),
 ])
 def test_a_bad_import_path_is_refused_where_it_is_written(tmp_path, module, message):
-    spec = write(tmp_path, SPEC.replace("module: userpkg.layers.Attention",
+    spec = write(tmp_path, SPEC.replace("module: userpkg.layers.Attention, args: {channels: in}",
                                         f"module: {module}"))
     with pytest.raises(SpecError, match=message) as error:
         compile_spec(str(spec))

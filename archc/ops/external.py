@@ -23,7 +23,15 @@ from ..activations import ACTIVATIONS
 from ..backends.torch.names import HELPERS, RESERVED_NAMES
 from ..ir import expr as ex
 from ..ir.expr import Expr
-from ..spec.fields import EXPR_SCHEMA, Filters, Node, Stride, argument_value, fail
+from ..spec.fields import (
+    EXPR_SCHEMA,
+    Filters,
+    Node,
+    PlainName,
+    Stride,
+    argument_value,
+    fail,
+)
 from .base import ModuleCall, Op, Weighted, atom, register
 
 # A dotted import path of a class: a module, then the class (mypkg.layers.CBAM).
@@ -47,7 +55,7 @@ class ExternalLayer(Node):
     type: Literal["external"] = "external"
     module: Annotated[str, PlainValidator(_import_path),
                       WithJsonSchema({"type": "string", "pattern": f"^{IMPORT_PATH}$"})]
-    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)],
+    args: dict[PlainName,
                Annotated[Any, PlainValidator(argument_value),
                          WithJsonSchema({"anyOf": [{"type": "number"},
                                                    {"enum": list(ACTIVATIONS)},

@@ -242,6 +242,8 @@ def _message(err: dict, key_path: str) -> str:
         return f"unknown layer type `{tag}` ({hint})"
     if kind == "too_short" and last == "concat":
         return "a concat needs at least two branches"
+    if kind == "too_short" and last.isdigit():  # a list inside a list
+        return f"the list {schema.problem(err)}"
     if kind == "too_short":
         return f"`{last}` {schema.problem(err)}"
     if kind == "E208":
