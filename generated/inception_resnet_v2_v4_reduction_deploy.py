@@ -66,6 +66,14 @@ def packed(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return entry[1]
 
 
+def one_by_one(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a layer's ops run one by one instead of as one fused call: where autograd records
+    them (the fused calls have no gradients) or autocast is on (they ignore it)."""
+    device = x.device.type
+    return (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)) \
+        or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
+
+
 def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None,
           relu: bool = True) -> torch.Tensor:
     """relu(conv(x) + shortcut), the add and the ReLU where given, in one call where the device
@@ -76,9 +84,8 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
     what follows it too."""
     compiling = torch.compiler.is_compiling()
     device = x.device.type
-    one_by_one = (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad)) \
-        or device in ("cpu", "cuda") and torch.is_autocast_enabled(device)
-    if not one_by_one and device == "cpu" and ONEDNN and x.dtype == torch.float32:
+    separate = one_by_one(x, conv.weight)
+    if not separate and device == "cpu" and ONEDNN and x.dtype == torch.float32:
         weight = conv.weight if compiling else packed(conv, x)
         args = (weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups)
         if shortcut is None:
@@ -89,7 +96,7 @@ def fused(conv: nn.Conv2d, x: torch.Tensor, shortcut: torch.Tensor | None = None
             return torch.ops.mkldnn._convolution_pointwise.binary(
                 x, shortcut, *args, "add", None, "relu" if relu else None, [], None
             )
-    if not one_by_one and device == "cuda" and CUDNN and torch.backends.cudnn.enabled \
+    if not separate and device == "cuda" and CUDNN and torch.backends.cudnn.enabled \
             and relu and not compiling:
         args = (conv.stride, conv.padding, conv.dilation, conv.groups)
         if shortcut is None:

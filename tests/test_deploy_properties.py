@@ -301,7 +301,7 @@ def named_steps(ctx, c, s, target=None, fout=None, depth=0, most=3, concats=True
         goal = target if i == reduce_at else None
         kind = draw(st.integers(0, 5 if concats and depth < 3 and ctx.left > 0 else 2))
         if kind == 1 and out is None:  # conv, bn and activation as modules of their own, as
-            # torchvision's conv1, bn1, relu1: what fold_bn and fuse_relu join
+            # torchvision's conv1, bn1, relu1: what fold_bn and fuse_act join
             f = filters(ctx)
             window = draw(st.sampled_from(fits(CONV_WINDOWS, s, goal)))
             extra = draw(st.sampled_from([" nobn noact", " nobn noact bias"]))

@@ -497,12 +497,12 @@ class _Step:
             return None
         shape, self.frame.costs[self.name] = self.inference.layer(op, self.node, inputs[0],
                                                                   self.frame.bindings)
-        return self.laid_out(shape, channels_last(inputs[0]))
+        return self.in_layout(shape, channels_last(inputs[0]))
 
     channels_last = staticmethod(channels_last)
 
     @staticmethod
-    def laid_out(shape: Shape | None, last: bool) -> Shape | None:
+    def in_layout(shape: Shape | None, last: bool) -> Shape | None:
         """A C x H x W shape in the layout given: channels-last where `last`."""
         if shape is None or len(shape) != 3:
             return shape

@@ -13,7 +13,7 @@ from pydantic import Field
 from ..ir import expr as ex
 from ..ir.expr import Expr
 from ..spec.fields import Groups, Node
-from ..spec.words import number_or_text
+from ..spec.words import number_options, number_or_text
 from .base import ModuleCall, Op, Passthrough, ShapeError, Weighted, atom, register
 
 EPS = 1e-5  # PyTorch's default
@@ -28,19 +28,11 @@ class GroupNormLayer(Node):
 
 
 def _read(tokens: list[str], text: str) -> dict:
-    out = {"type": "groupnorm"}
-    if tokens and "=" not in tokens[0]:
-        out["groups"] = number_or_text(tokens.pop(0))
-    for token in tokens:
-        key, _, value = token.partition("=")
-        if key != "eps" or "eps" in out or not isinstance(number_or_text(value), (int, float)):
-            out = {}
-            break
-        out["eps"] = float(number_or_text(value))
-    if "groups" not in out:
+    options = number_options(tokens[1:], ("eps",))
+    if not tokens or "=" in tokens[0] or options is None:
         raise ValueError(f"`{text}`: write groupnorm with its number of groups and, if not "
                          "1e-5, its eps, e.g. groupnorm 32 eps=1e-6")
-    return out
+    return {"type": "groupnorm", "groups": number_or_text(tokens[0]), **options}
 
 
 @register

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ..spec.fields import Node
-from ..spec.words import number_or_text
+from ..spec.words import number_options
 from .base import ModuleCall, Op, Passthrough, Weighted, register
 
 EPS = 1e-5  # PyTorch's default
@@ -28,11 +28,11 @@ class LayerNormLayer(Node):
 
 
 def _read(tokens: list[str], text: str) -> dict:
-    key, _, value = tokens[0].partition("=") if len(tokens) == 1 else ("", "", "")
-    if tokens and (key != "eps" or not isinstance(number_or_text(value), (int, float))):
+    options = number_options(tokens, ("eps",))
+    if options is None:
         raise ValueError(f"`{text}`: write layernorm alone or with its eps, e.g. "
                          "layernorm eps=1e-6")
-    return {"type": "layernorm", **({"eps": float(number_or_text(value))} if tokens else {})}
+    return {"type": "layernorm", **options}
 
 
 @register

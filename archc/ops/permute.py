@@ -53,7 +53,7 @@ class Permute(Weightless, Passthrough, ModuleCall, Op):
         if last == (self.to == "nhwc"):
             check.error("E504", f"{self.describe()}: its input is "
                                 f"{'channels-last' if last else 'channels-first'} already")
-        return check.laid_out(shape, self.to == "nhwc")
+        return check.in_layout(shape, self.to == "nhwc")
 
     def problems(self):
         return [] if self.to in ORDERS else [f"permute to {self.to!r}"]

@@ -73,15 +73,14 @@ def deploy(network: ir.Network) -> ir.Network:
         flatten_concat,
         fold_bn,
         fold_scale,
+        fuse_act,
         fuse_add,
-        fuse_linear_act,
-        fuse_relu,
         merge_siblings,
         swap_pool,
     )
 
     out = network
-    for step in (drop_training_only, fold_bn, fuse_relu, fuse_linear_act, fold_scale, fuse_add,
-                 swap_pool, merge_siblings, flatten_concat):
+    for step in (drop_training_only, fold_bn, fuse_act, fold_scale, fuse_add, swap_pool,
+                 merge_siblings, flatten_concat):
         out = rewrite(out, step.run, network)
     return check(out)

@@ -128,6 +128,19 @@ def number_or_text(text: str):
     return text
 
 
+def number_options(tokens: list[str], keys: tuple[str, ...]) -> dict | None:
+    """`key=number` tokens (`eps=1e-6`), each key one of `keys` and given once, as a dict; None
+    where a token is not one."""
+    out = {}
+    for token in tokens:
+        key, eq, value = token.partition("=")
+        number = number_or_text(value)
+        if not eq or key not in keys or key in out or not isinstance(number, (int, float)):
+            return None
+        out[key] = float(number)
+    return out
+
+
 def window_layer(kind: str, tokens: list[str], text: str, flags: dict, keys: dict,
                  filters: str | None = None) -> dict:
     """The long form of a window layer's words after its kind: the kernel, then the filters

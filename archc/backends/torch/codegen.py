@@ -19,6 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import jinja2
 import networkx as nx
@@ -39,6 +40,7 @@ from .text import (
     argument_code,
     code,
     inert,
+    numbered_run,
     pair_code,
     python_literal,
     shown_path,
@@ -168,9 +170,7 @@ class _Generator(TimmContract, DeployLoading):
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         lines = []
         for name, nodes in ir.modules(g).items():
-            # (nesting, keys, code, comment, indexed) of each module, or of a run of modules made
-            # by one code (`indexed`: a code of the run's index i, as DenseNet's growing inputs)
-            items = []
+            items = []  # each module's, or each run of modules made by one code
             for node in nodes:
                 data = ir.node(g, node)
                 op = ir.bind(data.op, {"in": channels.input})
@@ -180,22 +180,22 @@ class _Generator(TimmContract, DeployLoading):
                 keys = [path[-1] for path in data.paths]
                 if op.opcode == "call" and op.repeat > 1:
                     for text, count, indexed in self.repeated(op, channels.calls[node]):
-                        items.append((nesting, tuple(keys[:count]), text, comment, indexed))
+                        items.append(_Item(nesting, tuple(keys[:count]), text, comment, indexed))
                         keys = keys[count:]
                 elif g is self.network.head and node in self.constructor_args:
-                    items.append((nesting, tuple(keys),
-                                  self.timm_module(op, cin, self.constructor_args[node]), comment,
-                                  False))
+                    items.append(_Item(nesting, tuple(keys),
+                                       self.timm_module(op, cin, self.constructor_args[node]),
+                                       comment))
                 else:
-                    items.append((nesting, tuple(keys), self.module(op, cin, channels.nodes[node]),
-                                  comment, False))
+                    items.append(_Item(nesting, tuple(keys),
+                                       self.module(op, cin, channels.nodes[node]), comment))
             if ir.node(g, nodes[0]).in_sequential:
                 if any(isinstance(part, str) for n in nodes for path in ir.node(g, n).paths
                        for part in path[1:]):
                     self.need("ordered_dict")
                 lines += _sequential(items, 0, 8, f"self.{name} = ")
             else:
-                lines += with_comment(f"self.{name} = {items[0][2]}", items[0][3], 8)
+                lines += with_comment(f"self.{name} = {items[0].code}", items[0].comment, 8)
         return lines
 
     def timm_module(self, op: ir.Op, cin: Expr, argument: Sym) -> str:
@@ -493,7 +493,7 @@ def render(network: ir.Network, deploy: bool = False) -> str:
                                    if need.startswith("import "))}),
         runtime_globals=runtime_source(["ONEDNN", "CUDNN", "PACKED"], "\n"),
         runtime_conv=runtime_source(["Conv"]),
-        runtime_deploy=runtime_source(["packed", "fused",
+        runtime_deploy=runtime_source(["packed", "one_by_one", "fused",
                                        *(["relu_slice"] if "relu_slice" in generator.needs
                                          else []),
                                        "TrainedState", "folded", "load_conv", "load_copy",
@@ -523,30 +523,40 @@ def _activation_names(op) -> list[str]:
     return []
 
 
-def _sequential(items: list[tuple], depth: int, indent: int, start: str = "",
+class _Item(NamedTuple):
+    """A module of an nn.Sequential group, or a run of modules made by one code."""
+
+    nesting: tuple  # the keys of the nn.Sequentials around it inside the group
+    keys: tuple  # its key, or its run's, in the innermost one
+    code: str
+    comment: str
+    indexed: bool = False  # `code` is of the run's index i (DenseNet's growing inputs)
+
+
+def _sequential(items: list[_Item], depth: int, indent: int, start: str = "",
                 end: str = "") -> list[str]:
-    """`start`, an nn.Sequential of `items` (nesting, keys, code, comment) at `depth`, then
-    `end`: the items nested deeper form an nn.Sequential inside it at their key. Members with
-    names of their own make it an nn.Sequential of an OrderedDict, as torchvision writes one."""
-    keys = [item[0][depth] if len(item[0]) > depth else key
-            for item in items for key in item[1]]
+    """`start`, an nn.Sequential of `items` at `depth`, then `end`: the items nested deeper form
+    an nn.Sequential inside it at their key. Members with names of their own make it an
+    nn.Sequential of an OrderedDict, as torchvision writes one."""
+    keys = [item.nesting[depth] if len(item.nesting) > depth else key
+            for item in items for key in item.keys]
     named = any(isinstance(key, str) for key in keys)
-    if not named and len(items) == 1 and len(items[0][0]) == depth and len(items[0][1]) > 1:
-        _, members, text, comment, indexed = items[0]
-        return with_comment(f"{start}nn.Sequential("
-                            f"{_member(members, text, False, indent, indexed)[:-1]}){end}",
-                            comment, indent)
+    if not named and len(items) == 1 and len(items[0].nesting) == depth and \
+            len(items[0].keys) > 1:
+        item = items[0]
+        return with_comment(f"{start}nn.Sequential({_member(item, False, indent)[:-1]}){end}",
+                            item.comment, indent)
     opening, closing = ("nn.Sequential(OrderedDict([", "]))") if named else ("nn.Sequential(", ")")
     lines = [f"{' ' * indent}{start}{opening}"]
     i = 0
     while i < len(items):
-        nesting, members, text, comment, indexed = items[i]
+        nesting = items[i].nesting
         j = i + 1
         if len(nesting) == depth:
-            lines += with_comment(_member(members, text, named, indent + 4, indexed), comment,
+            lines += with_comment(_member(items[i], named, indent + 4), items[i].comment,
                                   indent + 4)
         else:
-            while j < len(items) and items[j][0][:depth + 1] == nesting[:depth + 1]:
+            while j < len(items) and items[j].nesting[:depth + 1] == nesting[:depth + 1]:
                 j += 1
             key = nesting[depth]
             lines += _sequential(items[i:j], depth + 1, indent + 4,
@@ -555,26 +565,26 @@ def _sequential(items: list[tuple], depth: int, indent: int, start: str = "",
     return lines + [" " * indent + closing + end]
 
 
-def _member(keys: tuple, text: str, named: bool, indent: int, indexed: bool = False) -> str:
+def _member(item: _Item, named: bool, indent: int) -> str:
     """A module, or a run of them, as an item of an nn.Sequential's arguments, or of its
     OrderedDict's list of (name, module) (a comprehension over two lines where one is too
-    long); `indexed`: `text` is a code of the run's index i."""
+    long)."""
+    keys, text, indexed = item.keys, item.code, item.indexed
     index = "i" if indexed else "_"
     if not named:
         return f"{text}," if len(keys) == 1 else \
             f"*[{text} for {index} in range({len(keys)})],"
     if len(keys) == 1:
         return f'("{keys[0]}", {text}),'
-    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", str(key)) for key in keys]
-    prefix, first, suffix = parts[0].groups()
-    if all(p and p.groups() == (prefix, str(int(first) + n), suffix)
-           for n, p in enumerate(parts)):
+    run = numbered_run(keys)
+    if run is not None:
+        prefix, first, suffix = run
         if indexed:  # i counts from 0: the names from `first`
-            name = "{i}" if first == "0" else f"{{i + {first}}}"
+            name = "{i}" if first == 0 else f"{{i + {first}}}"
             pair, loop = f'(f"{prefix}{name}{suffix}", {text})', f"for i in range({len(keys)})),"
         else:
             pair = f'(f"{prefix}{{i}}{suffix}", {text})'
-            loop = f"for i in range({first}, {int(first) + len(keys)})),"
+            loop = f"for i in range({first}, {first + len(keys)})),"
         if indent + len(pair) + len(loop) + 3 <= MAX_LINE:
             return f"*({pair} {loop}"
         return f"*({pair}\n  {loop}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import re
 import textwrap
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import networkx as nx
 from ...ir import expr as ex
 from ...ir import graph as ir
 from ...ir.expr import Expr
-from .text import MAX_LINE, attribute, python_literal, wrap
+from .text import MAX_LINE, attribute, numbered_run, python_literal, wrap
 
 
 class DeployLoading:
@@ -91,19 +90,17 @@ class DeployLoading:
         """Each instance of a block call loads its trained instance's weights: at the same
         path, or, where a pass renumbered its nn.Sequential group, at the trained one (a loop
         where the trained ones are numbered, a line each where they have names)."""
-        if len(paths) > 1 and list(paths) == list(trained) and \
-                all(isinstance(path[-1], str) for path in paths):
-            parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", path[-1]) for path in paths]
-            prefix, first, suffix = parts[0].groups()
-            if all(p and p.groups() == (prefix, str(int(first) + n), suffix)
-                   for n, p in enumerate(parts)):  # named from a template: a loop over them
-                group = paths[0][:-1]
-                return [f"            for i in range({first}, {int(first) + len(paths)}):",
-                        *wrap(f'                getattr({attribute(group)}, f"{prefix}{{i}}'
-                              f'{suffix}").load_trained('),
-                        f'                    trained, f"{{prefix}}{ir.dotted(group)}.'
-                        f'{prefix}{{i}}{suffix}."',
-                        "                )"]
+        run = numbered_run([path[-1] for path in paths])
+        if len(paths) > 1 and list(paths) == list(trained) and run is not None and \
+                all(isinstance(path[-1], str) for path in paths):  # named from a template
+            prefix, first, suffix = run
+            group = paths[0][:-1]
+            return [f"            for i in range({first}, {first + len(paths)}):",
+                    *wrap(f'                getattr({attribute(group)}, f"{prefix}{{i}}'
+                          f'{suffix}").load_trained('),
+                    f'                    trained, f"{{prefix}}{ir.dotted(group)}.'
+                    f'{prefix}{{i}}{suffix}."',
+                    "                )"]
         if len(paths) == 1 or not all(isinstance(path[-1], int) for path in trained):
             return [part for path, source in zip(paths, trained)
                     for part in wrap(f"            {attribute(path)}.load_trained(trained, "

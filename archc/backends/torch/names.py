@@ -45,9 +45,9 @@ CONV_UNIT_CLASS = re.compile(rf"Conv((Bn)?({'|'.join([*ACTIVATION_CLASSES.values
 # The other names generated modules define at their top level, which a block's class would
 # replace: the activation table, and the deploy modules' helpers.
 HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "folded", "fused",
-                     "packed", "relu_slice", "load_conv", "load_copy", "load_parameter",
-                     "TrainedState", "DropPath", "LayerNorm2d", "Permute", "checkpoint",
-                     "Linear", "ONEDNN_LINEAR"})
+                     "packed", "one_by_one", "relu_slice", "load_conv", "load_copy",
+                     "load_parameter", "TrainedState", "DropPath", "LayerNorm2d", "Permute",
+                     "checkpoint", "Linear", "ONEDNN_LINEAR"})
 # The attributes a residual block's class gives itself besides its layers.
 BLOCK_ATTRIBUTES = ("scale", "act")
 

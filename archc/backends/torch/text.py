@@ -62,6 +62,18 @@ def pair_code(pair) -> str:
     a, b = (code(v) for v in pair)
     return a if a == b else f"({a}, {b})"
 
+def numbered_run(names: list) -> tuple[str, int, str] | None:
+    """(prefix, first number, suffix) where `names` are prefix{n}suffix for n = first, first +
+    1, ... (`block2-1`, `block2-2`; a template's names); None where they are not."""
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", str(name)) for name in names]
+    if not all(parts):
+        return None
+    prefix, first, suffix = parts[0].groups()
+    if any(p.groups() != (prefix, str(int(first) + n), suffix) for n, p in enumerate(parts)):
+        return None
+    return prefix, int(first), suffix
+
+
 def attribute(path: tuple) -> str:
     """`self.branch1[0]` for ("branch1", 0); `self.trunk.get_submodule("block1.block1-0")` for
     a path with a name that is not an identifier (a member of a sequential group)."""
