@@ -80,6 +80,7 @@ CATALOGUE: dict[str, str] = {
     "E413": "a block that is both a residual block and a gate",
     "E414": "a drop_path_rate that no step uses",
     "E415": "a step without a module in an nn.Sequential",
+    "E416": "a residual's condition written where generated code cannot build it",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",

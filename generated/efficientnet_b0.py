@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet.yaml
-        dcc91505f2f38a30e2de37f8989f4e93673a7a76470d5cbd00b454f23a0c05f5
+        c05ee333e01657e7482b7c510f8c3d33563e6514697e1b1baeaa5537d6b2fda3
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -44,11 +44,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:43
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:44
-        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:45
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:46
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:47
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:44
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:45
+        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:46
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:47
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:48
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -60,39 +60,45 @@ class SqueezeExcitation(nn.Module):
 
 
 class MBConv1(nn.Module):
-    """Mobile inverted bottleneck MBConv1, a block: 32 x 112 x 112 -> 16 x 112 x 112."""
+    """Mobile inverted bottleneck MBConv1, a residual block: 32 x 112 x 112 -> 16 x 112 x 112."""
 
     def __init__(self, k: int, c: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:79
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:71
                 nn.Conv2d(32, 32, k, padding=(k - 1) // 2, groups=32, bias=False),
                 nn.BatchNorm2d(32),
                 nn.SiLU(inplace=True),
             ),
-            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:80
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:81
+            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:72
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:73
                 nn.Conv2d(32, c, 1, bias=False),
                 nn.BatchNorm2d(c),
             ),
         )
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:74
+        self.use_residual = 32 == c  # specs/zoo/efficientnet.yaml:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = self.stochastic_depth(out)
+            out = x + out
+        return out
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a block."""
+    """Mobile inverted bottleneck MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:57
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:59
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:58
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:60
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -105,54 +111,22 @@ class MBConv(nn.Module):
                 nn.BatchNorm2d(t * in_channels),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet.yaml:59
+            # specs/zoo/efficientnet.yaml:61
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:60
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:62
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c),
             ),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-
-class IdentityMBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:68
-                nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
-                nn.BatchNorm2d(t * in_channels),
-                nn.SiLU(inplace=True),
-            ),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:69
-                nn.Conv2d(
-                    t * in_channels,
-                    t * in_channels,
-                    k,
-                    padding=(k - 1) // 2,
-                    groups=t * in_channels,
-                    bias=False,
-                ),
-                nn.BatchNorm2d(t * in_channels),
-                nn.SiLU(inplace=True),
-            ),
-            # specs/zoo/efficientnet.yaml:70
-            SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:71
-                nn.Conv2d(t * in_channels, c, 1, bias=False),
-                nn.BatchNorm2d(c),
-            ),
-        )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:72
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:63
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        out = self.stochastic_depth(out)
-        return x + out
+        if self.use_residual:
+            out = self.stochastic_depth(out)
+            out = x + out
+        return out
 
 
 class EfficientnetB0(nn.Module):
@@ -177,50 +151,47 @@ class EfficientnetB0(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:96
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:78
                 nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(32),
                 nn.SiLU(inplace=True),
             ),
             nn.Sequential(
-                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:97
+                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:79
             ),
             nn.Sequential(
-                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:98
-                IdentityMBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:98
+                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:80
+                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:80
             ),
             nn.Sequential(
-                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:99
-                IdentityMBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:99
+                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:81
+                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:81
             ),
             nn.Sequential(
-                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:100
-                # specs/zoo/efficientnet.yaml:100
-                *[IdentityMBConv(80, t=6, k=3, c=80) for _ in range(2)],
+                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:82
+                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:82
             ),
             nn.Sequential(
-                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:101
-                # specs/zoo/efficientnet.yaml:101
-                *[IdentityMBConv(112, t=6, k=5, c=112) for _ in range(2)],
+                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:83
+                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
             ),
             nn.Sequential(
-                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:102
-                # specs/zoo/efficientnet.yaml:102
-                *[IdentityMBConv(192, t=6, k=5, c=192) for _ in range(3)],
+                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:84
+                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:84
             ),
             nn.Sequential(
-                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:103
+                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:85
             ),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:104
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:86
                 nn.Conv2d(320, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280),
                 nn.SiLU(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:107
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:89
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:108
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:108
+            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:90
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:90
         )
         # Stochastic depth: the drop paths' rates rise linearly from 0 at the first
         # to drop_path_rate at the last, as timm's drop_path_rate

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet.yaml
-        dcc91505f2f38a30e2de37f8989f4e93673a7a76470d5cbd00b454f23a0c05f5
+        c05ee333e01657e7482b7c510f8c3d33563e6514697e1b1baeaa5537d6b2fda3
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -296,11 +296,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:43
-        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:44
-        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:45
-        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:46
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:47
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:44
+        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:45
+        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:46
+        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:47
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:48
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -321,18 +321,22 @@ class SqueezeExcitation(nn.Module):
 
 
 class MBConv1(nn.Module):
-    """Mobile inverted bottleneck MBConv1, a block: 32 x 112 x 112 -> 16 x 112 x 112."""
+    """Mobile inverted bottleneck MBConv1, a residual block: 32 x 112 x 112 -> 16 x 112 x 112."""
 
     def __init__(self, k: int, c: int):
         super().__init__()
         self.block = nn.Sequential(
-            ConvSiLU(32, 32, k, padding=(k - 1) // 2, groups=32),  # specs/zoo/efficientnet.yaml:79
-            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:80
-            Conv(32, c, 1),  # specs/zoo/efficientnet.yaml:81
+            ConvSiLU(32, 32, k, padding=(k - 1) // 2, groups=32),  # specs/zoo/efficientnet.yaml:71
+            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:72
+            Conv(32, c, 1),  # specs/zoo/efficientnet.yaml:73
         )
+        self.use_residual = 32 == c  # specs/zoo/efficientnet.yaml:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -348,13 +352,13 @@ class MBConv1(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a block."""
+    """Mobile inverted bottleneck MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet.yaml:57
-            ConvSiLU(  # specs/zoo/efficientnet.yaml:58
+            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet.yaml:59
+            ConvSiLU(  # specs/zoo/efficientnet.yaml:60
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -362,13 +366,17 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            # specs/zoo/efficientnet.yaml:59
+            # specs/zoo/efficientnet.yaml:61
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet.yaml:60
+            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet.yaml:62
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:56
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -376,41 +384,6 @@ class MBConv(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "MBConv") as trained:
-            load_conv(
-                trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=1e-05
-            )
-            load_conv(
-                trained, self.block[1].conv, prefix + "block.1.", conv="0.", bn="1.", eps=1e-05
-            )
-            self.block[2].load_trained(trained, prefix + "block.2.")
-            load_conv(trained, self.block[3], prefix + "block.3.", conv="0.", bn="1.", eps=1e-05)
-
-
-class IdentityMBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet.yaml:68
-            ConvSiLU(  # specs/zoo/efficientnet.yaml:69
-                t * in_channels, t * in_channels, k, padding=(k - 1) // 2, groups=t * in_channels
-            ),
-            # specs/zoo/efficientnet.yaml:70
-            SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet.yaml:71
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityMBConv: a state_dict, its names under `prefix`,
-        all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityMBConv") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=1e-05
             )
@@ -443,42 +416,39 @@ class EfficientnetB0Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.features = nn.Sequential(
-            ConvSiLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/efficientnet.yaml:96
+            ConvSiLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/efficientnet.yaml:78
             nn.Sequential(
-                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:97
+                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:79
             ),
             nn.Sequential(
-                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:98
-                IdentityMBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:98
+                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:80
+                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:80
             ),
             nn.Sequential(
-                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:99
-                IdentityMBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:99
+                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:81
+                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:81
             ),
             nn.Sequential(
-                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:100
-                # specs/zoo/efficientnet.yaml:100
-                *[IdentityMBConv(80, t=6, k=3, c=80) for _ in range(2)],
+                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:82
+                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:82
             ),
             nn.Sequential(
-                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:101
-                # specs/zoo/efficientnet.yaml:101
-                *[IdentityMBConv(112, t=6, k=5, c=112) for _ in range(2)],
+                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:83
+                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
             ),
             nn.Sequential(
-                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:102
-                # specs/zoo/efficientnet.yaml:102
-                *[IdentityMBConv(192, t=6, k=5, c=192) for _ in range(3)],
+                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:84
+                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:84
             ),
             nn.Sequential(
-                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:103
+                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:85
             ),
-            ConvSiLU(320, 1280, 1),  # specs/zoo/efficientnet.yaml:104
+            ConvSiLU(320, 1280, 1),  # specs/zoo/efficientnet.yaml:86
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:107
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:89
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:108
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:108
+            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:90
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:90
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -580,8 +550,7 @@ class EfficientnetB0Deploy(nn.Module):
             self.features[4][0].load_trained(trained, prefix + "features.4.0.")
             for i in range(1, 3):
                 self.features[4][i].load_trained(trained, f"{prefix}features.4.{i}.")
-            self.features[5][0].load_trained(trained, prefix + "features.5.0.")
-            for i in range(1, 3):
+            for i in range(3):
                 self.features[5][i].load_trained(trained, f"{prefix}features.5.{i}.")
             self.features[6][0].load_trained(trained, prefix + "features.6.0.")
             for i in range(1, 4):

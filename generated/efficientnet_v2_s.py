@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet_v2.yaml
-        1fc514aee2eb896b4dd8e85e1b1c49f0b610cd970c5384be4db7517b3870b603
+        a689773841d1b2df4b6dc34b6ec444a69730b1c1352bd649024a2d99cc0c4ea6
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -39,7 +39,7 @@ class DropPath(nn.Module):
         return f"p={self.p:.3f}"
 
 
-class IdentityFusedMBConv1(nn.Module):
+class FusedMBConv1(nn.Module):
     """Fused-MBConv1, a residual block: 24 x 192 x 192 -> 24 x 192 x 192."""
 
     def __init__(self, k: int, c: int):
@@ -52,58 +52,43 @@ class IdentityFusedMBConv1(nn.Module):
             ),
         )
         self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:58
+        self.use_residual = 24 == c  # specs/zoo/efficientnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        out = self.stochastic_depth(out)
-        return x + out
+        if self.use_residual:
+            out = self.stochastic_depth(out)
+            out = x + out
+        return out
 
 
 class FusedMBConv(nn.Module):
-    """Fused-MBConv, a block."""
+    """Fused-MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:66
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:67
                 nn.Conv2d(
                     in_channels, t * in_channels, k, stride=s, padding=(k - 1) // 2, bias=False
                 ),
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:67
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:68
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001),
             ),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-
-class IdentityFusedMBConv(nn.Module):
-    """Fused-MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:75
-                nn.Conv2d(in_channels, t * in_channels, k, padding=(k - 1) // 2, bias=False),
-                nn.BatchNorm2d(t * in_channels, eps=0.001),
-                nn.SiLU(inplace=True),
-            ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:76
-                nn.Conv2d(t * in_channels, c, 1, bias=False),
-                nn.BatchNorm2d(c, eps=0.001),
-            ),
-        )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:77
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:69
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:64
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        out = self.stochastic_depth(out)
-        return x + out
+        if self.use_residual:
+            out = self.stochastic_depth(out)
+            out = x + out
+        return out
 
 
 class SqueezeExcitation(nn.Module):
@@ -127,17 +112,17 @@ class SqueezeExcitation(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a block."""
+    """Mobile inverted bottleneck MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:85
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:78
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:86
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:79
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -150,54 +135,22 @@ class MBConv(nn.Module):
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet_v2.yaml:87
+            # specs/zoo/efficientnet_v2.yaml:80
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:88
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:81
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001),
             ),
         )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-
-class IdentityMBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:96
-                nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
-                nn.BatchNorm2d(t * in_channels, eps=0.001),
-                nn.SiLU(inplace=True),
-            ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:97
-                nn.Conv2d(
-                    t * in_channels,
-                    t * in_channels,
-                    k,
-                    padding=(k - 1) // 2,
-                    groups=t * in_channels,
-                    bias=False,
-                ),
-                nn.BatchNorm2d(t * in_channels, eps=0.001),
-                nn.SiLU(inplace=True),
-            ),
-            # specs/zoo/efficientnet_v2.yaml:98
-            SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:99
-                nn.Conv2d(t * in_channels, c, 1, bias=False),
-                nn.BatchNorm2d(c, eps=0.001),
-            ),
-        )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:100
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:82
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:75
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        out = self.stochastic_depth(out)
-        return x + out
+        if self.use_residual:
+            out = self.stochastic_depth(out)
+            out = x + out
+        return out
 
 
 class EfficientnetV2S(nn.Module):
@@ -227,48 +180,48 @@ class EfficientnetV2S(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:104
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:86
                 nn.Conv2d(in_chans, 24, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(24, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet_v2.yaml:105
-            nn.Sequential(*[IdentityFusedMBConv1(k=3, c=24) for _ in range(2)]),
+            # specs/zoo/efficientnet_v2.yaml:87
+            nn.Sequential(*[FusedMBConv1(k=3, c=24) for _ in range(2)]),
             nn.Sequential(
-                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:106
-                # specs/zoo/efficientnet_v2.yaml:106
-                *[IdentityFusedMBConv(48, t=4, k=3, c=48) for _ in range(3)],
+                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:88
+                # specs/zoo/efficientnet_v2.yaml:88
+                *[FusedMBConv(48, t=4, k=3, c=48) for _ in range(3)],
             ),
             nn.Sequential(
-                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:107
-                # specs/zoo/efficientnet_v2.yaml:107
-                *[IdentityFusedMBConv(64, t=4, k=3, c=64) for _ in range(3)],
+                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:89
+                # specs/zoo/efficientnet_v2.yaml:89
+                *[FusedMBConv(64, t=4, k=3, c=64) for _ in range(3)],
             ),
             nn.Sequential(
-                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:108
-                # specs/zoo/efficientnet_v2.yaml:108
-                *[IdentityMBConv(128, t=4, k=3, c=128) for _ in range(5)],
+                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:90
+                # specs/zoo/efficientnet_v2.yaml:90
+                *[MBConv(128, t=4, k=3, c=128) for _ in range(5)],
             ),
             nn.Sequential(
-                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:109
-                # specs/zoo/efficientnet_v2.yaml:109
-                *[IdentityMBConv(160, t=6, k=3, c=160) for _ in range(8)],
+                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:91
+                # specs/zoo/efficientnet_v2.yaml:91
+                *[MBConv(160, t=6, k=3, c=160) for _ in range(8)],
             ),
             nn.Sequential(
-                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:110
-                # specs/zoo/efficientnet_v2.yaml:110
-                *[IdentityMBConv(256, t=6, k=3, c=256) for _ in range(14)],
+                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:92
+                # specs/zoo/efficientnet_v2.yaml:92
+                *[MBConv(256, t=6, k=3, c=256) for _ in range(14)],
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:111
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:93
                 nn.Conv2d(256, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:114
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:96
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:115
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:115
+            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:97
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:97
         )
         # Stochastic depth: the drop paths' rates rise linearly from 0 at the first
         # to drop_path_rate at the last, as timm's drop_path_rate

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet_v2.yaml
-        1fc514aee2eb896b4dd8e85e1b1c49f0b610cd970c5384be4db7517b3870b603
+        a689773841d1b2df4b6dc34b6ec444a69730b1c1352bd649024a2d99cc0c4ea6
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -291,7 +291,7 @@ class GlobalAvgPool(nn.Module):
         return x.mean((2, 3))
 
 
-class IdentityFusedMBConv1(nn.Module):
+class FusedMBConv1(nn.Module):
     """Fused-MBConv1, a residual block: 24 x 192 x 192 -> 24 x 192 x 192."""
 
     def __init__(self, k: int, c: int):
@@ -299,35 +299,42 @@ class IdentityFusedMBConv1(nn.Module):
         self.block = nn.Sequential(
             ConvSiLU(24, c, k, padding=(k - 1) // 2),  # specs/zoo/efficientnet_v2.yaml:57
         )
+        self.use_residual = 24 == c  # specs/zoo/efficientnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityFusedMBConv1: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
+        """Loads the weights of a trained FusedMBConv1: a state_dict, its names under `prefix`,
+        all checked first (TrainedState).
         """
-        with TrainedState.of(state, prefix, "IdentityFusedMBConv1") as trained:
+        with TrainedState.of(state, prefix, "FusedMBConv1") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
             )
 
 
 class FusedMBConv(nn.Module):
-    """Fused-MBConv, a block."""
+    """Fused-MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            # specs/zoo/efficientnet_v2.yaml:66
+            # specs/zoo/efficientnet_v2.yaml:67
             ConvSiLU(in_channels, t * in_channels, k, stride=s, padding=(k - 1) // 2),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:67
+            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:68
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:64
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -335,33 +342,6 @@ class FusedMBConv(nn.Module):
         all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "FusedMBConv") as trained:
-            load_conv(
-                trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
-            )
-            load_conv(trained, self.block[1], prefix + "block.1.", conv="0.", bn="1.", eps=0.001)
-
-
-class IdentityFusedMBConv(nn.Module):
-    """Fused-MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            # specs/zoo/efficientnet_v2.yaml:75
-            ConvSiLU(in_channels, t * in_channels, k, padding=(k - 1) // 2),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:76
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityFusedMBConv: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityFusedMBConv") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
             )
@@ -398,13 +378,13 @@ class SqueezeExcitation(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a block."""
+    """Mobile inverted bottleneck MBConv, a residual block."""
 
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet_v2.yaml:85
-            ConvSiLU(  # specs/zoo/efficientnet_v2.yaml:86
+            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet_v2.yaml:78
+            ConvSiLU(  # specs/zoo/efficientnet_v2.yaml:79
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -412,13 +392,17 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            # specs/zoo/efficientnet_v2.yaml:87
+            # specs/zoo/efficientnet_v2.yaml:80
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:88
+            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:81
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:75
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -426,41 +410,6 @@ class MBConv(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "MBConv") as trained:
-            load_conv(
-                trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
-            )
-            load_conv(
-                trained, self.block[1].conv, prefix + "block.1.", conv="0.", bn="1.", eps=0.001
-            )
-            self.block[2].load_trained(trained, prefix + "block.2.")
-            load_conv(trained, self.block[3], prefix + "block.3.", conv="0.", bn="1.", eps=0.001)
-
-
-class IdentityMBConv(nn.Module):
-    """Mobile inverted bottleneck MBConv, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, k: int, c: int):
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet_v2.yaml:96
-            ConvSiLU(  # specs/zoo/efficientnet_v2.yaml:97
-                t * in_channels, t * in_channels, k, padding=(k - 1) // 2, groups=t * in_channels
-            ),
-            # specs/zoo/efficientnet_v2.yaml:98
-            SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet_v2.yaml:99
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityMBConv: a state_dict, its names under `prefix`,
-        all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityMBConv") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
             )
@@ -498,40 +447,40 @@ class EfficientnetV2SDeploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.features = nn.Sequential(
-            ConvSiLU(3, 24, 3, stride=2, padding=1),  # specs/zoo/efficientnet_v2.yaml:104
-            # specs/zoo/efficientnet_v2.yaml:105
-            nn.Sequential(*[IdentityFusedMBConv1(k=3, c=24) for _ in range(2)]),
+            ConvSiLU(3, 24, 3, stride=2, padding=1),  # specs/zoo/efficientnet_v2.yaml:86
+            # specs/zoo/efficientnet_v2.yaml:87
+            nn.Sequential(*[FusedMBConv1(k=3, c=24) for _ in range(2)]),
             nn.Sequential(
-                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:106
-                # specs/zoo/efficientnet_v2.yaml:106
-                *[IdentityFusedMBConv(48, t=4, k=3, c=48) for _ in range(3)],
+                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:88
+                # specs/zoo/efficientnet_v2.yaml:88
+                *[FusedMBConv(48, t=4, k=3, c=48) for _ in range(3)],
             ),
             nn.Sequential(
-                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:107
-                # specs/zoo/efficientnet_v2.yaml:107
-                *[IdentityFusedMBConv(64, t=4, k=3, c=64) for _ in range(3)],
+                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:89
+                # specs/zoo/efficientnet_v2.yaml:89
+                *[FusedMBConv(64, t=4, k=3, c=64) for _ in range(3)],
             ),
             nn.Sequential(
-                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:108
-                # specs/zoo/efficientnet_v2.yaml:108
-                *[IdentityMBConv(128, t=4, k=3, c=128) for _ in range(5)],
+                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:90
+                # specs/zoo/efficientnet_v2.yaml:90
+                *[MBConv(128, t=4, k=3, c=128) for _ in range(5)],
             ),
             nn.Sequential(
-                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:109
-                # specs/zoo/efficientnet_v2.yaml:109
-                *[IdentityMBConv(160, t=6, k=3, c=160) for _ in range(8)],
+                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:91
+                # specs/zoo/efficientnet_v2.yaml:91
+                *[MBConv(160, t=6, k=3, c=160) for _ in range(8)],
             ),
             nn.Sequential(
-                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:110
-                # specs/zoo/efficientnet_v2.yaml:110
-                *[IdentityMBConv(256, t=6, k=3, c=256) for _ in range(14)],
+                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:92
+                # specs/zoo/efficientnet_v2.yaml:92
+                *[MBConv(256, t=6, k=3, c=256) for _ in range(14)],
             ),
-            ConvSiLU(256, 1280, 1),  # specs/zoo/efficientnet_v2.yaml:111
+            ConvSiLU(256, 1280, 1),  # specs/zoo/efficientnet_v2.yaml:93
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:114
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:96
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:115
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:115
+            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:97
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:97
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -636,8 +585,7 @@ class EfficientnetV2SDeploy(nn.Module):
             self.features[4][0].load_trained(trained, prefix + "features.4.0.")
             for i in range(1, 6):
                 self.features[4][i].load_trained(trained, f"{prefix}features.4.{i}.")
-            self.features[5][0].load_trained(trained, prefix + "features.5.0.")
-            for i in range(1, 9):
+            for i in range(9):
                 self.features[5][i].load_trained(trained, f"{prefix}features.5.{i}.")
             self.features[6][0].load_trained(trained, prefix + "features.6.0.")
             for i in range(1, 15):

@@ -245,25 +245,8 @@ class InceptionResnetV2PlainB(nn.Module):
         self.mixed_6a = ReductionA(k=256, l=256, m=384, n=384)  # specs/inception_resnet_v2.yaml:97
         self.repeat_1 = nn.Sequential(
             InceptionB(1088),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
-            InceptionB(1024),  # specs/variants/inception_resnet_v2_plain_b.yaml:17
+            # specs/variants/inception_resnet_v2_plain_b.yaml:17
+            *[InceptionB(1024) for _ in range(19)],
         )
         self.mixed_7a = Mixed_7a()  # specs/inception_resnet_v2.yaml:99
         # specs/inception_resnet_v2.yaml:100

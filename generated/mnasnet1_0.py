@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mnasnet.yaml
-        81938ecfb1b23bc3c375190c3a1a5e3aed38c9af3fa368fb210776322a519250
+        7e592697988626a127e54b2ada6d629a10e7eb51c5b20f25ea68f2baf27e632b
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -21,43 +21,15 @@ class GlobalAvgPool(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Inverted residual, a block."""
-
-    def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, t * in_channels, 1, bias=False),  # specs/zoo/mnasnet.yaml:38
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:39
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:40
-            nn.Conv2d(  # specs/zoo/mnasnet.yaml:41
-                t * in_channels,
-                t * in_channels,
-                k,
-                stride=s,
-                padding=(k - 1) // 2,
-                groups=t * in_channels,
-                bias=False,
-            ),
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:42
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:43
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mnasnet.yaml:44
-            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:45
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-class IdentityMBConv(nn.Module):
     """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, t * in_channels, 1, bias=False),  # specs/zoo/mnasnet.yaml:38
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:39
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:40
-            nn.Conv2d(  # specs/zoo/mnasnet.yaml:41
+            nn.Conv2d(in_channels, t * in_channels, 1, bias=False),  # specs/zoo/mnasnet.yaml:39
+            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:40
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:41
+            nn.Conv2d(  # specs/zoo/mnasnet.yaml:42
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -66,15 +38,18 @@ class IdentityMBConv(nn.Module):
                 groups=t * in_channels,
                 bias=False,
             ),
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:42
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:43
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mnasnet.yaml:44
-            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:45
+            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:43
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:44
+            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mnasnet.yaml:45
+            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:46
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:36
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
 
 class Mnasnet10(nn.Module):
@@ -100,50 +75,44 @@ class Mnasnet10(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.layers = nn.Sequential(
-            # specs/zoo/mnasnet.yaml:56
+            # specs/zoo/mnasnet.yaml:50
             nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:57
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:58
-            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),  # specs/zoo/mnasnet.yaml:59
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:60
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:61
-            nn.Conv2d(32, 16, 1, bias=False),  # specs/zoo/mnasnet.yaml:62
-            nn.BatchNorm2d(16, momentum=0.0003),  # specs/zoo/mnasnet.yaml:63
+            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:51
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:52
+            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),  # specs/zoo/mnasnet.yaml:53
+            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:54
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:55
+            nn.Conv2d(32, 16, 1, bias=False),  # specs/zoo/mnasnet.yaml:56
+            nn.BatchNorm2d(16, momentum=0.0003),  # specs/zoo/mnasnet.yaml:57
             nn.Sequential(
-                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:64
-                # specs/zoo/mnasnet.yaml:65
-                *[IdentityMBConv(24, t=3, c=24, k=3) for _ in range(2)],
+                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:58
+                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:59
             ),
             nn.Sequential(
-                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:66
-                # specs/zoo/mnasnet.yaml:67
-                *[IdentityMBConv(40, t=3, c=40, k=5) for _ in range(2)],
+                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:60
+                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:61
             ),
             nn.Sequential(
-                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:68
-                # specs/zoo/mnasnet.yaml:69
-                *[IdentityMBConv(80, t=6, c=80, k=5) for _ in range(2)],
+                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:62
+                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:63
+            ),
+            # specs/zoo/mnasnet.yaml:64
+            nn.Sequential(*[MBConv(80 + 16 * i, t=6, c=96, k=3) for i in range(2)]),
+            nn.Sequential(
+                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:65
+                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:66
             ),
             nn.Sequential(
-                MBConv(80, t=6, c=96, k=3),  # specs/zoo/mnasnet.yaml:70
-                IdentityMBConv(96, t=6, c=96, k=3),  # specs/zoo/mnasnet.yaml:71
+                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:67
             ),
-            nn.Sequential(
-                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:72
-                # specs/zoo/mnasnet.yaml:73
-                *[IdentityMBConv(192, t=6, c=192, k=5) for _ in range(3)],
-            ),
-            nn.Sequential(
-                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:74
-            ),
-            nn.Conv2d(320, 1280, 1, bias=False),  # specs/zoo/mnasnet.yaml:75
-            nn.BatchNorm2d(1280, momentum=0.0003),  # specs/zoo/mnasnet.yaml:76
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:77
+            nn.Conv2d(320, 1280, 1, bias=False),  # specs/zoo/mnasnet.yaml:68
+            nn.BatchNorm2d(1280, momentum=0.0003),  # specs/zoo/mnasnet.yaml:69
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:70
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:80
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:73
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:81
-            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:81
+            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:74
+            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:74
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")

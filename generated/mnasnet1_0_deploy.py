@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mnasnet.yaml
-        81938ecfb1b23bc3c375190c3a1a5e3aed38c9af3fa368fb210776322a519250
+        7e592697988626a127e54b2ada6d629a10e7eb51c5b20f25ea68f2baf27e632b
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -292,13 +292,13 @@ class GlobalAvgPool(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Inverted residual, a block."""
+    """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
-            ConvReLU(  # specs/zoo/mnasnet.yaml:41
+            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:39
+            ConvReLU(  # specs/zoo/mnasnet.yaml:42
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -306,11 +306,15 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:44
+            Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:45
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:36
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        out = self.layers(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -318,43 +322,6 @@ class MBConv(nn.Module):
         checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "MBConv") as trained:
-            load_conv(
-                trained, self.layers[0].conv, prefix, conv="layers.0.", bn="layers.1.", eps=1e-05
-            )
-            load_conv(
-                trained, self.layers[1].conv, prefix, conv="layers.3.", bn="layers.4.", eps=1e-05
-            )
-            load_conv(trained, self.layers[2], prefix, conv="layers.6.", bn="layers.7.", eps=1e-05)
-
-
-class IdentityMBConv(nn.Module):
-    """Inverted residual, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
-        super().__init__()
-        self.layers = nn.Sequential(
-            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:38
-            ConvReLU(  # specs/zoo/mnasnet.yaml:41
-                t * in_channels,
-                t * in_channels,
-                k,
-                stride=s,
-                padding=(k - 1) // 2,
-                groups=t * in_channels,
-            ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:44
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layers(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityMBConv: a state_dict, its names under `prefix`,
-        all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityMBConv") as trained:
             load_conv(
                 trained, self.layers[0].conv, prefix, conv="layers.0.", bn="layers.1.", eps=1e-05
             )
@@ -386,42 +353,36 @@ class Mnasnet10Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.layers = nn.Sequential(
-            ConvReLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:56
-            ConvReLU(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:59
-            Conv(32, 16, 1),  # specs/zoo/mnasnet.yaml:62
+            ConvReLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:50
+            ConvReLU(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:53
+            Conv(32, 16, 1),  # specs/zoo/mnasnet.yaml:56
             nn.Sequential(
-                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:64
-                # specs/zoo/mnasnet.yaml:65
-                *[IdentityMBConv(24, t=3, c=24, k=3) for _ in range(2)],
+                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:58
+                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:59
             ),
             nn.Sequential(
-                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:66
-                # specs/zoo/mnasnet.yaml:67
-                *[IdentityMBConv(40, t=3, c=40, k=5) for _ in range(2)],
+                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:60
+                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:61
             ),
             nn.Sequential(
-                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:68
-                # specs/zoo/mnasnet.yaml:69
-                *[IdentityMBConv(80, t=6, c=80, k=5) for _ in range(2)],
+                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:62
+                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:63
+            ),
+            # specs/zoo/mnasnet.yaml:64
+            nn.Sequential(*[MBConv(80 + 16 * i, t=6, c=96, k=3) for i in range(2)]),
+            nn.Sequential(
+                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:65
+                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:66
             ),
             nn.Sequential(
-                MBConv(80, t=6, c=96, k=3),  # specs/zoo/mnasnet.yaml:70
-                IdentityMBConv(96, t=6, c=96, k=3),  # specs/zoo/mnasnet.yaml:71
+                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:67
             ),
-            nn.Sequential(
-                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:72
-                # specs/zoo/mnasnet.yaml:73
-                *[IdentityMBConv(192, t=6, c=192, k=5) for _ in range(3)],
-            ),
-            nn.Sequential(
-                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:74
-            ),
-            ConvReLU(320, 1280, 1),  # specs/zoo/mnasnet.yaml:75
+            ConvReLU(320, 1280, 1),  # specs/zoo/mnasnet.yaml:68
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:80
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:73
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:81
-            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:81
+            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:74
+            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:74
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -523,8 +484,8 @@ class Mnasnet10Deploy(nn.Module):
             self.layers[5][0].load_trained(trained, prefix + "layers.10.0.")
             for i in range(1, 3):
                 self.layers[5][i].load_trained(trained, f"{prefix}layers.10.{i}.")
-            self.layers[6][0].load_trained(trained, prefix + "layers.11.0.")
-            self.layers[6][1].load_trained(trained, prefix + "layers.11.1.")
+            for i in range(2):
+                self.layers[6][i].load_trained(trained, f"{prefix}layers.11.{i}.")
             self.layers[7][0].load_trained(trained, prefix + "layers.12.0.")
             for i in range(1, 4):
                 self.layers[7][i].load_trained(trained, f"{prefix}layers.12.{i}.")

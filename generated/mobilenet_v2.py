@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v2.yaml
-        484357bf371ebb1a170c69ffee6f41ccc754ec049dddaf6a50961a39989f3348
+        908b0e7915276e28244c156a46c28daaf500a80c7d7277ef049cea8f247e4e5b
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -26,13 +26,13 @@ class DepthwiseSeparable(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:46
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:40
                 nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
                 nn.BatchNorm2d(32),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Conv2d(32, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:47
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:48
+            nn.Conv2d(32, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:41
+            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:42
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,49 +40,17 @@ class DepthwiseSeparable(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Inverted residual, a block."""
-
-    def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:29
-                nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
-                nn.BatchNorm2d(t * in_channels),
-                nn.ReLU6(inplace=True),
-            ),
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:30
-                nn.Conv2d(
-                    t * in_channels,
-                    t * in_channels,
-                    3,
-                    stride=s,
-                    padding=1,
-                    groups=t * in_channels,
-                    bias=False,
-                ),
-                nn.BatchNorm2d(t * in_channels),
-                nn.ReLU6(inplace=True),
-            ),
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:31
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:32
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class IdentityInvertedResidual(nn.Module):
     """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:29
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:30
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:30
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:31
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -95,13 +63,16 @@ class IdentityInvertedResidual(nn.Module):
                 nn.BatchNorm2d(t * in_channels),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:31
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:32
+            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:32
+            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:33
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:27
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
 
 class MobilenetV2(nn.Module):
@@ -126,37 +97,34 @@ class MobilenetV2(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:52
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:46
                 nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(32),
                 nn.ReLU6(inplace=True),
             ),
-            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:53
-            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:54
-            IdentityInvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:55
-            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:56
-            # specs/zoo/mobilenet_v2.yaml:57
-            *[IdentityInvertedResidual(32, t=6, c=32) for _ in range(2)],
-            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:58
-            # specs/zoo/mobilenet_v2.yaml:59
-            *[IdentityInvertedResidual(64, t=6, c=64) for _ in range(3)],
-            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:60
-            # specs/zoo/mobilenet_v2.yaml:61
-            *[IdentityInvertedResidual(96, t=6, c=96) for _ in range(2)],
-            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:62
-            # specs/zoo/mobilenet_v2.yaml:63
-            *[IdentityInvertedResidual(160, t=6, c=160) for _ in range(2)],
-            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:64
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:65
+            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:47
+            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:48
+            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:49
+            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:50
+            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:51
+            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:52
+            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:53
+            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:54
+            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:54
+            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:55
+            # specs/zoo/mobilenet_v2.yaml:56
+            *[InvertedResidual(160, t=6, c=160) for _ in range(2)],
+            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:57
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:58
                 nn.Conv2d(320, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280),
                 nn.ReLU6(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:68
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:61
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:69
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:69
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:62
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:62
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v2.yaml
-        484357bf371ebb1a170c69ffee6f41ccc754ec049dddaf6a50961a39989f3348
+        908b0e7915276e28244c156a46c28daaf500a80c7d7277ef049cea8f247e4e5b
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -297,8 +297,8 @@ class DepthwiseSeparable(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvReLU6(32, 32, 3, padding=1, groups=32),  # specs/zoo/mobilenet_v2.yaml:46
-            Conv(32, c, 1),  # specs/zoo/mobilenet_v2.yaml:47
+            ConvReLU6(32, 32, 3, padding=1, groups=32),  # specs/zoo/mobilenet_v2.yaml:40
+            Conv(32, c, 1),  # specs/zoo/mobilenet_v2.yaml:41
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -315,20 +315,24 @@ class DepthwiseSeparable(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Inverted residual, a block."""
+    """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvReLU6(in_channels, t * in_channels, 1),  # specs/zoo/mobilenet_v2.yaml:29
-            ConvReLU6(  # specs/zoo/mobilenet_v2.yaml:30
+            ConvReLU6(in_channels, t * in_channels, 1),  # specs/zoo/mobilenet_v2.yaml:30
+            ConvReLU6(  # specs/zoo/mobilenet_v2.yaml:31
                 t * in_channels, t * in_channels, 3, stride=s, padding=1, groups=t * in_channels
             ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:31
+            Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:32
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:27
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        out = self.conv(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -336,34 +340,6 @@ class InvertedResidual(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "InvertedResidual") as trained:
-            load_conv(trained, self.conv[0].conv, prefix + "conv.0.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.conv[1].conv, prefix + "conv.1.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.conv[2], prefix, conv="conv.2.", bn="conv.3.", eps=1e-05)
-
-
-class IdentityInvertedResidual(nn.Module):
-    """Inverted residual, a residual block."""
-
-    def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
-        super().__init__()
-        self.conv = nn.Sequential(
-            ConvReLU6(in_channels, t * in_channels, 1),  # specs/zoo/mobilenet_v2.yaml:29
-            ConvReLU6(  # specs/zoo/mobilenet_v2.yaml:30
-                t * in_channels, t * in_channels, 3, stride=s, padding=1, groups=t * in_channels
-            ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:31
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityInvertedResidual: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityInvertedResidual") as trained:
             load_conv(trained, self.conv[0].conv, prefix + "conv.0.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.conv[1].conv, prefix + "conv.1.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.conv[2], prefix, conv="conv.2.", bn="conv.3.", eps=1e-05)
@@ -391,29 +367,26 @@ class MobilenetV2Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.features = nn.Sequential(
-            ConvReLU6(3, 32, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v2.yaml:52
-            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:53
-            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:54
-            IdentityInvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:55
-            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:56
-            # specs/zoo/mobilenet_v2.yaml:57
-            *[IdentityInvertedResidual(32, t=6, c=32) for _ in range(2)],
-            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:58
-            # specs/zoo/mobilenet_v2.yaml:59
-            *[IdentityInvertedResidual(64, t=6, c=64) for _ in range(3)],
-            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:60
-            # specs/zoo/mobilenet_v2.yaml:61
-            *[IdentityInvertedResidual(96, t=6, c=96) for _ in range(2)],
-            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:62
-            # specs/zoo/mobilenet_v2.yaml:63
-            *[IdentityInvertedResidual(160, t=6, c=160) for _ in range(2)],
-            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:64
-            ConvReLU6(320, 1280, 1),  # specs/zoo/mobilenet_v2.yaml:65
+            ConvReLU6(3, 32, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v2.yaml:46
+            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:47
+            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:48
+            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:49
+            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:50
+            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:51
+            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:52
+            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:53
+            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:54
+            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:54
+            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:55
+            # specs/zoo/mobilenet_v2.yaml:56
+            *[InvertedResidual(160, t=6, c=160) for _ in range(2)],
+            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:57
+            ConvReLU6(320, 1280, 1),  # specs/zoo/mobilenet_v2.yaml:58
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:68
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:61
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:69
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:69
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:62
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:62
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -516,8 +489,7 @@ class MobilenetV2Deploy(nn.Module):
             self.features[7].load_trained(trained, prefix + "features.7.")
             for i in range(8, 11):
                 self.features[i].load_trained(trained, f"{prefix}features.{i}.")
-            self.features[11].load_trained(trained, prefix + "features.11.")
-            for i in range(12, 14):
+            for i in range(11, 14):
                 self.features[i].load_trained(trained, f"{prefix}features.{i}.")
             self.features[14].load_trained(trained, prefix + "features.14.")
             for i in range(15, 17):

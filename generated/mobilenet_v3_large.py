@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v3.yaml
-        dc3d8e2d550cbe0d653fde835b762ad86b5a4924b9b41af18bc00705d2b9ee03
+        816c612c49ee82ba0bc0b33d3b47ee7d24d9950914276f6941ac30000c04ec64
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -32,12 +32,12 @@ class DepthwiseResidual(nn.Module):
     def __init__(self, k: int, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:84
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:72
                 nn.Conv2d(16, 16, k, padding=(k - 1) // 2, groups=16, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:85
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:73
                 nn.Conv2d(16, 16, 1, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
             ),
@@ -49,56 +49,33 @@ class DepthwiseResidual(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Inverted residual, a block."""
-
-    def __init__(self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:49
-                nn.Conv2d(in_channels, exp, 1, bias=False),
-                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
-                ACTIVATIONS[act](),
-            ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:50
-                nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
-                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
-                ACTIVATIONS[act](),
-            ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:51
-                nn.Conv2d(exp, c, 1, bias=False),
-                nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
-            ),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-
-class IdentityInvertedResidual(nn.Module):
     """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:49
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:50
                 nn.Conv2d(in_channels, exp, 1, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:50
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:51
                 nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:51
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:52
                 nn.Conv2d(exp, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
             ),
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:47
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
 
 class SqueezeExcitation(nn.Module):
@@ -122,35 +99,6 @@ class SqueezeExcitation(nn.Module):
 
 
 class InvertedResidualSE(nn.Module):
-    """Inverted residual with SE, a block."""
-
-    def __init__(
-        self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str, se: int
-    ):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:66
-                nn.Conv2d(in_channels, exp, 1, bias=False),
-                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
-                ACTIVATIONS[act](),
-            ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:67
-                nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
-                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
-                ACTIVATIONS[act](),
-            ),
-            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:68
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:69
-                nn.Conv2d(exp, c, 1, bias=False),
-                nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
-            ),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-
-class IdentityInvertedResidualSE(nn.Module):
     """Inverted residual with SE, a residual block."""
 
     def __init__(
@@ -158,26 +106,29 @@ class IdentityInvertedResidualSE(nn.Module):
     ):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:66
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:61
                 nn.Conv2d(in_channels, exp, 1, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:67
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:62
                 nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:68
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:69
+            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:63
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:64
                 nn.Conv2d(exp, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
             ),
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:58
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
 
 class MobilenetV3Large(nn.Module):
@@ -202,52 +153,48 @@ class MobilenetV3Large(nn.Module):
         self.num_features = 960  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:89
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:77
                 nn.Conv2d(in_chans, 16, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
                 nn.Hardswish(inplace=True),
             ),
-            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:90
-            # specs/zoo/mobilenet_v3.yaml:91
+            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:78
+            # specs/zoo/mobilenet_v3.yaml:79
             InvertedResidual(16, k=3, exp=64, c=24, s=2, act="relu"),
-            # specs/zoo/mobilenet_v3.yaml:92
-            IdentityInvertedResidual(24, k=3, exp=72, c=24, act="relu"),
-            # specs/zoo/mobilenet_v3.yaml:93
+            InvertedResidual(24, k=3, exp=72, c=24, act="relu"),  # specs/zoo/mobilenet_v3.yaml:80
+            # specs/zoo/mobilenet_v3.yaml:81
             InvertedResidualSE(24, k=5, exp=72, c=40, s=2, act="relu", se=24),
-            *[  # specs/zoo/mobilenet_v3.yaml:94
-                IdentityInvertedResidualSE(
-                    40, k=5, exp=120, c=40, act="relu", se=32
-                ) for _ in range(2)
-            ],
-            # specs/zoo/mobilenet_v3.yaml:95
+            # specs/zoo/mobilenet_v3.yaml:82
+            *[InvertedResidualSE(40, k=5, exp=120, c=40, act="relu", se=32) for _ in range(2)],
+            # specs/zoo/mobilenet_v3.yaml:83
             InvertedResidual(40, k=3, exp=240, c=80, s=2, act="hardswish"),
-            # specs/zoo/mobilenet_v3.yaml:96
-            IdentityInvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
-            # specs/zoo/mobilenet_v3.yaml:97
-            *[IdentityInvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
-            # specs/zoo/mobilenet_v3.yaml:98
+            # specs/zoo/mobilenet_v3.yaml:84
+            InvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
+            # specs/zoo/mobilenet_v3.yaml:85
+            *[InvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
+            # specs/zoo/mobilenet_v3.yaml:86
             InvertedResidualSE(80, k=3, exp=480, c=112, act="hardswish", se=120),
-            # specs/zoo/mobilenet_v3.yaml:99
-            IdentityInvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
-            # specs/zoo/mobilenet_v3.yaml:100
+            # specs/zoo/mobilenet_v3.yaml:87
+            InvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
+            # specs/zoo/mobilenet_v3.yaml:88
             InvertedResidualSE(112, k=5, exp=672, c=160, s=2, act="hardswish", se=168),
-            *[  # specs/zoo/mobilenet_v3.yaml:101
-                IdentityInvertedResidualSE(
+            *[  # specs/zoo/mobilenet_v3.yaml:89
+                InvertedResidualSE(
                     160, k=5, exp=960, c=160, act="hardswish", se=240
                 ) for _ in range(2)
             ],
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:102
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:90
                 nn.Conv2d(160, 960, 1, bias=False),
                 nn.BatchNorm2d(960, eps=0.001, momentum=0.01),
                 nn.Hardswish(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:105
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:93
         self.classifier = nn.Sequential(
-            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:106
+            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:94
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")

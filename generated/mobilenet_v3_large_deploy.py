@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v3.yaml
-        dc3d8e2d550cbe0d653fde835b762ad86b5a4924b9b41af18bc00705d2b9ee03
+        816c612c49ee82ba0bc0b33d3b47ee7d24d9950914276f6941ac30000c04ec64
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -334,9 +334,9 @@ class DepthwiseResidual(nn.Module):
     def __init__(self, k: int, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            # specs/zoo/mobilenet_v3.yaml:84
+            # specs/zoo/mobilenet_v3.yaml:72
             ConvAct(16, 16, k, padding=(k - 1) // 2, groups=16, activation=act),
-            Conv(16, 16, 1),  # specs/zoo/mobilenet_v3.yaml:85
+            Conv(16, 16, 1),  # specs/zoo/mobilenet_v3.yaml:73
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -356,19 +356,23 @@ class DepthwiseResidual(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """Inverted residual, a block."""
+    """Inverted residual, a residual block."""
 
     def __init__(self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:49
-            # specs/zoo/mobilenet_v3.yaml:50
+            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:50
+            # specs/zoo/mobilenet_v3.yaml:51
             ConvAct(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, activation=act),
-            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:51
+            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:52
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:47
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
+        out = self.block(x)
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
@@ -376,37 +380,6 @@ class InvertedResidual(nn.Module):
         `prefix`, all checked first (TrainedState).
         """
         with TrainedState.of(state, prefix, "InvertedResidual") as trained:
-            load_conv(
-                trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
-            )
-            load_conv(
-                trained, self.block[1].conv, prefix + "block.1.", conv="0.", bn="1.", eps=0.001
-            )
-            load_conv(trained, self.block[2], prefix + "block.2.", conv="0.", bn="1.", eps=0.001)
-
-
-class IdentityInvertedResidual(nn.Module):
-    """Inverted residual, a residual block."""
-
-    def __init__(self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str):
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:49
-            # specs/zoo/mobilenet_v3.yaml:50
-            ConvAct(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, activation=act),
-            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:51
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityInvertedResidual: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityInvertedResidual") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
             )
@@ -444,40 +417,6 @@ class SqueezeExcitation(nn.Module):
 
 
 class InvertedResidualSE(nn.Module):
-    """Inverted residual with SE, a block."""
-
-    def __init__(
-        self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str, se: int
-    ):
-        super().__init__()
-        self.block = nn.Sequential(
-            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:66
-            # specs/zoo/mobilenet_v3.yaml:67
-            ConvAct(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, activation=act),
-            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:68
-            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:69
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(x)
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained InvertedResidualSE: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "InvertedResidualSE") as trained:
-            load_conv(
-                trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
-            )
-            load_conv(
-                trained, self.block[1].conv, prefix + "block.1.", conv="0.", bn="1.", eps=0.001
-            )
-            self.block[2].load_trained(trained, prefix + "block.2.")
-            load_conv(trained, self.block[3], prefix + "block.3.", conv="0.", bn="1.", eps=0.001)
-
-
-class IdentityInvertedResidualSE(nn.Module):
     """Inverted residual with SE, a residual block."""
 
     def __init__(
@@ -485,23 +424,26 @@ class IdentityInvertedResidualSE(nn.Module):
     ):
         super().__init__()
         self.block = nn.Sequential(
-            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:66
-            # specs/zoo/mobilenet_v3.yaml:67
+            ConvAct(in_channels, exp, 1, activation=act),  # specs/zoo/mobilenet_v3.yaml:61
+            # specs/zoo/mobilenet_v3.yaml:62
             ConvAct(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, activation=act),
-            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:68
-            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:69
+            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:63
+            Conv(exp, c, 1),  # specs/zoo/mobilenet_v3.yaml:64
         )
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:58
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
-        return x + out
+        if self.use_residual:
+            out = x + out
+        return out
 
     @torch.no_grad()
     def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityInvertedResidualSE: a state_dict, its names
-        under `prefix`, all checked first (TrainedState).
+        """Loads the weights of a trained InvertedResidualSE: a state_dict, its names under
+        `prefix`, all checked first (TrainedState).
         """
-        with TrainedState.of(state, prefix, "IdentityInvertedResidualSE") as trained:
+        with TrainedState.of(state, prefix, "InvertedResidualSE") as trained:
             load_conv(
                 trained, self.block[0].conv, prefix + "block.0.", conv="0.", bn="1.", eps=0.001
             )
@@ -534,44 +476,40 @@ class MobilenetV3LargeDeploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 960  # forward_features' channels
         self.features = nn.Sequential(
-            ConvHardswish(3, 16, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v3.yaml:89
-            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:90
-            # specs/zoo/mobilenet_v3.yaml:91
+            ConvHardswish(3, 16, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v3.yaml:77
+            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:78
+            # specs/zoo/mobilenet_v3.yaml:79
             InvertedResidual(16, k=3, exp=64, c=24, s=2, act="relu"),
-            # specs/zoo/mobilenet_v3.yaml:92
-            IdentityInvertedResidual(24, k=3, exp=72, c=24, act="relu"),
-            # specs/zoo/mobilenet_v3.yaml:93
+            InvertedResidual(24, k=3, exp=72, c=24, act="relu"),  # specs/zoo/mobilenet_v3.yaml:80
+            # specs/zoo/mobilenet_v3.yaml:81
             InvertedResidualSE(24, k=5, exp=72, c=40, s=2, act="relu", se=24),
-            *[  # specs/zoo/mobilenet_v3.yaml:94
-                IdentityInvertedResidualSE(
-                    40, k=5, exp=120, c=40, act="relu", se=32
-                ) for _ in range(2)
-            ],
-            # specs/zoo/mobilenet_v3.yaml:95
+            # specs/zoo/mobilenet_v3.yaml:82
+            *[InvertedResidualSE(40, k=5, exp=120, c=40, act="relu", se=32) for _ in range(2)],
+            # specs/zoo/mobilenet_v3.yaml:83
             InvertedResidual(40, k=3, exp=240, c=80, s=2, act="hardswish"),
-            # specs/zoo/mobilenet_v3.yaml:96
-            IdentityInvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
-            # specs/zoo/mobilenet_v3.yaml:97
-            *[IdentityInvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
-            # specs/zoo/mobilenet_v3.yaml:98
+            # specs/zoo/mobilenet_v3.yaml:84
+            InvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
+            # specs/zoo/mobilenet_v3.yaml:85
+            *[InvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
+            # specs/zoo/mobilenet_v3.yaml:86
             InvertedResidualSE(80, k=3, exp=480, c=112, act="hardswish", se=120),
-            # specs/zoo/mobilenet_v3.yaml:99
-            IdentityInvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
-            # specs/zoo/mobilenet_v3.yaml:100
+            # specs/zoo/mobilenet_v3.yaml:87
+            InvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
+            # specs/zoo/mobilenet_v3.yaml:88
             InvertedResidualSE(112, k=5, exp=672, c=160, s=2, act="hardswish", se=168),
-            *[  # specs/zoo/mobilenet_v3.yaml:101
-                IdentityInvertedResidualSE(
+            *[  # specs/zoo/mobilenet_v3.yaml:89
+                InvertedResidualSE(
                     160, k=5, exp=960, c=160, act="hardswish", se=240
                 ) for _ in range(2)
             ],
-            ConvHardswish(160, 960, 1),  # specs/zoo/mobilenet_v3.yaml:102
+            ConvHardswish(160, 960, 1),  # specs/zoo/mobilenet_v3.yaml:90
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:105
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:93
         self.classifier = nn.Sequential(
-            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:106
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:106
+            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:94
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.

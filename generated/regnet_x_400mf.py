@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_x.yaml
-        b2508ec98a83e8df7352ed008995ade6e11f40aaa805fc6455aacbc2a5946c4a
+        41f43dc9ca5d03f5bd974c1588380d3964e6c1006825d032baef57aa96de7f9e
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -23,64 +23,38 @@ class GlobalAvgPool(nn.Module):
 
 
 class ResBottleneckBlock(nn.Module):
-    """X block (projection shortcut), a residual block."""
-
-    def __init__(self, in_channels: int, w: int, g: int, s: int = 1):
-        super().__init__()
-        self.f = nn.Sequential(OrderedDict([
-            ("a", nn.Sequential(  # specs/zoo/regnet_x.yaml:51
-                nn.Conv2d(in_channels, w, 1, bias=False),
-                nn.BatchNorm2d(w),
-                nn.ReLU(inplace=True),
-            )),
-            ("b", nn.Sequential(  # specs/zoo/regnet_x.yaml:52
-                nn.Conv2d(w, w, 3, stride=s, padding=1, groups=w // g, bias=False),
-                nn.BatchNorm2d(w),
-                nn.ReLU(inplace=True),
-            )),
-            ("c", nn.Sequential(  # specs/zoo/regnet_x.yaml:53
-                nn.Conv2d(w, w, 1, bias=False),
-                nn.BatchNorm2d(w),
-            )),
-        ]))
-        self.proj = nn.Sequential(  # specs/zoo/regnet_x.yaml:46
-            nn.Conv2d(in_channels, w, 1, stride=s, bias=False),
-            nn.BatchNorm2d(w),
-        )
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.f(x)
-        proj = self.proj(x)
-        return self.act(proj + out)
-
-
-class IdentityResBottleneckBlock(nn.Module):
     """X block, a residual block."""
 
     def __init__(self, in_channels: int, w: int, g: int, s: int = 1):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", nn.Sequential(  # specs/zoo/regnet_x.yaml:51
+            ("a", nn.Sequential(  # specs/zoo/regnet_x.yaml:53
                 nn.Conv2d(in_channels, w, 1, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("b", nn.Sequential(  # specs/zoo/regnet_x.yaml:52
+            ("b", nn.Sequential(  # specs/zoo/regnet_x.yaml:54
                 nn.Conv2d(w, w, 3, stride=s, padding=1, groups=w // g, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("c", nn.Sequential(  # specs/zoo/regnet_x.yaml:53
+            ("c", nn.Sequential(  # specs/zoo/regnet_x.yaml:55
                 nn.Conv2d(w, w, 1, bias=False),
                 nn.BatchNorm2d(w),
             )),
         ]))
+        self.proj = None
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_x.yaml:48
+            self.proj = nn.Sequential(  # specs/zoo/regnet_x.yaml:48
+                nn.Conv2d(in_channels, w, 1, stride=s, bias=False),
+                nn.BatchNorm2d(w),
+            )
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.f(x)
-        return self.act(x + out)
+        proj = x if self.proj is None else self.proj(x)
+        return self.act(proj + out)
 
 
 class RegnetX400mf(nn.Module):
@@ -119,37 +93,34 @@ class RegnetX400mf(nn.Module):
         self.num_classes = num_classes
         self.num_features = 400  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        self.stem = nn.Sequential(  # specs/zoo/regnet_x.yaml:63
+        self.stem = nn.Sequential(  # specs/zoo/regnet_x.yaml:58
             nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:70
+                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:65
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:74
-                # specs/zoo/regnet_x.yaml:75
-                ("block2-1", IdentityResBottleneckBlock(64, w=64, g=16)),
+                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:69
+                ("block2-1", ResBottleneckBlock(64, w=64, g=16)),  # specs/zoo/regnet_x.yaml:70
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:79
+                # specs/zoo/regnet_x.yaml:74
                 ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
-                # specs/zoo/regnet_x.yaml:80
-                *((f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16))
-                  for i in range(1, 7)),
+                # specs/zoo/regnet_x.yaml:75
+                *((f"block3-{i}", ResBottleneckBlock(160, w=160, g=16)) for i in range(1, 7)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:84
+                # specs/zoo/regnet_x.yaml:79
                 ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
-                # specs/zoo/regnet_x.yaml:85
-                *((f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16))
-                  for i in range(1, 12)),
+                # specs/zoo/regnet_x.yaml:80
+                *((f"block4-{i}", ResBottleneckBlock(400, w=400, g=16)) for i in range(1, 12)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:88
-        # specs/zoo/regnet_x.yaml:89
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:83
+        # specs/zoo/regnet_x.yaml:84
         self.fc = nn.Linear(400, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")

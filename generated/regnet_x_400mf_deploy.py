@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_x.yaml
-        b2508ec98a83e8df7352ed008995ade6e11f40aaa805fc6455aacbc2a5946c4a
+        41f43dc9ca5d03f5bd974c1588380d3964e6c1006825d032baef57aa96de7f9e
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -293,22 +293,24 @@ class GlobalAvgPool(nn.Module):
 
 
 class ResBottleneckBlock(nn.Module):
-    """X block (projection shortcut), a residual block."""
+    """X block, a residual block."""
 
     def __init__(self, in_channels: int, w: int, g: int, s: int = 1):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_x.yaml:51
-            # specs/zoo/regnet_x.yaml:52
+            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_x.yaml:53
+            # specs/zoo/regnet_x.yaml:54
             ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_x.yaml:53
+            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_x.yaml:55
         ]))
-        self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_x.yaml:46
+        self.proj = None
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_x.yaml:48
+            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_x.yaml:48
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.f(x)
-        proj = self.proj(x)
+        proj = x if self.proj is None else self.proj(x)
         return self.act(proj + out)
 
     @torch.no_grad()
@@ -320,35 +322,8 @@ class ResBottleneckBlock(nn.Module):
             load_conv(trained, self.f.a.conv, prefix + "f.a.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.f.b.conv, prefix + "f.b.", conv="0.", bn="1.", eps=1e-05)
             load_conv(trained, self.f.c, prefix + "f.c.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.proj, prefix + "proj.", conv="0.", bn="1.", eps=1e-05)
-
-
-class IdentityResBottleneckBlock(nn.Module):
-    """X block, a residual block."""
-
-    def __init__(self, in_channels: int, w: int, g: int, s: int = 1):
-        super().__init__()
-        self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_x.yaml:51
-            # specs/zoo/regnet_x.yaml:52
-            ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_x.yaml:53
-        ]))
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.f(x)
-        return self.act(x + out)
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityResBottleneckBlock: a state_dict, its names
-        under `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityResBottleneckBlock") as trained:
-            load_conv(trained, self.f.a.conv, prefix + "f.a.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.f.b.conv, prefix + "f.b.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.f.c, prefix + "f.c.", conv="0.", bn="1.", eps=1e-05)
+            if self.proj is not None:
+                load_conv(trained, self.proj, prefix + "proj.", conv="0.", bn="1.", eps=1e-05)
 
 
 class RegnetX400mfDeploy(nn.Module):
@@ -380,33 +355,30 @@ class RegnetX400mfDeploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 400  # forward_features' channels
-        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_x.yaml:63
+        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_x.yaml:58
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:70
+                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:65
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:74
-                # specs/zoo/regnet_x.yaml:75
-                ("block2-1", IdentityResBottleneckBlock(64, w=64, g=16)),
+                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:69
+                ("block2-1", ResBottleneckBlock(64, w=64, g=16)),  # specs/zoo/regnet_x.yaml:70
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:79
+                # specs/zoo/regnet_x.yaml:74
                 ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
-                # specs/zoo/regnet_x.yaml:80
-                *((f"block3-{i}", IdentityResBottleneckBlock(160, w=160, g=16))
-                  for i in range(1, 7)),
+                # specs/zoo/regnet_x.yaml:75
+                *((f"block3-{i}", ResBottleneckBlock(160, w=160, g=16)) for i in range(1, 7)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:84
+                # specs/zoo/regnet_x.yaml:79
                 ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
-                # specs/zoo/regnet_x.yaml:85
-                *((f"block4-{i}", IdentityResBottleneckBlock(400, w=400, g=16))
-                  for i in range(1, 12)),
+                # specs/zoo/regnet_x.yaml:80
+                *((f"block4-{i}", ResBottleneckBlock(400, w=400, g=16)) for i in range(1, 12)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:88
-        self.fc = nn.Linear(400, num_classes)  # specs/zoo/regnet_x.yaml:89
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:83
+        self.fc = nn.Linear(400, num_classes)  # specs/zoo/regnet_x.yaml:84
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_y.yaml
-        e17302096cdadf977439529a94e9c9cfedf1d1e48f4533ff6d000b7b971392e7
+        276f366dd73da43942ce8b4d48213788580e9f6d479ffd6ea4acfb638f16059a
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -43,66 +43,39 @@ class SqueezeExcitation(nn.Module):
 
 
 class ResBottleneckBlock(nn.Module):
-    """Y block (projection shortcut), a residual block."""
-
-    def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
-        super().__init__()
-        self.f = nn.Sequential(OrderedDict([
-            ("a", nn.Sequential(  # specs/zoo/regnet_y.yaml:66
-                nn.Conv2d(in_channels, w, 1, bias=False),
-                nn.BatchNorm2d(w),
-                nn.ReLU(inplace=True),
-            )),
-            ("b", nn.Sequential(  # specs/zoo/regnet_y.yaml:67
-                nn.Conv2d(w, w, 3, stride=s, padding=1, groups=w // g, bias=False),
-                nn.BatchNorm2d(w),
-                nn.ReLU(inplace=True),
-            )),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:68
-            ("c", nn.Sequential(  # specs/zoo/regnet_y.yaml:69
-                nn.Conv2d(w, w, 1, bias=False),
-                nn.BatchNorm2d(w),
-            )),
-        ]))
-        self.proj = nn.Sequential(  # specs/zoo/regnet_y.yaml:61
-            nn.Conv2d(in_channels, w, 1, stride=s, bias=False),
-            nn.BatchNorm2d(w),
-        )
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.f(x)
-        proj = self.proj(x)
-        return self.act(proj + out)
-
-
-class IdentityResBottleneckBlock(nn.Module):
     """Y block, a residual block."""
 
     def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", nn.Sequential(  # specs/zoo/regnet_y.yaml:66
+            ("a", nn.Sequential(  # specs/zoo/regnet_y.yaml:68
                 nn.Conv2d(in_channels, w, 1, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("b", nn.Sequential(  # specs/zoo/regnet_y.yaml:67
+            ("b", nn.Sequential(  # specs/zoo/regnet_y.yaml:69
                 nn.Conv2d(w, w, 3, stride=s, padding=1, groups=w // g, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:68
-            ("c", nn.Sequential(  # specs/zoo/regnet_y.yaml:69
+            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:70
+            ("c", nn.Sequential(  # specs/zoo/regnet_y.yaml:71
                 nn.Conv2d(w, w, 1, bias=False),
                 nn.BatchNorm2d(w),
             )),
         ]))
+        self.proj = None
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:63
+            self.proj = nn.Sequential(  # specs/zoo/regnet_y.yaml:63
+                nn.Conv2d(in_channels, w, 1, stride=s, bias=False),
+                nn.BatchNorm2d(w),
+            )
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.f(x)
-        return self.act(x + out)
+        proj = x if self.proj is None else self.proj(x)
+        return self.act(proj + out)
 
 
 class RegnetY400mf(nn.Module):
@@ -138,40 +111,38 @@ class RegnetY400mf(nn.Module):
         self.num_classes = num_classes
         self.num_features = 440  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        self.stem = nn.Sequential(  # specs/zoo/regnet_y.yaml:79
+        self.stem = nn.Sequential(  # specs/zoo/regnet_y.yaml:74
             nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:86
+                # specs/zoo/regnet_y.yaml:81
                 ("block1-0", ResBottleneckBlock(32, w=48, g=8, s=2, se=8)),
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:90
+                # specs/zoo/regnet_y.yaml:85
                 ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
-                # specs/zoo/regnet_y.yaml:91
-                *((f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26))
-                  for i in range(1, 3)),
+                # specs/zoo/regnet_y.yaml:86
+                *((f"block2-{i}", ResBottleneckBlock(104, w=104, g=8, se=26)) for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:95
+                # specs/zoo/regnet_y.yaml:90
                 ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
-                # specs/zoo/regnet_y.yaml:96
-                *((f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52))
-                  for i in range(1, 6)),
+                # specs/zoo/regnet_y.yaml:91
+                *((f"block3-{i}", ResBottleneckBlock(208, w=208, g=8, se=52)) for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:100
+                # specs/zoo/regnet_y.yaml:95
                 ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
-                # specs/zoo/regnet_y.yaml:101
-                *((f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110))
+                # specs/zoo/regnet_y.yaml:96
+                *((f"block4-{i}", ResBottleneckBlock(440, w=440, g=8, se=110))
                   for i in range(1, 6)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:104
-        # specs/zoo/regnet_y.yaml:105
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:99
+        # specs/zoo/regnet_y.yaml:100
         self.fc = nn.Linear(440, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")

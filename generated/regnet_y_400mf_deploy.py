@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_y.yaml
-        e17302096cdadf977439529a94e9c9cfedf1d1e48f4533ff6d000b7b971392e7
+        276f366dd73da43942ce8b4d48213788580e9f6d479ffd6ea4acfb638f16059a
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -320,23 +320,25 @@ class SqueezeExcitation(nn.Module):
 
 
 class ResBottleneckBlock(nn.Module):
-    """Y block (projection shortcut), a residual block."""
+    """Y block, a residual block."""
 
     def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_y.yaml:66
-            # specs/zoo/regnet_y.yaml:67
+            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_y.yaml:68
+            # specs/zoo/regnet_y.yaml:69
             ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:68
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_y.yaml:69
+            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:70
+            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_y.yaml:71
         ]))
-        self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_y.yaml:61
+        self.proj = None
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:63
+            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_y.yaml:63
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.f(x)
-        proj = self.proj(x)
+        proj = x if self.proj is None else self.proj(x)
         return self.act(proj + out)
 
     @torch.no_grad()
@@ -349,37 +351,8 @@ class ResBottleneckBlock(nn.Module):
             load_conv(trained, self.f.b.conv, prefix + "f.b.", conv="0.", bn="1.", eps=1e-05)
             self.f.se.load_trained(trained, prefix + "f.se.")
             load_conv(trained, self.f.c, prefix + "f.c.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.proj, prefix + "proj.", conv="0.", bn="1.", eps=1e-05)
-
-
-class IdentityResBottleneckBlock(nn.Module):
-    """Y block, a residual block."""
-
-    def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
-        super().__init__()
-        self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_y.yaml:66
-            # specs/zoo/regnet_y.yaml:67
-            ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:68
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_y.yaml:69
-        ]))
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.f(x)
-        return self.act(x + out)
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityResBottleneckBlock: a state_dict, its names
-        under `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityResBottleneckBlock") as trained:
-            load_conv(trained, self.f.a.conv, prefix + "f.a.", conv="0.", bn="1.", eps=1e-05)
-            load_conv(trained, self.f.b.conv, prefix + "f.b.", conv="0.", bn="1.", eps=1e-05)
-            self.f.se.load_trained(trained, prefix + "f.se.")
-            load_conv(trained, self.f.c, prefix + "f.c.", conv="0.", bn="1.", eps=1e-05)
+            if self.proj is not None:
+                load_conv(trained, self.proj, prefix + "proj.", conv="0.", bn="1.", eps=1e-05)
 
 
 class RegnetY400mfDeploy(nn.Module):
@@ -408,36 +381,34 @@ class RegnetY400mfDeploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 440  # forward_features' channels
-        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_y.yaml:79
+        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_y.yaml:74
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:86
+                # specs/zoo/regnet_y.yaml:81
                 ("block1-0", ResBottleneckBlock(32, w=48, g=8, s=2, se=8)),
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:90
+                # specs/zoo/regnet_y.yaml:85
                 ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
-                # specs/zoo/regnet_y.yaml:91
-                *((f"block2-{i}", IdentityResBottleneckBlock(104, w=104, g=8, se=26))
-                  for i in range(1, 3)),
+                # specs/zoo/regnet_y.yaml:86
+                *((f"block2-{i}", ResBottleneckBlock(104, w=104, g=8, se=26)) for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:95
+                # specs/zoo/regnet_y.yaml:90
                 ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
-                # specs/zoo/regnet_y.yaml:96
-                *((f"block3-{i}", IdentityResBottleneckBlock(208, w=208, g=8, se=52))
-                  for i in range(1, 6)),
+                # specs/zoo/regnet_y.yaml:91
+                *((f"block3-{i}", ResBottleneckBlock(208, w=208, g=8, se=52)) for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:100
+                # specs/zoo/regnet_y.yaml:95
                 ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
-                # specs/zoo/regnet_y.yaml:101
-                *((f"block4-{i}", IdentityResBottleneckBlock(440, w=440, g=8, se=110))
+                # specs/zoo/regnet_y.yaml:96
+                *((f"block4-{i}", ResBottleneckBlock(440, w=440, g=8, se=110))
                   for i in range(1, 6)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:104
-        self.fc = nn.Linear(440, num_classes)  # specs/zoo/regnet_y.yaml:105
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:99
+        self.fc = nn.Linear(440, num_classes)  # specs/zoo/regnet_y.yaml:100
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/resnet.yaml
-        646f18c3106f48126c6d7b9ca2fd7865cd5d302ea073cfc9ca113a8aeeaee811
+        8c0bae5f8a647c841146ecd3975b11024b026dc05968813c109aa525557f2163
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -25,19 +25,22 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/resnet.yaml:29
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:30
-        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
-        # specs/zoo/resnet.yaml:32
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/resnet.yaml:31
+        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:32
+        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:33
+        # specs/zoo/resnet.yaml:34
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:33
-        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)  # specs/zoo/resnet.yaml:35
-        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:36
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),  # specs/zoo/resnet.yaml:27
-            nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:27
-        )
+        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:35
+        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:36
+        self.conv3 = nn.Conv2d(width, out, 1, bias=False)  # specs/zoo/resnet.yaml:37
+        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:38
+        self.downsample = None
+        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:29
+            self.downsample = nn.Sequential(
+                # specs/zoo/resnet.yaml:29
+                nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:29
+            )
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,36 +52,8 @@ class Bottleneck(nn.Module):
         out = self.relu2(out)
         out = self.conv3(out)
         out = self.bn3(out)
-        downsample = self.downsample(x)
+        downsample = x if self.downsample is None else self.downsample(x)
         return self.act(downsample + out)
-
-
-class IdentityBottleneck(nn.Module):
-    """Residual block."""
-
-    def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/resnet.yaml:29
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:30
-        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:31
-        # specs/zoo/resnet.yaml:32
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:33
-        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:34
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)  # specs/zoo/resnet.yaml:35
-        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:36
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.relu1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.relu2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        return self.act(x + out)
 
 
 class Resnet50(nn.Module):
@@ -93,9 +68,9 @@ class Resnet50(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
-                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2.0", "layer2.1", "layer2.2",
+                  "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3", "layer3.4",
+                  "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(
         self,
@@ -109,33 +84,29 @@ class Resnet50(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        # specs/zoo/resnet.yaml:63
+        # specs/zoo/resnet.yaml:56
         self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:64
-        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:65
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:66
+        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:57
+        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:58
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:59
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:68
-            # specs/zoo/resnet.yaml:69
-            *[IdentityBottleneck(256, width=64, out=256) for _ in range(2)],
+            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:61
+            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:61
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:71
-            # specs/zoo/resnet.yaml:72
-            *[IdentityBottleneck(512, width=128, out=512) for _ in range(3)],
+            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:63
+            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:64
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:74
-            # specs/zoo/resnet.yaml:75
-            *[IdentityBottleneck(1024, width=256, out=1024) for _ in range(5)],
+            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:66
+            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:67
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:77
-            # specs/zoo/resnet.yaml:78
-            *[IdentityBottleneck(2048, width=512, out=2048) for _ in range(2)],
+            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:69
+            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:70
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:81
-        # specs/zoo/resnet.yaml:82
+        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:73
+        # specs/zoo/resnet.yaml:74
         self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -145,7 +116,7 @@ class Resnet50(nn.Module):
         # times smaller than the input.
         self.feature_info = [
             {"num_chs": 64, "reduction": 2, "module": "relu"},
-            {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
+            {"num_chs": 256, "reduction": 4, "module": "layer1"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
             {"num_chs": 2048, "reduction": 32, "module": "layer4.2"},

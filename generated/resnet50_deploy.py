@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/resnet.yaml
-        646f18c3106f48126c6d7b9ca2fd7865cd5d302ea073cfc9ca113a8aeeaee811
+        8c0bae5f8a647c841146ecd3975b11024b026dc05968813c109aa525557f2163
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -296,18 +296,20 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        # specs/zoo/resnet.yaml:32
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:31
+        # specs/zoo/resnet.yaml:34
         self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.downsample = nn.Sequential(
-            Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:27
-        )
-        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
+        self.downsample = None
+        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:29
+            self.downsample = nn.Sequential(
+                Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:29
+            )
+        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:37
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
         out = self.conv2(out)
-        downsample = self.downsample(x)
+        downsample = x if self.downsample is None else self.downsample(x)
         return fused(self.conv3, out, downsample)
 
     @torch.no_grad()
@@ -318,40 +320,15 @@ class Bottleneck(nn.Module):
         with TrainedState.of(state, prefix, "Bottleneck") as trained:
             load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
             load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
-            load_conv(
-                trained,
-                self.downsample[0],
-                prefix,
-                conv="downsample.0.",
-                bn="downsample.1.",
-                eps=1e-05,
-            )
-            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
-
-
-class IdentityBottleneck(nn.Module):
-    """Residual block."""
-
-    def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
-        super().__init__()
-        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:29
-        # specs/zoo/resnet.yaml:32
-        self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
-        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:35
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.conv2(out)
-        return fused(self.conv3, out, x)
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityBottleneck: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
+            if self.downsample is not None:
+                load_conv(
+                    trained,
+                    self.downsample[0],
+                    prefix,
+                    conv="downsample.0.",
+                    bn="downsample.1.",
+                    eps=1e-05,
+                )
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
 
 
@@ -368,43 +345,39 @@ class Resnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0", "layer2.1",
-                  "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
-                  "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "maxpool", "layer1", "layer2.0", "layer2.1", "layer2.2", "layer2.3",
+                  "layer3.0", "layer3.1", "layer3.2", "layer3.3", "layer3.4", "layer3.5",
+                  "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:63
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:66
+        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:56
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:59
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:68
-            # specs/zoo/resnet.yaml:69
-            *[IdentityBottleneck(256, width=64, out=256) for _ in range(2)],
+            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:61
+            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:61
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:71
-            # specs/zoo/resnet.yaml:72
-            *[IdentityBottleneck(512, width=128, out=512) for _ in range(3)],
+            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:63
+            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:64
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:74
-            # specs/zoo/resnet.yaml:75
-            *[IdentityBottleneck(1024, width=256, out=1024) for _ in range(5)],
+            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:66
+            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:67
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:77
-            # specs/zoo/resnet.yaml:78
-            *[IdentityBottleneck(2048, width=512, out=2048) for _ in range(2)],
+            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:69
+            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:70
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:81
-        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/resnet.yaml:82
+        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:73
+        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/resnet.yaml:74
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
             {"num_chs": 64, "reduction": 2, "module": "conv1"},
-            {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
+            {"num_chs": 256, "reduction": 4, "module": "layer1"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
             {"num_chs": 2048, "reduction": 32, "module": "layer4.2"},
@@ -512,8 +485,7 @@ class Resnet50Deploy(nn.Module):
         """
         with TrainedState.of(state, prefix, "Resnet50") as trained:
             load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            self.layer1[0].load_trained(trained, prefix + "layer1.0.")
-            for i in range(1, 3):
+            for i in range(3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")
             self.layer2[0].load_trained(trained, prefix + "layer2.0.")
             for i in range(1, 4):

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/seresnet50.yaml
-        0a608c2b0fb9707da957b74fa7b2ab36eeb953a2999c6a8a86f4919e40124307
+        450f582d55ff42dfba8cdcef9d60a371bcaf9346cc7b547545348a4a648c5fc5
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -43,23 +43,25 @@ class SE(nn.Module):
 class Bottleneck(nn.Module):
     """SE-ResNet bottleneck, a residual block."""
 
-    def __init__(self, in_channels: int, width: int, stride: int):
+    def __init__(self, in_channels: int, width: int, stride: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/seresnet50.yaml:37
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:38
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:39
-        # specs/zoo/seresnet50.yaml:40
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/seresnet50.yaml:40
+        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:41
+        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:42
+        # specs/zoo/seresnet50.yaml:43
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:41
-        self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:42
-        self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)  # specs/zoo/seresnet50.yaml:43
-        self.bn3 = nn.BatchNorm2d(4 * width)  # specs/zoo/seresnet50.yaml:44
-        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:45
-        self.downsample = nn.Sequential(
-            # specs/zoo/seresnet50.yaml:35
-            nn.Conv2d(in_channels, 4 * width, 1, stride=stride, bias=False),
-            nn.BatchNorm2d(4 * width),  # specs/zoo/seresnet50.yaml:35
-        )
+        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:44
+        self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:45
+        self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)  # specs/zoo/seresnet50.yaml:46
+        self.bn3 = nn.BatchNorm2d(4 * width)  # specs/zoo/seresnet50.yaml:47
+        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:48
+        self.downsample = None
+        if stride != 1 or in_channels != 4 * width:  # specs/zoo/seresnet50.yaml:38
+            self.downsample = nn.Sequential(
+                # specs/zoo/seresnet50.yaml:38
+                nn.Conv2d(in_channels, 4 * width, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(4 * width),  # specs/zoo/seresnet50.yaml:38
+            )
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,38 +74,8 @@ class Bottleneck(nn.Module):
         out = self.conv3(out)
         out = self.bn3(out)
         out = self.se(out)
-        downsample = self.downsample(x)
+        downsample = x if self.downsample is None else self.downsample(x)
         return self.act(downsample + out)
-
-
-class IdentityBottleneck(nn.Module):
-    """SE-ResNet bottleneck, a residual block."""
-
-    def __init__(self, in_channels: int, width: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/seresnet50.yaml:52
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:53
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:54
-        # specs/zoo/seresnet50.yaml:55
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/seresnet50.yaml:56
-        self.act2 = nn.ReLU()  # specs/zoo/seresnet50.yaml:57
-        self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)  # specs/zoo/seresnet50.yaml:58
-        self.bn3 = nn.BatchNorm2d(4 * width)  # specs/zoo/seresnet50.yaml:59
-        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:60
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = self.act1(out)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = self.act2(out)
-        out = self.conv3(out)
-        out = self.bn3(out)
-        out = self.se(out)
-        return self.act(x + out)
 
 
 class Seresnet50(nn.Module):
@@ -118,9 +90,9 @@ class Seresnet50(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "bn1", "act1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0",
-                  "layer2.1", "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2",
-                  "layer3.3", "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "bn1", "act1", "maxpool", "layer1", "layer2.0", "layer2.1", "layer2.2",
+                  "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3", "layer3.4",
+                  "layer3.5", "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(
         self,
@@ -134,31 +106,29 @@ class Seresnet50(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        # specs/zoo/seresnet50.yaml:63
+        # specs/zoo/seresnet50.yaml:51
         self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/seresnet50.yaml:64
-        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:65
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:66
+        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/seresnet50.yaml:52
+        self.act1 = nn.ReLU()  # specs/zoo/seresnet50.yaml:53
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:54
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, stride=1),  # specs/zoo/seresnet50.yaml:68
-            *[IdentityBottleneck(256, width=64) for _ in range(2)],  # specs/zoo/seresnet50.yaml:69
+            Bottleneck(64, width=64),  # specs/zoo/seresnet50.yaml:56
+            *[Bottleneck(256, width=64) for _ in range(2)],  # specs/zoo/seresnet50.yaml:56
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, stride=2),  # specs/zoo/seresnet50.yaml:71
-            *[IdentityBottleneck(512, width=128) for _ in range(3)],  # specs/zoo/seresnet50.yaml:72
+            Bottleneck(256, width=128, stride=2),  # specs/zoo/seresnet50.yaml:58
+            *[Bottleneck(512, width=128) for _ in range(3)],  # specs/zoo/seresnet50.yaml:59
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, stride=2),  # specs/zoo/seresnet50.yaml:74
-            # specs/zoo/seresnet50.yaml:75
-            *[IdentityBottleneck(1024, width=256) for _ in range(5)],
+            Bottleneck(512, width=256, stride=2),  # specs/zoo/seresnet50.yaml:61
+            *[Bottleneck(1024, width=256) for _ in range(5)],  # specs/zoo/seresnet50.yaml:62
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, stride=2),  # specs/zoo/seresnet50.yaml:77
-            # specs/zoo/seresnet50.yaml:78
-            *[IdentityBottleneck(2048, width=512) for _ in range(2)],
+            Bottleneck(1024, width=512, stride=2),  # specs/zoo/seresnet50.yaml:64
+            *[Bottleneck(2048, width=512) for _ in range(2)],  # specs/zoo/seresnet50.yaml:65
         )
-        self.global_pool = GlobalAvgPool()  # specs/zoo/seresnet50.yaml:81
-        # specs/zoo/seresnet50.yaml:82
+        self.global_pool = GlobalAvgPool()  # specs/zoo/seresnet50.yaml:68
+        # specs/zoo/seresnet50.yaml:69
         self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -168,7 +138,7 @@ class Seresnet50(nn.Module):
         # times smaller than the input.
         self.feature_info = [
             {"num_chs": 64, "reduction": 2, "module": "act1"},
-            {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
+            {"num_chs": 256, "reduction": 4, "module": "layer1"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
             {"num_chs": 2048, "reduction": 32, "module": "layer4.2"},

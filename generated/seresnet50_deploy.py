@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/seresnet50.yaml
-        0a608c2b0fb9707da957b74fa7b2ab36eeb953a2999c6a8a86f4919e40124307
+        450f582d55ff42dfba8cdcef9d60a371bcaf9346cc7b547545348a4a648c5fc5
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -317,16 +317,18 @@ class SE(nn.Module):
 class Bottleneck(nn.Module):
     """SE-ResNet bottleneck, a residual block."""
 
-    def __init__(self, in_channels: int, width: int, stride: int):
+    def __init__(self, in_channels: int, width: int, stride: int = 1):
         super().__init__()
-        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:37
-        # specs/zoo/seresnet50.yaml:40
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:40
+        # specs/zoo/seresnet50.yaml:43
         self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1)
-        self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:43
-        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:45
-        self.downsample = nn.Sequential(
-            Conv(in_channels, 4 * width, 1, stride=stride),  # specs/zoo/seresnet50.yaml:35
-        )
+        self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:46
+        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:48
+        self.downsample = None
+        if stride != 1 or in_channels != 4 * width:  # specs/zoo/seresnet50.yaml:38
+            self.downsample = nn.Sequential(
+                Conv(in_channels, 4 * width, 1, stride=stride),  # specs/zoo/seresnet50.yaml:38
+            )
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -334,7 +336,7 @@ class Bottleneck(nn.Module):
         out = self.conv2(out)
         out = self.conv3(out)
         out = self.se(out)
-        downsample = self.downsample(x)
+        downsample = x if self.downsample is None else self.downsample(x)
         return self.act(downsample + out)
 
     @torch.no_grad()
@@ -347,44 +349,15 @@ class Bottleneck(nn.Module):
             load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
             load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
             self.se.load_trained(trained, prefix + "se.")
-            load_conv(
-                trained,
-                self.downsample[0],
-                prefix,
-                conv="downsample.0.",
-                bn="downsample.1.",
-                eps=1e-05,
-            )
-
-
-class IdentityBottleneck(nn.Module):
-    """SE-ResNet bottleneck, a residual block."""
-
-    def __init__(self, in_channels: int, width: int):
-        super().__init__()
-        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/seresnet50.yaml:52
-        self.conv2 = ConvReLU(width, width, 3, padding=1)  # specs/zoo/seresnet50.yaml:55
-        self.conv3 = Conv(width, 4 * width, 1)  # specs/zoo/seresnet50.yaml:58
-        self.se = SE(4 * width, squeeze=width // 4)  # specs/zoo/seresnet50.yaml:60
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(x)
-        out = self.conv2(out)
-        out = self.conv3(out)
-        out = self.se(out)
-        return self.act(x + out)
-
-    @torch.no_grad()
-    def load_trained(self, state: dict[str, torch.Tensor] | TrainedState, prefix: str = "") -> None:
-        """Loads the weights of a trained IdentityBottleneck: a state_dict, its names under
-        `prefix`, all checked first (TrainedState).
-        """
-        with TrainedState.of(state, prefix, "IdentityBottleneck") as trained:
-            load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            load_conv(trained, self.conv2.conv, prefix, conv="conv2.", bn="bn2.", eps=1e-05)
-            load_conv(trained, self.conv3, prefix, conv="conv3.", bn="bn3.", eps=1e-05)
-            self.se.load_trained(trained, prefix + "se.")
+            if self.downsample is not None:
+                load_conv(
+                    trained,
+                    self.downsample[0],
+                    prefix,
+                    conv="downsample.0.",
+                    bn="downsample.1.",
+                    eps=1e-05,
+                )
 
 
 class Seresnet50Deploy(nn.Module):
@@ -400,41 +373,39 @@ class Seresnet50Deploy(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "maxpool", "layer1.0", "layer1.1", "layer1.2", "layer2.0", "layer2.1",
-                  "layer2.2", "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3",
-                  "layer3.4", "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "maxpool", "layer1", "layer2.0", "layer2.1", "layer2.2", "layer2.3",
+                  "layer3.0", "layer3.1", "layer3.2", "layer3.3", "layer3.4", "layer3.5",
+                  "layer4.0", "layer4.1", "layer4.2")
 
     def __init__(self, num_classes: int = 1000):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/seresnet50.yaml:63
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:66
+        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/seresnet50.yaml:51
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/seresnet50.yaml:54
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, stride=1),  # specs/zoo/seresnet50.yaml:68
-            *[IdentityBottleneck(256, width=64) for _ in range(2)],  # specs/zoo/seresnet50.yaml:69
+            Bottleneck(64, width=64),  # specs/zoo/seresnet50.yaml:56
+            *[Bottleneck(256, width=64) for _ in range(2)],  # specs/zoo/seresnet50.yaml:56
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, stride=2),  # specs/zoo/seresnet50.yaml:71
-            *[IdentityBottleneck(512, width=128) for _ in range(3)],  # specs/zoo/seresnet50.yaml:72
+            Bottleneck(256, width=128, stride=2),  # specs/zoo/seresnet50.yaml:58
+            *[Bottleneck(512, width=128) for _ in range(3)],  # specs/zoo/seresnet50.yaml:59
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, stride=2),  # specs/zoo/seresnet50.yaml:74
-            # specs/zoo/seresnet50.yaml:75
-            *[IdentityBottleneck(1024, width=256) for _ in range(5)],
+            Bottleneck(512, width=256, stride=2),  # specs/zoo/seresnet50.yaml:61
+            *[Bottleneck(1024, width=256) for _ in range(5)],  # specs/zoo/seresnet50.yaml:62
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, stride=2),  # specs/zoo/seresnet50.yaml:77
-            # specs/zoo/seresnet50.yaml:78
-            *[IdentityBottleneck(2048, width=512) for _ in range(2)],
+            Bottleneck(1024, width=512, stride=2),  # specs/zoo/seresnet50.yaml:64
+            *[Bottleneck(2048, width=512) for _ in range(2)],  # specs/zoo/seresnet50.yaml:65
         )
-        self.global_pool = GlobalAvgPool()  # specs/zoo/seresnet50.yaml:81
-        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/seresnet50.yaml:82
+        self.global_pool = GlobalAvgPool()  # specs/zoo/seresnet50.yaml:68
+        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/seresnet50.yaml:69
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
             {"num_chs": 64, "reduction": 2, "module": "conv1"},
-            {"num_chs": 256, "reduction": 4, "module": "layer1.2"},
+            {"num_chs": 256, "reduction": 4, "module": "layer1"},
             {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
             {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
             {"num_chs": 2048, "reduction": 32, "module": "layer4.2"},
@@ -542,8 +513,7 @@ class Seresnet50Deploy(nn.Module):
         """
         with TrainedState.of(state, prefix, "Seresnet50") as trained:
             load_conv(trained, self.conv1.conv, prefix, conv="conv1.", bn="bn1.", eps=1e-05)
-            self.layer1[0].load_trained(trained, prefix + "layer1.0.")
-            for i in range(1, 3):
+            for i in range(3):
                 self.layer1[i].load_trained(trained, f"{prefix}layer1.{i}.")
             self.layer2[0].load_trained(trained, prefix + "layer2.0.")
             for i in range(1, 4):

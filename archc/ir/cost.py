@@ -73,7 +73,11 @@ class CostModel(Walker):
         return sum((row.cost for row in self.instance_rows(key)), Cost())
 
     def rows(self, graph: nx.DiGraph, numbers: GraphShapes) -> list[Row]:
-        return [row for row in self.graph(graph, None, numbers).values() if row is not None]
+        return [row for name, row in self.graph(graph, None, numbers).items()
+                if row is not None and name not in numbers.absent]
+
+    def present(self, g, name, node, numbers):
+        return name not in numbers.absent
 
     def call(self, g, name, node, inputs, numbers):
         keys = numbers.calls[name]

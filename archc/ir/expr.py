@@ -4,6 +4,8 @@ A filter count, kernel side, stride, padding or block argument is an expression:
 a `Sym` (a block parameter, `in` for the block's input channels, `num_classes`), or a `BinOp` of
 two expressions. The constructors fold constants and keep sums flat, so that an expression of
 numbers is a number and channel counts print as people write them (`n + m + 384`).
+A condition (a residual's `when`) is a comparison of expressions, or comparisons joined by `and`
+and `or` (`stride != 1 or in != out`), with Python's meaning; its value is a bool.
 """
 
 from __future__ import annotations
@@ -45,11 +47,17 @@ class BinOp:
 
 Expr = Number | Sym | BinOp
 
+COMPARISONS: dict[str, Callable] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge,
+}
+LOGICAL: dict[str, Callable] = {"and": lambda a, b: a and b, "or": lambda a, b: a or b}
 OPERATORS: dict[str, Callable] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
-    "/": operator.truediv,
+    "/": operator.truediv, **COMPARISONS, **LOGICAL,
 }
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "//": 2, "/": 2}
+_PRECEDENCE = {"or": -2, "and": -1, **dict.fromkeys(COMPARISONS, 0),
+               "+": 1, "-": 1, "*": 2, "//": 2, "/": 2}
 
 
 def is_number(value) -> bool:
@@ -61,9 +69,22 @@ def is_expr(value) -> bool:
     return is_number(value) or isinstance(value, (Sym, BinOp))
 
 
+def is_condition(value) -> bool:
+    """A comparison, comparisons joined by `and` and `or`, or a constant truth value."""
+    return isinstance(value, bool) or isinstance(value, BinOp) and (
+        value.op in COMPARISONS or value.op in LOGICAL and is_condition(value.left)
+        and is_condition(value.right))
+
+
 def binop(op: str, left: Expr, right: Expr) -> Expr:
     """`left op right`, computed when both are numbers (kept as an expression when that fails: a
-    division by zero is reported where the expression is evaluated)."""
+    division by zero is reported where the expression is evaluated). A constant truth value
+    decides `and` and `or` where it can: `True and c` is `c`."""
+    if op in LOGICAL:
+        for known, other in ((left, right), (right, left)):
+            if isinstance(known, bool):
+                return other if known == (op == "and") else known
+        return BinOp(op, left, right)
     if is_number(left) and is_number(right):
         try:
             return OPERATORS[op](left, right)
@@ -140,8 +161,8 @@ class EvalError(Exception):
     """An expression that has no value: an unbound name, a division by zero, a value too large."""
 
 
-def evaluate(e: Expr, values: Mapping[str, object]) -> Number:
-    """The number e stands for when its symbols have these values."""
+def evaluate(e: Expr, values: Mapping[str, object]) -> Number | bool:
+    """The number e stands for when its symbols have these values (a condition's: a bool)."""
     if isinstance(e, Sym):
         if e.name not in values:
             raise EvalError(f"`{e.name}` has no value here")
@@ -184,7 +205,7 @@ def _operand(e: Expr, names, parent: int, right: bool) -> str:
     text = to_text(e, names)
     if isinstance(e, BinOp):
         p = _PRECEDENCE[e.op]
-        if p < parent or (right and p == parent):
+        if p < parent or (right or e.op in COMPARISONS) and p == parent:  # `(a < b) == c`
             return f"({text})"
     elif is_number(e) and e < 0:
         return f"({text})"

@@ -12,6 +12,10 @@ nodes each hold a typed `Node` (`node(graph, name)`):
     branch  the concat branch names that lead to it, outermost first (for diagrams)
     key     its key path in the spec, for messages (`blocks.Block17.layers[1].conv2d`)
     trained after the deploy passes: the parts of the trained model its weights come from
+    when    None, or the condition (an Expr of its block's parameters and `in`) under which the
+            step runs in an instance: a conditional shortcut's, a conditional residual's sum and
+            drop paths. Where it does not hold the step is absent: no module, and its value is
+            its last input's (a shortcut: the block's input; a sum: the residual branch)
 Edges carry `order`: the position of the source among the target's inputs (concat order; for an
 add, 0 is the shortcut and 1 the residual branch). graph.graph holds `input` and `output` node ids.
 """
@@ -72,6 +76,7 @@ class GraphShapes:
     shapes: MappingProxyType  # node id -> output shape
     calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
     costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
+    absent: frozenset  # node ids whose condition (`when`) does not hold here
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Node:
     branch: tuple[str, ...] = ()
     key: str = ""
     trained: tuple = ()
+    when: Expr | None = None
 
     @property
     def module(self) -> str | None:
@@ -195,6 +201,7 @@ def fingerprint(network: Network) -> str:
     layer names; positions, key paths and titles, which only locate and label, are left out."""
     def graph_text(graph: nx.DiGraph) -> list[str]:
         return [*(f"{n} {node(graph, n).op!r} {node(graph, n).paths!r}"
+                   + (f" when {node(graph, n).when!r}" if node(graph, n).when is not None else "")
                   for n in topological(graph)),
                 *(f"{u} -> {v} {graph.edges[u, v]['order']}" for u, v in sorted(graph.edges)),
                 f"{graph.graph['input']} => {graph.graph['output']}"]

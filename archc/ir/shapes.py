@@ -218,6 +218,8 @@ class _Symbolic(Walker):
         return current
 
     def op(self, g, name, node, inputs, frame):
+        if node.when is not None and not node.op.module:
+            return inputs[-1]  # a sum or a drop path by a condition: its branch's, either way
         before = ir.ordered_inputs(g, name)
         size = self.sizes.get(before[0]) if before else None
         with _formula(node):
@@ -291,7 +293,7 @@ class _Inference(Walker):
     def numbers(self, g: nx.DiGraph, input_shape: Shape, bindings: dict) -> GraphShapes:
         """The shapes of a graph's nodes, the block instances each block call ran, and the cost
         of each node's own module."""
-        frame = _Frame(bindings, {}, {})
+        frame = _Frame(bindings, {}, {}, set())
         shapes = self.graph(g, input_shape, frame)
         end = g.graph["output"]
         if channels_last(shapes[end]):
@@ -300,11 +302,19 @@ class _Inference(Walker):
                                                 "nchw` at its end")
             shapes[end] = tuple(shapes[end])
         return GraphShapes(MappingProxyType(shapes), MappingProxyType(frame.calls),
-                           MappingProxyType(frame.costs))
+                           MappingProxyType(frame.costs), frozenset(frame.absent))
 
     def _ends(self, g: nx.DiGraph) -> str:
         name = ir.name_of(g)
         return {ir.BODY: "the body", ir.HEAD: "the head"}.get(name, f"block `{name}`")
+
+    def present(self, g, name, node, frame):
+        """Whether a step's condition holds in this instance; recorded where it does not."""
+        holds = self.value(node.when, "the condition", node, frame.bindings, whole=False,
+                           truth=True)
+        if holds is False:
+            frame.absent.add(name)
+        return holds is not False
 
     def call(self, g, name, node, inputs, frame):
         inputs = self.channels_first(g, name, node.op, inputs)
@@ -352,7 +362,7 @@ class _Inference(Walker):
                 numbers = self.numbers(definition.graph, shape, scope)
                 output = numbers.shapes[definition.graph.graph["output"]]
                 self.instances[key] = Instance(numbers.shapes, numbers.calls, numbers.costs,
-                                               call.block, args, output)
+                                               numbers.absent, call.block, args, output)
             keys.append(key)
             shape = self.instances[key].output
             if shape is None:
@@ -360,10 +370,10 @@ class _Inference(Walker):
         return shape, tuple(keys)
 
     def value(self, e: Expr, what: str | Callable[[], str], node: ir.Node, bindings: dict,
-              least: int = 1, whole: bool = True, most: int = MAX_NUMBER):
-        """The number an expression has in this instance, or None after reporting why it has
-        none (`what` names it, or makes its name). A wrong value is blamed on the block call
-        where it was written, if it was."""
+              least: int = 1, whole: bool = True, most: int = MAX_NUMBER, truth: bool = False):
+        """The number an expression has in this instance (a condition's truth value, with
+        `truth`), or None after reporting why it has none (`what` names it, or makes its name).
+        A wrong value is blamed on the block call where it was written, if it was."""
         if callable(what):
             what = what()
         origin = node
@@ -380,6 +390,8 @@ class _Inference(Walker):
                 return None
         if value is None:
             return None  # an argument reported already
+        if truth:
+            return value if isinstance(value, bool) else None  # conditions are checked as such
         if whole:
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
             need = f"a whole number >= {least}"
@@ -467,13 +479,14 @@ class _Inference(Walker):
 
 
 class _Frame:
-    """The walk's state in one graph: the block's bindings, and what the graph's block calls
-    ran and its layers cost."""
+    """The walk's state in one graph: the block's bindings, what the graph's block calls ran
+    and its layers cost, and its steps whose condition does not hold."""
 
-    def __init__(self, bindings: dict, calls: dict, costs: dict):
+    def __init__(self, bindings: dict, calls: dict, costs: dict, absent: set):
         self.bindings = bindings
         self.calls = calls
         self.costs = costs
+        self.absent = absent
 
 
 class _Step:

@@ -8,6 +8,8 @@ hook for its kind, its op's `opcode`:
     call   a block call: `call`, which enters the block's graph (`graph`) once per repeat, or
            does not, as the analysis needs
     op     anything else (a layer, a concat, an add): `op`, which asks the op's own rules
+A step with a condition (`when`) that the analysis finds does not hold (`present`) is absent:
+its value is its last input's, and no hook runs for it.
 """
 
 from __future__ import annotations
@@ -32,13 +34,20 @@ class Walker(Generic[Value]):
         for name in ir.topological(g):
             node = ir.node(g, name)
             inputs = [values[u] for u in ir.ordered_inputs(g, name)]
-            if node.op.opcode == "input":
+            if node.when is not None and not self.present(g, name, node, frame):
+                values[name] = inputs[-1]
+            elif node.op.opcode == "input":
                 values[name] = entry
             elif node.op.opcode == "call":
                 values[name] = self.call(g, name, node, inputs, frame)
             else:
                 values[name] = self.op(g, name, node, inputs, frame)
         return values
+
+    def present(self, g: nx.DiGraph, name: str, node: ir.Node, frame) -> bool:
+        """Whether a step with a condition runs: by default it does (a walk of a block's
+        definition, for all its instances, such as generated code's)."""
+        return True
 
     def call(self, g: nx.DiGraph, name: str, node: ir.Node, inputs: list[Value], frame) -> Value:
         raise NotImplementedError
@@ -81,6 +90,9 @@ class InstanceWalker(Walker):
         body = self.graph(net.body, entry, Frame(net.shapes.of(ir.BODY), bound, "", None))
         self.graph(net.head, body[net.body.graph["output"]],
                    Frame(net.shapes.of(ir.HEAD), bound, "", None))
+
+    def present(self, g, name, node, frame):
+        return name not in frame.numbers.absent
 
     def call(self, g, name, node, inputs, frame):
         current = inputs[0]

@@ -43,4 +43,5 @@ def _foldable(g: nx.DiGraph, conv: str, norm: str) -> bool:
     a, b = ir.node(g, conv), ir.node(g, norm)
     return (isinstance(a.op, ir.Conv) and a.op.bare and isinstance(b.op, ir.BatchNorm)
             and list(g.successors(conv)) == [norm] and list(g.predecessors(norm)) == [conv]
-            and bool(a.paths) and bool(b.paths) and len(a.paths) == len(b.paths) == 1)
+            and bool(a.paths) and bool(b.paths) and len(a.paths) == len(b.paths) == 1
+            and a.when == b.when)

@@ -17,8 +17,8 @@ from ..ir import graph as ir
 def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for node in list(g.nodes):
         add = ir.node(g, node).op
-        if not isinstance(add, ir.Add) or add.scale == 1:
-            continue
+        if not isinstance(add, ir.Add) or add.scale == 1 or ir.node(g, node).when is not None:
+            continue  # (where a condition leaves the sum out, the branch is not scaled)
         branch = ir.ordered_inputs(g, node)[1]
         conv = ir.node(g, branch).op
         if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \

@@ -27,7 +27,7 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
         (source,) = g.predecessors(act)
         layer = ir.node(g, source)
         if data.op.function not in FUSED.get(type(layer.op), ()) or layer.op.act != "none" or \
-                not layer.paths or list(g.successors(source)) != [act]:
+                not layer.paths or list(g.successors(source)) != [act] or layer.when != data.when:
             continue
         ir.update(g, source, op=dataclasses.replace(layer.op, act=data.op.function))
         bypass(g, act)

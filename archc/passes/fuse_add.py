@@ -21,6 +21,8 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
         if not isinstance(add, ir.Add) or add.scale != 1 or not _fusable(add.act, block, network):
             continue
         shortcut, branch = ir.ordered_inputs(g, node)
+        if ir.node(g, node).when is not None or ir.node(g, branch).when is not None:
+            continue  # a sum or a conv that a condition leaves out in some instances
         conv = ir.node(g, branch).op
         if not isinstance(conv, ir.Conv) or not conv.bare or g.out_degree(branch) != 1 \
                 or any(len(path) != 1 for path in ir.node(g, branch).paths):

@@ -38,7 +38,7 @@ def _mergeable(g: nx.DiGraph, node: str) -> bool:
     paths = ir.node(g, node).paths
     return (isinstance(op, ir.Conv) and op.groups == 1 and op.bias and op.norm is None
             and op.filters is not None and not isinstance(op.act, Sym)
-            and ir.node(g, node).trained and len(paths) == 1
+            and ir.node(g, node).trained and len(paths) == 1 and ir.node(g, node).when is None
             and (len(paths[0]) == 1 or paths[0][1:] == (0,)))
 
 

@@ -20,7 +20,9 @@ def run(g: nx.DiGraph, block: str | None, network: ir.Network) -> None:
     for pool_node in list(ir.topological(g)):
         pool = ir.node(g, pool_node).op
         successors = list(g.successors(pool_node))
-        if not isinstance(pool, ir.Pool) or len(successors) != 1 or not _commutes(pool):
+        if not isinstance(pool, ir.Pool) or len(successors) != 1 or not _commutes(pool) or \
+                ir.node(g, pool_node).when is not None or \
+                ir.node(g, successors[0]).when is not None:
             continue
         conv_node = successors[0]
         conv = ir.node(g, conv_node).op

@@ -185,17 +185,46 @@ class _Builder:
         if gate:
             last = self.add("gate", Gate(), steps[-1].pos, (), (), ["input", last], key)
         if residual is not None:
-            shortcut = "input"
-            if residual.shortcut is not None:
-                shortcut = self.chain(residual.shortcut, "input", residual_key + ".shortcut",
-                                      ("shortcut",))
-            op = ir.Add(self.expr(residual.scale, residual.at("scale"), residual_key + ".scale"),
-                        self.activation(residual.activation or self.residual_activation(),
-                                        residual.at("activation"),
-                                        residual_key + ".activation"))
-            last = self.add("add", op, residual.pos, (), (), [shortcut, last], residual_key)
+            last = self.residual(residual, last, residual_key)
         self.g.graph["output"] = last
         return nx.freeze(self.g)
+
+    def residual(self, residual: schema.Residual, last: str, key: str) -> str:
+        """The sum of the block's layers (ending in `last`) and its shortcut."""
+        shortcut, steps = "input", residual.shortcut
+        projection = isinstance(steps, schema.Projection)
+        if projection:
+            steps = steps.layers
+            if len(steps) > 1 or not isinstance(steps[0], schema.Named):
+                self.diags.error(residual.shortcut.pos, "E416", "a shortcut with `when` is one "
+                                 "named step (`downsample: [conv 1x1 out /stride, bn]`): generated "
+                                 "code builds it, or not, by its name", f"{key}.shortcut")
+        if steps is not None:
+            before = set(self.g)
+            shortcut = self.chain(steps, "input", key + ".shortcut", ("shortcut",))
+            if projection:
+                self.condition(set(self.g) - before, residual.shortcut.when,
+                               residual.shortcut.at("when"), f"{key}.shortcut.when")
+        op = ir.Add(self.expr(residual.scale, residual.at("scale"), key + ".scale"),
+                    self.activation(residual.activation or self.residual_activation(),
+                                    residual.at("activation"), key + ".activation"))
+        add = self.add("add", op, residual.pos, (), (), [shortcut, last], key)
+        if residual.when is not None:
+            if steps is not None:
+                self.diags.error(residual.at("when"), "E416", "a residual with `when` adds the "
+                                 "block's input itself: it has no shortcut (a shortcut with a "
+                                 "condition of its own is `shortcut: {when: ..., layers: "
+                                 "[...]}`)", f"{key}.when")
+            # A drop path drops the residual branch: where there is no sum, there is none.
+            drops = {n for n in self.g if ir.node(self.g, n).op.uses_drop_path_rate}
+            self.condition({add} | drops, residual.when, residual.at("when"), f"{key}.when")
+        return add
+
+    def condition(self, nodes: set[str], when, pos, key: str) -> None:
+        """Makes steps present only where `when` holds."""
+        when = self.expr(when, pos, key)
+        for n in nodes:
+            ir.update(self.g, n, when=when)
 
     # ------------------------------------------------------------------------------- nodes
 

@@ -1,8 +1,11 @@
-"""Arithmetic in specs: `2*w`, `w // 2`, `k + n`, `in`, `(k - 1) // 2`.
+"""Arithmetic in specs: `2*w`, `w // 2`, `k + n`, `in`, `(k - 1) // 2`, and conditions:
+`stride != 1 or in != out`.
 
 Numbers, names (block parameters, `in` for a block's input channels, `num_classes`), the operators
-+ - * // / and parentheses, with Python's precedence. Parsed into the IR's expressions
-(ir/expr.py), constants folded; whether the names exist is checked when the spec is elaborated.
++ - * // /, the comparisons == != < <= > >=, `and`, `or` and parentheses, with Python's
+precedence (a chain of comparisons, `a < b < c`, is refused: write `a < b and b < c`). Parsed
+into the IR's expressions (ir/expr.py), constants folded; whether the names exist is checked when
+the spec is elaborated.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from ..ir import expr as ex
 from ..ir.expr import Expr
 
 _TOKEN = re.compile(r"\s*(?:(\d[\d_]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
-                    r"|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/()]))")
+                    r"|([A-Za-z_][A-Za-z0-9_]*)|(//|==|!=|<=|>=|[-+*/()<>]))")
+_WORDS = ("and", "or")  # operators spelt as names
 MAX_LENGTH = 200
 
 
@@ -28,11 +32,12 @@ def parse_expr(text: str) -> Expr:
         if not m or m.end() == pos:
             raise ValueError(f"unexpected `{text[pos:].strip()[:1]}` in `{text}`")
         number, name, symbol = m.groups()
-        tokens.append(("number", number) if number else ("name", name) if name else
+        tokens.append(("number", number) if number else
+                      ("op", name) if name in _WORDS else ("name", name) if name else
                       ("op", symbol))
         pos = m.end()
     parser = _Parser(tokens, text)
-    result = parser.sum()
+    result = parser.disjunction()
     if parser.i != len(tokens):
         raise ValueError(f"unexpected `{tokens[parser.i][1]}` in `{text}`")
     return result
@@ -50,6 +55,30 @@ class _Parser:
             raise ValueError(f"`{self.text}` ends too soon")
         self.i += 1
         return self.tokens[self.i - 1]
+
+    def disjunction(self) -> Expr:
+        out = self.conjunction()
+        while self.peek() == "or":
+            self.take()
+            out = ex.binop("or", out, self.conjunction())
+        return out
+
+    def conjunction(self) -> Expr:
+        out = self.comparison()
+        while self.peek() == "and":
+            self.take()
+            out = ex.binop("and", out, self.comparison())
+        return out
+
+    def comparison(self) -> Expr:
+        out = self.sum()
+        if self.peek() in ex.COMPARISONS:
+            op = self.take()[1]
+            out = ex.binop(op, out, self.sum())
+            if self.peek() in ex.COMPARISONS:
+                raise ValueError(f"a chain of comparisons in `{self.text}`: join them with "
+                                 "`and`")
+        return out
 
     def sum(self) -> Expr:
         out = self.product()
@@ -82,7 +111,7 @@ class _Parser:
         if kind == "name":
             return ex.Sym(text)
         if text == "(":
-            inner = self.sum()
+            inner = self.disjunction()
             if self.take()[1] != ")":
                 raise ValueError(f"a `(` without its `)` in `{self.text}`")
             return inner

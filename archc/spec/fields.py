@@ -144,6 +144,23 @@ Scale = Annotated[
     PlainValidator(_number),
     WithJsonSchema({"anyOf": [{"type": "number"}, EXPR_SCHEMA]}),
 ]
+
+
+def _condition(value: Any) -> ex.Expr:
+    out = _expression(value, "a condition")
+    if not ex.is_condition(out):
+        raise fail("E203", f"must be a condition: a comparison such as `stride != 1 or in != "
+                           f"out`, got {show_value(value)}")
+    return out
+
+
+# A residual's condition: Python's comparisons, `and` and `or` on expressions.
+Condition = Annotated[
+    Any,
+    PlainValidator(_condition),
+    WithJsonSchema({"type": "string", "description": "a comparison of parameters, e.g. "
+                                                     "`stride != 1 or in != out`"}),
+]
 Activation = Annotated[
     str,
     PlainValidator(_activation),

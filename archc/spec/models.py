@@ -48,6 +48,7 @@ from .compact import compact_to_long
 from .fields import (
     EXPR_SCHEMA,
     Activation,
+    Condition,
     Layout,
     Node,
     Norm,
@@ -389,14 +390,27 @@ Layers = Annotated[list[TopStep], Field(min_length=1)]
 # ------------------------------------------------------------------------------- structure
 
 
+class Projection(Node):
+    """A shortcut present by a condition: `{when: stride != 1 or in != out, layers: [...]}` is
+    its one step where the condition holds, the block's input itself elsewhere."""
+
+    when: Condition
+    layers: Annotated[list[TopStep], Field(min_length=1)]
+
+
 class Residual(Node):
     """out = activation(shortcut(x) + scale * layers(x)); without a shortcut, shortcut(x) = x."""
 
     scale: Scale = 1.0
     activation: Activation | None = Field(None, description="after the sum; default: the "
                                                             "settings' conv activation")
-    shortcut: list[TopStep] | None = Field(
-        None, description="steps from the block's input, e.g. a projection conv 1x1 /2 + BN")
+    shortcut: list[TopStep] | Projection | None = Field(
+        None, description="steps from the block's input, e.g. a projection conv 1x1 /2 + BN; "
+                          "or {when: CONDITION, layers: [ONE STEP]}, the input itself where "
+                          "the condition does not hold")
+    when: Condition | None = Field(None, description="where the sum is made, e.g. `stride == 1 "
+                                                     "and in == out`; elsewhere the block is "
+                                                     "its layers alone (and drops no path)")
 
 
 # Plain text only: a title reaches figure labels and generated docstrings.

@@ -14,6 +14,7 @@ emitted code asked for (runtime.py).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -189,14 +190,31 @@ class _Generator(TimmContract, DeployLoading):
                 else:
                     items.append(_Item(nesting, tuple(keys),
                                        self.module(op, cin, channels.nodes[node]), comment))
-            if ir.node(g, nodes[0]).in_sequential:
+            first = ir.node(g, nodes[0])
+            built = first.when is not None and first.when not in self.flags(g)
+            indent = 12 if built else 8  # a module built where its condition holds
+            if built:
+                when = ex.substitute(first.when, {"in": channels.input})
+                lines += [f"        self.{name} = None",
+                          *with_comment(f"if {code(when)}:", source_comment(first.pos), 8)]
+            if first.in_sequential:
                 if any(isinstance(part, str) for n in nodes for path in ir.node(g, n).paths
                        for part in path[1:]):
                     self.need("ordered_dict")
-                lines += _sequential(items, 0, 8, f"self.{name} = ")
+                lines += _sequential(items, 0, indent, f"self.{name} = ")
             else:
-                lines += with_comment(f"self.{name} = {items[0].code}", items[0].comment, 8)
+                lines += with_comment(f"self.{name} = {items[0].code}", items[0].comment,
+                                      indent)
         return lines
+
+    @staticmethod
+    def flags(g: nx.DiGraph) -> set[Expr]:
+        """The conditions of a block's steps without a module (a residual's `when`: its sum,
+        and its drop paths with it): generated code keeps one as `self.use_residual` and runs
+        the steps under it in forward. A module's other conditions build it or leave it None
+        (a conditional shortcut), and forward asks whether it is None."""
+        return {ir.node(g, n).when for n in g
+                if ir.node(g, n).when is not None and not ir.node(g, n).op.module}
 
     def timm_module(self, op: ir.Op, cin: Expr, argument: Sym) -> str:
         """A classifier module as timm's constructor arguments make it: a dropout of p
@@ -208,7 +226,8 @@ class _Generator(TimmContract, DeployLoading):
     def repeated(self, op: ir.BlockCall, inputs: tuple[Expr, ...]) -> list[tuple[str, int, bool]]:
         """(a block's constructor call, how many times in a row, whether the call is of the
         index i): once for all repeats; once, of i, where the input channels grow by the same
-        step (DenseNet's layers); or each instance."""
+        step (DenseNet's layers); or once per run of equal calls (a stage's first block, whose
+        input differs, then the others)."""
         calls = [self.module(op, cin, None) for cin in inputs]
         if len(set(calls)) == 1:
             return [(calls[0], op.repeat, False)]
@@ -218,7 +237,7 @@ class _Generator(TimmContract, DeployLoading):
             step = second - first
             if all(int(p[2]) == first + step * n for n, p in enumerate(parts)):
                 return [(f"{parts[0][1]}{first} + {step} * i{parts[0][3]}", op.repeat, True)]
-        return [(call, 1, False) for call in calls]
+        return [(call, len(list(run)), False) for call, run in itertools.groupby(calls)]
 
     # ---------------------------------------------------------------------------- forward
 
@@ -226,8 +245,11 @@ class _Generator(TimmContract, DeployLoading):
         """The body of a forward (forward.py)."""
         forward = Forward(self, g, pre_logits)
         forward.graph(g, forward.names[("input",)], None)
-        last = forward.lines[-1].split(" = ", 1)[1]
-        forward.lines[-1] = f"        return {last}"
+        variable, last = forward.lines[-1].strip().split(" = ", 1)
+        if forward.lines[-1].startswith(" " * 12):  # under a condition
+            forward.lines.append(f"        return {variable}")
+        else:
+            forward.lines[-1] = f"        return {last}"
         return [part for line in forward.lines for part in wrap(line)]
 
     # ---------------------------------------------------------------------------- classes
@@ -264,6 +286,11 @@ class _Generator(TimmContract, DeployLoading):
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
         cls.init += self.module_lines(g, channels)
+        for when in self.flags(g):  # one at most: a block's residual is one
+            at = next(ir.node(g, n).pos for n in ir.topological(g)
+                      if ir.node(g, n).when == when and not ir.node(g, n).op.module)
+            when = ex.substitute(when, {"in": channels.input})
+            cls.init += with_comment(f"self.use_residual = {code(when)}", source_comment(at), 8)
         for node in ir.topological(g):
             cls.init += ir.node(g, node).op.torch_init(self, g)
         cls.methods.append(("def forward(self, x: torch.Tensor) -> torch.Tensor:",

@@ -52,12 +52,25 @@ class Forward(Walker):
             variable = self.names[owner] = self.namespace.create(candidate)
         self.holder[variable] = name
         expr = node.op.torch_forward(self.emit, g, name, unit, inputs)
+        flagged = node.when is not None and node.when in self.emit.flags(g)
+        if node.when is not None and not flagged:  # a module built where its condition holds
+            expr = f"{inputs[-1]} if self.{unit} is None else {expr}"
         if node.op.module:  # its call is made: later members of its nn.Sequential reuse it
             self.done_units[unit] = variable
             if self.pre_logits and name == g.graph["output"]:
                 expr = f"{inputs[0]} if pre_logits else {expr}"
-        self.lines.append(f"        {variable} = {expr}")
+        if not flagged:
+            self.lines.append(f"        {variable} = {expr}")
+            return variable
+        if variable != inputs[-1]:  # its value where the condition does not hold
+            self.lines.append(f"        {variable} = {inputs[-1]}")
+        if not self.lines or self.lines[-1] != self.GUARD and \
+                not self.lines[-1].startswith(" " * 12):
+            self.lines.append(self.GUARD)
+        self.lines.append(f"            {variable} = {expr}")
         return variable
+
+    GUARD = "        if self.use_residual:"
 
     @staticmethod
     def variable_owner(g: nx.DiGraph, node: str, main_path: str | None) -> tuple[tuple, str]:

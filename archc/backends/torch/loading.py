@@ -59,31 +59,34 @@ class DeployLoading:
         parts say (BatchNorm folded, residual scales multiplied in, merged convs' parts each in
         its run of channels)."""
         lines = []
-        kept = self.kept(g)
         for node in ir.topological(g):
             data = ir.node(g, node)
-            op = data.op
-            if op.opcode == "call":
+            if data.op.opcode == "call":
                 lines += self.load_blocks(data.paths, [part.path for part in data.trained])
+            elif data.trained and data.when is not None:  # built where its condition holds
+                lines.append(f"            if {attribute(data.paths[0][:1])} is not None:")
+                lines += self.load_node(g, node, " " * 16)
             elif data.trained:
-                module = attribute(data.paths[0])
-                if op.own_conv is not None:
-                    target = module if op.own_conv.bare else f"{module}.conv"
-                    runs = self.channel_runs(g, node) or [None]
-                    for part, run in zip(data.trained, runs, strict=True):
-                        channels = None if run is None else \
-                            f"({', '.join(kept.code(e) for e in run)})"
-                        lines += wrap(f"            load_conv(trained, {target}, "
-                                      f"{_load_conv_args(part, channels)})")
-                elif [name for name, _, _ in op.tensors(1, 1)] == [""]:  # the attribute
-                    self.need("load_parameter")  # is a tensor itself: a layer scale
-                    key = ir.dotted(data.trained[0].path)
-                    lines.append(f'            load_parameter(trained, {module}, prefix + '
-                                 f'"{key}")')
-                else:
-                    key = ir.dotted(data.trained[0].path) + "."
-                    lines.append(f'            load_copy(trained, {module}, prefix + "{key}")')
+                lines += self.load_node(g, node, " " * 12)
         return lines
+
+    def load_node(self, g: nx.DiGraph, node: str, indent: str) -> list[str]:
+        """The statements that load one module's weights."""
+        data = ir.node(g, node)
+        op, module = data.op, attribute(data.paths[0])
+        if op.own_conv is not None:
+            target = module if op.own_conv.bare else f"{module}.conv"
+            runs = self.channel_runs(g, node) or [None]
+            kept = self.kept(g)
+            return [line for part, run in zip(data.trained, runs, strict=True)
+                    for line in wrap(f"{indent}load_conv(trained, {target}, " + _load_conv_args(
+                        part, None if run is None else
+                        f"({', '.join(kept.code(e) for e in run)})") + ")")]
+        key = ir.dotted(data.trained[0].path)
+        if [name for name, _, _ in op.tensors(1, 1)] == [""]:  # the attribute is a tensor
+            self.need("load_parameter")  # itself: a layer scale
+            return [f'{indent}load_parameter(trained, {module}, prefix + "{key}")']
+        return [f'{indent}load_copy(trained, {module}, prefix + "{key}.")']
 
     @staticmethod
     def load_blocks(paths: tuple, trained: list) -> list[str]:

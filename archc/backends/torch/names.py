@@ -49,7 +49,7 @@ HELPERS = frozenset({"ACTIVATIONS", "CUDNN", "ONEDNN", "PACKED", "weakref", "fol
                      "load_parameter", "TrainedState", "DropPath", "LayerNorm2d", "Permute",
                      "checkpoint", "Linear", "ONEDNN_LINEAR"})
 # The attributes a residual block's class gives itself besides its layers.
-BLOCK_ATTRIBUTES = ("scale", "act")
+BLOCK_ATTRIBUTES = ("scale", "act", "use_residual")
 
 # Names the body of a generated forward reads, and those pycodestyle finds ambiguous (E741).
 _RESERVED = frozenset({"self", "torch", "nn", *keyword.kwlist, *keyword.softkwlist})
