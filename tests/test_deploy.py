@@ -363,13 +363,15 @@ def test_a_batchnorm_and_a_relu_of_their_own_after_a_bare_conv_join_it():
     """torchvision's ResNets write conv1, bn1, relu1 as modules of their own: the deploy module
     folds each BatchNorm into its conv and runs the ReLU with it (and the last conv with the
     residual sum), the projection's BatchNorm too, a member of the nn.Sequential `downsample`
-    (which loads it from `downsample.1`)."""
+    (which loads it from `downsample.1` where the block has one)."""
     from archc.backends.torch import generate
 
     source = generate(archc.compile_spec(str(SPECS / "zoo" / "resnet.yaml")), deploy=True)
     assert source.count("nn.BatchNorm2d(") == 0
-    assert 'self.downsample[0],\n                prefix,\n                conv="downsample.0.",\n' \
-        '                bn="downsample.1.",' in source
+    assert 'if self.downsample is not None:\n                load_conv(\n' \
+        '                    trained,\n                    self.downsample[0],\n' \
+        '                    prefix,\n                    conv="downsample.0.",\n' \
+        '                    bn="downsample.1.",' in source  # where the block projects
     assert source.count("nn.ReLU(") == 1  # the ConvReLU unit class's own, no module of its own
     assert "self.conv1 = ConvReLU(in_channels, width, 1)" in source
     assert "fused(self.conv3, out, downsample)" in source

@@ -552,6 +552,13 @@ class _Step:
     def is_graph_input(self, node: str) -> bool:
         return node == self.g.graph["input"]
 
+    def left_out(self, node: str) -> bool:
+        """Whether a step's condition does not hold in this instance."""
+        return node in self.frame.absent
+
+    def node_of(self, node: str) -> ir.Node:
+        return ir.node(self.g, node)
+
     def channels_made_by(self, node: str) -> str:
         """The step that set a node's channel count: the node, or the last step before it that
         sets one, through those that pass their input's on (an activation, a pool)."""

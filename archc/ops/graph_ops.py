@@ -139,18 +139,24 @@ class Add(NoModule, Weightless, Passthrough, Op):
         first, last = check.inputs()
         what = check.what(last)
         base = "the block input" if check.is_graph_input(first) else f"the shortcut `{first}`"
+        why = ""
+        if check.left_out(first):  # a conditional shortcut, left out in this instance
+            left_out = check.node_of(first)
+            base = "the block input"
+            why = f" (the shortcut `{left_out.module}` is built only where " \
+                  f"`{ex.to_text(left_out.when)}`)"
         show = check.show
         if len(residual) != len(shortcut):
             check.error("E503", f"residual add: {what} gives {show(residual)}, {base} is "
-                                f"{show(shortcut)}", at=last)
+                                f"{show(shortcut)}{why}", at=last)
         elif None in (residual[0], shortcut[0]):
             pass  # channels unknown after an error reported already
         elif residual[0] != shortcut[0] and residual[1:] == shortcut[1:]:
             check.error("E503", f"residual add: {what} gives {residual[0]} channels, {base} has "
-                                f"{shortcut[0]}", at=last)
+                                f"{shortcut[0]}{why}", at=last)
         elif residual != shortcut and None not in residual and None not in shortcut:
             check.error("E503", f"residual add: {what} gives {show(residual)}, {base} is "
-                                f"{show(shortcut)}", at=last)
+                                f"{show(shortcut)}{why}", at=last)
         return shortcut
 
     def describe(self):

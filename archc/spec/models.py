@@ -404,7 +404,10 @@ class Residual(Node):
     scale: Scale = 1.0
     activation: Activation | None = Field(None, description="after the sum; default: the "
                                                             "settings' conv activation")
-    shortcut: list[TopStep] | Projection | None = Field(
+    shortcut: Annotated[
+        Annotated[Layers, Tag("steps")] | Annotated[Projection, Tag("projection")],
+        Discriminator(lambda value: "steps" if isinstance(value, list) else "projection"),
+    ] | None = Field(
         None, description="steps from the block's input, e.g. a projection conv 1x1 /2 + BN; "
                           "or {when: CONDITION, layers: [ONE STEP]}, the input itself where "
                           "the condition does not hold")

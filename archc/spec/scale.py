@@ -80,6 +80,8 @@ def _uses(block: schema.BlockDef, widths, filters: set, other: set) -> None:
     def visit(model):
         for name in type(model).model_fields:
             value = getattr(model, name)
+            if name == "when":  # a residual's condition compares channels, scaled alike
+                continue
             if isinstance(model, schema.Block) and name == "args":
                 for arg, given in value.items():
                     whole = isinstance(given, ex.Sym) and arg in widths.get(model.block, ())

@@ -189,6 +189,7 @@ class _Frame:
     args: dict  # each parameter's values, shown beside it
     shapes: dict  # node -> output shape, shown on edges; empty for none
     calls: dict | None  # node -> the instances it ran, to draw them inline; None: as boxes
+    absent: frozenset = frozenset()  # in an instance drawn inline: its steps left out
 
 
 class _Drawing(Walker):
@@ -209,8 +210,11 @@ class _Drawing(Walker):
         block = self.network.blocks[node.op.block].graph
         (source,) = inputs[0]
         values = self.graph(block, [source], _Frame(inner, instance.shapes if frame.shapes
-                                                    else {}, instance.calls))
+                                                    else {}, instance.calls, instance.absent))
         return [(values[block.graph["output"]][-1][0], _shape_label(frame.shapes, name))]
+
+    def present(self, g, name, node, frame):
+        return name not in frame.absent
 
     def op(self, g, name, node, inputs, frame):
         sources = [source for value in inputs for source in value]
@@ -238,12 +242,21 @@ class _Pen(_Labels):
         """The step's box, as the paper labels it."""
         if len(self.args.get("in", ())) == 1:  # `in` is that number in every instance
             op = ir.bind(op, {"in": self.args["in"][0]})
-        return self.figure.node(label(op, self.args, self.network.blocks), fillcolor=_fill(op))
+        return self.node(label(op, self.args, self.network.blocks), fillcolor=_fill(op))
 
     def node(self, text: str, fill: str | None = None, **attrs) -> str:
-        """A box (or, with attrs, another shape) filled as FILL[fill] says, if fill is given."""
+        """A box (or, with attrs, another shape) filled as FILL[fill] says, if fill is given.
+        A step with a condition, in a block's figure, is dashed and says where it is made."""
         if fill is not None:
             attrs["fillcolor"] = FILL.get(fill, "white")
+        when = ir.node(self.g, self.name).when
+        if when is not None and self.frame.calls is None:
+            where = f"where {ex.to_text(when)}"
+            attrs["style"] = "rounded,filled,dashed"
+            if attrs.get("fixedsize") == "true":  # a sum's circle: the words beside it
+                attrs["xlabel"] = where
+            else:
+                text = f"{text}\\n{where}"
         return self.figure.node(text, **attrs)
 
     def edge(self, a: str, b: str, shape: str = "", **attrs) -> None:
