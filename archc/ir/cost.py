@@ -82,8 +82,9 @@ class CostModel(Walker):
     def call(self, g, name, node, inputs, numbers):
         keys = numbers.calls[name]
         cost = sum((self.instance(key) for key in keys), Cost())
-        return Row(name, path_label(node.paths) or name, node.op.describe(),
-                   numbers.shapes[name], cost, tuple(self.instance_rows(keys[0])))
+        return Row(name, path_label(ir.repeat_paths(node, len(keys))) or name,
+                   node.op.describe(), numbers.shapes[name], cost,
+                   tuple(self.instance_rows(keys[0])) if keys else ())
 
     def op(self, g, name, node, inputs, numbers):
         cost = layer_cost(node.op, numbers.costs.get(name, (0, 0)), numbers.shapes[name])

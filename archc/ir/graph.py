@@ -50,7 +50,7 @@ from ..ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     Slice,
     bind,
 )
-from .expr import Expr
+from .expr import BinOp, Expr, Sym
 
 # How a network's images are prepared beyond the spec's mean and std (pretrained_cfg, archc
 # train's validation crop): as the Inception weights were evaluated, timm's values for
@@ -213,6 +213,16 @@ def fingerprint(network: Network) -> str:
                   *graph_text(block.graph)]
     lines += ["body", *graph_text(network.body), "head", *graph_text(network.head)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def repeat_paths(node: Node, count: int) -> tuple[ModulePath, ...]:
+    """The module paths of a block call's repeats where an instance ran it `count` times: its
+    paths, or, where its count is an expression (one path, its first repeat's), `count`
+    consecutive numbers from that path's last part."""
+    if not isinstance(node.op.repeat, (Sym, BinOp)) or not node.paths:
+        return node.paths
+    *group, first = node.paths[0]
+    return tuple((*group, first + j) for j in range(count))
 
 
 def dotted(path: tuple) -> str:

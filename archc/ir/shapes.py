@@ -28,7 +28,7 @@ from types import MappingProxyType
 import networkx as nx
 
 from ..errors import Diagnostics
-from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_INPUT, MAX_NUMBER
+from ..limits import MAX_CHANNELS, MAX_CLASSES, MAX_INPUT, MAX_NUMBER, MAX_REPEAT
 from ..ops import ShapeError
 from . import expr as ex
 from . import graph as ir
@@ -130,18 +130,36 @@ def module_count(op: ir.Op) -> int:
 def stage_layers(network: ir.Network) -> list[tuple[nx.DiGraph, str, int]]:
     """(graph, node, layers) of each top-level step of the body and the head, counted from the
     graphs alone, before inference (whose work this count bounds): a block call counts its
-    repeats times its block's layers."""
-    per_block: dict[str, int] = {}
+    repeats times its block's layers with its arguments (a count written as an expression that
+    cannot be evaluated yet counts as the most a count can be)."""
+    per_block: dict[tuple, int] = {}
 
-    def layers(g: nx.DiGraph, node: str) -> int:
+    def layers(g: nx.DiGraph, node: str, values: dict) -> int:
         op = ir.node(g, node).op
-        if op.opcode == "call":
-            return op.repeat * per_block.get(op.block, 0)
-        return module_count(op)
+        if op.opcode != "call":
+            return module_count(op)
+        count = _known(op.repeat, values)
+        count = count if isinstance(count, int) and 0 <= count <= MAX_REPEAT else MAX_REPEAT
+        if count == 0 or op.block not in network.blocks:
+            return 0
+        inner = {name: value if isinstance(value, str) else _known(value, values)
+                 for name, value in op.args}
+        key = (op.block, tuple(inner.items()))
+        if key not in per_block:
+            block = network.blocks[op.block].graph
+            per_block[key] = sum(layers(block, n, inner) for n in block)
+        return count * per_block[key]
 
-    for name, definition in network.blocks.items():  # dependencies come first
-        per_block[name] = sum(layers(definition.graph, node) for node in definition.graph)
-    return [(g, node, layers(g, node)) for g in (network.body, network.head) for node in g]
+    top = {"num_classes": network.num_classes}
+    return [(g, node, layers(g, node, top)) for g in (network.body, network.head) for node in g]
+
+
+def _known(e: Expr, values: dict):
+    """An expression's value from the values known, or None."""
+    try:
+        return ex.evaluate(e, {k: v for k, v in values.items() if v is not None})
+    except ex.EvalError:
+        return None
 
 
 # ------------------------------------------------------------------------- symbolic channels
@@ -211,9 +229,20 @@ class _Symbolic(Walker):
         with _formula(node):
             values = {param: ex.substitute(value, {"in": self.entry})
                       for param, value in op.args if not isinstance(value, str)}
-            for _ in range(op.repeat):
+
+            def after(channels: Expr) -> Expr:
+                return ex.substitute(self.outputs.get(op.block, IN), {**values, "in": channels})
+
+            if not ex.is_number(op.repeat):  # the first repeat's input, then the others'
+                per_repeat, current = [current, after(current)], after(current)
+                if after(current) != current:
+                    raise SymbolicError(node, "E508", f"the channels after `{op.describe()}` "
+                                        "grow with each repeat, so generated code cannot write "
+                                        "them for a count that only an instance knows: write "
+                                        "the count as a number")
+            for _ in range(op.repeat if ex.is_number(op.repeat) else 0):
                 per_repeat.append(current)
-                current = ex.substitute(self.outputs.get(op.block, IN), {**values, "in": current})
+                current = after(current)
         frame[name] = tuple(per_repeat)
         return current
 
@@ -355,7 +384,13 @@ class _Inference(Walker):
         args = tuple((name, value) for name, (value, _) in inner.items())
         keys = []
         kinds = tuple(type(value).__name__ for _, value in args)  # 8 and 8.0 differ here
-        for _ in range(call.repeat):
+        count = self.value(call.repeat, "the repeat count", node, bindings, least=0,
+                           most=MAX_REPEAT)
+        if count is None:
+            return None, ()
+        if count == 0 and not self.keeps_channels(call, node, shape, bindings):
+            return None, ()
+        for _ in range(count):
             key = (call.block, args, shape, kinds)
             if key not in self.instances:
                 scope = {**inner, "in": (shape[0], None)}
@@ -415,6 +450,23 @@ class _Inference(Walker):
             self.error(origin, code, f"{what} is {given}, which must be {need}")
             return None
         return value
+
+    def keeps_channels(self, call: ir.BlockCall, node: ir.Node, shape: Shape,
+                       bindings: dict) -> bool:
+        """Whether a block, repeated 0 times here, would keep its input's channels: generated
+        code writes the channels after a repeat as its block's output, for every count."""
+        probe = _Inference(self.network, None, probing=True)
+        once = dataclasses.replace(call, repeat=1)
+        output, _ = probe.block_call(once, node, shape, bindings)
+        if output is None or output[0] == shape[0]:
+            return True
+        names = ", ".join(f"{name} = {_number(bindings[name][0])}"
+                          for name in sorted(ex.symbols(call.repeat)) if name in bindings)
+        self.error(node, "E506", f"`{call.describe()}` repeats 0 times here ({names}), but "
+                                 f"`{call.block}` changes the channels ({shape[0]} -> "
+                                 f"{output[0]}), which generated code takes as the output: "
+                                 "repeat it at least once")
+        return False
 
     # --------------------------------------------------------------------------- layers
 

@@ -96,7 +96,8 @@ class InstanceWalker(Walker):
 
     def call(self, g, name, node, inputs, frame):
         current = inputs[0]
-        for path, instance in zip(node.paths, self.network.shapes.ran(frame.numbers, name)):
+        ran = self.network.shapes.ran(frame.numbers, name)
+        for path, instance in zip(ir.repeat_paths(node, len(ran)), ran):
             inner = self.network.blocks[instance.block].graph
             values = {**dict(instance.args), "in": instance.shapes[inner.graph["input"]][0]}
             made = self.graph(inner, current, Frame(instance, values,

@@ -15,7 +15,7 @@ from .base import ModuleCall, Op, register
 class BlockCall(ModuleCall, Op):
     block: str
     args: tuple[tuple[str, Expr | str], ...]  # in the definition's parameter order
-    repeat: int = 1
+    repeat: Expr = 1  # a number, or an expression of the enclosing block's parameters
     tag = "block"
     opcode = "call"
     rank = 0
@@ -39,7 +39,13 @@ class BlockCall(ModuleCall, Op):
         args = ", ".join(f"{k}={v if isinstance(v, str) else ex.to_text(v)}"
                          for k, v in self.args)
         call = f"{self.block}({args})" if args else self.block
-        return f"{self.repeat} x {call}" if self.repeat > 1 else call
+        return f"{self.count} x {call}" if self.repeat != 1 else call
+
+    @property
+    def count(self) -> str:
+        """The repeat count as a spec writes it: `3`, `depth`, `(depth - 1)`."""
+        text = ex.to_text(self.repeat)
+        return f"({text})" if isinstance(self.repeat, ex.BinOp) else text
 
     def torch_module(self, emit, cin, cout):
         takes_channels = not ex.is_number(emit.channels[self.block].input)
@@ -52,7 +58,7 @@ class BlockCall(ModuleCall, Op):
 
     def label(self, fig):
         title = fig.blocks[self.block].title
-        return f"{self.repeat} x {title}" if self.repeat > 1 else title
+        return f"{self.count} x {title}" if self.repeat != 1 else title
 
     def fill(self):
         return "block"

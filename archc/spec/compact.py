@@ -18,7 +18,10 @@ from .words import number_or_text, spaced_expression, split_outside_parentheses,
 
 HELP = (f"expected a layer ({', '.join(syntax for op in LANGUAGE for syntax in op.SYNTAX)}) "
         "or a block (Name, N x Name, Name(arg=value, ...))")
-_BLOCK_RE = re.compile(rf"^(?:(\d+)\s*x\s+)?({IDENTIFIER})\s*(?:\((.*)\))?$", re.DOTALL)
+# `Block`, `3 x Block(k=1)`, and counts that are parameters or expressions in parentheses:
+# `depth x Block`, `(depth - 1) x Block`.
+_BLOCK_RE = re.compile(rf"^(?:(\d+|{IDENTIFIER}|\([^()]*\))\s*x\s+)?({IDENTIFIER})\s*"
+                       r"(?:\((.*)\))?$", re.DOTALL)
 # The op kinds' own readers, by the words a compact layer starts with (`avgpool global`
 # before `avgpool`); a reader gives None for words that are not its form.
 _READERS = {tuple(head.split()): reader for op in LANGUAGE for head, reader in op.COMPACT.items()}
@@ -45,7 +48,7 @@ def compact_to_long(text: str) -> dict:
         raise ValueError(f"cannot read `{text}`: {HELP}")
     out: dict[str, Any] = {"type": "block", "block": m[2], "args": {}}
     if m[1]:
-        out["repeat"] = int(m[1])
+        out["repeat"] = int(m[1]) if m[1].isdigit() else m[1]
     for arg in filter(None, (a.strip() for a in split_outside_parentheses(m[3] or "",
                                                                         ",".__eq__))):
         name, eq, value = arg.partition("=")

@@ -275,7 +275,8 @@ class _Builder:
         # `N x Block` is an nn.Sequential numbered 0 .. N-1 at any N, 1 included, so that
         # checkpoints carry across depths; a block written without a count is a module.
         if isinstance(value, schema.Block) and "repeat" in value.model_fields_set:
-            paths = tuple((name, i) for i in range(value.repeat))
+            paths = tuple((name, i) for i in range(value.repeat)) \
+                if ex.is_number(value.repeat) else ((name, 0),)  # as many as an instance has
         else:
             paths = ((name,),)
         return self.layer(value, prev, key, branch, paths)
@@ -304,10 +305,21 @@ class _Builder:
         pass that folds a member away leaves it where its name says."""
         index = 0
         taken: dict[str, Pos | None] = {}
+        counted = None  # (step, key) of a repeat before, whose count is an expression
         for i, step in enumerate(steps):
             name = step.name if isinstance(step, schema.Member) else None
             value = step.value if name is not None else step
             k = f"{key}[{i}]" + (f".{name}" if name is not None else "")
+            if counted is not None:
+                step_, key_ = counted
+                self.diags.error(step_.pos, "E417", f"`{step_.repeat_text}` has as many members "
+                                 "as an instance gives it, so no step can follow it in "
+                                 f"`{ir.dotted(path)}`: make it the group's last step, or give "
+                                 "the repeat a name of its own (`blocks: depth x Block`)", key_)
+                counted = None
+            if isinstance(value, schema.Block) and name is None and \
+                    not ex.is_number(value.repeat):
+                counted = value, k
             own = name if name is not None else str(index) if named else index
             if isinstance(value, (schema.Sequence, list)):  # a numbered nn.Sequential inside
                 inner = value.root if isinstance(value, schema.Sequence) else value
@@ -347,10 +359,23 @@ class _Builder:
                 self.diags.error(pos, "E209", f"`{name}`: {{N}} in a name numbers the "
                                  "instances of a repeat (`N x Block`), and this is not one", key)
                 return [], ()
+            if not ex.is_number(count):
+                self.diags.error(pos, "E417", f"`{name}`: {{N}} names each instance of a "
+                                 "repeat, whose count here only an instance knows: write the "
+                                 "count as a number", key)
+                return [], ()
             prefix, first, suffix = template.groups()
             keys = [f"{prefix}{int(first) + j}{suffix}" for j in range(count)]
         elif name is not None and repeat:  # an nn.Sequential `name` of the repeats
-            return [name], tuple((*path, name, j) for j in range(count))
+            return [name], tuple((*path, name, j) for j in range(count)) \
+                if ex.is_number(count) else ((*path, name, 0),)
+        elif not ex.is_number(count) and named:
+            self.diags.error(pos, "E417", f"`{value.repeat_text}` in a group whose members have "
+                             "names of their own: name the repeat, an nn.Sequential of its own "
+                             "(`blocks: depth x Block`)", key)
+            return [], ()
+        elif not ex.is_number(count):  # the group's last members, as many as an instance has
+            return [index], ((*path, index),)
         elif name is not None:
             keys = [name]
         else:
@@ -434,7 +459,22 @@ class _Builder:
         given = {**definition.defaults, **step.args}  # every argument, defaults written in
         args = tuple((p, self.argument(given[p], step.pos, f"{key}.{p}"))
                      for p in params if p in given)
-        return ir.BlockCall(step.block, args, step.repeat)
+        return ir.BlockCall(step.block, args, self.repeat_count(step, key))
+
+    def repeat_count(self, step: schema.Block, key: str):
+        """A repeat count: a number, or an expression of the parameters in scope, not of the
+        input channels (an instance's modules are counted before its shapes are known)."""
+        if not self.in_block and not ex.is_number(step.repeat):
+            self.diags.error(step.pos, "E417", f"the repeat count `{step.repeat_text}` is an "
+                             "expression outside a block definition, where no parameter gives "
+                             "it a value: write a number", f"{key}.repeat")
+            return 1
+        if "in" in ex.symbols(step.repeat):
+            self.diags.error(step.pos, "E417", f"the repeat count `{step.repeat_text}` reads "
+                             "`in`, the input's channels: a count is a number or an expression "
+                             "of the parameters", f"{key}.repeat")
+            return 1
+        return self.expr(step.repeat, step.pos, f"{key}.repeat")
 
     def argument(self, value, pos, key: str):
         if isinstance(value, str):  # an activation's name

@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from ..activations import ACTIVATIONS
 from ..errors import Pos, shortened
 from ..ir import expr as ex
-from ..limits import MAX_CHANNELS, MAX_KERNEL, MAX_PADDING, MAX_STRIDE
+from ..limits import MAX_CHANNELS, MAX_KERNEL, MAX_PADDING, MAX_REPEAT, MAX_STRIDE
 from ..names import IDENTIFIER, MAX_NAME_LENGTH, is_identifier
 from .expr import parse_expr
 
@@ -137,6 +137,9 @@ def _count(low: int, high: int, what: str):
 # A filter count: a number, a block parameter (Table 1's k, l, m, n), `num_classes`, `in` or an
 # expression of them.
 Filters = _count(1, MAX_CHANNELS, "a whole number or an expression")
+# A block's repeat count: a number, or an expression of the enclosing block's parameters, whose
+# value may be 0 (`(depth - 1) x Block`, the rest of a stage of one block).
+Repeat = _count(1, MAX_REPEAT, "a whole number or an expression")
 Stride = _count(1, MAX_STRIDE, "a whole number or an expression")
 Groups = _count(1, MAX_CHANNELS, "a whole number or an expression")
 Scale = Annotated[

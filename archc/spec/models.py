@@ -36,11 +36,11 @@ from pydantic import (
 from ..activations import ACTIVATIONS
 from ..backends.torch.names import CONV_UNIT_CLASS, HELPERS, MODULE_ATTRIBUTES, RESERVED_NAMES
 from ..errors import Pos, listing
+from ..ir import expr as ex
 from ..limits import (
     MAX_CHANNELS,
     MAX_CLASSES,
     MAX_INPUT,
-    MAX_REPEAT,
 )
 from ..names import IDENTIFIER, IDENTIFIER_RE, MAX_NAME_LENGTH, class_name
 from ..ops import LANGUAGE
@@ -53,6 +53,7 @@ from .fields import (
     Node,
     Norm,
     PlainName,
+    Repeat,
     Scale,
     argument_value,
     fail,
@@ -144,7 +145,13 @@ class Block(Node):
     type: Literal["block"] = "block"
     block: Name
     args: dict[Name, ArgValue] = {}
-    repeat: Annotated[int, Field(ge=1, le=MAX_REPEAT)] = 1
+    repeat: Repeat = 1
+
+    @property
+    def repeat_text(self) -> str:
+        """`depth x Block`, `(depth - 1) x Block`: as a message quotes it."""
+        count = ex.to_text(self.repeat)
+        return f"{count if not isinstance(self.repeat, ex.BinOp) else f'({count})'} x {self.block}"
 
 
 # The op kinds' layers (archc/ops/, in their order), and a block instance.

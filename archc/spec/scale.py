@@ -1,7 +1,8 @@
 """Width and depth scaling (`scales:` and `scale:` in a spec, `--scale` on the command line), as
 Ultralytics' scales and Keras' alpha do it, applied to the parsed spec before it is elaborated.
 
-- depth: a block repeated n > 1 times is repeated max(1, round(n * depth)) times;
+- depth: a block repeated n > 1 times is repeated max(1, round(n * depth)) times (a count
+  written as an expression of a block's parameters is left to them);
 - width: a conv's filter count written as a number becomes make_divisible(n * width, divisor)
   (timm's and Ultralytics' rounding: to the nearest multiple of the divisor, at least the
   divisor, and never more than 10% below n * width), and so does a number given to a block
@@ -38,8 +39,8 @@ def scaled(spec: schema.Spec, blocks: dict[str, schema.BlockDef], scale: schema.
         if widened:
             return model.model_copy(update=widened)
         if isinstance(model, schema.Block):
-            repeat = model.repeat if model.repeat == 1 else \
-                max(1, round(model.repeat * scale.depth))
+            repeat = model.repeat if model.repeat == 1 or not ex.is_number(model.repeat) else \
+                max(1, round(model.repeat * scale.depth))  # (an expression's block decides)
             args = {name: width(value) if name in widths.get(model.block, ()) else value
                     for name, value in model.args.items()}
             # A count only where one was written: `Block` stays a module, `N x Block` a group.

@@ -179,7 +179,11 @@ class _Generator(TimmContract, DeployLoading):
                 comment = source_comment(data.pos)
                 nesting = data.paths[0][1:-1]  # the nn.Sequentials around it inside the group
                 keys = [path[-1] for path in data.paths]
-                if op.opcode == "call" and op.repeat > 1:
+                if op.opcode == "call" and not ex.is_number(op.repeat):
+                    text, indexed = self.counted(op, channels.calls[node])
+                    items.append(_Item(nesting, tuple(keys), text, comment, indexed,
+                                       code(op.repeat)))
+                elif op.opcode == "call" and op.repeat > 1:
                     for text, count, indexed in self.repeated(op, channels.calls[node]):
                         items.append(_Item(nesting, tuple(keys[:count]), text, comment, indexed))
                         keys = keys[count:]
@@ -238,6 +242,17 @@ class _Generator(TimmContract, DeployLoading):
             if all(int(p[2]) == first + step * n for n, p in enumerate(parts)):
                 return [(f"{parts[0][1]}{first} + {step} * i{parts[0][3]}", op.repeat, True)]
         return [(call, len(list(run)), False) for call, run in itertools.groupby(calls)]
+
+    def counted(self, op: ir.BlockCall, inputs: tuple[Expr, Expr]) -> tuple[str, bool]:
+        """A block's constructor call for a repeat whose count is an expression, and whether
+        it is of the index i: the first repeat's input channels (`inputs`) may differ from the
+        others' (`in_channels if i == 0 else out`)."""
+        first, rest = (self.module(op, cin, None) for cin in inputs)
+        if first == rest:
+            return first, False
+        # The channels as code: a name of the generated text, which nothing else reads.
+        either = Sym(f"{code(inputs[0])} if i == 0 else {code(inputs[1])}")
+        return self.module(op, either, None), True
 
     # ---------------------------------------------------------------------------- forward
 
@@ -558,6 +573,7 @@ class _Item(NamedTuple):
     code: str
     comment: str
     indexed: bool = False  # `code` is of the run's index i (DenseNet's growing inputs)
+    count: str | None = None  # a run's length as code, where an expression gives it
 
 
 def _sequential(items: list[_Item], depth: int, indent: int, start: str = "",
@@ -569,7 +585,7 @@ def _sequential(items: list[_Item], depth: int, indent: int, start: str = "",
             for item in items for key in item.keys]
     named = any(isinstance(key, str) for key in keys)
     if not named and len(items) == 1 and len(items[0].nesting) == depth and \
-            len(items[0].keys) > 1:
+            (len(items[0].keys) > 1 or items[0].count):
         item = items[0]
         return with_comment(f"{start}nn.Sequential({_member(item, False, indent)[:-1]}){end}",
                             item.comment, indent)
@@ -599,8 +615,8 @@ def _member(item: _Item, named: bool, indent: int) -> str:
     keys, text, indexed = item.keys, item.code, item.indexed
     index = "i" if indexed else "_"
     if not named:
-        return f"{text}," if len(keys) == 1 else \
-            f"*[{text} for {index} in range({len(keys)})],"
+        return f"{text}," if len(keys) == 1 and not item.count else \
+            f"*[{text} for {index} in range({item.count or len(keys)})],"
     if len(keys) == 1:
         return f'("{keys[0]}", {text}),'
     run = numbered_run(keys)

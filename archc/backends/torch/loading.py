@@ -61,7 +61,9 @@ class DeployLoading:
         lines = []
         for node in ir.topological(g):
             data = ir.node(g, node)
-            if data.op.opcode == "call":
+            if data.op.opcode == "call" and not ex.is_number(data.op.repeat):
+                lines += self.load_counted(data.paths[0], data.trained[0].path)
+            elif data.op.opcode == "call":
                 lines += self.load_blocks(data.paths, [part.path for part in data.trained])
             elif data.trained and data.when is not None:  # built where its condition holds
                 lines.append(f"            if {attribute(data.paths[0][:1])} is not None:")
@@ -87,6 +89,18 @@ class DeployLoading:
             self.need("load_parameter")  # itself: a layer scale
             return [f'{indent}load_parameter(trained, {module}, prefix + "{key}")']
         return [f'{indent}load_copy(trained, {module}, prefix + "{key}.")']
+
+    @staticmethod
+    def load_counted(path: tuple, trained: tuple) -> list[str]:
+        """The repeats of a block whose count is an expression, the last members of their
+        nn.Sequential from `path` on, each loading its trained instance's weights."""
+        group, first = attribute(path[:-1]), path[-1]
+        offset = trained[-1] - first
+        span = f"len({group})" if first == 0 else f"{first}, len({group})"
+        index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
+        return [f"            for i in range({span}):",
+                f"                {group}[i].load_trained(trained, "
+                f'f"{{prefix}}{ir.dotted(trained[:-1])}.{{{index}}}.")']
 
     @staticmethod
     def load_blocks(paths: tuple, trained: list) -> list[str]:
