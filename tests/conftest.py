@@ -28,3 +28,29 @@ def randomise_batchnorm(model, seed: int = 1) -> None:
 def chdir_root(monkeypatch):
     """Run from the repository root, so that spec paths print as a user types them."""
     monkeypatch.chdir(ROOT)
+
+
+def basic_block():
+    """torchvision's ResNet BasicBlock, its projection decided by its constructor: the
+    reference of a block whose shortcut has a condition (`stride != 1 or in != width`)."""
+    from torch import nn
+
+    class Basic(nn.Module):
+        def __init__(self, inplanes, planes, stride=1):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride,
+                                                          bias=False), nn.BatchNorm2d(planes))
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.relu(out + identity)
+
+    return Basic

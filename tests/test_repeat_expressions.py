@@ -68,23 +68,9 @@ def _reference():
     stride, then depth - 1 blocks."""
     from torch import nn
 
-    class Basic(nn.Module):
-        def __init__(self, inplanes, planes, stride=1):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU()
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = None
-            if stride != 1 or inplanes != planes:
-                self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride,
-                                                          bias=False), nn.BatchNorm2d(planes))
+    from .conftest import basic_block
 
-        def forward(self, x):
-            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-            identity = x if self.downsample is None else self.downsample(x)
-            return self.relu(out + identity)
+    Basic = basic_block()
 
     class Stage(nn.Module):
         def __init__(self, inplanes, planes, depth, stride=1, first=True):

@@ -57,17 +57,17 @@ class _Parser:
         return self.tokens[self.i - 1]
 
     def disjunction(self) -> Expr:
-        out = self.conjunction()
-        while self.peek() == "or":
-            self.take()
-            out = ex.binop("or", out, self.conjunction())
-        return out
+        return self.joined("or", self.conjunction)
 
     def conjunction(self) -> Expr:
-        out = self.comparison()
-        while self.peek() == "and":
+        return self.joined("and", self.comparison)
+
+    def joined(self, word: str, operand) -> Expr:
+        """Operands joined by `and` or `or`, left to right."""
+        out = operand()
+        while self.peek() == word:
             self.take()
-            out = ex.binop("and", out, self.comparison())
+            out = ex.binop(word, out, operand())
         return out
 
     def comparison(self) -> Expr:
