@@ -77,7 +77,7 @@ class MBConv1(nn.Module):
             ),
         )
         self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:74
-        self.use_residual = 32 == c  # specs/zoo/efficientnet.yaml:68
+        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)

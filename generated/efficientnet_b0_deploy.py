@@ -330,7 +330,7 @@ class MBConv1(nn.Module):
             SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:72
             Conv(32, c, 1),  # specs/zoo/efficientnet.yaml:73
         )
-        self.use_residual = 32 == c  # specs/zoo/efficientnet.yaml:68
+        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:68
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)

@@ -52,7 +52,7 @@ class FusedMBConv1(nn.Module):
             ),
         )
         self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:58
-        self.use_residual = 24 == c  # specs/zoo/efficientnet_v2.yaml:54
+        self.use_residual = c == 24  # specs/zoo/efficientnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)

@@ -299,7 +299,7 @@ class FusedMBConv1(nn.Module):
         self.block = nn.Sequential(
             ConvSiLU(24, c, k, padding=(k - 1) // 2),  # specs/zoo/efficientnet_v2.yaml:57
         )
-        self.use_residual = 24 == c  # specs/zoo/efficientnet_v2.yaml:54
+        self.use_residual = c == 24  # specs/zoo/efficientnet_v2.yaml:54
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)

@@ -198,7 +198,7 @@ class _Generator(TimmContract, DeployLoading):
             built = first.when is not None and first.when not in self.flags(g)
             indent = 12 if built else 8  # a module built where its condition holds
             if built:
-                when = ex.substitute(first.when, {"in": channels.input})
+                when = _condition(first.when, channels.input)
                 lines += [f"        self.{name} = None",
                           *with_comment(f"if {code(when)}:", source_comment(first.pos), 8)]
             if first.in_sequential:
@@ -304,7 +304,7 @@ class _Generator(TimmContract, DeployLoading):
         for when in self.flags(g):  # one at most: a block's residual is one
             at = next(ir.node(g, n).pos for n in ir.topological(g)
                       if ir.node(g, n).when == when and not ir.node(g, n).op.module)
-            when = ex.substitute(when, {"in": channels.input})
+            when = _condition(when, channels.input)
             cls.init += with_comment(f"self.use_residual = {code(when)}", source_comment(at), 8)
         for node in ir.topological(g):
             cls.init += ir.node(g, node).op.torch_init(self, g)
@@ -563,6 +563,22 @@ def _activation_names(op) -> list[str]:
     if op.opcode == "call":
         return [value for _, value in op.args if isinstance(value, str)]
     return []
+
+
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _condition(when: Expr, channels: Expr) -> Expr:
+    """A condition as a block's code writes it: `in` is its channels, a number where every
+    instance gets the same, and a comparison that this leaves with the number first is turned
+    around (`c == 24`, not `24 == c`)."""
+    if isinstance(when, ex.BinOp) and when.op in ex.LOGICAL:
+        return ex.binop(when.op, _condition(when.left, channels), _condition(when.right, channels))
+    when = ex.substitute(when, {"in": channels})
+    if isinstance(when, ex.BinOp) and when.op in _FLIPPED and ex.is_number(when.left) and \
+            not ex.is_number(when.right):
+        return ex.BinOp(_FLIPPED[when.op], when.right, when.left)
+    return when
 
 
 class _Item(NamedTuple):
