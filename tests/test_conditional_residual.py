@@ -174,6 +174,11 @@ CHANGES = [
     ("when: s == 1 and in == c,", "when: 1 <= s <= 2,",
      "net.yaml:25:22: error[E215]: cannot read the expression: a chain of comparisons in "
      "`1 <= s <= 2`: join them with `and` (blocks.Inverted.residual.when)"),
+    # A comparison is a condition, not a number
+    ("conv2: conv 3x3 width nobn noact", 'conv2: {type: conv, kernel: 3, filters: "width == 8"}',
+     "net.yaml:20:49: error[E203]: `filters` must be a whole number or an expression, got the "
+     "condition 'width == 8' (comparisons are for a residual's `when`) "
+     "(blocks.Basic.layers[3].conv2.filters)"),
     # A condition that leaves the projection out where the shapes differ: the sum is refused.
     # (layer2.0 gets 8 x 16 x 16; its sum gives layer2.1 the same, 8 channels where 16 are made)
     ("when: stride != 1 or in != width", "when: in == width",

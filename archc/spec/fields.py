@@ -56,14 +56,25 @@ def whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _expression(value: Any, what: str) -> ex.Expr:
-    """An expression written as text; a number stays a number."""
+def _expression(value: Any, what: str, condition: bool = False) -> ex.Expr:
+    """An expression written as text; a number stays a number. Comparisons, `and` and `or`
+    make a condition, which only a condition's field takes."""
     if not isinstance(value, str):
         raise fail("E203", f"must be {what}, got {show_value(value)}")
     try:
-        return parse_expr(value)
+        out = parse_expr(value)
     except ValueError as e:
         raise fail("E215", f"cannot read the expression: {e}") from None
+    if not condition and _compares(out):
+        raise fail("E203", f"must be {what}, got the condition {show_value(value)} (comparisons "
+                           "are for a residual's `when`)")
+    return out
+
+
+def _compares(e) -> bool:
+    """Whether an expression compares, or joins with `and` or `or`, anywhere in it."""
+    return isinstance(e, bool) or isinstance(e, ex.BinOp) and (
+        e.op in ex.COMPARISONS or e.op in ex.LOGICAL or _compares(e.left) or _compares(e.right))
 
 
 def whole_number(low: int, high: int, what: str):
@@ -150,7 +161,7 @@ Scale = Annotated[
 
 
 def _condition(value: Any) -> ex.Expr:
-    out = _expression(value, "a condition")
+    out = _expression(value, "a condition", condition=True)
     if not ex.is_condition(out):
         raise fail("E203", f"must be a condition: a comparison such as `stride != 1 or in != "
                            f"out`, got {show_value(value)}")
