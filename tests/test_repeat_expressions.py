@@ -123,7 +123,11 @@ def test_the_model_is_a_hand_written_stage_of_any_depth(tmp_path):
         deploy.load_trained(model.state_dict())
         torch.testing.assert_close(deploy(x), out, rtol=1e-4, atol=1e-4)
     params = sum(p.numel() for p in reference.parameters())
-    assert summary(compile_spec(str(write(tmp_path))))["total"]["params"] == params
+    report = summary(compile_spec(str(write(tmp_path))), layers=True)
+    assert report["total"]["params"] == params
+    # layer3's one block: its repeat of depth - 1 = 0 has no row, as it has no module
+    layer3 = next(row for row in report["stages"] if row["name"] == "layer3")
+    assert [row["name"] for row in layer3["layers"]] == ["blocks.0"]
 
 
 def test_the_generated_class_takes_the_depth(tmp_path):

@@ -76,7 +76,7 @@ class GraphShapes:
     shapes: MappingProxyType  # node id -> output shape
     calls: MappingProxyType  # node id of a block call -> the instance keys it ran, in order
     costs: MappingProxyType  # node id -> (parameters, MACs) of its own module
-    absent: frozenset  # node ids whose condition (`when`) does not hold here
+    absent: frozenset  # node ids whose condition (`when`) does not hold here, or repeated 0 times
 
 
 @dataclass(frozen=True)

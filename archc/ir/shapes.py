@@ -350,6 +350,8 @@ class _Inference(Walker):
         if inputs[0] is None:
             return None
         shape, frame.calls[name] = self.block_call(node.op, node, inputs[0], frame.bindings)
+        if shape is not None and not frame.calls[name]:
+            frame.absent.add(name)  # repeated 0 times: no module, the input passed on
         return shape
 
     def op(self, g, name, node, inputs, frame):
