@@ -262,13 +262,15 @@ def _image_folders(options: Options, network: Network):
                          "inputs; image files give 1 (greyscale) or 3 (RGB)")
     normalise = [transforms.PILToTensor(), transforms.ConvertImageDtype(torch.float32),
                  transforms.Normalize(network.mean, network.std)]
-    bicubic = transforms.InterpolationMode.BICUBIC
-    resize = tuple(round(side / ir.PREPROCESSING["crop_pct"]) for side in (height, width))
+    mode = transforms.InterpolationMode(network.interpolation)
+    # The shorter side to the spec's `resize`, as torchvision evaluates; else each side to
+    # 1 / crop_pct of the crop's.
+    resize = network.resize or tuple(round(side / ir.CROP_PCT) for side in (height, width))
     steps = {
         "train": [transforms.RandomResizedCrop((height, width), scale=(options.min_crop, 1.0),
-                                               interpolation=bicubic, antialias=True),
+                                               interpolation=mode, antialias=True),
                   transforms.RandomHorizontalFlip()],
-        "val": [transforms.Resize(resize, interpolation=bicubic, antialias=True),
+        "val": [transforms.Resize(resize, interpolation=mode, antialias=True),
                 transforms.CenterCrop((height, width))],
     }
     loader = functools.partial(_load_image, "RGB" if channels == 3 else "L")

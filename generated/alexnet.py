@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/alexnet.yaml
-        5f4dcf8ae7cec99c1a65891a2712cecc932e7e2d3a9b565374a9529168093b6b
+        09c02ff37698cbd06f6a65ca608811f33d52b7a5ef711cae2434c22bc65aeb30
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -18,9 +18,7 @@ class Alexnet(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -34,30 +32,30 @@ class Alexnet(nn.Module):
         self.num_features = 256  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:16
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:17
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:18
-            nn.Conv2d(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:19
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:20
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:21
-            nn.Conv2d(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:22
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:23
-            nn.Conv2d(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:24
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:25
-            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:26
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:27
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:28
+            nn.Conv2d(in_chans, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:17
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:18
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:19
+            nn.Conv2d(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:20
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:21
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:22
+            nn.Conv2d(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:23
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:24
+            nn.Conv2d(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:25
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:26
+            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:27
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:28
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:29
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(6)  # specs/zoo/alexnet.yaml:29
-        self.flatten = nn.Flatten()  # specs/zoo/alexnet.yaml:32
+        self.avgpool = nn.AdaptiveAvgPool2d(6)  # specs/zoo/alexnet.yaml:30
+        self.flatten = nn.Flatten()  # specs/zoo/alexnet.yaml:33
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:34
-            nn.Linear(9216, 4096),  # specs/zoo/alexnet.yaml:35
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:36
-            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:37
-            nn.Linear(4096, 4096),  # specs/zoo/alexnet.yaml:38
-            nn.ReLU(),  # specs/zoo/alexnet.yaml:39
-            nn.Linear(4096, num_classes),  # specs/zoo/alexnet.yaml:40
+            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:35
+            nn.Linear(9216, 4096),  # specs/zoo/alexnet.yaml:36
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:37
+            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:38
+            nn.Linear(4096, 4096),  # specs/zoo/alexnet.yaml:39
+            nn.ReLU(),  # specs/zoo/alexnet.yaml:40
+            nn.Linear(4096, num_classes),  # specs/zoo/alexnet.yaml:41
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -77,7 +75,7 @@ class Alexnet(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0",
         }
         self.grad_checkpointing = False

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/alexnet.yaml
-        5f4dcf8ae7cec99c1a65891a2712cecc932e7e2d3a9b565374a9529168093b6b
+        09c02ff37698cbd06f6a65ca608811f33d52b7a5ef711cae2434c22bc65aeb30
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -306,9 +306,7 @@ class AlexnetDeploy(nn.Module):
     Alexnet's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -320,23 +318,23 @@ class AlexnetDeploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 256  # forward_features' channels
         self.features = nn.Sequential(
-            ConvReLU(3, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:16
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:18
-            ConvReLU(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:19
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:21
-            ConvReLU(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:22
-            ConvReLU(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:24
-            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:26
-            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:28
+            ConvReLU(3, 64, 11, stride=4, padding=2),  # specs/zoo/alexnet.yaml:17
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:19
+            ConvReLU(64, 192, 5, padding=2),  # specs/zoo/alexnet.yaml:20
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:22
+            ConvReLU(192, 384, 3, padding=1),  # specs/zoo/alexnet.yaml:23
+            ConvReLU(384, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:25
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/alexnet.yaml:27
+            nn.MaxPool2d(3, stride=2),  # specs/zoo/alexnet.yaml:29
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(6)  # specs/zoo/alexnet.yaml:29
-        self.flatten = nn.Flatten()  # specs/zoo/alexnet.yaml:32
+        self.avgpool = nn.AdaptiveAvgPool2d(6)  # specs/zoo/alexnet.yaml:30
+        self.flatten = nn.Flatten()  # specs/zoo/alexnet.yaml:33
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:34
-            Linear(9216, 4096, act="relu"),  # specs/zoo/alexnet.yaml:35
-            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:37
-            Linear(4096, 4096, act="relu"),  # specs/zoo/alexnet.yaml:38
-            nn.Linear(4096, num_classes),  # specs/zoo/alexnet.yaml:40
+            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:35
+            Linear(9216, 4096, act="relu"),  # specs/zoo/alexnet.yaml:36
+            nn.Dropout(0.5),  # specs/zoo/alexnet.yaml:38
+            Linear(4096, 4096, act="relu"),  # specs/zoo/alexnet.yaml:39
+            nn.Linear(4096, num_classes),  # specs/zoo/alexnet.yaml:41
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -354,7 +352,7 @@ class AlexnetDeploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)

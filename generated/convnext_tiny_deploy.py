@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/convnext.yaml
-        fd1314c6205c9d49b46e9e737cb7647b8fb6b3d04dfc540349ce33669cf0987b
+        62d8d8b2f35b84420462976ade2043ae61535d97a4b9e8c2bb6729f3f0addbe1
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -332,15 +332,15 @@ class CNBlock(nn.Module):
     def __init__(self, in_channels: int):
         super().__init__()
         self.block = nn.Sequential(
-            # specs/zoo/convnext.yaml:36
+            # specs/zoo/convnext.yaml:37
             Conv(in_channels, in_channels, 7, padding=3, groups=in_channels),
-            Permute([0, 2, 3, 1]),  # specs/zoo/convnext.yaml:37
-            nn.LayerNorm(in_channels, eps=1e-06),  # specs/zoo/convnext.yaml:38
-            Linear(in_channels, 4 * in_channels, act="gelu"),  # specs/zoo/convnext.yaml:39
-            Linear(4 * in_channels, in_channels),  # specs/zoo/convnext.yaml:41
-            Permute([0, 3, 1, 2]),  # specs/zoo/convnext.yaml:42
+            Permute([0, 2, 3, 1]),  # specs/zoo/convnext.yaml:38
+            nn.LayerNorm(in_channels, eps=1e-06),  # specs/zoo/convnext.yaml:39
+            Linear(in_channels, 4 * in_channels, act="gelu"),  # specs/zoo/convnext.yaml:40
+            Linear(4 * in_channels, in_channels),  # specs/zoo/convnext.yaml:42
+            Permute([0, 3, 1, 2]),  # specs/zoo/convnext.yaml:43
         )
-        # specs/zoo/convnext.yaml:43
+        # specs/zoo/convnext.yaml:44
         self.layer_scale = nn.Parameter(torch.full((in_channels, 1, 1), 1e-06))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -367,9 +367,7 @@ class ConvnextTinyDeploy(nn.Module):
     ConvnextTiny's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -386,31 +384,31 @@ class ConvnextTinyDeploy(nn.Module):
         self.num_features = 768  # forward_features' channels
         self.features = nn.Sequential(
             nn.Sequential(
-                Conv(3, 96, 4, stride=4),  # specs/zoo/convnext.yaml:48
-                LayerNorm2d(96, eps=1e-06),  # specs/zoo/convnext.yaml:48
+                Conv(3, 96, 4, stride=4),  # specs/zoo/convnext.yaml:49
+                LayerNorm2d(96, eps=1e-06),  # specs/zoo/convnext.yaml:49
             ),
-            nn.Sequential(*[CNBlock(96) for _ in range(3)]),  # specs/zoo/convnext.yaml:49
+            nn.Sequential(*[CNBlock(96) for _ in range(3)]),  # specs/zoo/convnext.yaml:50
             nn.Sequential(
-                LayerNorm2d(96, eps=1e-06),  # specs/zoo/convnext.yaml:50
-                Conv(96, 192, 2, stride=2),  # specs/zoo/convnext.yaml:50
+                LayerNorm2d(96, eps=1e-06),  # specs/zoo/convnext.yaml:51
+                Conv(96, 192, 2, stride=2),  # specs/zoo/convnext.yaml:51
             ),
-            nn.Sequential(*[CNBlock(192) for _ in range(3)]),  # specs/zoo/convnext.yaml:51
+            nn.Sequential(*[CNBlock(192) for _ in range(3)]),  # specs/zoo/convnext.yaml:52
             nn.Sequential(
-                LayerNorm2d(192, eps=1e-06),  # specs/zoo/convnext.yaml:52
-                Conv(192, 384, 2, stride=2),  # specs/zoo/convnext.yaml:52
+                LayerNorm2d(192, eps=1e-06),  # specs/zoo/convnext.yaml:53
+                Conv(192, 384, 2, stride=2),  # specs/zoo/convnext.yaml:53
             ),
-            nn.Sequential(*[CNBlock(384) for _ in range(9)]),  # specs/zoo/convnext.yaml:53
+            nn.Sequential(*[CNBlock(384) for _ in range(9)]),  # specs/zoo/convnext.yaml:54
             nn.Sequential(
-                LayerNorm2d(384, eps=1e-06),  # specs/zoo/convnext.yaml:54
-                Conv(384, 768, 2, stride=2),  # specs/zoo/convnext.yaml:54
+                LayerNorm2d(384, eps=1e-06),  # specs/zoo/convnext.yaml:55
+                Conv(384, 768, 2, stride=2),  # specs/zoo/convnext.yaml:55
             ),
-            nn.Sequential(*[CNBlock(768) for _ in range(3)]),  # specs/zoo/convnext.yaml:55
+            nn.Sequential(*[CNBlock(768) for _ in range(3)]),  # specs/zoo/convnext.yaml:56
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/convnext.yaml:58
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/convnext.yaml:59
         self.classifier = nn.Sequential(
-            LayerNorm2d(768, eps=1e-06),  # specs/zoo/convnext.yaml:59
-            nn.Flatten(),  # specs/zoo/convnext.yaml:59
-            nn.Linear(768, num_classes),  # specs/zoo/convnext.yaml:59
+            LayerNorm2d(768, eps=1e-06),  # specs/zoo/convnext.yaml:60
+            nn.Flatten(),  # specs/zoo/convnext.yaml:60
+            nn.Linear(768, num_classes),  # specs/zoo/convnext.yaml:60
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -427,8 +425,8 @@ class ConvnextTinyDeploy(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9492,
+            "interpolation": "bilinear",
             "first_conv": "features.0.0",
         }
         self.to(memory_format=torch.channels_last)

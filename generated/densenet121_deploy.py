@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/densenet.yaml
-        5dc12a77fe626152a36675a1f9076706d2e15bd5deff5aedc9687217d040d03b
+        14e33aeb2e3ae557839a9b63cff2fbb44bd2d7dd5adf0336b378dead0d2b4700
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -293,11 +293,11 @@ class DenseLayer(nn.Module):
 
     def __init__(self, in_channels: int, growth: int):
         super().__init__()
-        self.prev_features = nn.Identity()  # specs/zoo/densenet.yaml:35
-        self.norm1 = nn.BatchNorm2d(in_channels)  # specs/zoo/densenet.yaml:37
-        self.relu1 = nn.ReLU()  # specs/zoo/densenet.yaml:38
-        self.conv1 = ConvReLU(in_channels, 4 * growth, 1)  # specs/zoo/densenet.yaml:39
-        self.conv2 = Conv(4 * growth, growth, 3, padding=1)  # specs/zoo/densenet.yaml:42
+        self.prev_features = nn.Identity()  # specs/zoo/densenet.yaml:36
+        self.norm1 = nn.BatchNorm2d(in_channels)  # specs/zoo/densenet.yaml:38
+        self.relu1 = nn.ReLU()  # specs/zoo/densenet.yaml:39
+        self.conv1 = ConvReLU(in_channels, 4 * growth, 1)  # specs/zoo/densenet.yaml:40
+        self.conv2 = Conv(4 * growth, growth, 3, padding=1)  # specs/zoo/densenet.yaml:43
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         prev_features = self.prev_features(x)
@@ -323,10 +323,10 @@ class Transition(nn.Module):
 
     def __init__(self, in_channels: int):
         super().__init__()
-        self.norm = nn.BatchNorm2d(in_channels)  # specs/zoo/densenet.yaml:47
-        self.relu = nn.ReLU()  # specs/zoo/densenet.yaml:48
-        self.conv = Conv(in_channels, in_channels // 2, 1)  # specs/zoo/densenet.yaml:49
-        self.pool = nn.AvgPool2d(2, stride=2)  # specs/zoo/densenet.yaml:50
+        self.norm = nn.BatchNorm2d(in_channels)  # specs/zoo/densenet.yaml:48
+        self.relu = nn.ReLU()  # specs/zoo/densenet.yaml:49
+        self.conv = Conv(in_channels, in_channels // 2, 1)  # specs/zoo/densenet.yaml:50
+        self.pool = nn.AvgPool2d(2, stride=2)  # specs/zoo/densenet.yaml:51
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(x)
@@ -351,9 +351,7 @@ class Densenet121Deploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -395,32 +393,32 @@ class Densenet121Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1024  # forward_features' channels
         self.features = nn.Sequential(OrderedDict([
-            ("conv0", ConvReLU(3, 64, 7, stride=2, padding=3)),  # specs/zoo/densenet.yaml:56
-            ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),  # specs/zoo/densenet.yaml:59
+            ("conv0", ConvReLU(3, 64, 7, stride=2, padding=3)),  # specs/zoo/densenet.yaml:57
+            ("pool0", nn.MaxPool2d(3, stride=2, padding=1)),  # specs/zoo/densenet.yaml:60
             ("denseblock1", nn.Sequential(OrderedDict([
-                # specs/zoo/densenet.yaml:63
+                # specs/zoo/densenet.yaml:64
                 *((f"denselayer{i + 1}", DenseLayer(64 + 32 * i, growth=32)) for i in range(6)),
             ]))),
-            ("transition1", Transition(256)),  # specs/zoo/densenet.yaml:64
+            ("transition1", Transition(256)),  # specs/zoo/densenet.yaml:65
             ("denseblock2", nn.Sequential(OrderedDict([
-                # specs/zoo/densenet.yaml:68
+                # specs/zoo/densenet.yaml:69
                 *((f"denselayer{i + 1}", DenseLayer(128 + 32 * i, growth=32)) for i in range(12)),
             ]))),
-            ("transition2", Transition(512)),  # specs/zoo/densenet.yaml:69
+            ("transition2", Transition(512)),  # specs/zoo/densenet.yaml:70
             ("denseblock3", nn.Sequential(OrderedDict([
-                # specs/zoo/densenet.yaml:73
+                # specs/zoo/densenet.yaml:74
                 *((f"denselayer{i + 1}", DenseLayer(256 + 32 * i, growth=32)) for i in range(24)),
             ]))),
-            ("transition3", Transition(1024)),  # specs/zoo/densenet.yaml:74
+            ("transition3", Transition(1024)),  # specs/zoo/densenet.yaml:75
             ("denseblock4", nn.Sequential(OrderedDict([
-                # specs/zoo/densenet.yaml:78
+                # specs/zoo/densenet.yaml:79
                 *((f"denselayer{i + 1}", DenseLayer(512 + 32 * i, growth=32)) for i in range(16)),
             ]))),
-            ("norm5", nn.BatchNorm2d(1024)),  # specs/zoo/densenet.yaml:79
+            ("norm5", nn.BatchNorm2d(1024)),  # specs/zoo/densenet.yaml:80
         ]))
-        self.relu = nn.ReLU()  # specs/zoo/densenet.yaml:80
-        self.avgpool = GlobalAvgPool()  # specs/zoo/densenet.yaml:83
-        self.classifier = nn.Linear(1024, num_classes)  # specs/zoo/densenet.yaml:84
+        self.relu = nn.ReLU()  # specs/zoo/densenet.yaml:81
+        self.avgpool = GlobalAvgPool()  # specs/zoo/densenet.yaml:84
+        self.classifier = nn.Linear(1024, num_classes)  # specs/zoo/densenet.yaml:85
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -438,7 +436,7 @@ class Densenet121Deploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.conv0.conv",
             "classifier": "classifier",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet.yaml
-        c05ee333e01657e7482b7c510f8c3d33563e6514697e1b1baeaa5537d6b2fda3
+        aa5d58f7c1efa173b546290fa4077f3e203b1cfb583aef993facf2feec96c875
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -44,11 +44,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:44
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:45
-        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:46
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:47
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:48
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:45
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:46
+        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:47
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:48
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:49
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -65,19 +65,19 @@ class MBConv1(nn.Module):
     def __init__(self, k: int, c: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:71
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:72
                 nn.Conv2d(32, 32, k, padding=(k - 1) // 2, groups=32, bias=False),
                 nn.BatchNorm2d(32),
                 nn.SiLU(inplace=True),
             ),
-            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:72
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:73
+            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:73
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:74
                 nn.Conv2d(32, c, 1, bias=False),
                 nn.BatchNorm2d(c),
             ),
         )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:74
-        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:68
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:75
+        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:69
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -93,12 +93,12 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:59
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:60
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:60
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:61
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -111,15 +111,15 @@ class MBConv(nn.Module):
                 nn.BatchNorm2d(t * in_channels),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet.yaml:61
+            # specs/zoo/efficientnet.yaml:62
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:62
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:63
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c),
             ),
         )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:63
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:56
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet.yaml:64
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:57
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -134,9 +134,7 @@ class EfficientnetB0(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -151,47 +149,47 @@ class EfficientnetB0(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:78
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:79
                 nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(32),
                 nn.SiLU(inplace=True),
             ),
             nn.Sequential(
-                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:79
+                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:80
             ),
             nn.Sequential(
-                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:80
-                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:80
+                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:81
+                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:81
             ),
             nn.Sequential(
-                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:81
-                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:81
+                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:82
+                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:82
             ),
             nn.Sequential(
-                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:82
-                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:82
+                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:83
+                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
             ),
             nn.Sequential(
-                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:83
-                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
+                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:84
+                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:84
             ),
             nn.Sequential(
-                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:84
-                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:84
+                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:85
+                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:85
             ),
             nn.Sequential(
-                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:85
+                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:86
             ),
-            nn.Sequential(  # specs/zoo/efficientnet.yaml:86
+            nn.Sequential(  # specs/zoo/efficientnet.yaml:87
                 nn.Conv2d(320, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280),
                 nn.SiLU(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:89
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:90
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:90
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:90
+            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:91
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:91
         )
         # Stochastic depth: the drop paths' rates rise linearly from 0 at the first
         # to drop_path_rate at the last, as timm's drop_path_rate

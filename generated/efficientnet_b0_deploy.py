@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet.yaml
-        c05ee333e01657e7482b7c510f8c3d33563e6514697e1b1baeaa5537d6b2fda3
+        aa5d58f7c1efa173b546290fa4077f3e203b1cfb583aef993facf2feec96c875
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -296,11 +296,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:44
-        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:45
-        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:46
-        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:47
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:48
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet.yaml:45
+        self.fc1 = Conv(in_channels, squeeze, 1)  # specs/zoo/efficientnet.yaml:46
+        self.activation = nn.SiLU()  # specs/zoo/efficientnet.yaml:47
+        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/efficientnet.yaml:48
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet.yaml:49
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -326,11 +326,11 @@ class MBConv1(nn.Module):
     def __init__(self, k: int, c: int):
         super().__init__()
         self.block = nn.Sequential(
-            ConvSiLU(32, 32, k, padding=(k - 1) // 2, groups=32),  # specs/zoo/efficientnet.yaml:71
-            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:72
-            Conv(32, c, 1),  # specs/zoo/efficientnet.yaml:73
+            ConvSiLU(32, 32, k, padding=(k - 1) // 2, groups=32),  # specs/zoo/efficientnet.yaml:72
+            SqueezeExcitation(32, squeeze=8),  # specs/zoo/efficientnet.yaml:73
+            Conv(32, c, 1),  # specs/zoo/efficientnet.yaml:74
         )
-        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:68
+        self.use_residual = c == 32  # specs/zoo/efficientnet.yaml:69
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -357,8 +357,8 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet.yaml:59
-            ConvSiLU(  # specs/zoo/efficientnet.yaml:60
+            ConvSiLU(in_channels, t * in_channels, 1),  # specs/zoo/efficientnet.yaml:60
+            ConvSiLU(  # specs/zoo/efficientnet.yaml:61
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -366,11 +366,11 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            # specs/zoo/efficientnet.yaml:61
+            # specs/zoo/efficientnet.yaml:62
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet.yaml:62
+            Conv(t * in_channels, c, 1),  # specs/zoo/efficientnet.yaml:63
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:56
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet.yaml:57
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -400,9 +400,7 @@ class EfficientnetB0Deploy(nn.Module):
     EfficientnetB0's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -416,39 +414,39 @@ class EfficientnetB0Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.features = nn.Sequential(
-            ConvSiLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/efficientnet.yaml:78
+            ConvSiLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/efficientnet.yaml:79
             nn.Sequential(
-                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:79
+                MBConv1(k=3, c=16),  # specs/zoo/efficientnet.yaml:80
             ),
             nn.Sequential(
-                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:80
-                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:80
+                MBConv(16, t=6, k=3, c=24, s=2),  # specs/zoo/efficientnet.yaml:81
+                MBConv(24, t=6, k=3, c=24),  # specs/zoo/efficientnet.yaml:81
             ),
             nn.Sequential(
-                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:81
-                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:81
+                MBConv(24, t=6, k=5, c=40, s=2),  # specs/zoo/efficientnet.yaml:82
+                MBConv(40, t=6, k=5, c=40),  # specs/zoo/efficientnet.yaml:82
             ),
             nn.Sequential(
-                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:82
-                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:82
+                MBConv(40, t=6, k=3, c=80, s=2),  # specs/zoo/efficientnet.yaml:83
+                *[MBConv(80, t=6, k=3, c=80) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
             ),
             nn.Sequential(
-                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:83
-                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:83
+                MBConv(80, t=6, k=5, c=112),  # specs/zoo/efficientnet.yaml:84
+                *[MBConv(112, t=6, k=5, c=112) for _ in range(2)],  # specs/zoo/efficientnet.yaml:84
             ),
             nn.Sequential(
-                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:84
-                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:84
+                MBConv(112, t=6, k=5, c=192, s=2),  # specs/zoo/efficientnet.yaml:85
+                *[MBConv(192, t=6, k=5, c=192) for _ in range(3)],  # specs/zoo/efficientnet.yaml:85
             ),
             nn.Sequential(
-                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:85
+                MBConv(192, t=6, k=3, c=320),  # specs/zoo/efficientnet.yaml:86
             ),
-            ConvSiLU(320, 1280, 1),  # specs/zoo/efficientnet.yaml:86
+            ConvSiLU(320, 1280, 1),  # specs/zoo/efficientnet.yaml:87
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:89
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet.yaml:90
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:90
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:90
+            nn.Dropout(0.2),  # specs/zoo/efficientnet.yaml:91
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet.yaml:91
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/efficientnet_v2.yaml
-        a689773841d1b2df4b6dc34b6ec444a69730b1c1352bd649024a2d99cc0c4ea6
+        101b26e6b67a27c1b99b97ceaf0ad8d5cecaa88bd3d1312530e424fa54f28cf3
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -45,14 +45,14 @@ class FusedMBConv1(nn.Module):
     def __init__(self, k: int, c: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:57
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:58
                 nn.Conv2d(24, c, k, padding=(k - 1) // 2, bias=False),
                 nn.BatchNorm2d(c, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
         )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:58
-        self.use_residual = c == 24  # specs/zoo/efficientnet_v2.yaml:54
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:59
+        self.use_residual = c == 24  # specs/zoo/efficientnet_v2.yaml:55
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -68,20 +68,20 @@ class FusedMBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:67
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:68
                 nn.Conv2d(
                     in_channels, t * in_channels, k, stride=s, padding=(k - 1) // 2, bias=False
                 ),
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:68
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:69
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001),
             ),
         )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:69
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:64
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:70
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:65
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -96,11 +96,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet_v2.yaml:43
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet_v2.yaml:44
-        self.activation = nn.SiLU()  # specs/zoo/efficientnet_v2.yaml:45
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet_v2.yaml:46
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet_v2.yaml:47
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/efficientnet_v2.yaml:44
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/efficientnet_v2.yaml:45
+        self.activation = nn.SiLU()  # specs/zoo/efficientnet_v2.yaml:46
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/efficientnet_v2.yaml:47
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/efficientnet_v2.yaml:48
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -117,12 +117,12 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, k: int, c: int, s: int = 1):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:78
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:79
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:79
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:80
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -135,15 +135,15 @@ class MBConv(nn.Module):
                 nn.BatchNorm2d(t * in_channels, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet_v2.yaml:80
+            # specs/zoo/efficientnet_v2.yaml:81
             SqueezeExcitation(t * in_channels, squeeze=in_channels // 4),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:81
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:82
                 nn.Conv2d(t * in_channels, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001),
             ),
         )
-        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:82
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:75
+        self.stochastic_depth = DropPath()  # specs/zoo/efficientnet_v2.yaml:83
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/efficientnet_v2.yaml:76
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -158,9 +158,7 @@ class EfficientnetV2S(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -180,48 +178,48 @@ class EfficientnetV2S(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:86
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:87
                 nn.Conv2d(in_chans, 24, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(24, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
-            # specs/zoo/efficientnet_v2.yaml:87
+            # specs/zoo/efficientnet_v2.yaml:88
             nn.Sequential(*[FusedMBConv1(k=3, c=24) for _ in range(2)]),
             nn.Sequential(
-                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:88
-                # specs/zoo/efficientnet_v2.yaml:88
+                FusedMBConv(24, t=4, k=3, c=48, s=2),  # specs/zoo/efficientnet_v2.yaml:89
+                # specs/zoo/efficientnet_v2.yaml:89
                 *[FusedMBConv(48, t=4, k=3, c=48) for _ in range(3)],
             ),
             nn.Sequential(
-                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:89
-                # specs/zoo/efficientnet_v2.yaml:89
+                FusedMBConv(48, t=4, k=3, c=64, s=2),  # specs/zoo/efficientnet_v2.yaml:90
+                # specs/zoo/efficientnet_v2.yaml:90
                 *[FusedMBConv(64, t=4, k=3, c=64) for _ in range(3)],
             ),
             nn.Sequential(
-                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:90
-                # specs/zoo/efficientnet_v2.yaml:90
+                MBConv(64, t=4, k=3, c=128, s=2),  # specs/zoo/efficientnet_v2.yaml:91
+                # specs/zoo/efficientnet_v2.yaml:91
                 *[MBConv(128, t=4, k=3, c=128) for _ in range(5)],
             ),
             nn.Sequential(
-                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:91
-                # specs/zoo/efficientnet_v2.yaml:91
+                MBConv(128, t=6, k=3, c=160),  # specs/zoo/efficientnet_v2.yaml:92
+                # specs/zoo/efficientnet_v2.yaml:92
                 *[MBConv(160, t=6, k=3, c=160) for _ in range(8)],
             ),
             nn.Sequential(
-                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:92
-                # specs/zoo/efficientnet_v2.yaml:92
+                MBConv(160, t=6, k=3, c=256, s=2),  # specs/zoo/efficientnet_v2.yaml:93
+                # specs/zoo/efficientnet_v2.yaml:93
                 *[MBConv(256, t=6, k=3, c=256) for _ in range(14)],
             ),
-            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:93
+            nn.Sequential(  # specs/zoo/efficientnet_v2.yaml:94
                 nn.Conv2d(256, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280, eps=0.001),
                 nn.SiLU(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:96
+        self.avgpool = GlobalAvgPool()  # specs/zoo/efficientnet_v2.yaml:97
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:97
-            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:97
+            nn.Dropout(0.2),  # specs/zoo/efficientnet_v2.yaml:98
+            nn.Linear(1280, num_classes),  # specs/zoo/efficientnet_v2.yaml:98
         )
         # Stochastic depth: the drop paths' rates rise linearly from 0 at the first
         # to drop_path_rate at the last, as timm's drop_path_rate
@@ -244,8 +242,8 @@ class EfficientnetV2S(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 1.0,
+            "interpolation": "bilinear",
             "first_conv": "features.0.0",
         }
         self.grad_checkpointing = False

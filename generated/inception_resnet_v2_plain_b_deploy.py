@@ -579,9 +579,9 @@ class InceptionResnetV2PlainBDeploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec (`input:
+    {resize: ..., interpolation: ...}`): they are the Inception weights' (timm's defaults for
+    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
     """
 
     # The body's steps in forward order, as forward_features runs them.

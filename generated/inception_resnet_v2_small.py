@@ -194,9 +194,9 @@ class InceptionResnetV2Small(nn.Module):
     timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
     num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
     forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
-    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
-    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
-    ResNet-v2); other weights may need others.
+    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec
+    (`input: {resize: ..., interpolation: ...}`): they are the Inception weights' (timm's defaults
+    for Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
     """
 
     # The body's steps in forward order, as forward_features runs them.

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mnasnet.yaml
-        7e592697988626a127e54b2ada6d629a10e7eb51c5b20f25ea68f2baf27e632b
+        deb1f2a1ef3a5efa27bc79398c820c5b6a2e16b5227a4850e07d8209cdbdfa80
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -26,10 +26,10 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.Conv2d(in_channels, t * in_channels, 1, bias=False),  # specs/zoo/mnasnet.yaml:39
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:40
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:41
-            nn.Conv2d(  # specs/zoo/mnasnet.yaml:42
+            nn.Conv2d(in_channels, t * in_channels, 1, bias=False),  # specs/zoo/mnasnet.yaml:40
+            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:41
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:42
+            nn.Conv2d(  # specs/zoo/mnasnet.yaml:43
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -38,12 +38,12 @@ class MBConv(nn.Module):
                 groups=t * in_channels,
                 bias=False,
             ),
-            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:43
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:44
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mnasnet.yaml:45
-            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:46
+            nn.BatchNorm2d(t * in_channels, momentum=0.0003),  # specs/zoo/mnasnet.yaml:44
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:45
+            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mnasnet.yaml:46
+            nn.BatchNorm2d(c, momentum=0.0003),  # specs/zoo/mnasnet.yaml:47
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:36
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:37
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(x)
@@ -57,9 +57,7 @@ class Mnasnet10(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -75,44 +73,44 @@ class Mnasnet10(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.layers = nn.Sequential(
-            # specs/zoo/mnasnet.yaml:50
+            # specs/zoo/mnasnet.yaml:51
             nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:51
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:52
-            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),  # specs/zoo/mnasnet.yaml:53
-            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:54
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:55
-            nn.Conv2d(32, 16, 1, bias=False),  # specs/zoo/mnasnet.yaml:56
-            nn.BatchNorm2d(16, momentum=0.0003),  # specs/zoo/mnasnet.yaml:57
+            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:52
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:53
+            nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),  # specs/zoo/mnasnet.yaml:54
+            nn.BatchNorm2d(32, momentum=0.0003),  # specs/zoo/mnasnet.yaml:55
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:56
+            nn.Conv2d(32, 16, 1, bias=False),  # specs/zoo/mnasnet.yaml:57
+            nn.BatchNorm2d(16, momentum=0.0003),  # specs/zoo/mnasnet.yaml:58
             nn.Sequential(
-                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:58
-                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:59
+                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:59
+                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:60
             ),
             nn.Sequential(
-                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:60
-                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:61
+                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:61
+                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:62
             ),
             nn.Sequential(
-                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:62
-                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:63
+                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:63
+                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:64
             ),
-            # specs/zoo/mnasnet.yaml:64
+            # specs/zoo/mnasnet.yaml:65
             nn.Sequential(*[MBConv(80 + 16 * i, t=6, c=96, k=3) for i in range(2)]),
             nn.Sequential(
-                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:65
-                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:66
+                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:66
+                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:67
             ),
             nn.Sequential(
-                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:67
+                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:68
             ),
-            nn.Conv2d(320, 1280, 1, bias=False),  # specs/zoo/mnasnet.yaml:68
-            nn.BatchNorm2d(1280, momentum=0.0003),  # specs/zoo/mnasnet.yaml:69
-            nn.ReLU(),  # specs/zoo/mnasnet.yaml:70
+            nn.Conv2d(320, 1280, 1, bias=False),  # specs/zoo/mnasnet.yaml:69
+            nn.BatchNorm2d(1280, momentum=0.0003),  # specs/zoo/mnasnet.yaml:70
+            nn.ReLU(),  # specs/zoo/mnasnet.yaml:71
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:73
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:74
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:74
-            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:74
+            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:75
+            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:75
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -133,7 +131,7 @@ class Mnasnet10(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "layers.0",
         }
         self.grad_checkpointing = False

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mnasnet.yaml
-        7e592697988626a127e54b2ada6d629a10e7eb51c5b20f25ea68f2baf27e632b
+        deb1f2a1ef3a5efa27bc79398c820c5b6a2e16b5227a4850e07d8209cdbdfa80
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -297,8 +297,8 @@ class MBConv(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, k: int, s: int = 1):
         super().__init__()
         self.layers = nn.Sequential(
-            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:39
-            ConvReLU(  # specs/zoo/mnasnet.yaml:42
+            ConvReLU(in_channels, t * in_channels, 1),  # specs/zoo/mnasnet.yaml:40
+            ConvReLU(  # specs/zoo/mnasnet.yaml:43
                 t * in_channels,
                 t * in_channels,
                 k,
@@ -306,9 +306,9 @@ class MBConv(nn.Module):
                 padding=(k - 1) // 2,
                 groups=t * in_channels,
             ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:45
+            Conv(t * in_channels, c, 1),  # specs/zoo/mnasnet.yaml:46
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:36
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mnasnet.yaml:37
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(x)
@@ -337,9 +337,7 @@ class Mnasnet10Deploy(nn.Module):
     Mnasnet10's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -353,36 +351,36 @@ class Mnasnet10Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.layers = nn.Sequential(
-            ConvReLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:50
-            ConvReLU(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:53
-            Conv(32, 16, 1),  # specs/zoo/mnasnet.yaml:56
+            ConvReLU(3, 32, 3, stride=2, padding=1),  # specs/zoo/mnasnet.yaml:51
+            ConvReLU(32, 32, 3, padding=1, groups=32),  # specs/zoo/mnasnet.yaml:54
+            Conv(32, 16, 1),  # specs/zoo/mnasnet.yaml:57
             nn.Sequential(
-                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:58
-                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:59
+                MBConv(16, t=3, c=24, k=3, s=2),  # specs/zoo/mnasnet.yaml:59
+                *[MBConv(24, t=3, c=24, k=3) for _ in range(2)],  # specs/zoo/mnasnet.yaml:60
             ),
             nn.Sequential(
-                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:60
-                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:61
+                MBConv(24, t=3, c=40, k=5, s=2),  # specs/zoo/mnasnet.yaml:61
+                *[MBConv(40, t=3, c=40, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:62
             ),
             nn.Sequential(
-                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:62
-                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:63
+                MBConv(40, t=6, c=80, k=5, s=2),  # specs/zoo/mnasnet.yaml:63
+                *[MBConv(80, t=6, c=80, k=5) for _ in range(2)],  # specs/zoo/mnasnet.yaml:64
             ),
-            # specs/zoo/mnasnet.yaml:64
+            # specs/zoo/mnasnet.yaml:65
             nn.Sequential(*[MBConv(80 + 16 * i, t=6, c=96, k=3) for i in range(2)]),
             nn.Sequential(
-                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:65
-                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:66
+                MBConv(96, t=6, c=192, k=5, s=2),  # specs/zoo/mnasnet.yaml:66
+                *[MBConv(192, t=6, c=192, k=5) for _ in range(3)],  # specs/zoo/mnasnet.yaml:67
             ),
             nn.Sequential(
-                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:67
+                MBConv(192, t=6, c=320, k=3),  # specs/zoo/mnasnet.yaml:68
             ),
-            ConvReLU(320, 1280, 1),  # specs/zoo/mnasnet.yaml:68
+            ConvReLU(320, 1280, 1),  # specs/zoo/mnasnet.yaml:69
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:73
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mnasnet.yaml:74
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:74
-            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:74
+            nn.Dropout(0.2),  # specs/zoo/mnasnet.yaml:75
+            nn.Linear(1280, num_classes),  # specs/zoo/mnasnet.yaml:75
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -401,7 +399,7 @@ class Mnasnet10Deploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "layers.0.conv",
         }
         self.to(memory_format=torch.channels_last)

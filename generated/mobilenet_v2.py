@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v2.yaml
-        908b0e7915276e28244c156a46c28daaf500a80c7d7277ef049cea8f247e4e5b
+        ca3555c1696b76b937b3ba24feeaeb3c736521bbec038320bd23f89829515a19
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -26,13 +26,13 @@ class DepthwiseSeparable(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:40
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:41
                 nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
                 nn.BatchNorm2d(32),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Conv2d(32, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:41
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:42
+            nn.Conv2d(32, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:42
+            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:43
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,12 +45,12 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:30
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:31
                 nn.Conv2d(in_channels, t * in_channels, 1, bias=False),
                 nn.BatchNorm2d(t * in_channels),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:31
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:32
                 nn.Conv2d(
                     t * in_channels,
                     t * in_channels,
@@ -63,10 +63,10 @@ class InvertedResidual(nn.Module):
                 nn.BatchNorm2d(t * in_channels),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:32
-            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:33
+            nn.Conv2d(t * in_channels, c, 1, bias=False),  # specs/zoo/mobilenet_v2.yaml:33
+            nn.BatchNorm2d(c),  # specs/zoo/mobilenet_v2.yaml:34
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:27
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
@@ -80,9 +80,7 @@ class MobilenetV2(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -97,34 +95,34 @@ class MobilenetV2(nn.Module):
         self.num_features = 1280  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:46
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:47
                 nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(32),
                 nn.ReLU6(inplace=True),
             ),
-            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:47
-            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:48
-            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:49
-            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:50
-            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:51
-            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:52
-            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:53
-            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:54
-            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:54
-            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:55
-            # specs/zoo/mobilenet_v2.yaml:56
+            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:48
+            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:49
+            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:50
+            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:51
+            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:52
+            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:53
+            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:54
+            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:55
+            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:55
+            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:56
+            # specs/zoo/mobilenet_v2.yaml:57
             *[InvertedResidual(160, t=6, c=160) for _ in range(2)],
-            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:57
-            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:58
+            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:58
+            nn.Sequential(  # specs/zoo/mobilenet_v2.yaml:59
                 nn.Conv2d(320, 1280, 1, bias=False),
                 nn.BatchNorm2d(1280),
                 nn.ReLU6(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:61
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:62
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:62
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:62
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:63
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:63
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -144,8 +142,8 @@ class MobilenetV2(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "features.0.0",
         }
         self.grad_checkpointing = False

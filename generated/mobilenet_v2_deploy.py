@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v2.yaml
-        908b0e7915276e28244c156a46c28daaf500a80c7d7277ef049cea8f247e4e5b
+        ca3555c1696b76b937b3ba24feeaeb3c736521bbec038320bd23f89829515a19
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -297,8 +297,8 @@ class DepthwiseSeparable(nn.Module):
     def __init__(self, c: int):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvReLU6(32, 32, 3, padding=1, groups=32),  # specs/zoo/mobilenet_v2.yaml:40
-            Conv(32, c, 1),  # specs/zoo/mobilenet_v2.yaml:41
+            ConvReLU6(32, 32, 3, padding=1, groups=32),  # specs/zoo/mobilenet_v2.yaml:41
+            Conv(32, c, 1),  # specs/zoo/mobilenet_v2.yaml:42
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -320,13 +320,13 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels: int, t: int, c: int, s: int = 1):
         super().__init__()
         self.conv = nn.Sequential(
-            ConvReLU6(in_channels, t * in_channels, 1),  # specs/zoo/mobilenet_v2.yaml:30
-            ConvReLU6(  # specs/zoo/mobilenet_v2.yaml:31
+            ConvReLU6(in_channels, t * in_channels, 1),  # specs/zoo/mobilenet_v2.yaml:31
+            ConvReLU6(  # specs/zoo/mobilenet_v2.yaml:32
                 t * in_channels, t * in_channels, 3, stride=s, padding=1, groups=t * in_channels
             ),
-            Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:32
+            Conv(t * in_channels, c, 1),  # specs/zoo/mobilenet_v2.yaml:33
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:27
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v2.yaml:28
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
@@ -351,9 +351,7 @@ class MobilenetV2Deploy(nn.Module):
     MobilenetV2's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -367,26 +365,26 @@ class MobilenetV2Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1280  # forward_features' channels
         self.features = nn.Sequential(
-            ConvReLU6(3, 32, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v2.yaml:46
-            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:47
-            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:48
-            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:49
-            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:50
-            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:51
-            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:52
-            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:53
-            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:54
-            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:54
-            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:55
-            # specs/zoo/mobilenet_v2.yaml:56
+            ConvReLU6(3, 32, 3, stride=2, padding=1),  # specs/zoo/mobilenet_v2.yaml:47
+            DepthwiseSeparable(c=16),  # specs/zoo/mobilenet_v2.yaml:48
+            InvertedResidual(16, t=6, c=24, s=2),  # specs/zoo/mobilenet_v2.yaml:49
+            InvertedResidual(24, t=6, c=24),  # specs/zoo/mobilenet_v2.yaml:50
+            InvertedResidual(24, t=6, c=32, s=2),  # specs/zoo/mobilenet_v2.yaml:51
+            *[InvertedResidual(32, t=6, c=32) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:52
+            InvertedResidual(32, t=6, c=64, s=2),  # specs/zoo/mobilenet_v2.yaml:53
+            *[InvertedResidual(64, t=6, c=64) for _ in range(3)],  # specs/zoo/mobilenet_v2.yaml:54
+            InvertedResidual(64, t=6, c=96),  # specs/zoo/mobilenet_v2.yaml:55
+            *[InvertedResidual(96, t=6, c=96) for _ in range(2)],  # specs/zoo/mobilenet_v2.yaml:55
+            InvertedResidual(96, t=6, c=160, s=2),  # specs/zoo/mobilenet_v2.yaml:56
+            # specs/zoo/mobilenet_v2.yaml:57
             *[InvertedResidual(160, t=6, c=160) for _ in range(2)],
-            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:57
-            ConvReLU6(320, 1280, 1),  # specs/zoo/mobilenet_v2.yaml:58
+            InvertedResidual(160, t=6, c=320),  # specs/zoo/mobilenet_v2.yaml:58
+            ConvReLU6(320, 1280, 1),  # specs/zoo/mobilenet_v2.yaml:59
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:61
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v2.yaml:62
         self.classifier = nn.Sequential(
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:62
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:62
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v2.yaml:63
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v2.yaml:63
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -404,8 +402,8 @@ class MobilenetV2Deploy(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)

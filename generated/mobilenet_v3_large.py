@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/mobilenet_v3.yaml
-        816c612c49ee82ba0bc0b33d3b47ee7d24d9950914276f6941ac30000c04ec64
+        97ff03582bba6bea57637245d8bd78fd777f984aa677919dc6ae870eb79ec351
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -32,12 +32,12 @@ class DepthwiseResidual(nn.Module):
     def __init__(self, k: int, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:72
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:73
                 nn.Conv2d(16, 16, k, padding=(k - 1) // 2, groups=16, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:73
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:74
                 nn.Conv2d(16, 16, 1, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
             ),
@@ -54,22 +54,22 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels: int, k: int, exp: int, c: int, *, s: int = 1, act: str):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:50
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:51
                 nn.Conv2d(in_channels, exp, 1, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:51
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:52
                 nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:52
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:53
                 nn.Conv2d(exp, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
             ),
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:47
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:48
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -83,11 +83,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/mobilenet_v3.yaml:35
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/mobilenet_v3.yaml:36
-        self.activation = nn.ReLU()  # specs/zoo/mobilenet_v3.yaml:37
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/mobilenet_v3.yaml:38
-        self.scale_activation = nn.Hardsigmoid()  # specs/zoo/mobilenet_v3.yaml:39
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/mobilenet_v3.yaml:36
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/mobilenet_v3.yaml:37
+        self.activation = nn.ReLU()  # specs/zoo/mobilenet_v3.yaml:38
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/mobilenet_v3.yaml:39
+        self.scale_activation = nn.Hardsigmoid()  # specs/zoo/mobilenet_v3.yaml:40
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -106,23 +106,23 @@ class InvertedResidualSE(nn.Module):
     ):
         super().__init__()
         self.block = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:61
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:62
                 nn.Conv2d(in_channels, exp, 1, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:62
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:63
                 nn.Conv2d(exp, exp, k, stride=s, padding=(k - 1) // 2, groups=exp, bias=False),
                 nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),
                 ACTIVATIONS[act](),
             ),
-            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:63
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:64
+            SqueezeExcitation(exp, squeeze=se),  # specs/zoo/mobilenet_v3.yaml:64
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:65
                 nn.Conv2d(exp, c, 1, bias=False),
                 nn.BatchNorm2d(c, eps=0.001, momentum=0.01),
             ),
         )
-        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:58
+        self.use_residual = s == 1 and in_channels == c  # specs/zoo/mobilenet_v3.yaml:59
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)
@@ -136,9 +136,7 @@ class MobilenetV3Large(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -153,48 +151,48 @@ class MobilenetV3Large(nn.Module):
         self.num_features = 960  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:77
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:78
                 nn.Conv2d(in_chans, 16, 3, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),
                 nn.Hardswish(inplace=True),
             ),
-            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:78
-            # specs/zoo/mobilenet_v3.yaml:79
+            DepthwiseResidual(k=3, act="relu"),  # specs/zoo/mobilenet_v3.yaml:79
+            # specs/zoo/mobilenet_v3.yaml:80
             InvertedResidual(16, k=3, exp=64, c=24, s=2, act="relu"),
-            InvertedResidual(24, k=3, exp=72, c=24, act="relu"),  # specs/zoo/mobilenet_v3.yaml:80
-            # specs/zoo/mobilenet_v3.yaml:81
-            InvertedResidualSE(24, k=5, exp=72, c=40, s=2, act="relu", se=24),
+            InvertedResidual(24, k=3, exp=72, c=24, act="relu"),  # specs/zoo/mobilenet_v3.yaml:81
             # specs/zoo/mobilenet_v3.yaml:82
-            *[InvertedResidualSE(40, k=5, exp=120, c=40, act="relu", se=32) for _ in range(2)],
+            InvertedResidualSE(24, k=5, exp=72, c=40, s=2, act="relu", se=24),
             # specs/zoo/mobilenet_v3.yaml:83
-            InvertedResidual(40, k=3, exp=240, c=80, s=2, act="hardswish"),
+            *[InvertedResidualSE(40, k=5, exp=120, c=40, act="relu", se=32) for _ in range(2)],
             # specs/zoo/mobilenet_v3.yaml:84
-            InvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
+            InvertedResidual(40, k=3, exp=240, c=80, s=2, act="hardswish"),
             # specs/zoo/mobilenet_v3.yaml:85
-            *[InvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
+            InvertedResidual(80, k=3, exp=200, c=80, act="hardswish"),
             # specs/zoo/mobilenet_v3.yaml:86
-            InvertedResidualSE(80, k=3, exp=480, c=112, act="hardswish", se=120),
+            *[InvertedResidual(80, k=3, exp=184, c=80, act="hardswish") for _ in range(2)],
             # specs/zoo/mobilenet_v3.yaml:87
-            InvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
+            InvertedResidualSE(80, k=3, exp=480, c=112, act="hardswish", se=120),
             # specs/zoo/mobilenet_v3.yaml:88
+            InvertedResidualSE(112, k=3, exp=672, c=112, act="hardswish", se=168),
+            # specs/zoo/mobilenet_v3.yaml:89
             InvertedResidualSE(112, k=5, exp=672, c=160, s=2, act="hardswish", se=168),
-            *[  # specs/zoo/mobilenet_v3.yaml:89
+            *[  # specs/zoo/mobilenet_v3.yaml:90
                 InvertedResidualSE(
                     160, k=5, exp=960, c=160, act="hardswish", se=240
                 ) for _ in range(2)
             ],
-            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:90
+            nn.Sequential(  # specs/zoo/mobilenet_v3.yaml:91
                 nn.Conv2d(160, 960, 1, bias=False),
                 nn.BatchNorm2d(960, eps=0.001, momentum=0.01),
                 nn.Hardswish(inplace=True),
             ),
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:93
+        self.avgpool = GlobalAvgPool()  # specs/zoo/mobilenet_v3.yaml:94
         self.classifier = nn.Sequential(
-            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:94
-            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:94
-            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:94
-            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:94
+            nn.Linear(960, 1280),  # specs/zoo/mobilenet_v3.yaml:95
+            nn.Hardswish(),  # specs/zoo/mobilenet_v3.yaml:95
+            nn.Dropout(0.2),  # specs/zoo/mobilenet_v3.yaml:95
+            nn.Linear(1280, num_classes),  # specs/zoo/mobilenet_v3.yaml:95
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -214,8 +212,8 @@ class MobilenetV3Large(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "features.0.0",
         }
         self.grad_checkpointing = False

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_x.yaml
-        41f43dc9ca5d03f5bd974c1588380d3964e6c1006825d032baef57aa96de7f9e
+        a9b760429bca124f57d9d8eb09b9b5306b3bb1b9700eba01619167eeb79e6377
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -298,14 +298,14 @@ class ResBottleneckBlock(nn.Module):
     def __init__(self, in_channels: int, w: int, g: int, s: int = 1):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_x.yaml:53
-            # specs/zoo/regnet_x.yaml:54
+            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_x.yaml:54
+            # specs/zoo/regnet_x.yaml:55
             ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_x.yaml:55
+            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_x.yaml:56
         ]))
         self.proj = None
-        if s != 1 or in_channels != w:  # specs/zoo/regnet_x.yaml:48
-            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_x.yaml:48
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_x.yaml:49
+            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_x.yaml:49
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -333,9 +333,7 @@ class RegnetX400mfDeploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -355,30 +353,30 @@ class RegnetX400mfDeploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 400  # forward_features' channels
-        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_x.yaml:58
+        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_x.yaml:59
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:65
+                ("block1-0", ResBottleneckBlock(32, w=32, g=16, s=2)),  # specs/zoo/regnet_x.yaml:66
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:69
-                ("block2-1", ResBottleneckBlock(64, w=64, g=16)),  # specs/zoo/regnet_x.yaml:70
+                ("block2-0", ResBottleneckBlock(32, w=64, g=16, s=2)),  # specs/zoo/regnet_x.yaml:70
+                ("block2-1", ResBottleneckBlock(64, w=64, g=16)),  # specs/zoo/regnet_x.yaml:71
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:74
-                ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
                 # specs/zoo/regnet_x.yaml:75
+                ("block3-0", ResBottleneckBlock(64, w=160, g=16, s=2)),
+                # specs/zoo/regnet_x.yaml:76
                 *((f"block3-{i}", ResBottleneckBlock(160, w=160, g=16)) for i in range(1, 7)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_x.yaml:79
-                ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
                 # specs/zoo/regnet_x.yaml:80
+                ("block4-0", ResBottleneckBlock(160, w=400, g=16, s=2)),
+                # specs/zoo/regnet_x.yaml:81
                 *((f"block4-{i}", ResBottleneckBlock(400, w=400, g=16)) for i in range(1, 12)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:83
-        self.fc = nn.Linear(400, num_classes)  # specs/zoo/regnet_x.yaml:84
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_x.yaml:84
+        self.fc = nn.Linear(400, num_classes)  # specs/zoo/regnet_x.yaml:85
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -395,8 +393,8 @@ class RegnetX400mfDeploy(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "stem.conv",
             "classifier": "fc",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_y.yaml
-        276f366dd73da43942ce8b4d48213788580e9f6d479ffd6ea4acfb638f16059a
+        e3af72e5112afd715d98abe2104ec8b30fc65011f6bebdc170052acdcb789f9e
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -27,11 +27,11 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/regnet_y.yaml:46
-        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/regnet_y.yaml:47
-        self.activation = nn.ReLU()  # specs/zoo/regnet_y.yaml:48
-        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/regnet_y.yaml:49
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/regnet_y.yaml:50
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/regnet_y.yaml:47
+        self.fc1 = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/regnet_y.yaml:48
+        self.activation = nn.ReLU()  # specs/zoo/regnet_y.yaml:49
+        self.fc2 = nn.Conv2d(squeeze, in_channels, 1)  # specs/zoo/regnet_y.yaml:50
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/regnet_y.yaml:51
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -48,25 +48,25 @@ class ResBottleneckBlock(nn.Module):
     def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", nn.Sequential(  # specs/zoo/regnet_y.yaml:68
+            ("a", nn.Sequential(  # specs/zoo/regnet_y.yaml:69
                 nn.Conv2d(in_channels, w, 1, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("b", nn.Sequential(  # specs/zoo/regnet_y.yaml:69
+            ("b", nn.Sequential(  # specs/zoo/regnet_y.yaml:70
                 nn.Conv2d(w, w, 3, stride=s, padding=1, groups=w // g, bias=False),
                 nn.BatchNorm2d(w),
                 nn.ReLU(inplace=True),
             )),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:70
-            ("c", nn.Sequential(  # specs/zoo/regnet_y.yaml:71
+            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:71
+            ("c", nn.Sequential(  # specs/zoo/regnet_y.yaml:72
                 nn.Conv2d(w, w, 1, bias=False),
                 nn.BatchNorm2d(w),
             )),
         ]))
         self.proj = None
-        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:63
-            self.proj = nn.Sequential(  # specs/zoo/regnet_y.yaml:63
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:64
+            self.proj = nn.Sequential(  # specs/zoo/regnet_y.yaml:64
                 nn.Conv2d(in_channels, w, 1, stride=s, bias=False),
                 nn.BatchNorm2d(w),
             )
@@ -84,9 +84,7 @@ class RegnetY400mf(nn.Module):
     timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
     num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
     forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
-    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
-    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
-    ResNet-v2); other weights may need others.
+    for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -111,38 +109,38 @@ class RegnetY400mf(nn.Module):
         self.num_classes = num_classes
         self.num_features = 440  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        self.stem = nn.Sequential(  # specs/zoo/regnet_y.yaml:74
+        self.stem = nn.Sequential(  # specs/zoo/regnet_y.yaml:75
             nn.Conv2d(in_chans, 32, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(32),
             nn.ReLU(inplace=True),
         )
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:81
+                # specs/zoo/regnet_y.yaml:82
                 ("block1-0", ResBottleneckBlock(32, w=48, g=8, s=2, se=8)),
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:85
-                ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
                 # specs/zoo/regnet_y.yaml:86
+                ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
+                # specs/zoo/regnet_y.yaml:87
                 *((f"block2-{i}", ResBottleneckBlock(104, w=104, g=8, se=26)) for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:90
-                ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
                 # specs/zoo/regnet_y.yaml:91
+                ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
+                # specs/zoo/regnet_y.yaml:92
                 *((f"block3-{i}", ResBottleneckBlock(208, w=208, g=8, se=52)) for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:95
-                ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
                 # specs/zoo/regnet_y.yaml:96
+                ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
+                # specs/zoo/regnet_y.yaml:97
                 *((f"block4-{i}", ResBottleneckBlock(440, w=440, g=8, se=110))
                   for i in range(1, 6)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:99
-        # specs/zoo/regnet_y.yaml:100
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:100
+        # specs/zoo/regnet_y.yaml:101
         self.fc = nn.Linear(440, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -164,8 +162,8 @@ class RegnetY400mf(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "stem.0",
             "classifier": "fc",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/regnet_y.yaml
-        276f366dd73da43942ce8b4d48213788580e9f6d479ffd6ea4acfb638f16059a
+        e3af72e5112afd715d98abe2104ec8b30fc65011f6bebdc170052acdcb789f9e
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -297,10 +297,10 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int):
         super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/regnet_y.yaml:46
-        self.fc1 = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/regnet_y.yaml:47
-        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/regnet_y.yaml:49
-        self.scale_activation = nn.Sigmoid()  # specs/zoo/regnet_y.yaml:50
+        self.avgpool = nn.AdaptiveAvgPool2d(1)  # specs/zoo/regnet_y.yaml:47
+        self.fc1 = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/regnet_y.yaml:48
+        self.fc2 = Conv(squeeze, in_channels, 1)  # specs/zoo/regnet_y.yaml:50
+        self.scale_activation = nn.Sigmoid()  # specs/zoo/regnet_y.yaml:51
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.avgpool(x)
@@ -325,15 +325,15 @@ class ResBottleneckBlock(nn.Module):
     def __init__(self, in_channels: int, w: int, g: int, *, s: int = 1, se: int):
         super().__init__()
         self.f = nn.Sequential(OrderedDict([
-            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_y.yaml:68
-            # specs/zoo/regnet_y.yaml:69
+            ("a", ConvReLU(in_channels, w, 1)),  # specs/zoo/regnet_y.yaml:69
+            # specs/zoo/regnet_y.yaml:70
             ("b", ConvReLU(w, w, 3, stride=s, padding=1, groups=w // g)),
-            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:70
-            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_y.yaml:71
+            ("se", SqueezeExcitation(w, squeeze=se)),  # specs/zoo/regnet_y.yaml:71
+            ("c", Conv(w, w, 1)),  # specs/zoo/regnet_y.yaml:72
         ]))
         self.proj = None
-        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:63
-            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_y.yaml:63
+        if s != 1 or in_channels != w:  # specs/zoo/regnet_y.yaml:64
+            self.proj = Conv(in_channels, w, 1, stride=s)  # specs/zoo/regnet_y.yaml:64
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -362,9 +362,7 @@ class RegnetY400mfDeploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -381,34 +379,34 @@ class RegnetY400mfDeploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 440  # forward_features' channels
-        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_y.yaml:74
+        self.stem = ConvReLU(3, 32, 3, stride=2, padding=1)  # specs/zoo/regnet_y.yaml:75
         self.trunk_output = nn.Sequential(OrderedDict([
             ("block1", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:81
+                # specs/zoo/regnet_y.yaml:82
                 ("block1-0", ResBottleneckBlock(32, w=48, g=8, s=2, se=8)),
             ]))),
             ("block2", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:85
-                ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
                 # specs/zoo/regnet_y.yaml:86
+                ("block2-0", ResBottleneckBlock(48, w=104, g=8, s=2, se=12)),
+                # specs/zoo/regnet_y.yaml:87
                 *((f"block2-{i}", ResBottleneckBlock(104, w=104, g=8, se=26)) for i in range(1, 3)),
             ]))),
             ("block3", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:90
-                ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
                 # specs/zoo/regnet_y.yaml:91
+                ("block3-0", ResBottleneckBlock(104, w=208, g=8, s=2, se=26)),
+                # specs/zoo/regnet_y.yaml:92
                 *((f"block3-{i}", ResBottleneckBlock(208, w=208, g=8, se=52)) for i in range(1, 6)),
             ]))),
             ("block4", nn.Sequential(OrderedDict([
-                # specs/zoo/regnet_y.yaml:95
-                ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
                 # specs/zoo/regnet_y.yaml:96
+                ("block4-0", ResBottleneckBlock(208, w=440, g=8, s=2, se=52)),
+                # specs/zoo/regnet_y.yaml:97
                 *((f"block4-{i}", ResBottleneckBlock(440, w=440, g=8, se=110))
                   for i in range(1, 6)),
             ]))),
         ]))
-        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:99
-        self.fc = nn.Linear(440, num_classes)  # specs/zoo/regnet_y.yaml:100
+        self.avgpool = GlobalAvgPool()  # specs/zoo/regnet_y.yaml:100
+        self.fc = nn.Linear(440, num_classes)  # specs/zoo/regnet_y.yaml:101
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -425,8 +423,8 @@ class RegnetY400mfDeploy(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "stem.conv",
             "classifier": "fc",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/resnet.yaml
-        8c0bae5f8a647c841146ecd3975b11024b026dc05968813c109aa525557f2163
+        977630092ed713c644d9866cb5c9e9cd0838ceb5da7a674b0bb852791e23a3ca
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -25,21 +25,21 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/resnet.yaml:31
-        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:32
-        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:33
-        # specs/zoo/resnet.yaml:34
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)  # specs/zoo/resnet.yaml:32
+        self.bn1 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:33
+        self.relu1 = nn.ReLU()  # specs/zoo/resnet.yaml:34
+        # specs/zoo/resnet.yaml:35
         self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:35
-        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:36
-        self.conv3 = nn.Conv2d(width, out, 1, bias=False)  # specs/zoo/resnet.yaml:37
-        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:38
+        self.bn2 = nn.BatchNorm2d(width)  # specs/zoo/resnet.yaml:36
+        self.relu2 = nn.ReLU()  # specs/zoo/resnet.yaml:37
+        self.conv3 = nn.Conv2d(width, out, 1, bias=False)  # specs/zoo/resnet.yaml:38
+        self.bn3 = nn.BatchNorm2d(out)  # specs/zoo/resnet.yaml:39
         self.downsample = None
-        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:29
+        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:30
             self.downsample = nn.Sequential(
-                # specs/zoo/resnet.yaml:29
+                # specs/zoo/resnet.yaml:30
                 nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:29
+                nn.BatchNorm2d(out),  # specs/zoo/resnet.yaml:30
             )
         self.act = nn.ReLU()
 
@@ -62,9 +62,7 @@ class Resnet50(nn.Module):
     timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
     num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
     forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
-    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
-    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
-    ResNet-v2); other weights may need others.
+    for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -84,29 +82,29 @@ class Resnet50(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        # specs/zoo/resnet.yaml:56
+        # specs/zoo/resnet.yaml:57
         self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:57
-        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:58
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:59
+        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:58
+        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:59
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:60
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:61
-            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:61
+            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:62
+            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:62
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:63
-            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:64
+            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:64
+            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:65
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:66
-            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:67
+            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:67
+            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:68
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:69
-            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:70
+            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:70
+            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:71
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:73
-        # specs/zoo/resnet.yaml:74
+        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:74
+        # specs/zoo/resnet.yaml:75
         self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -128,8 +126,8 @@ class Resnet50(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "conv1",
             "classifier": "fc",
         }

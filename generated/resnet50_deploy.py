@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/resnet.yaml
-        8c0bae5f8a647c841146ecd3975b11024b026dc05968813c109aa525557f2163
+        977630092ed713c644d9866cb5c9e9cd0838ceb5da7a674b0bb852791e23a3ca
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -296,15 +296,15 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, width: int, out: int, stride: int = 1, groups: int = 1):
         super().__init__()
-        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:31
-        # specs/zoo/resnet.yaml:34
+        self.conv1 = ConvReLU(in_channels, width, 1)  # specs/zoo/resnet.yaml:32
+        # specs/zoo/resnet.yaml:35
         self.conv2 = ConvReLU(width, width, 3, stride=stride, padding=1, groups=groups)
         self.downsample = None
-        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:29
+        if stride != 1 or in_channels != out:  # specs/zoo/resnet.yaml:30
             self.downsample = nn.Sequential(
-                Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:29
+                Conv(in_channels, out, 1, stride=stride),  # specs/zoo/resnet.yaml:30
             )
-        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:37
+        self.conv3 = Conv(width, out, 1)  # specs/zoo/resnet.yaml:38
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
@@ -339,9 +339,7 @@ class Resnet50Deploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -353,26 +351,26 @@ class Resnet50Deploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
-        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:56
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:59
+        self.conv1 = ConvReLU(3, 64, 7, stride=2, padding=3)  # specs/zoo/resnet.yaml:57
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:60
         self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:61
-            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:61
+            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:62
+            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:62
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:63
-            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:64
+            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:64
+            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:65
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:66
-            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:67
+            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:67
+            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:68
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:69
-            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:70
+            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:70
+            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:71
         )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:73
-        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/resnet.yaml:74
+        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:74
+        self.fc = nn.Linear(2048, num_classes)  # specs/zoo/resnet.yaml:75
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -389,8 +387,8 @@ class Resnet50Deploy(nn.Module):
             "num_classes": 1000,
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
-            "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "crop_pct": 0.9655,
+            "interpolation": "bilinear",
             "first_conv": "conv1.conv",
             "classifier": "fc",
         }

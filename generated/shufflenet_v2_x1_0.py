@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/shufflenet_v2.yaml
-        a3802563ec26c4fdbcae08a8e9824da6a30f3f5e186473998901fc292a476105
+        1d57a143b3d22b80909d31f2ddeb419f9ab1a0b7b440e46e5813a6af0883cdbb
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -26,26 +26,26 @@ class DownsampleUnit(nn.Module):
     def __init__(self, in_channels: int, c: int):
         super().__init__()
         self.branch1 = nn.Sequential(
-            nn.Conv2d(  # specs/zoo/shufflenet_v2.yaml:30
+            nn.Conv2d(  # specs/zoo/shufflenet_v2.yaml:31
                 in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels, bias=False
             ),
-            nn.BatchNorm2d(in_channels),  # specs/zoo/shufflenet_v2.yaml:31
-            nn.Conv2d(in_channels, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:32
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:33
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:34
+            nn.BatchNorm2d(in_channels),  # specs/zoo/shufflenet_v2.yaml:32
+            nn.Conv2d(in_channels, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:33
+            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:34
+            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:35
         )
         self.branch2 = nn.Sequential(
-            nn.Conv2d(in_channels, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:36
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:37
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:38
-            # specs/zoo/shufflenet_v2.yaml:39
+            nn.Conv2d(in_channels, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:37
+            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:38
+            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:39
+            # specs/zoo/shufflenet_v2.yaml:40
             nn.Conv2d(c // 2, c // 2, 3, stride=2, padding=1, groups=c // 2, bias=False),
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:40
-            nn.Conv2d(c // 2, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:41
-            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:42
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:43
+            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:41
+            nn.Conv2d(c // 2, c // 2, 1, bias=False),  # specs/zoo/shufflenet_v2.yaml:42
+            nn.BatchNorm2d(c // 2),  # specs/zoo/shufflenet_v2.yaml:43
+            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:44
         )
-        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:44
+        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:45
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)
@@ -62,11 +62,11 @@ class BasicUnit(nn.Module):
         # the bounds of the channel ranges forward takes
         self.in_channels = in_channels
         self.branch2 = nn.Sequential(
-            # specs/zoo/shufflenet_v2.yaml:54
+            # specs/zoo/shufflenet_v2.yaml:55
             nn.Conv2d(in_channels - in_channels // 2, in_channels // 2, 1, bias=False),
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:55
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:56
-            nn.Conv2d(  # specs/zoo/shufflenet_v2.yaml:57
+            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:56
+            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:57
+            nn.Conv2d(  # specs/zoo/shufflenet_v2.yaml:58
                 in_channels // 2,
                 in_channels // 2,
                 3,
@@ -74,13 +74,13 @@ class BasicUnit(nn.Module):
                 groups=in_channels // 2,
                 bias=False,
             ),
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:58
-            # specs/zoo/shufflenet_v2.yaml:59
+            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:59
+            # specs/zoo/shufflenet_v2.yaml:60
             nn.Conv2d(in_channels // 2, in_channels // 2, 1, bias=False),
-            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:60
-            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:61
+            nn.BatchNorm2d(in_channels // 2),  # specs/zoo/shufflenet_v2.yaml:61
+            nn.ReLU(),  # specs/zoo/shufflenet_v2.yaml:62
         )
-        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:62
+        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:63
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = x[:, :self.in_channels // 2]
@@ -96,9 +96,7 @@ class ShufflenetV2X10(nn.Module):
     timm's model contract (its constructor's in_chans, global_pool, drop_rate, drop_path_rate;
     num_features, head_hidden_size, get_classifier, reset_classifier, forward_head(x, pre_logits),
     forward_intermediates, feature_info, set_grad_checkpointing, pretrained_cfg) lets code written
-    for timm models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec:
-    they are the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-
-    ResNet-v2); other weights may need others.
+    for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -118,31 +116,31 @@ class ShufflenetV2X10(nn.Module):
         self.num_classes = num_classes
         self.num_features = 1024  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        self.conv1 = nn.Sequential(  # specs/zoo/shufflenet_v2.yaml:65
+        self.conv1 = nn.Sequential(  # specs/zoo/shufflenet_v2.yaml:66
             nn.Conv2d(in_chans, 24, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(24),
             nn.ReLU(inplace=True),
         )
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:66
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:67
         self.stage2 = nn.Sequential(
-            DownsampleUnit(24, c=116),  # specs/zoo/shufflenet_v2.yaml:68
-            *[BasicUnit(116) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:69
+            DownsampleUnit(24, c=116),  # specs/zoo/shufflenet_v2.yaml:69
+            *[BasicUnit(116) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:70
         )
         self.stage3 = nn.Sequential(
-            DownsampleUnit(116, c=232),  # specs/zoo/shufflenet_v2.yaml:71
-            *[BasicUnit(232) for _ in range(7)],  # specs/zoo/shufflenet_v2.yaml:72
+            DownsampleUnit(116, c=232),  # specs/zoo/shufflenet_v2.yaml:72
+            *[BasicUnit(232) for _ in range(7)],  # specs/zoo/shufflenet_v2.yaml:73
         )
         self.stage4 = nn.Sequential(
-            DownsampleUnit(232, c=464),  # specs/zoo/shufflenet_v2.yaml:74
-            *[BasicUnit(464) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:75
+            DownsampleUnit(232, c=464),  # specs/zoo/shufflenet_v2.yaml:75
+            *[BasicUnit(464) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:76
         )
-        self.conv5 = nn.Sequential(  # specs/zoo/shufflenet_v2.yaml:76
+        self.conv5 = nn.Sequential(  # specs/zoo/shufflenet_v2.yaml:77
             nn.Conv2d(464, 1024, 1, bias=False),
             nn.BatchNorm2d(1024),
             nn.ReLU(inplace=True),
         )
-        self.globalpool = GlobalAvgPool()  # specs/zoo/shufflenet_v2.yaml:79
-        # specs/zoo/shufflenet_v2.yaml:80
+        self.globalpool = GlobalAvgPool()  # specs/zoo/shufflenet_v2.yaml:80
+        # specs/zoo/shufflenet_v2.yaml:81
         self.fc = nn.Linear(1024, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -165,7 +163,7 @@ class ShufflenetV2X10(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "conv1.0",
             "classifier": "fc",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/shufflenet_v2.yaml
-        a3802563ec26c4fdbcae08a8e9824da6a30f3f5e186473998901fc292a476105
+        1d57a143b3d22b80909d31f2ddeb419f9ab1a0b7b440e46e5813a6af0883cdbb
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -293,17 +293,17 @@ class DownsampleUnit(nn.Module):
     def __init__(self, in_channels: int, c: int):
         super().__init__()
         self.branch1 = nn.Sequential(
-            # specs/zoo/shufflenet_v2.yaml:30
+            # specs/zoo/shufflenet_v2.yaml:31
             Conv(in_channels, in_channels, 3, stride=2, padding=1, groups=in_channels),
-            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:32
+            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:33
         )
         self.branch2 = nn.Sequential(
-            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:36
-            # specs/zoo/shufflenet_v2.yaml:39
+            ConvReLU(in_channels, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:37
+            # specs/zoo/shufflenet_v2.yaml:40
             Conv(c // 2, c // 2, 3, stride=2, padding=1, groups=c // 2),
-            ConvReLU(c // 2, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:41
+            ConvReLU(c // 2, c // 2, 1),  # specs/zoo/shufflenet_v2.yaml:42
         )
-        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:44
+        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:45
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch1 = self.branch1(x)
@@ -342,13 +342,13 @@ class BasicUnit(nn.Module):
         # where the parts of merged convs end, for forward and load_trained
         self.in_channels = in_channels
         self.branch2 = nn.Sequential(
-            # specs/zoo/shufflenet_v2.yaml:54
+            # specs/zoo/shufflenet_v2.yaml:55
             ConvReLU(in_channels - in_channels // 2, in_channels // 2, 1),
-            # specs/zoo/shufflenet_v2.yaml:57
+            # specs/zoo/shufflenet_v2.yaml:58
             Conv(in_channels // 2, in_channels // 2, 3, padding=1, groups=in_channels // 2),
-            ConvReLU(in_channels // 2, in_channels // 2, 1),  # specs/zoo/shufflenet_v2.yaml:59
+            ConvReLU(in_channels // 2, in_channels // 2, 1),  # specs/zoo/shufflenet_v2.yaml:60
         )
-        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:62
+        self.shuffle = nn.ChannelShuffle(2)  # specs/zoo/shufflenet_v2.yaml:63
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = x[:, :self.in_channels // 2]
@@ -381,9 +381,7 @@ class ShufflenetV2X10Deploy(nn.Module):
 
     timm's model contract (num_features, get_classifier, reset_classifier, forward_head(x,
     pre_logits), forward_intermediates, feature_info, pretrained_cfg) lets code written for timm
-    models take this one. pretrained_cfg's crop_pct and interpolation are not in the spec: they are
-    the Inception weights' (timm's defaults for Inception-v3, Inception-v4 and Inception-ResNet-v2);
-    other weights may need others.
+    models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -395,23 +393,23 @@ class ShufflenetV2X10Deploy(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = 1024  # forward_features' channels
-        self.conv1 = ConvReLU(3, 24, 3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:65
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:66
+        self.conv1 = ConvReLU(3, 24, 3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:66
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/shufflenet_v2.yaml:67
         self.stage2 = nn.Sequential(
-            DownsampleUnit(24, c=116),  # specs/zoo/shufflenet_v2.yaml:68
-            *[BasicUnit(116) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:69
+            DownsampleUnit(24, c=116),  # specs/zoo/shufflenet_v2.yaml:69
+            *[BasicUnit(116) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:70
         )
         self.stage3 = nn.Sequential(
-            DownsampleUnit(116, c=232),  # specs/zoo/shufflenet_v2.yaml:71
-            *[BasicUnit(232) for _ in range(7)],  # specs/zoo/shufflenet_v2.yaml:72
+            DownsampleUnit(116, c=232),  # specs/zoo/shufflenet_v2.yaml:72
+            *[BasicUnit(232) for _ in range(7)],  # specs/zoo/shufflenet_v2.yaml:73
         )
         self.stage4 = nn.Sequential(
-            DownsampleUnit(232, c=464),  # specs/zoo/shufflenet_v2.yaml:74
-            *[BasicUnit(464) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:75
+            DownsampleUnit(232, c=464),  # specs/zoo/shufflenet_v2.yaml:75
+            *[BasicUnit(464) for _ in range(3)],  # specs/zoo/shufflenet_v2.yaml:76
         )
-        self.conv5 = ConvReLU(464, 1024, 1)  # specs/zoo/shufflenet_v2.yaml:76
-        self.globalpool = GlobalAvgPool()  # specs/zoo/shufflenet_v2.yaml:79
-        self.fc = nn.Linear(1024, num_classes)  # specs/zoo/shufflenet_v2.yaml:80
+        self.conv5 = ConvReLU(464, 1024, 1)  # specs/zoo/shufflenet_v2.yaml:77
+        self.globalpool = GlobalAvgPool()  # specs/zoo/shufflenet_v2.yaml:80
+        self.fc = nn.Linear(1024, num_classes)  # specs/zoo/shufflenet_v2.yaml:81
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -429,7 +427,7 @@ class ShufflenetV2X10Deploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "conv1.conv",
             "classifier": "fc",
         }

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/squeezenet.yaml
-        e7290a9f97c2f7d885bc3a3f912ce35a1b613e4dac7455174e2d08d15da51720
+        1260948e35724a3419eeeff77ed01e6eb0d4954f3e2a99b1ac9fc2e0e250140e
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -18,12 +18,12 @@ class Fire(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int, expand: int):
         super().__init__()
-        self.squeeze = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:21
-        self.squeeze_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:22
-        self.expand1x1 = nn.Conv2d(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:25
-        self.expand1x1_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:26
-        self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:28
-        self.expand3x3_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:29
+        self.squeeze = nn.Conv2d(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:22
+        self.squeeze_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:23
+        self.expand1x1 = nn.Conv2d(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:26
+        self.expand1x1_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:27
+        self.expand3x3 = nn.Conv2d(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:29
+        self.expand3x3_activation = nn.ReLU()  # specs/zoo/squeezenet.yaml:30
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze(x)
@@ -40,9 +40,7 @@ class Squeezenet10(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -56,27 +54,27 @@ class Squeezenet10(nn.Module):
         self.num_features = 512  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
-            nn.ReLU(),  # specs/zoo/squeezenet.yaml:34
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:35
-            Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:36
-            Fire(128, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:37
-            Fire(128, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:38
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:39
-            Fire(256, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:40
-            Fire(256, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:41
-            Fire(384, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:42
-            Fire(384, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:43
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:44
-            Fire(512, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:45
+            nn.Conv2d(in_chans, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:34
+            nn.ReLU(),  # specs/zoo/squeezenet.yaml:35
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:36
+            Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:37
+            Fire(128, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:38
+            Fire(128, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:39
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:40
+            Fire(256, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:41
+            Fire(256, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:42
+            Fire(384, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:43
+            Fire(384, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:44
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:45
+            Fire(512, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:46
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5),  # specs/zoo/squeezenet.yaml:49
-            nn.Conv2d(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:50
-            nn.ReLU(),  # specs/zoo/squeezenet.yaml:51
-            nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:52
+            nn.Dropout(0.5),  # specs/zoo/squeezenet.yaml:50
+            nn.Conv2d(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:51
+            nn.ReLU(),  # specs/zoo/squeezenet.yaml:52
+            nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:53
         )
-        self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:53
+        self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:54
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
         # timm's feature stages: the output of the last step at each resolution, `reduction`
@@ -95,7 +93,7 @@ class Squeezenet10(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0",
         }
         self.grad_checkpointing = False

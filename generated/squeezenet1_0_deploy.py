@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/squeezenet.yaml
-        e7290a9f97c2f7d885bc3a3f912ce35a1b613e4dac7455174e2d08d15da51720
+        1260948e35724a3419eeeff77ed01e6eb0d4954f3e2a99b1ac9fc2e0e250140e
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -278,9 +278,9 @@ class Fire(nn.Module):
 
     def __init__(self, in_channels: int, squeeze: int, expand: int):
         super().__init__()
-        self.squeeze = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:21
-        self.expand1x1 = ConvReLU(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:25
-        self.expand3x3 = ConvReLU(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:28
+        self.squeeze = ConvReLU(in_channels, squeeze, 1)  # specs/zoo/squeezenet.yaml:22
+        self.expand1x1 = ConvReLU(squeeze, expand, 1)  # specs/zoo/squeezenet.yaml:26
+        self.expand3x3 = ConvReLU(squeeze, expand, 3, padding=1)  # specs/zoo/squeezenet.yaml:29
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze(x)
@@ -305,9 +305,7 @@ class Squeezenet10Deploy(nn.Module):
     Squeezenet10's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -320,25 +318,25 @@ class Squeezenet10Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
         self.features = nn.Sequential(
-            ConvReLU(3, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:33
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:35
-            Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:36
-            Fire(128, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:37
-            Fire(128, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:38
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:39
-            Fire(256, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:40
-            Fire(256, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:41
-            Fire(384, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:42
-            Fire(384, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:43
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:44
-            Fire(512, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:45
+            ConvReLU(3, 96, 7, stride=2),  # specs/zoo/squeezenet.yaml:34
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:36
+            Fire(96, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:37
+            Fire(128, squeeze=16, expand=64),  # specs/zoo/squeezenet.yaml:38
+            Fire(128, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:39
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:40
+            Fire(256, squeeze=32, expand=128),  # specs/zoo/squeezenet.yaml:41
+            Fire(256, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:42
+            Fire(384, squeeze=48, expand=192),  # specs/zoo/squeezenet.yaml:43
+            Fire(384, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:44
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # specs/zoo/squeezenet.yaml:45
+            Fire(512, squeeze=64, expand=256),  # specs/zoo/squeezenet.yaml:46
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5),  # specs/zoo/squeezenet.yaml:49
-            ConvReLU(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:50
-            nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:52
+            nn.Dropout(0.5),  # specs/zoo/squeezenet.yaml:50
+            ConvReLU(512, num_classes, 1),  # specs/zoo/squeezenet.yaml:51
+            nn.AdaptiveAvgPool2d(1),  # specs/zoo/squeezenet.yaml:53
         )
-        self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:53
+        self.flatten = nn.Flatten()  # specs/zoo/squeezenet.yaml:54
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
         self.feature_info = [
@@ -355,7 +353,7 @@ class Squeezenet10Deploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)

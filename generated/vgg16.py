@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/vgg.yaml
-        dfbcde5fc242608467d35dcb17cca75b29c52e566a32d8351f61864d2ebdf0b8
+        96c7cfecc937716d21dcae1ac365ec76e446692a1a42ef55f0b3b8f7a0b7222f
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -18,9 +18,7 @@ class Vgg16(nn.Module):
 
     timm's model contract (its constructor's in_chans, drop_path_rate; num_features,
     head_hidden_size, forward_head, forward_intermediates, feature_info, set_grad_checkpointing,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -38,48 +36,48 @@ class Vgg16(nn.Module):
         self.num_features = 512  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.ReLU(),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
+            nn.Conv2d(in_chans, 64, 3, padding=1),  # specs/zoo/vgg.yaml:24
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:24
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.Conv2d(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.ReLU(),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:28
-        self.flatten = nn.Flatten()  # specs/zoo/vgg.yaml:31
+        self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:29
+        self.flatten = nn.Flatten()  # specs/zoo/vgg.yaml:32
         self.classifier = nn.Sequential(
-            nn.Linear(25088, 4096),  # specs/zoo/vgg.yaml:32
-            nn.ReLU(),  # specs/zoo/vgg.yaml:32
-            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
-            nn.Linear(4096, 4096),  # specs/zoo/vgg.yaml:32
-            nn.ReLU(),  # specs/zoo/vgg.yaml:32
-            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
-            nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:32
+            nn.Linear(25088, 4096),  # specs/zoo/vgg.yaml:33
+            nn.ReLU(),  # specs/zoo/vgg.yaml:33
+            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:33
+            nn.Linear(4096, 4096),  # specs/zoo/vgg.yaml:33
+            nn.ReLU(),  # specs/zoo/vgg.yaml:33
+            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:33
+            nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:33
         )
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -101,7 +99,7 @@ class Vgg16(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0",
         }
         self.grad_checkpointing = False

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/vgg.yaml
-        dfbcde5fc242608467d35dcb17cca75b29c52e566a32d8351f61864d2ebdf0b8
+        96c7cfecc937716d21dcae1ac365ec76e446692a1a42ef55f0b3b8f7a0b7222f
 
 Edit the spec (the first file), not this file, and run `archc build --deploy` on it again.
 This module needs only torch (2.4 or newer): copy it anywhere.
@@ -306,9 +306,7 @@ class Vgg16Deploy(nn.Module):
     Vgg16's weights with from_trained(state_dict) and refuses .train().
 
     timm's model contract (num_features, forward_head, forward_intermediates, feature_info,
-    pretrained_cfg) lets code written for timm models take this one. pretrained_cfg's crop_pct and
-    interpolation are not in the spec: they are the Inception weights' (timm's defaults for
-    Inception-v3, Inception-v4 and Inception-ResNet-v2); other weights may need others.
+    pretrained_cfg) lets code written for timm models take this one.
     """
 
     # The body's steps in forward order, as forward_features runs them.
@@ -322,33 +320,33 @@ class Vgg16Deploy(nn.Module):
         self.num_classes = num_classes
         self.num_features = 512  # forward_features' channels
         self.features = nn.Sequential(
-            ConvReLU(3, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            ConvReLU(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:23
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            ConvReLU(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            ConvReLU(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:24
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            ConvReLU(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:25
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            ConvReLU(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
-            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:26
-            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:23
+            ConvReLU(3, 64, 3, padding=1),  # specs/zoo/vgg.yaml:24
+            ConvReLU(64, 64, 3, padding=1),  # specs/zoo/vgg.yaml:24
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            ConvReLU(64, 128, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            ConvReLU(128, 128, 3, padding=1),  # specs/zoo/vgg.yaml:25
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            ConvReLU(128, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            ConvReLU(256, 256, 3, padding=1),  # specs/zoo/vgg.yaml:26
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            ConvReLU(256, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            ConvReLU(512, 512, 3, padding=1),  # specs/zoo/vgg.yaml:27
+            nn.MaxPool2d(2, stride=2),  # specs/zoo/vgg.yaml:24
         )
-        self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:28
-        self.flatten = nn.Flatten()  # specs/zoo/vgg.yaml:31
+        self.avgpool = nn.AdaptiveAvgPool2d(7)  # specs/zoo/vgg.yaml:29
+        self.flatten = nn.Flatten()  # specs/zoo/vgg.yaml:32
         self.classifier = nn.Sequential(
-            Linear(25088, 4096, act="relu"),  # specs/zoo/vgg.yaml:32
-            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
-            Linear(4096, 4096, act="relu"),  # specs/zoo/vgg.yaml:32
-            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:32
-            nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:32
+            Linear(25088, 4096, act="relu"),  # specs/zoo/vgg.yaml:33
+            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:33
+            Linear(4096, 4096, act="relu"),  # specs/zoo/vgg.yaml:33
+            nn.Dropout(0.5),  # specs/zoo/vgg.yaml:33
+            nn.Linear(4096, num_classes),  # specs/zoo/vgg.yaml:33
         )
         # timm's feature stages: the output of the last step at each resolution, `reduction`
         # times smaller than the input.
@@ -368,7 +366,7 @@ class Vgg16Deploy(nn.Module):
             "mean": (0.485, 0.456, 0.406),
             "std": (0.229, 0.224, 0.225),
             "crop_pct": 0.875,
-            "interpolation": "bicubic",
+            "interpolation": "bilinear",
             "first_conv": "features.0.conv",
         }
         self.to(memory_format=torch.channels_last)

@@ -72,6 +72,34 @@ def test_the_listing_is_torchvisions(spec, tmp_path):
     assert train.samples == reference.samples and len(train.samples) == 9
 
 
+@pytest.mark.parametrize("preparation", ["", ", resize: 40, interpolation: bilinear",
+                                         ", resize: 32, interpolation: nearest"])
+def test_validation_images_are_prepared_as_torchvision_evaluates_weights(spec, tmp_path,
+                                                                         preparation):
+    """The spec's input.resize and interpolation (by default 32 / 0.875 = 37 per side,
+    bicubic) give the val images torchvision's ImageClassification preset gives them."""
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms._presets import ImageClassification
+
+    from archc.train import _load_image
+
+    spec.write_text(TINY.replace("input: {size: 32}", "input: {size: 32" + preparation + "}"),
+                    encoding="utf-8")
+    data = make_folder(tmp_path / "data", train=1, val=1, size=48)
+    _, val = image_folders(data, spec)
+    network = compile_spec(str(spec))
+    resize = network.resize or 37  # round(32 / 0.875)
+    preset = ImageClassification(crop_size=32, resize_size=resize, mean=network.mean,
+                                 std=network.std,
+                                 interpolation=InterpolationMode(network.interpolation))
+    path, _ = val.samples[0]
+    image, _ = val[0]
+    torch.testing.assert_close(image, preset(_load_image("RGB", path)), rtol=0, atol=1e-6)
+    assert (network.resize, network.interpolation) == {
+        "": (None, "bicubic"), ", resize: 40, interpolation: bilinear": (40, "bilinear"),
+        ", resize: 32, interpolation: nearest": (32, "nearest")}[preparation]
+
+
 def test_links_in_an_image_folder_are_followed_once(spec, tmp_path):
     data = make_folder(tmp_path / "data", train=2, val=1, size=16)
     (data / "train" / "disc" / "loop").symlink_to(".")  # os.walk went round 40 times

@@ -124,6 +124,24 @@ def test_the_reference_loads_strictly_and_gives_the_same_outputs(name):
     torch.testing.assert_close(out, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", [*TORCHVISION, *SLOW])
+def test_images_are_prepared_as_for_torchvisions_weights(name):
+    """The spec's input (size, resize, interpolation, mean, std) is how torchvision evaluates
+    its weights for the builder: the DEFAULT weights', or, where they take another size
+    (regnet_y_128gf's SWAG weights, 384), those of the spec's size. pretrained_cfg's crop_pct
+    is the crop's share of the resized side, as timm writes it."""
+    network = compiled(name)
+    size = network.input_shape[1]
+    weights = torchvision.models.get_model_weights(name)
+    chosen = next(w for w in (weights.DEFAULT, *weights) if w.transforms().crop_size == [size])
+    expected = chosen.transforms()
+    assert network.input_shape[1:] == (expected.crop_size[0],) * 2
+    assert network.resize == expected.resize_size[0]
+    assert network.interpolation == expected.interpolation.value
+    assert (list(network.mean), list(network.std)) == (expected.mean, expected.std)
+    assert network.crop_pct == round(expected.crop_size[0] / expected.resize_size[0], 4)
+
+
 @pytest.mark.parametrize("setting", ["settings.batchnorm.eps=1e-5",
                                      "blocks.SqueezeExcitation.layers.scale_activation=sigmoid"])
 def test_the_comparison_sees_a_wrong_convention(setting):

@@ -52,10 +52,10 @@ from ..ops import (  # noqa: F401 (the operations are the IR's vocabulary)
 )
 from .expr import BinOp, Expr, Sym
 
-# How a network's images are prepared beyond the spec's mean and std (pretrained_cfg, archc
-# train's validation crop): as the Inception weights were evaluated, timm's values for
-# Inception-v3, Inception-v4 and Inception-ResNet-v2.
-PREPROCESSING = {"crop_pct": 0.875, "interpolation": "bicubic"}
+# How images are evaluated where the spec does not say (`input.resize`): the centre 87.5% of
+# the image, as the Inception weights were (timm's crop_pct for Inception-v3, Inception-v4 and
+# Inception-ResNet-v2).
+CROP_PCT = 0.875
 Shape = tuple  # (C, H, W) or (C,), a dimension None where it cannot be known
 
 
@@ -193,6 +193,15 @@ class Network:
     head: nx.DiGraph  # forward_head
     shapes: Shapes | None = None  # filled in by shape inference
     drop_path_rate: float = 0.0  # the last drop path's rate; the ones before it rise to it
+    resize: int | None = None  # images' shorter side before the centre crop (None: CROP_PCT)
+    interpolation: str = "bicubic"  # how images are resized
+
+    @property
+    def crop_pct(self) -> float:
+        """timm's crop_pct: the share of the resized image that the crop keeps."""
+        if self.resize is None:
+            return CROP_PCT
+        return round(min(self.input_shape[1:]) / self.resize, 4)
 
 
 def fingerprint(network: Network) -> str:

@@ -79,6 +79,8 @@ def elaborate(parsed: ParsedSpec, diags: Diagnostics) -> ir.Network | None:
         body=body,
         head=head,
         drop_path_rate=spec.drop_path_rate,
+        resize=spec.input.resize,
+        interpolation=spec.input.interpolation,
     )
 
 

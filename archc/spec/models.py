@@ -490,9 +490,19 @@ class Input(Node):
 
     mean: PerChannel = Field((0.5,), description="a number, or one per channel")
     std: PerChannel = Field((0.5,), description="a number, or one per channel (above zero)")
+    resize: Annotated[int, Field(ge=1, le=MAX_INPUT)] | None = Field(
+        None, description="how images are evaluated, as the weights were: the shorter side "
+                          "resized to this, then the centre `size` cropped (torchvision's "
+                          "resize_size); default: size / 0.875, the Inception weights'")
+    interpolation: Literal["bilinear", "bicubic", "nearest"] = Field(
+        "bicubic", description="how images are resized for the weights (torchvision's "
+                               "InterpolationMode)")
 
     @model_validator(mode="after")
     def _one_per_channel(self) -> Input:
+        if self.resize is not None and self.resize < max(self.size):
+            raise fail("E204", f"`resize` must be at least the size it is cropped to, "
+                               f"{max(self.size)}, got {self.resize}")
         for name in ("mean", "std"):
             values = getattr(self, name)
             if len(values) not in (1, self.channels):

@@ -131,8 +131,8 @@ class TimmContract:
         items += [("num_classes", net.num_classes),
                   ("mean", net.mean),
                   ("std", net.std),
-                  ("crop_pct", ir.PREPROCESSING["crop_pct"]),
-                  ("interpolation", ir.PREPROCESSING["interpolation"])]
+                  ("crop_pct", net.crop_pct),
+                  ("interpolation", net.interpolation)]
         first_conv = self.first_conv(net.body)
         if first_conv is not None:
             items.append(("first_conv", first_conv))
@@ -157,8 +157,11 @@ class TimmContract:
                  "pretrained_cfg"]
         takes = f"its constructor's {', '.join(arguments)}; " if arguments else ""
         text = (f"timm's model contract ({takes}{', '.join(parts)}) lets code written for timm "
-                "models take this one. pretrained_cfg's crop_pct and interpolation are not in the "
-                "spec: they are the Inception weights' (timm's defaults for Inception-v3, "
-                "Inception-v4 and Inception-ResNet-v2); other weights may need others.")
+                "models take this one.")
+        if self.network.resize is None:
+            text += (" pretrained_cfg's crop_pct and interpolation are not in the spec "
+                     "(`input: {resize: ..., interpolation: ...}`): they are the Inception "
+                     "weights' (timm's defaults for Inception-v3, Inception-v4 and "
+                     "Inception-ResNet-v2); other weights may need others.")
         return "\n".join(textwrap.wrap(text, MAX_LINE, initial_indent="    ",
                                         subsequent_indent="    ")) + "\n    "
