@@ -133,9 +133,55 @@ head:
   - classifier: {type: linear, features: num_classes}
 """
 
+# Residuals by a condition and repeat counts of a block's parameters.
+TINY_STAGE = """\
+name: tiny_stage
+input: {size: 12}
+num_classes: 3
+drop_path_rate: 0.1
+
+blocks:
+  Basic:
+    params: [width, stride]
+    defaults: {stride: 1}
+    residual:
+      shortcut:
+        when: stride != 1 or in != width
+        layers:
+          - downsample: [conv 1x1 width /stride nobn noact, bn]
+    layers:
+      - conv1: conv 3x3 width /stride
+      - conv2: conv 3x3 width noact
+  Inverted:
+    params: [c, s]
+    defaults: {s: 1}
+    residual: {when: s == 1 and in == c, activation: none}
+    layers:
+      - conv: [conv 1x1 2*in relu6, conv 1x1 c /s noact]
+      - drop: drop_path
+  Stage:
+    params: [width, depth, stride]
+    defaults: {stride: 1}
+    layers:
+      - blocks:
+          - Basic(width=width, stride=stride)
+          - (depth - 1) x Basic(width=width)
+      - tail: depth x Inverted(c=width)
+
+layers:
+  - stem: conv 3x3 4
+  - layer1: Stage(width=4, depth=2)
+  - layer2: Stage(width=8, depth=1, stride=2)
+
+head:
+  - pool: avgpool global
+  - fc: linear num_classes
+"""
+
 SEEDS = {
     "tiny_residual": TINY_RESIDUAL,
     "tiny_reduction": TINY_REDUCTION,
+    "tiny_stage": TINY_STAGE,
     "inception_v4": (SPECS / "inception_v4.yaml").read_text(encoding="utf-8"),
     "inception_resnet_v1": (SPECS / "inception_resnet_v1.yaml").read_text(encoding="utf-8"),
     "inception_resnet_v2": (SPECS / "inception_resnet_v2.yaml").read_text(encoding="utf-8"),
@@ -496,6 +542,13 @@ def test_fuzz_tiny_residual(case):
 @settings(max_examples=500, **FUZZ)
 @given(mutated_case("tiny_reduction"))
 def test_fuzz_tiny_reduction(case):
+    check_spec(*case)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, **FUZZ)
+@given(mutated_case("tiny_stage"))
+def test_fuzz_tiny_stage(case):
     check_spec(*case)
 
 
