@@ -82,6 +82,7 @@ CATALOGUE: dict[str, str] = {
     "E415": "a step without a module in an nn.Sequential",
     "E416": "a residual's condition written where generated code cannot build it",
     "E417": "a repeat count that only an instance knows, where a number is needed",
+    "E418": "a block of unnamed layers with a residual sum or a gate",
     # shapes
     "E501": "the input is too small for a layer",
     "E502": "concat branches differ in height and width",

@@ -2,7 +2,7 @@
 
 Generated from these files, each with its sha256:
     specs/zoo/resnet.yaml
-        977630092ed713c644d9866cb5c9e9cd0838ceb5da7a674b0bb852791e23a3ca
+        df1ca3d1bd5011532c10e5eefd29e4a6aa2a9e14c093145461e40d28265033c5
 
 Edit the spec (the first file), not this file, and run `archc build` on it again.
 This module needs only torch: copy it anywhere.
@@ -56,6 +56,20 @@ class Bottleneck(nn.Module):
         return self.act(downsample + out)
 
 
+class Stage(nn.Sequential):
+    """ResNet stage, a block."""
+
+    def __init__(
+        self, in_channels: int, width: int, out: int, depth: int, stride: int = 1, groups: int = 1
+    ):
+        super().__init__(
+            # specs/zoo/resnet.yaml:61
+            Bottleneck(in_channels, width=width, out=out, stride=stride, groups=groups),
+            # specs/zoo/resnet.yaml:62
+            *[Bottleneck(out, width=width, out=out, groups=groups) for _ in range(depth - 1)],
+        )
+
+
 class Resnet50(nn.Module):
     """resnet50: 3 x 224 x 224 input -> num_classes scores.
 
@@ -66,9 +80,7 @@ class Resnet50(nn.Module):
     """
 
     # The body's steps in forward order, as forward_features runs them.
-    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2.0", "layer2.1", "layer2.2",
-                  "layer2.3", "layer3.0", "layer3.1", "layer3.2", "layer3.3", "layer3.4",
-                  "layer3.5", "layer4.0", "layer4.1", "layer4.2")
+    body_steps = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
     def __init__(
         self,
@@ -82,29 +94,18 @@ class Resnet50(nn.Module):
         self.num_classes = num_classes
         self.num_features = 2048  # forward_features' channels
         self.head_hidden_size = self.num_features  # no hidden layer before the classifier
-        # specs/zoo/resnet.yaml:57
+        # specs/zoo/resnet.yaml:73
         self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:58
-        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:59
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:60
-        self.layer1 = nn.Sequential(
-            Bottleneck(64, width=64, out=256),  # specs/zoo/resnet.yaml:62
-            *[Bottleneck(256, width=64, out=256) for _ in range(2)],  # specs/zoo/resnet.yaml:62
-        )
-        self.layer2 = nn.Sequential(
-            Bottleneck(256, width=128, out=512, stride=2),  # specs/zoo/resnet.yaml:64
-            *[Bottleneck(512, width=128, out=512) for _ in range(3)],  # specs/zoo/resnet.yaml:65
-        )
-        self.layer3 = nn.Sequential(
-            Bottleneck(512, width=256, out=1024, stride=2),  # specs/zoo/resnet.yaml:67
-            *[Bottleneck(1024, width=256, out=1024) for _ in range(5)],  # specs/zoo/resnet.yaml:68
-        )
-        self.layer4 = nn.Sequential(
-            Bottleneck(1024, width=512, out=2048, stride=2),  # specs/zoo/resnet.yaml:70
-            *[Bottleneck(2048, width=512, out=2048) for _ in range(2)],  # specs/zoo/resnet.yaml:71
-        )
-        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:74
-        # specs/zoo/resnet.yaml:75
+        self.bn1 = nn.BatchNorm2d(64)  # specs/zoo/resnet.yaml:74
+        self.relu = nn.ReLU()  # specs/zoo/resnet.yaml:75
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)  # specs/zoo/resnet.yaml:76
+        self.layer1 = Stage(64, width=64, out=256, depth=3)  # specs/zoo/resnet.yaml:77
+        self.layer2 = Stage(256, width=128, out=512, depth=4, stride=2)  # specs/zoo/resnet.yaml:78
+        self.layer3 = Stage(512, width=256, out=1024, depth=6, stride=2)  # specs/zoo/resnet.yaml:79
+        # specs/zoo/resnet.yaml:80
+        self.layer4 = Stage(1024, width=512, out=2048, depth=3, stride=2)
+        self.avgpool = GlobalAvgPool()  # specs/zoo/resnet.yaml:83
+        # specs/zoo/resnet.yaml:84
         self.fc = nn.Linear(2048, num_classes) if num_classes else nn.Identity()
         if drop_path_rate:
             raise ValueError(f"drop_path_rate={drop_path_rate}: the network has no drop_path step")
@@ -115,9 +116,9 @@ class Resnet50(nn.Module):
         self.feature_info = [
             {"num_chs": 64, "reduction": 2, "module": "relu"},
             {"num_chs": 256, "reduction": 4, "module": "layer1"},
-            {"num_chs": 512, "reduction": 8, "module": "layer2.3"},
-            {"num_chs": 1024, "reduction": 16, "module": "layer3.5"},
-            {"num_chs": 2048, "reduction": 32, "module": "layer4.2"},
+            {"num_chs": 512, "reduction": 8, "module": "layer2"},
+            {"num_chs": 1024, "reduction": 16, "module": "layer3"},
+            {"num_chs": 2048, "reduction": 32, "module": "layer4"},
         ]
         # As timm describes weights: the input they expect, and modules' names.
         self.pretrained_cfg = {

@@ -133,7 +133,8 @@ head:
   - classifier: {type: linear, features: num_classes}
 """
 
-# Residuals by a condition and repeat counts of a block's parameters.
+# Residuals by a condition, repeat counts of a block's parameters, a block that is an
+# nn.Sequential.
 TINY_STAGE = """\
 name: tiny_stage
 input: {size: 12}
@@ -167,9 +168,14 @@ blocks:
           - Basic(width=width, stride=stride)
           - (depth - 1) x Basic(width=width)
       - tail: depth x Inverted(c=width)
+  Stem:
+    layers:
+      - conv 3x3 4 nobn noact
+      - bn
+      - relu
 
 layers:
-  - stem: conv 3x3 4
+  - stem: Stem
   - layer1: Stage(width=4, depth=2)
   - layer2: Stage(width=8, depth=1, stride=2)
 

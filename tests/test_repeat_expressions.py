@@ -233,3 +233,121 @@ def test_the_layer_bound_counts_the_repeats_an_argument_asks_for(tmp_path, capsy
     assert capsys.readouterr().err.splitlines() == [
         "net.yaml:16:10: error[E508]: the network would have 810,000 layers, more than archc's "
         "bound of 100,000 (the largest stage is `net`) (layers[0].net)"]
+
+
+# A block whose layers are all unnamed is an nn.Sequential: a stage keeps torchvision's names
+# (`layer1.0.conv1`, not `layer1.blocks.0.conv1`).
+SEQUENTIAL = SPEC.replace("""    layers:
+      - blocks:
+          - Basic(width=width, stride=stride)
+          - (depth - 1) x Basic(width=width)
+""", """    layers:
+      - Basic(width=width, stride=stride)
+      - (depth - 1) x Basic(width=width)
+""").replace("      - blocks: depth x Basic(width=width)\n", "      - depth x Basic(width=width)\n")
+
+
+def test_a_block_of_unnamed_layers_is_an_nn_sequential_with_torchvisions_names(tmp_path):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import archc
+
+    from .conftest import basic_block, randomise_batchnorm
+
+    Basic = basic_block()
+
+    def make_layer(inplanes, planes, depth, stride=1, first=True):  # torchvision's _make_layer
+        layers = [Basic(inplanes, planes, stride)] if first else []
+        while len(layers) < depth:
+            layers.append(Basic(planes if layers else inplanes, planes))
+        return nn.Sequential(*layers)
+
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.layer1 = make_layer(8, 8, 2)
+            self.layer2 = make_layer(8, 16, 3, stride=2)
+            self.layer3 = make_layer(16, 24, 1, stride=2)
+            self.layer4 = make_layer(24, 32, 2, first=False)
+            self.fc = nn.Linear(32, 5)
+
+        def forward(self, x):
+            x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+            return self.fc(x.mean((2, 3)))
+
+    torch.manual_seed(0)
+    reference = Reference().eval()
+    model = archc.build_model(str(write(tmp_path, SEQUENTIAL))).eval()
+    assert isinstance(model.layer1, nn.Sequential) and len(model.layer2) == 3
+    assert set(model.state_dict()) == set(reference.state_dict())
+    randomise_batchnorm(model)
+    reference.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        out = model(x)
+        assert not torch.allclose(out, model(torch.randn(2, 3, 16, 16)))
+        torch.testing.assert_close(out, reference(x), rtol=0, atol=1e-5)
+        deploy = archc.build_model(str(write(tmp_path, SEQUENTIAL)), deploy=True)
+        deploy.load_trained(model.state_dict())
+        torch.testing.assert_close(deploy(x), out, rtol=1e-4, atol=1e-4)
+
+
+def test_deploy_numbers_a_sequential_block_again_after_folding(tmp_path):
+    """BatchNorms folded and ReLUs joined leave gaps in the block's numbering: the deploy
+    module numbers its members from 0 and loads each from its trained number."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    import archc
+
+    from .conftest import randomise_batchnorm
+
+    spec = write(tmp_path, "name: units\ninput: {size: 8}\nnum_classes: 3\nsettings:\n"
+                           "  batchnorm: {eps: 1e-5, momentum: 0.1}\nblocks:\n  Unit:\n"
+                           "    layers:\n      - conv 3x3 8 nobn noact\n      - bn\n      - relu\n"
+                           "      - dropout 0.2\n      - conv 1x1 8 nobn noact\n      - bn\n"
+                           "layers:\n  - stem: conv 3x3 8 nobn noact\n  - units: 2 x Unit\n"
+                           "head:\n  - pool: avgpool global\n  - fc: linear num_classes\n")
+
+    def unit():
+        return nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                             nn.ReLU(), nn.Dropout(0.2), nn.Conv2d(8, 8, 1, bias=False),
+                             nn.BatchNorm2d(8))
+
+    reference = nn.ModuleDict({"stem": nn.Conv2d(3, 8, 3, padding=1, bias=False),
+                               "units": nn.Sequential(unit(), unit()),
+                               "fc": nn.Linear(8, 3)}).eval()
+    model = archc.build_model(str(spec)).eval()
+    randomise_batchnorm(model)
+    reference.load_state_dict(model.state_dict(), strict=True)  # torchvision-style names
+    deploy = archc.build_model(str(spec), deploy=True)
+    deploy.load_trained(model.state_dict())
+    assert [type(m).__name__ for m in deploy.units[0]] == ["ConvReLU", "Dropout", "Conv"]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        out = model(x)
+        assert not torch.allclose(out, model(torch.randn(2, 3, 8, 8)))
+        expected = reference["fc"](reference["units"](reference["stem"](x)).mean((2, 3)))
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(deploy(x), out, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("block,error", [
+    ("  Unit:\n    residual: {}\n    layers:\n      - conv 3x3 8\n",
+     "net.yaml:5:15: error[E418]: a block of unnamed layers is an nn.Sequential, which runs them "
+     "one after another: a residual sum or a gate needs named layers (`- conv: ...`) "
+     "(blocks.Unit)"),
+    ("  Unit:\n    layers:\n      - conv 3x3 8\n      - channels 0:4\n",
+     "net.yaml:7:9: error[E415]: channels 0:4 has no module, so it cannot be a member of the "
+     "nn.Sequential that block `Unit` is: give it a name of its own before the group "
+     "(blocks.Unit.layers[1])"),
+])
+def test_a_sequential_block_is_refused_what_it_cannot_run(tmp_path, capsys, monkeypatch, block,
+                                                          error):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "name: units\ninput: {size: 8}\nblocks:\n" + block +
+                    "layers:\n  - stem: conv 3x3 8\n  - unit: Unit\n")
+    assert main(["check", "net.yaml"]) == 1
+    assert capsys.readouterr().err.splitlines() == [error]

@@ -177,6 +177,7 @@ class BlockDef:
     residual: bool
     title: str  # for figures: the spec's title, or the name
     defaults: tuple[tuple[str, object], ...] = ()  # (parameter, value) an instance may leave out
+    sequential: bool = False  # its class is an nn.Sequential of its modules, paths (0,), (1,)...
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def fingerprint(network: Network) -> str:
     lines = [f"{network.input_shape} {network.mean} {network.std} {network.num_classes}"
              + (f" drop_path_rate {network.drop_path_rate}" if network.drop_path_rate else "")]
     for name, block in network.blocks.items():
-        lines += [f"block {name} {block.params} {block.defaults} {block.residual}",
+        lines += [f"block {name} {block.params} {block.defaults} {block.residual}"
+                  + (" sequential" if block.sequential else ""),
                   *graph_text(block.graph)]
     lines += ["body", *graph_text(network.body), "head", *graph_text(network.head)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()

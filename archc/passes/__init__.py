@@ -38,12 +38,19 @@ class Part:
 GraphPass = Callable[[nx.DiGraph, "str | None", ir.Network], None]
 
 
-def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network) -> ir.Network:
+def rewrite(network: ir.Network, change: GraphPass, checked: ir.Network,
+            in_sequence: bool = False) -> ir.Network:
     """The network with `change` applied to a copy of every graph (body, head, each block),
-    verified; its shapes are inferred again by the caller."""
+    verified; its shapes are inferred again by the caller. A block that is an nn.Sequential
+    is changed only by a pass that keeps its layers one chain of modules (`in_sequence`: it
+    folds or drops some), and its modules are numbered from 0 again after it."""
     def copy(g: nx.DiGraph, block: str | None) -> nx.DiGraph:
         g = nx.DiGraph(g)  # a thawed copy; node attribute dicts are new, their values shared
-        change(g, block, checked)
+        if block is None or not network.blocks[block].sequential:
+            change(g, block, checked)
+        elif in_sequence:
+            change(g, block, checked)
+            renumber(g, [n for n in ir.topological(g) if ir.node(g, n).paths], 0)
         return nx.freeze(g)
 
     blocks = {name: dataclasses.replace(block, graph=copy(block.graph, name))
@@ -66,6 +73,24 @@ def bypass(g: nx.DiGraph, node: str) -> None:
     g.remove_node(node)
 
 
+def renumber(g: nx.DiGraph, nodes: list[str], depth: int) -> None:
+    """Numbers the members at `depth` of the paths of `nodes` from 0, per nn.Sequential (the
+    paths' first `depth` parts), then the groups nested in them; members with names of their
+    own keep them."""
+    groups: dict[tuple, list[str]] = {}
+    for node in nodes:
+        groups.setdefault(ir.node(g, node).paths[0][:depth], []).append(node)
+    for members in groups.values():
+        slots = [path[depth] for node in members for path in ir.node(g, node).paths]
+        if not any(isinstance(slot, str) for slot in slots):
+            numbers = {slot: i for i, slot in enumerate(dict.fromkeys(slots))}
+            for node in members:
+                ir.update(g, node, paths=tuple((*path[:depth], numbers[path[depth]],
+                                                *path[depth + 1:])
+                                               for path in ir.node(g, node).paths))
+        renumber(g, [n for n in members if len(ir.node(g, n).paths[0]) > depth + 1], depth + 1)
+
+
 def deploy(network: ir.Network) -> ir.Network:
     """The inference network: every pass, in order, then shapes inferred and checked again."""
     from . import (
@@ -82,5 +107,5 @@ def deploy(network: ir.Network) -> ir.Network:
     out = network
     for step in (drop_training_only, fold_bn, fuse_act, fold_scale, fuse_add, swap_pool,
                  merge_siblings, flatten_concat):
-        out = rewrite(out, step.run, network)
+        out = rewrite(out, step.run, network, step in (drop_training_only, fold_bn, fuse_act))
     return check(out)

@@ -15,6 +15,7 @@ import networkx as nx
 from ..ir import expr as ex
 from ..ir import graph as ir
 from ..ir.expr import Sym
+from . import renumber
 
 SLICED = ("relu", "none")  # activations a slice can apply
 
@@ -75,22 +76,4 @@ def _renumber(g: nx.DiGraph) -> None:
     """Sequential groups that lost members count their modules from 0 again, each nn.Sequential
     apart: a list inside one keeps one number in it and numbers its own members; members with
     names of their own (`features.conv0`) keep them."""
-    _renumber_level(g, [n for n in ir.topological(g) if ir.node(g, n).in_sequential], 1)
-
-
-def _renumber_level(g: nx.DiGraph, nodes: list[str], depth: int) -> None:
-    """Numbers the members at `depth` of the paths of `nodes`, per group (the paths' first
-    `depth` parts), then the groups nested in them."""
-    groups: dict[tuple, list[str]] = {}
-    for node in nodes:
-        groups.setdefault(ir.node(g, node).paths[0][:depth], []).append(node)
-    for members in groups.values():
-        slots = [path[depth] for node in members for path in ir.node(g, node).paths]
-        if not any(isinstance(slot, str) for slot in slots):
-            numbers = {slot: i for i, slot in enumerate(dict.fromkeys(slots))}
-            for node in members:
-                ir.update(g, node, paths=tuple((*path[:depth], numbers[path[depth]],
-                                                *path[depth + 1:])
-                                               for path in ir.node(g, node).paths))
-        _renumber_level(g, [n for n in members if len(ir.node(g, n).paths[0]) > depth + 1],
-                        depth + 1)
+    renumber(g, [n for n in ir.topological(g) if ir.node(g, n).in_sequential], 1)

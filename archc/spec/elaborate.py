@@ -93,8 +93,14 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
         diags.error(block.at("gate"), "E413", "a block is a residual block or a gate, not both: "
                                               "put the gate in a block of its own and use it in "
                                               "the residual block's layers", f"{key}.gate")
-    graph = builder.build(block.layers, f"{key}.layers", residual=block.residual,
-                          residual_key=f"{key}.residual", gate=block.gate)
+    sequential = isinstance(block.layers, schema.Sequence)
+    if sequential and (block.residual is not None or block.gate):
+        diags.error(block.at("residual" if block.residual is not None else "gate"), "E418",
+                    "a block of unnamed layers is an nn.Sequential, which runs them one after "
+                    "another: a residual sum or a gate needs named layers (`- conv: ...`)", key)
+    graph = builder.build(block.layers.root, f"{key}.layers", sequential=True) if sequential \
+        else builder.build(block.layers, f"{key}.layers", residual=block.residual,
+                           residual_key=f"{key}.residual", gate=block.gate)
     for param, value in block.defaults.items():
         if param not in params:
             diags.error(block.at("defaults"), "E403", f"a default for `{param}`, which is not a "
@@ -107,7 +113,7 @@ def _block_def(name: str, block: schema.BlockDef, known, diags: Diagnostics,
                                                       "expression", f"{key}.defaults.{param}")
     defaults = tuple((p, block.defaults[p]) for p in params if p in block.defaults)
     return ir.BlockDef(name, params, graph, block.pos, block.residual is not None,
-                       block.title or name, defaults)
+                       block.title or name, defaults, sequential)
 
 
 def _calls(graph: nx.DiGraph):
@@ -177,13 +183,16 @@ class _Builder:
         self.settings = settings
         self.names = names
         self.diags = diags
+        self.is_sequential = False  # the block's class is an nn.Sequential of its layers
         self.g = nx.DiGraph(name=name)
         self.g.add_node("input", node=ir.Node(ir.Input()))
         self.g.graph["input"] = "input"
 
     def build(self, steps, key: str, residual: schema.Residual | None = None,
-              residual_key: str = "", gate: bool = False) -> nx.DiGraph:
-        last = self.chain(steps, "input", key, ())
+              residual_key: str = "", gate: bool = False, sequential: bool = False) -> nx.DiGraph:
+        self.is_sequential = sequential
+        last = self.sequential((), steps, "input", key, ()) if sequential and \
+            self.unnamed(steps, key) else self.chain(steps, "input", key, ())
         if gate:
             last = self.add("gate", Gate(), steps[-1].pos, (), (), ["input", last], key)
         if residual is not None:
@@ -314,10 +323,11 @@ class _Builder:
             k = f"{key}[{i}]" + (f".{name}" if name is not None else "")
             if counted is not None:
                 step_, key_ = counted
+                group = f"`{ir.dotted(path)}`" if path else f"block `{ir.name_of(self.g)}`"
                 self.diags.error(step_.pos, "E417", f"`{step_.repeat_text}` has as many members "
-                                 "as an instance gives it, so no step can follow it in "
-                                 f"`{ir.dotted(path)}`: make it the group's last step, or give "
-                                 "the repeat a name of its own (`blocks: depth x Block`)", key_)
+                                 f"as an instance gives it, so no step can follow it in {group}: "
+                                 "make it the group's last step, or give the repeat a name of "
+                                 "its own (`blocks: depth x Block`)", key_)
                 counted = None
             if isinstance(value, schema.Block) and name is None and \
                     not ex.is_number(value.repeat):
@@ -401,11 +411,13 @@ class _Builder:
         op = self.op(step, key)
         base = ".".join(str(p) for p in paths[0]) if paths else key
         if not op.module:  # a step without a module (a range of channels): its name names its
-            if paths and len(paths[0]) > 1:  # value in forward, not an attribute
+            if paths and (len(paths[0]) > 1 or self.is_sequential):  # value in forward
+                group = f"`{paths[0][0]}`" if len(paths[0]) > 1 else \
+                    f"that block `{ir.name_of(self.g)}` is"
                 self.diags.error(step.pos, "E415", f"{op.describe()} has no module, so it cannot "
-                                                   "be a member of the nn.Sequential "
-                                                   f"`{paths[0][0]}`: give it a name of its own "
-                                                   "before the group", key)
+                                                   f"be a member of the nn.Sequential {group}: "
+                                                   "give it a name of its own before the group",
+                                 key)
             paths = ()
         return self.add(base, op, step.pos, paths, branch, [prev], key)
 

@@ -427,6 +427,14 @@ class Residual(Node):
 Title = Annotated[str, Field(pattern=r"^[A-Za-z0-9 _.,:()+\-]{1,60}$")]
 
 
+def _block_layers_kind(value: Any) -> str:
+    """A block's layers all unnamed make an nn.Sequential; else each one is named."""
+    unnamed = isinstance(value, list) and value and all(
+        _step_kind(item) in ("compact-form", "long-form", "group-form", "sequential-form")
+        for item in value)
+    return "sequential-form" if unnamed else "named-form"
+
+
 class BlockDef(Node):
     """A reusable block: one class in generated code, one figure in the diagrams."""
 
@@ -434,7 +442,11 @@ class BlockDef(Node):
     params: list[GlobalName] = Field([], description="names the block's layers may use for numbers")
     defaults: dict[Name, ArgValue] = Field({}, description="values of parameters that an "
                                            "instance may leave out, e.g. {scale: 1.0}")
-    layers: Layers
+    layers: Annotated[
+        Annotated[Layers, Tag("named-form")] | Annotated[Sequence, Tag("sequential-form")],
+        Discriminator(_block_layers_kind),
+    ] = Field(description="named steps (attributes of the block's class), or unnamed ones: the "
+                          "class is then an nn.Sequential of them, numbered from 0")
     residual: Residual | None = None
     gate: bool = Field(False, description="out = x * layers(x), the layers giving C x 1 x 1 "
                                           "(squeeze-and-excitation) or 1 x H x W")
@@ -595,6 +607,9 @@ class Spec(Library):
 
 def json_schema() -> dict:
     schema = TypeAdapter(Spec | Library).json_schema()
+    # A block's named steps are steps too: its layers are either form, not one of them.
+    layers = schema["$defs"]["BlockDef"]["properties"]["layers"]
+    layers["anyOf"] = layers.pop("oneOf")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archc spec"
     return schema

@@ -68,6 +68,7 @@ class ClassCode:
     init: list[str] = field(default_factory=list)  # constructor body lines, indented by 8
     methods: list[tuple[str, list[str]]] = field(default_factory=list)  # (def line, body lines)
     contract: Contract | None = None  # the network class's timm contract
+    base: str = "nn.Module"  # nn.Sequential: the constructor calls super().__init__(modules)
 
     @property
     def constructor(self) -> list[str]:
@@ -167,33 +168,41 @@ class _Generator(TimmContract, DeployLoading):
     def input_of(g: nx.DiGraph, node: str) -> str:
         return ir.ordered_inputs(g, node)[0]
 
+    def items(self, g: nx.DiGraph, nodes: list[str], channels: Channels,
+              depth: int) -> list[_Item]:
+        """The members of an nn.Sequential made of the modules of `nodes`: each module's, or
+        each run of modules made by one code. `depth`: where the group's own keys start in the
+        nodes' paths (1 after the group's attribute; 0 in a block that is an nn.Sequential)."""
+        items = []
+        for node in nodes:
+            data = ir.node(g, node)
+            op = ir.bind(data.op, {"in": channels.input})
+            cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
+            comment = source_comment(data.pos)
+            nesting = data.paths[0][depth:-1]  # the nn.Sequentials around it inside the group
+            keys = [path[-1] for path in data.paths]
+            if op.opcode == "call" and not ex.is_number(op.repeat):
+                text, indexed = self.counted(op, channels.calls[node])
+                items.append(_Item(nesting, tuple(keys), text, comment, indexed,
+                                   code(op.repeat)))
+            elif op.opcode == "call" and op.repeat > 1:
+                for text, count, indexed in self.repeated(op, channels.calls[node]):
+                    items.append(_Item(nesting, tuple(keys[:count]), text, comment, indexed))
+                    keys = keys[count:]
+            elif g is self.network.head and node in self.constructor_args:
+                items.append(_Item(nesting, tuple(keys),
+                                   self.timm_module(op, cin, self.constructor_args[node]),
+                                   comment))
+            else:
+                items.append(_Item(nesting, tuple(keys),
+                                   self.module(op, cin, channels.nodes[node]), comment))
+        return items
+
     def module_lines(self, g: nx.DiGraph, channels: Channels) -> list[str]:
         """`self.name = ...` lines for the modules of a graph, in data-flow order."""
         lines = []
         for name, nodes in ir.modules(g).items():
-            items = []  # each module's, or each run of modules made by one code
-            for node in nodes:
-                data = ir.node(g, node)
-                op = ir.bind(data.op, {"in": channels.input})
-                cin = channels.nodes[ir.ordered_inputs(g, node)[0]]
-                comment = source_comment(data.pos)
-                nesting = data.paths[0][1:-1]  # the nn.Sequentials around it inside the group
-                keys = [path[-1] for path in data.paths]
-                if op.opcode == "call" and not ex.is_number(op.repeat):
-                    text, indexed = self.counted(op, channels.calls[node])
-                    items.append(_Item(nesting, tuple(keys), text, comment, indexed,
-                                       code(op.repeat)))
-                elif op.opcode == "call" and op.repeat > 1:
-                    for text, count, indexed in self.repeated(op, channels.calls[node]):
-                        items.append(_Item(nesting, tuple(keys[:count]), text, comment, indexed))
-                        keys = keys[count:]
-                elif g is self.network.head and node in self.constructor_args:
-                    items.append(_Item(nesting, tuple(keys),
-                                       self.timm_module(op, cin, self.constructor_args[node]),
-                                       comment))
-                else:
-                    items.append(_Item(nesting, tuple(keys),
-                                       self.module(op, cin, channels.nodes[node]), comment))
+            items = self.items(g, nodes, channels, 1)
             first = ir.node(g, nodes[0])
             built = first.when is not None and first.when not in self.flags(g)
             indent = 12 if built else 8  # a module built where its condition holds
@@ -300,6 +309,14 @@ class _Generator(TimmContract, DeployLoading):
                             "        # the bounds of the channel ranges forward takes")
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
+        if definition.sequential:  # the class is its modules' nn.Sequential: no forward
+            cls.base = "nn.Sequential"
+            nodes = [n for n in ir.topological(g) if ir.node(g, n).paths]
+            cls.init = _sequential(self.items(g, nodes, channels, 0), 0, 8, "super().__init__",
+                                   call="")
+            if self.deploy:
+                cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
+            return cls
         cls.init += self.module_lines(g, channels)
         for when in self.flags(g):  # one at most: a block's residual is one
             at = next(ir.node(g, n).pos for n in ir.topological(g)
@@ -593,19 +610,20 @@ class _Item(NamedTuple):
 
 
 def _sequential(items: list[_Item], depth: int, indent: int, start: str = "",
-                end: str = "") -> list[str]:
+                end: str = "", call: str = "nn.Sequential") -> list[str]:
     """`start`, an nn.Sequential of `items` at `depth`, then `end`: the items nested deeper form
     an nn.Sequential inside it at their key. Members with names of their own make it an
-    nn.Sequential of an OrderedDict, as torchvision writes one."""
+    nn.Sequential of an OrderedDict, as torchvision writes one. `call`: what is called with
+    the members ("" after a `start` of `super().__init__`)."""
     keys = [item.nesting[depth] if len(item.nesting) > depth else key
             for item in items for key in item.keys]
     named = any(isinstance(key, str) for key in keys)
     if not named and len(items) == 1 and len(items[0].nesting) == depth and \
             (len(items[0].keys) > 1 or items[0].count):
         item = items[0]
-        return with_comment(f"{start}nn.Sequential({_member(item, False, indent)[:-1]}){end}",
+        return with_comment(f"{start}{call}({_member(item, False, indent)[:-1]}){end}",
                             item.comment, indent)
-    opening, closing = ("nn.Sequential(OrderedDict([", "]))") if named else ("nn.Sequential(", ")")
+    opening, closing = (f"{call}(OrderedDict([", "]))") if named else (f"{call}(", ")")
     lines = [f"{' ' * indent}{start}{opening}"]
     i = 0
     while i < len(items):

@@ -100,7 +100,7 @@ class DeployLoading:
         index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
         return [f"            for i in range({span}):",
                 f"                {group}[i].load_trained(trained, "
-                f'f"{{prefix}}{ir.dotted(trained[:-1])}.{{{index}}}.")']
+                f'f"{{prefix}}{_group(trained[:-1])}{{{index}}}.")']
 
     @staticmethod
     def load_blocks(paths: tuple, trained: list) -> list[str]:
@@ -115,7 +115,7 @@ class DeployLoading:
             return [f"            for i in range({first}, {first + len(paths)}):",
                     *wrap(f'                getattr({attribute(group)}, f"{prefix}{{i}}'
                           f'{suffix}").load_trained('),
-                    f'                    trained, f"{{prefix}}{ir.dotted(group)}.'
+                    f'                    trained, f"{{prefix}}{_group(group)}'
                     f'{prefix}{{i}}{suffix}."',
                     "                )"]
         if len(paths) == 1 or not all(isinstance(path[-1], int) for path in trained):
@@ -128,7 +128,7 @@ class DeployLoading:
         index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
         return [f"            for i in range({span}):",
                 f"                {attribute(group)}[i].load_trained(trained, "
-                f'f"{{prefix}}{ir.dotted(trained[0][:-1])}.{{{index}}}.")']
+                f'f"{{prefix}}{_group(trained[0][:-1])}{{{index}}}.")']
 
     def deploy_methods(self) -> list[tuple[str, list[str]]]:
         net = self.network
@@ -150,6 +150,12 @@ class DeployLoading:
                    "            )",
                    "        return super().train(False)"])
         return [load, convert, refuse]
+
+
+def _group(path: tuple) -> str:
+    """The state_dict prefix of an nn.Sequential's members: `layer1.`, or none in a block that
+    is an nn.Sequential itself."""
+    return ir.dotted(path) + "." if path else ""
 
 
 def _load_conv_args(part, channels: str | None) -> str:

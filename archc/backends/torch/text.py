@@ -76,11 +76,14 @@ def numbered_run(names: list) -> tuple[str, int, str] | None:
 
 def attribute(path: tuple) -> str:
     """`self.branch1[0]` for ("branch1", 0); `self.trunk.get_submodule("block1.block1-0")` for
-    a path with a name that is not an identifier (a member of a sequential group)."""
+    a path with a name that is not an identifier (a member of a sequential group); `self[0]`
+    for (0,) in a block that is an nn.Sequential, `self` for ()."""
+    if not path:
+        return "self"
+    head = f"self[{path[0]}]" if isinstance(path[0], int) else f"self.{path[0]}"
     if not all(isinstance(p, int) or p.isidentifier() for p in path[1:]):
-        return f'self.{path[0]}.get_submodule("{".".join(map(str, path[1:]))}")'
-    return "self." + path[0] + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                       for p in path[1:])
+        return f'{head}.get_submodule("{".".join(map(str, path[1:]))}")'
+    return head + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path[1:])
 
 def argument_code(value) -> str:
     """A block argument as generated code writes it: an activation's name or a number."""
