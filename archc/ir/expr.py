@@ -184,6 +184,12 @@ def evaluate(e: Expr, values: Mapping[str, object]) -> Number | bool:
     return e
 
 
+def operand_text(e: Expr) -> str:
+    """e as one operand of a larger text: in parentheses where it is an operation (a repeat
+    count, `(depth - 1) x Block`)."""
+    return f"({to_text(e)})" if isinstance(e, BinOp) else to_text(e)
+
+
 def in_range(value: Number) -> bool:
     """Whether a number is within archc's bound (finite, magnitude at most MAX_NUMBER)."""
     return abs(value) <= MAX_NUMBER

@@ -50,7 +50,7 @@ from ..ops import (  # noqa: F401 (the operations are the IR's vocabulary)
     Slice,
     bind,
 )
-from .expr import BinOp, Expr, Sym
+from .expr import Expr, is_number
 
 # How images are evaluated where the spec does not say (`input.resize`): the centre 87.5% of
 # the image, as the Inception weights were (timm's crop_pct for Inception-v3, Inception-v4 and
@@ -230,7 +230,7 @@ def repeat_paths(node: Node, count: int) -> tuple[ModulePath, ...]:
     """The module paths of a block call's repeats where an instance ran it `count` times: its
     paths, or, where its count is an expression (one path, its first repeat's), `count`
     consecutive numbers from that path's last part."""
-    if not isinstance(node.op.repeat, (Sym, BinOp)) or not node.paths:
+    if is_number(node.op.repeat) or not node.paths:
         return node.paths
     *group, first = node.paths[0]
     return tuple((*group, first + j) for j in range(count))

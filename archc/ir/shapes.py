@@ -339,8 +339,7 @@ class _Inference(Walker):
 
     def present(self, g, name, node, frame):
         """Whether a step's condition holds in this instance; recorded where it does not."""
-        holds = self.value(node.when, "the condition", node, frame.bindings, whole=False,
-                           truth=True)
+        holds = self.value(node.when, "the condition", node, frame.bindings, truth=True)
         if holds is False:
             frame.absent.add(name)
         return holds is not False

@@ -44,8 +44,7 @@ class BlockCall(ModuleCall, Op):
     @property
     def count(self) -> str:
         """The repeat count as a spec writes it: `3`, `depth`, `(depth - 1)`."""
-        text = ex.to_text(self.repeat)
-        return f"({text})" if isinstance(self.repeat, ex.BinOp) else text
+        return ex.operand_text(self.repeat)
 
     def torch_module(self, emit, cin, cout):
         takes_channels = not ex.is_number(emit.channels[self.block].input)

@@ -191,8 +191,8 @@ class _Builder:
     def build(self, steps, key: str, residual: schema.Residual | None = None,
               residual_key: str = "", gate: bool = False, sequential: bool = False) -> nx.DiGraph:
         self.is_sequential = sequential
-        last = self.sequential((), steps, "input", key, ()) if sequential and \
-            self.unnamed(steps, key) else self.chain(steps, "input", key, ())
+        last = self.sequential((), steps, "input", key, ()) if sequential else \
+            self.chain(steps, "input", key, ())
         if gate:
             last = self.add("gate", Gate(), steps[-1].pos, (), (), ["input", last], key)
         if residual is not None:

@@ -150,8 +150,7 @@ class Block(Node):
     @property
     def repeat_text(self) -> str:
         """`depth x Block`, `(depth - 1) x Block`: as a message quotes it."""
-        count = ex.to_text(self.repeat)
-        return f"{count if not isinstance(self.repeat, ex.BinOp) else f'({count})'} x {self.block}"
+        return f"{ex.operand_text(self.repeat)} x {self.block}"
 
 
 # The op kinds' layers (archc/ops/, in their order), and a block instance.

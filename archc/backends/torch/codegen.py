@@ -296,6 +296,14 @@ class _Generator(TimmContract, DeployLoading):
         ambiguous = [p for p in definition.params if is_ambiguous(p)]
         if ambiguous:
             cls.noqa = f"  # noqa: E741, RUF100 (`{ambiguous[0]}` is the spec's name)"
+        if definition.sequential:  # the class is its modules' nn.Sequential: no forward
+            cls.base = "nn.Sequential"
+            nodes = [n for n in ir.topological(g) if ir.node(g, n).paths]
+            cls.init += _sequential(self.items(g, nodes, channels, 0), 0, 8, "super().__init__",
+                                   call="")
+            if self.deploy:
+                cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
+            return cls
         scale = _symbolic_scale(g)
         if scale is not None:  # `in` is a number where every instance gets the same channels
             scale = ex.substitute(scale, {"in": channels.input})
@@ -309,14 +317,6 @@ class _Generator(TimmContract, DeployLoading):
                             "        # the bounds of the channel ranges forward takes")
             cls.init += [f"        self.{attributes.of(name)} = {NAMES.get(name, name)}"
                          for name in bounds]
-        if definition.sequential:  # the class is its modules' nn.Sequential: no forward
-            cls.base = "nn.Sequential"
-            nodes = [n for n in ir.topological(g) if ir.node(g, n).paths]
-            cls.init = _sequential(self.items(g, nodes, channels, 0), 0, 8, "super().__init__",
-                                   call="")
-            if self.deploy:
-                cls.methods.append(self.load_method(definition.name, self.load_lines(g)))
-            return cls
         cls.init += self.module_lines(g, channels)
         for when in self.flags(g):  # one at most: a block's residual is one
             at = next(ir.node(g, n).pos for n in ir.topological(g)

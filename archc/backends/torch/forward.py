@@ -64,8 +64,7 @@ class Forward(Walker):
             return variable
         if variable != inputs[-1]:  # its value where the condition does not hold
             self.lines.append(f"        {variable} = {inputs[-1]}")
-        if not self.lines or self.lines[-1] != self.GUARD and \
-                not self.lines[-1].startswith(" " * 12):
+        if not self.lines or not self.lines[-1].startswith(" " * 12):  # not under it yet
             self.lines.append(self.GUARD)
         self.lines.append(f"            {variable} = {expr}")
         return variable

@@ -94,13 +94,7 @@ class DeployLoading:
     def load_counted(path: tuple, trained: tuple) -> list[str]:
         """The repeats of a block whose count is an expression, the last members of their
         nn.Sequential from `path` on, each loading its trained instance's weights."""
-        group, first = attribute(path[:-1]), path[-1]
-        offset = trained[-1] - first
-        span = f"len({group})" if first == 0 else f"{first}, len({group})"
-        index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
-        return [f"            for i in range({span}):",
-                f"                {group}[i].load_trained(trained, "
-                f'f"{{prefix}}{_group(trained[:-1])}{{{index}}}.")']
+        return _load_loop(path, trained, f"len({attribute(path[:-1])})")
 
     @staticmethod
     def load_blocks(paths: tuple, trained: list) -> list[str]:
@@ -122,13 +116,7 @@ class DeployLoading:
             return [part for path, source in zip(paths, trained)
                     for part in wrap(f"            {attribute(path)}.load_trained(trained, "
                                      f'prefix + "{ir.dotted(source)}.")')]
-        group, first, last = paths[0][:-1], paths[0][-1], paths[-1][-1]
-        offset = trained[0][-1] - first
-        span = f"{last + 1}" if first == 0 else f"{first}, {last + 1}"
-        index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
-        return [f"            for i in range({span}):",
-                f"                {attribute(group)}[i].load_trained(trained, "
-                f'f"{{prefix}}{_group(trained[0][:-1])}{{{index}}}.")']
+        return _load_loop(paths[0], trained[0], str(paths[-1][-1] + 1))
 
     def deploy_methods(self) -> list[tuple[str, list[str]]]:
         net = self.network
@@ -150,6 +138,19 @@ class DeployLoading:
                    "            )",
                    "        return super().train(False)"])
         return [load, convert, refuse]
+
+
+def _load_loop(path: tuple, trained: tuple, stop: str) -> list[str]:
+    """A loop over the numbered members of an nn.Sequential from `path`'s number up to `stop`
+    (code), each block loading its trained instance's weights at its trained number (`trained`,
+    the first's), which a pass may have shifted."""
+    group, first = attribute(path[:-1]), path[-1]
+    offset = trained[-1] - first
+    span = stop if first == 0 else f"{first}, {stop}"
+    index = "i" if offset == 0 else f"i + {offset}" if offset > 0 else f"i - {-offset}"
+    return [f"            for i in range({span}):",
+            f"                {group}[i].load_trained(trained, "
+            f'f"{{prefix}}{_group(trained[:-1])}{{{index}}}.")']
 
 
 def _group(path: tuple) -> str:
